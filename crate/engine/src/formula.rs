@@ -1,0 +1,1 @@
+//! formula terms (below)

@@ -1,0 +1,226 @@
+//! conv2d, the fast path: im2col + SIMD GEMM, one image at a time, images in parallel.
+//!
+//! Shapes: x `[N, C, H, W]`, w `[O, C, K, K]`, bias `[O]`, y `[N, O, Ho, Wo]` with
+//! `Ho = (H + 2p − K)/s + 1`. For one image, `col[(i·K+a)·K+b, x'·Wo+y'] = x[i, s·x'+a−p, s·y'+b−p]`
+//! (0 in the padding), a `[C·K·K, Ho·Wo]` matrix, and then
+//!
+//!   forward   y_n  = W · col_n                (+ bias)        W viewed as `[O, C·K·K]`
+//!   backward  dW  += δ_n · col_nᵀ                             δ_n = dy of image n, `[O, Ho·Wo]`
+//!             dcol = Wᵀ · δ_n, and dx_n = col2im(dcol)        (scatter-add back to the pixels)
+//!
+//! which is exactly `conv_reference.rs` (the formulas, with padding, ROT180 and dilation) done
+//! as matrix products. `col` is rebuilt in backward rather than kept: it is the largest tensor
+//! of the step and rebuilding it is cheap next to the GEMMs.
+
+use super::for_each_chunk;
+use crate::gemm::{sgemm, Mat};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+}
+
+impl ConvGeom {
+    /// None when the kernel does not fit the padded input or the stride is 0.
+    pub fn new(n: usize, c_in: usize, h: usize, w: usize, c_out: usize, k: usize, stride: usize, pad: usize) -> Option<Self> {
+        if stride == 0 || k == 0 || h + 2 * pad < k || w + 2 * pad < k {
+            return None;
+        }
+        let h_out = (h + 2 * pad - k) / stride + 1;
+        let w_out = (w + 2 * pad - k) / stride + 1;
+        Some(ConvGeom { n, c_in, h, w, c_out, k, stride, pad, h_out, w_out })
+    }
+    pub fn in_len(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+    pub fn out_len(&self) -> usize {
+        self.c_out * self.h_out * self.w_out
+    }
+    pub fn ckk(&self) -> usize {
+        self.c_in * self.k * self.k
+    }
+    pub fn p(&self) -> usize {
+        self.h_out * self.w_out
+    }
+    /// FLOPs of forward (2·N·O·CKK·P); backward is twice that (dW and dx).
+    pub fn forward_flops(&self) -> f64 {
+        2.0 * (self.n * self.c_out * self.ckk() * self.p()) as f64
+    }
+}
+
+/// `col[CKK, P]` of one image `x[C, H, W]`.
+pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
+    let (k, s, p) = (g.k, g.stride as isize, g.pad as isize);
+    let np = g.p();
+    for i in 0..g.c_in {
+        let xi = &x[i * g.h * g.w..(i + 1) * g.h * g.w];
+        for a in 0..k {
+            for b in 0..k {
+                let row = &mut col[((i * k + a) * k + b) * np..][..np];
+                for xo in 0..g.h_out {
+                    let xr = s * xo as isize + a as isize - p;
+                    let dst = &mut row[xo * g.w_out..(xo + 1) * g.w_out];
+                    if xr < 0 || xr >= g.h as isize {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &xi[xr as usize * g.w..(xr as usize + 1) * g.w];
+                    for (yo, d) in dst.iter_mut().enumerate() {
+                        let yc = s * yo as isize + b as isize - p;
+                        *d = if yc >= 0 && yc < g.w as isize { src[yc as usize] } else { 0.0 };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2col`: `dx[C, H, W] += scatter(dcol[CKK, P])` (dx must start zeroed).
+pub fn col2im(g: &ConvGeom, dcol: &[f32], dx: &mut [f32]) {
+    let (k, s, p) = (g.k, g.stride as isize, g.pad as isize);
+    let np = g.p();
+    for i in 0..g.c_in {
+        let di = &mut dx[i * g.h * g.w..(i + 1) * g.h * g.w];
+        for a in 0..k {
+            for b in 0..k {
+                let row = &dcol[((i * k + a) * k + b) * np..][..np];
+                for xo in 0..g.h_out {
+                    let xr = s * xo as isize + a as isize - p;
+                    if xr < 0 || xr >= g.h as isize {
+                        continue;
+                    }
+                    let dst = &mut di[xr as usize * g.w..(xr as usize + 1) * g.w];
+                    for (yo, &v) in row[xo * g.w_out..(xo + 1) * g.w_out].iter().enumerate() {
+                        let yc = s * yo as isize + b as isize - p;
+                        if yc >= 0 && yc < g.w as isize {
+                            dst[yc as usize] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a per-thread scratch buffer of at least `len` floats (contents unspecified).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < len {
+            s.resize(len, 0.0);
+        }
+        f(&mut s[..len])
+    })
+}
+
+fn is_pointwise(g: &ConvGeom) -> bool {
+    g.k == 1 && g.stride == 1 && g.pad == 0
+}
+
+/// y `[N, O, Ho, Wo]` = conv(x `[N, C, H, W]`, w `[O, C, K, K]`) + bias.
+pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let (ckk, np) = (g.ckk(), g.p());
+    for_each_chunk(y, g.out_len(), |n, yn| {
+        let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
+        let mut run = |col: &[f32]| {
+            sgemm(g.c_out, np, ckk, Mat { data: w, rs: ckk, cs: 1 }, Mat { data: col, rs: np, cs: 1 }, yn, np, false)
+        };
+        if is_pointwise(g) {
+            run(xn)
+        } else {
+            with_scratch(ckk * np, |col| {
+                im2col(g, xn, col);
+                run(col)
+            })
+        }
+        if let Some(b) = bias {
+            for (o, row) in yn.chunks_mut(np).enumerate() {
+                row.iter_mut().for_each(|v| *v += b[o]);
+            }
+        }
+    });
+}
+
+/// dw `[O, C, K, K]`, db `[O]` and dx `[N, C, H, W]` from dy `[N, O, Ho, Wo]` (all overwritten).
+pub fn conv2d_backward(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+) {
+    let (ckk, np) = (g.ckk(), g.p());
+    // dx_n = col2im(Wᵀ · δ_n), image by image in parallel.
+    if let Some(dx) = dx {
+        for_each_chunk(dx, g.in_len(), |n, dxn| {
+            let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];
+            dxn.fill(0.0);
+            if is_pointwise(g) {
+                sgemm(ckk, np, g.c_out, Mat { data: w, rs: 1, cs: ckk }, Mat { data: dyn_, rs: np, cs: 1 }, dxn, np, false);
+            } else {
+                with_scratch(ckk * np, |dcol| {
+                    sgemm(ckk, np, g.c_out, Mat { data: w, rs: 1, cs: ckk }, Mat { data: dyn_, rs: np, cs: 1 }, dcol, np, false);
+                    col2im(g, dcol, dxn);
+                });
+            }
+        });
+    }
+    // dW = Σ_n δ_n · col_nᵀ: each worker sums its share of the images into a partial dW, and
+    // the partials are added in a fixed order so the result does not depend on scheduling.
+    let parts = partial_weight_grads(g, x, dy);
+    dw.fill(0.0);
+    for part in parts.chunks(dw.len()) {
+        dw.iter_mut().zip(part).for_each(|(d, p)| *d += p);
+    }
+    if let Some(db) = db {
+        for (o, d) in db.iter_mut().enumerate() {
+            *d = (0..g.n).map(|n| dy[n * g.out_len() + o * np..][..np].iter().sum::<f32>()).sum();
+        }
+    }
+}
+
+/// Number of image groups the weight gradient is split into (fixed, so results are
+/// reproducible whatever the thread count).
+const WGRAD_GROUPS: usize = 8;
+
+/// `WGRAD_GROUPS` partial weight gradients, one after the other in one buffer.
+fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (ckk, np) = (g.ckk(), g.p());
+    let wlen = g.c_out * ckk;
+    let groups = WGRAD_GROUPS.min(g.n.max(1));
+    let per = g.n.div_ceil(groups);
+    let mut parts = vec![0.0f32; groups * wlen];
+    for_each_chunk(&mut parts, wlen, |gi, part| {
+        for n in gi * per..((gi + 1) * per).min(g.n) {
+            let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
+            let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];
+            let mut run = |col: &[f32]| {
+                sgemm(g.c_out, ckk, np, Mat { data: dyn_, rs: np, cs: 1 }, Mat { data: col, rs: 1, cs: np }, part, ckk, true)
+            };
+            if is_pointwise(g) {
+                run(xn)
+            } else {
+                with_scratch(ckk * np, |col| {
+                    im2col(g, xn, col);
+                    run(col)
+                })
+            }
+        }
+    });
+    parts
+}

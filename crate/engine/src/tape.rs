@@ -1,0 +1,69 @@
+//! The named tape: every tensor of the last forward/backward pass, by name, in the order it was
+//! written.
+//!
+//! - `act.<module>`    the module's output (`act.input` is the image batch as fed to `conv1`,
+//!                     `act.softmax` the class probabilities)
+//! - `delta.<module>`  ∂C/∂ that output; for a conv module, the error of its output before BN
+//! - `grad.<param>`    ∂C/∂ each trainable parameter, PyTorch names (`grad.layer1.0.conv1.weight`)
+//! - `stat.<bn>.mean`, `stat.<bn>.var`   the batch statistics a training-mode BN used
+//! - `running.<bn>.running_mean`, `running.<bn>.running_var`   the running statistics after the pass
+//! - `loss`            the mean cross-entropy, a scalar (shape `[]`)
+
+use crate::tensor::Tensor;
+use crate::{bail, Result};
+use std::collections::HashMap;
+
+#[derive(Clone, Debug, Default)]
+pub struct Tape<T> {
+    entries: Vec<(String, Tensor<T>)>,
+    index: HashMap<String, usize>,
+}
+
+impl<T> Tape<T> {
+    pub fn new() -> Self {
+        Tape { entries: Vec::new(), index: HashMap::new() }
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.index.clear();
+    }
+
+    /// Removes every entry whose name starts with `prefix`.
+    pub fn remove_prefix(&mut self, prefix: &str) {
+        self.entries.retain(|(n, _)| !n.starts_with(prefix));
+        self.index = self.entries.iter().enumerate().map(|(i, (n, _))| (n.clone(), i)).collect();
+    }
+
+    pub fn set(&mut self, name: impl Into<String>, t: Tensor<T>) {
+        let name = name.into();
+        match self.index.get(&name) {
+            Some(&i) => self.entries[i].1 = t,
+            None => {
+                self.index.insert(name.clone(), self.entries.len());
+                self.entries.push((name, t));
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Tensor<T>> {
+        match self.index.get(name) {
+            Some(&i) => Ok(&self.entries[i].1),
+            None if self.entries.is_empty() => bail!("no tensor '{name}': the tape is empty (run a forward pass first)"),
+            None => bail!("no tensor '{name}' on the tape; it holds {} tensors, e.g. '{}'", self.entries.len(), self.entries[0].0),
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// (name, shape) of every tensor, in the order they were written.
+    pub fn list(&self) -> Vec<(String, Vec<usize>)> {
+        self.entries.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor<T>)> {
+        self.entries.iter().map(|(n, t)| (n.as_str(), t))
+    }
+}

@@ -1,0 +1,85 @@
+//! The fast conv (im2col + GEMM, f32) equals the reference conv written from the formulas
+//! (f64) on random shapes, strides and paddings; and the f32 model equals the f64 model
+//! tensor by tensor on a real MNIST batch.
+
+use proptest::prelude::*;
+use resnet_engine::data::Dataset;
+use resnet_engine::layers::conv::{self, ConvGeom};
+use resnet_engine::layers::conv_reference;
+use resnet_engine::model::Mode;
+use resnet_engine::rng::Rng;
+use resnet_engine::{Config, ResNet};
+
+/// max |a − b| / max |b|, the project's relative error of a whole tensor.
+fn rel_err(a: &[f32], b: &[f64]) -> f64 {
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
+    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y).abs()).fold(0.0, f64::max) / scale
+}
+
+fn geom() -> impl Strategy<Value = ConvGeom> {
+    (1usize..4, 1usize..5, 1usize..12, 1usize..12, 1usize..6, 1usize..6, 1usize..4, 0usize..3)
+        .prop_filter_map("kernel fits, padding < kernel", |(n, c, h, w, o, k, s, p)| {
+            if p >= k { None } else { ConvGeom::new(n, c, h, w, o, k, s, p) }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #[test]
+    fn fast_conv_equals_reference(g in geom(), seed in any::<u64>(), with_bias in any::<bool>(), with_dx in any::<bool>()) {
+        let mut rng = Rng::new(seed);
+        let mut r = |n: usize| (0..n).map(|_| rng.normal()).collect::<Vec<f64>>();
+        let (x, w, b, dy) = (r(g.n * g.in_len()), r(g.c_out * g.ckk()), r(g.c_out), r(g.n * g.out_len()));
+        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let bias = with_bias.then_some(&b[..]);
+        let mut y_ref = vec![0.0; dy.len()];
+        conv_reference::conv2d_forward(&g, &x, &w, bias, &mut y_ref);
+        let mut y = vec![0.0f32; dy.len()];
+        conv::conv2d_forward(&g, &f(&x), &f(&w), bias.map(|_| f(&b)).as_deref(), &mut y);
+        prop_assert!(rel_err(&y, &y_ref) < 1e-5, "forward {:?}: {}", g, rel_err(&y, &y_ref));
+
+        let (mut dx_ref, mut dw_ref, mut db_ref) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
+        conv_reference::conv2d_backward(&g, &x, &w, &dy, Some(&mut dx_ref), &mut dw_ref, Some(&mut db_ref));
+        let (mut dx, mut dw, mut db) = (vec![7.0f32; x.len()], vec![7.0f32; w.len()], vec![7.0f32; b.len()]);
+        conv::conv2d_backward(&g, &f(&x), &f(&w), &f(&dy), with_dx.then_some(&mut dx[..]), &mut dw, Some(&mut db));
+        if with_dx {
+            prop_assert!(rel_err(&dx, &dx_ref) < 1e-5, "dx {:?}: {}", g, rel_err(&dx, &dx_ref));
+        }
+        prop_assert!(rel_err(&dw, &dw_ref) < 1e-5, "dw {:?}: {}", g, rel_err(&dw, &dw_ref));
+        prop_assert!(rel_err(&db, &db_ref) < 1e-5, "db {:?}: {}", g, rel_err(&db, &db_ref));
+    }
+}
+
+/// Every tensor on the tape of the fast f32 model against the f64 model (reference convs), on
+/// 16 real digits, after one training-mode forward + backward — the check the `grads`
+/// command's output must pass (1e-3 relative per tensor). BN statistics are taken from a few
+/// prior steps so the comparison is of a model in use, not at initialisation.
+#[test]
+fn f32_model_equals_f64_reference_model_on_every_tensor() {
+    let data = Dataset::mnist();
+    let mut m32 = ResNet::<f32>::new(&Config::default(), 3).unwrap();
+    let mut opt = resnet_engine::optim::Optimizer::new(resnet_engine::optim::OptimizerConfig::sgd(0.05, 0.9, 0.0)).unwrap();
+    for s in 0..3 {
+        let (x, y) = data.batch(&(s * 16..s * 16 + 16).collect::<Vec<_>>());
+        m32.forward(&x, Mode::Train).unwrap();
+        m32.backward(&y).unwrap();
+        opt.step(&mut m32).unwrap();
+    }
+    let mut m64 = m32.cast::<f64>();
+    let (x, y) = data.batch(&(100..116).collect::<Vec<_>>());
+    for mode in [Mode::Train, Mode::Eval] {
+        let (mut a, mut b) = (m32.clone_weights(), m64.clone_weights());
+        a.forward(&x, mode).unwrap();
+        b.forward(&x.to_f64(), mode).unwrap();
+        a.backward(&y).unwrap();
+        b.backward(&y).unwrap();
+        let list = a.tape.list();
+        assert_eq!(list, b.tape.list(), "same tensors, same order");
+        assert!(list.len() > 100, "{} tensors", list.len());
+        for (name, _) in list {
+            let e = rel_err(&a.tape.get(&name).unwrap().data, &b.tape.get(&name).unwrap().data);
+            assert!(e < 1e-4, "{mode:?} {name}: relative error {e:.2e}");
+        }
+    }
+    let _ = &mut m64;
+}
