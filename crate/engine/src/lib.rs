@@ -23,6 +23,7 @@ pub mod rng;
 pub mod scalar;
 pub mod tape;
 pub mod tensor;
+pub mod train;
 
 pub use model::{Config, ResNet};
 pub use scalar::Scalar;
