@@ -150,3 +150,9 @@ mod tests {
         assert_eq!(t.opt.step, 0);
     }
 }
+
+/// Cosine decay from `base` at step 0 to 0 at `total` steps (the CLI's default schedule).
+pub fn cosine_lr(base: f64, step: u64, total: u64) -> f64 {
+    let t = (step as f64 / total.max(1) as f64).min(1.0);
+    0.5 * base * (1.0 + (std::f64::consts::PI * t).cos())
+}

@@ -57,26 +57,42 @@ impl ConvGeom {
     }
 }
 
+/// Output columns `yo` whose input column `s·yo + b − p` lies inside `0..w`: `lo..hi`.
+fn valid_cols(g: &ConvGeom, b: usize) -> (usize, usize) {
+    let (s, p) = (g.stride, g.pad);
+    // s·yo + b ≥ p  ⇔  yo ≥ ceil((p − b)/s);   s·yo + b − p < w  ⇔  yo < ceil((w + p − b)/s)
+    let lo = if p > b { (p - b).div_ceil(s) } else { 0 };
+    let hi = if g.w + p > b { (g.w + p - b).div_ceil(s).min(g.w_out) } else { 0 };
+    (lo.min(hi), hi)
+}
+
 /// `col[CKK, P]` of one image `x[C, H, W]`.
 pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
-    let (k, s, p) = (g.k, g.stride as isize, g.pad as isize);
+    let (k, s) = (g.k, g.stride);
     let np = g.p();
     for i in 0..g.c_in {
         let xi = &x[i * g.h * g.w..(i + 1) * g.h * g.w];
         for a in 0..k {
             for b in 0..k {
                 let row = &mut col[((i * k + a) * k + b) * np..][..np];
+                let (lo, hi) = valid_cols(g, b);
                 for xo in 0..g.h_out {
-                    let xr = s * xo as isize + a as isize - p;
+                    let xr = (s * xo + a) as isize - g.pad as isize;
                     let dst = &mut row[xo * g.w_out..(xo + 1) * g.w_out];
-                    if xr < 0 || xr >= g.h as isize {
+                    if xr < 0 || xr >= g.h as isize || lo >= hi {
                         dst.fill(0.0);
                         continue;
                     }
-                    let src = &xi[xr as usize * g.w..(xr as usize + 1) * g.w];
-                    for (yo, d) in dst.iter_mut().enumerate() {
-                        let yc = s * yo as isize + b as isize - p;
-                        *d = if yc >= 0 && yc < g.w as isize { src[yc as usize] } else { 0.0 };
+                    dst[..lo].fill(0.0);
+                    dst[hi..].fill(0.0);
+                    // first input column s·lo + b − p ≥ 0
+                    let src = &xi[xr as usize * g.w + s * lo + b - g.pad..];
+                    if s == 1 {
+                        dst[lo..hi].copy_from_slice(&src[..hi - lo]);
+                    } else {
+                        for (d, v) in dst[lo..hi].iter_mut().zip(src.iter().step_by(s)) {
+                            *d = *v;
+                        }
                     }
                 }
             }
@@ -86,24 +102,28 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
 
 /// The adjoint of `im2col`: `dx[C, H, W] += scatter(dcol[CKK, P])` (dx must start zeroed).
 pub fn col2im(g: &ConvGeom, dcol: &[f32], dx: &mut [f32]) {
-    let (k, s, p) = (g.k, g.stride as isize, g.pad as isize);
+    let (k, s) = (g.k, g.stride);
     let np = g.p();
     for i in 0..g.c_in {
         let di = &mut dx[i * g.h * g.w..(i + 1) * g.h * g.w];
         for a in 0..k {
             for b in 0..k {
                 let row = &dcol[((i * k + a) * k + b) * np..][..np];
+                let (lo, hi) = valid_cols(g, b);
+                if lo >= hi {
+                    continue;
+                }
                 for xo in 0..g.h_out {
-                    let xr = s * xo as isize + a as isize - p;
+                    let xr = (s * xo + a) as isize - g.pad as isize;
                     if xr < 0 || xr >= g.h as isize {
                         continue;
                     }
-                    let dst = &mut di[xr as usize * g.w..(xr as usize + 1) * g.w];
-                    for (yo, &v) in row[xo * g.w_out..(xo + 1) * g.w_out].iter().enumerate() {
-                        let yc = s * yo as isize + b as isize - p;
-                        if yc >= 0 && yc < g.w as isize {
-                            dst[yc as usize] += v;
-                        }
+                    let src = &row[xo * g.w_out + lo..xo * g.w_out + hi];
+                    let dst = &mut di[xr as usize * g.w + s * lo + b - g.pad..];
+                    if s == 1 {
+                        dst[..hi - lo].iter_mut().zip(src).for_each(|(d, v)| *d += v);
+                    } else {
+                        dst.iter_mut().step_by(s).zip(src).for_each(|(d, v)| *d += v);
                     }
                 }
             }
