@@ -1,1 +1,737 @@
-//! formula terms (below)
+//! A cell of the tape → the terms of the formula that produced it, with live indices and numbers.
+//!
+//! The formula pane shows, for the tensor cell under the mouse, the formula of
+//! `docs/backprop-formulas.md` with every index and every number filled in. The page never
+//! recomputes maths: it asks [`formula`] with a [`Query`] and draws the [`Formula`] it gets
+//! back. Every sum is recomputed here in f64 from the tape and the weights, independently of
+//! the layers' fast paths, and [`Formula::result`] agrees with the tape's own value
+//! [`Formula::value`] to float tolerance (the tests check it on every kind of query).
+//!
+//! Call it after `model.forward(..)` and `model.backward(..)`, before an optimizer step (the
+//! formulas read the current weights; a step changes them and the tape no longer matches).
+//!
+//! The formulas (0-based indices, NCHW, conv weights `w[o,i,a,b]`, stride `s`, padding `p`,
+//! kernel `K`; `σ'` is the ReLU derivative, `σ'(z) = 1 if z > 0 else 0`):
+//!
+//! | kind                | target                 | formula                                                                 |
+//! |---------------------|------------------------|-------------------------------------------------------------------------|
+//! | `conv_forward`      | `act.<conv>[n,o,x,y]`  | `Σ_i Σ_a Σ_b w[o,i,a,b] · a[n,i,s·x+a−p,s·y+b−p]` (+ bias`[o]`)          |
+//! | `conv_input_delta`  | `delta.<z>[n,i,x,y]`   | `σ'(z) · ( Σ_o Σ_{x',y'} δ[n,o,x',y'] · w[o,i,x+p−s·x',y+p−s·y'] + other branch )` |
+//! | `conv_weight_grad`  | `grad.<conv>.weight[o,i,a,b]` | `Σ_n Σ_{x',y'} δ[n,o,x',y'] · a[n,i,s·x'+a−p,s·y'+b−p]`          |
+//! | `bn_input_delta`    | `delta.<conv>[n,c,x,y]`| train: `γ/(m·√(σ²+ε)) · (m·dy − Σdy − x̂·Σ(dy·x̂))`; eval: `γ/√(running_var+ε) · dy` |
+//! | `residual_fork`     | `delta.<input>[n,c,x,y]` | `Σ_o Σ_{x',y'} δ_conv1 · w_conv1` (main branch) + shortcut part      |
+//! | `fc_forward`        | `act.fc[n,j]`          | `Σ_k W[j,k] · a[n,k] + b[j]`                                            |
+//! | `fc_weight_grad`    | `grad.fc.weight[j,k]`  | `Σ_n δ[n,j] · a[n,k]`  (i.e. `∂C/∂W = δ aᵀ`)                            |
+//! | `fc_input_delta`    | `delta.avgpool[n,k]`   | `Σ_j W[j,k] · δ[n,j]`                                                   |
+//!
+//! In `conv_input_delta` the conv's input `a = σ(z)` is a ReLU output: `relu` (z = `bn1`),
+//! `<blk>.relu1` (z = `<blk>.bn1`) or a block output `<blk>` (z = `<blk>.add`), and the sum runs
+//! over the `(x', y')` with `0 ≤ x+p−s·x' < K` and `0 ≤ y+p−s·y' < K`. When the input forks
+//! (the conv is a block's `conv1` or `downsample.0`), the other branch's contribution at that
+//! cell is reported as an added [`Part`]: the identity shortcut's `delta.<blk>.add`, or the
+//! same Σ δ·w through the other conv. The stem `conv1` reads the image, for which no δ is kept:
+//! asking for its input delta is an error.
+//!
+//! How a result is put together, for every kind:
+//!
+//! ```text
+//! result = factor.value · ( sum + Σ { part.value : part.adds } )      (factor absent ⇒ 1)
+//! sum    = Σ over all `count` terms = Σ listed terms + rest
+//! ```
+//!
+//! Terms are listed largest `|value|` first (ties in summation order), at most `top_k` of them
+//! (pass [`ALL_TERMS`] to list every term); `rest` is the sum of the unlisted ones. Window
+//! positions that fall into the zero padding are not terms (they are zero); `padding` counts
+//! them (for `conv_forward` and `conv_weight_grad`; 0 elsewhere).
+//!
+//! JSON (serde), e.g. a query
+//!
+//! ```json
+//! {"kind": "conv_input_delta", "conv": "layer2.0.conv1", "n": 0, "i": 3, "x": 4, "y": 6}
+//! ```
+//!
+//! and its result
+//!
+//! ```json
+//! {"kind": "conv_input_delta", "target": "delta.layer1.0.add", "index": [0, 3, 4, 6],
+//!  "value": 1.2e-4, "result": 1.2e-4, "sum": 9.1e-5, "count": 32, "padding": 0,
+//!  "factor_names": ["delta.layer2.0.conv1", "layer2.0.conv1.weight"],
+//!  "terms": [{"index": [["o", 4], ["x'", 2], ["y'", 3], ["a", 1], ["b", 1]],
+//!             "factors": [3.1e-5, -0.42], "at": [[0, 4, 2, 3], [4, 3, 1, 1]], "value": -1.3e-5}],
+//!  "rest": 1.04e-4,
+//!  "factor": {"name": "σ'(z)", "tensor": "act.layer1.0.add", "index": [0, 3, 4, 6], "z": 0.8, "value": 1.0},
+//!  "parts": [{"name": "shortcut", "value": 2.9e-5, "tensor": null, "index": [], "adds": true,
+//!             "note": "Σ_o Σ_{x',y'} δ·w through layer2.0.downsample.0 (32 terms)"}]}
+//! ```
+
+use crate::layers::batchnorm::EPS;
+use crate::layers::conv::ConvGeom;
+use crate::model::{Conv, Mode};
+use crate::tensor::Tensor;
+use crate::{bail, Result, ResNet, Scalar};
+use serde::{Deserialize, Serialize};
+
+/// Pass as `top_k` to list every term.
+pub const ALL_TERMS: usize = usize::MAX;
+
+/// Which cell to explain. `x`, `y` are the row and column of the queried cell; channel and
+/// image indices are named as in the formula (`o` output channel, `i` input channel, `c` a
+/// BN or block channel, `n` the image, `j`/`k` the fc's output/input unit).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Query {
+    /// `act.<conv>[n,o,x,y]` as a sum over `(i, a, b)`.
+    ConvForward { conv: String, n: usize, o: usize, x: usize, y: usize },
+    /// `delta.<z>[n,i,x,y]` for the ReLU pre-activation `z` whose output is the conv's input,
+    /// as `σ'(z)` times a sum over `(o, x', y')`.
+    ConvInputDelta { conv: String, n: usize, i: usize, x: usize, y: usize },
+    /// `grad.<conv>.weight[o,i,a,b]` as a sum over `(n, x', y')`.
+    ConvWeightGrad { conv: String, o: usize, i: usize, a: usize, b: usize },
+    /// `delta.<conv feeding bn>[n,c,x,y]`: BN's backward at one value.
+    BnInputDelta { bn: String, n: usize, c: usize, x: usize, y: usize },
+    /// `delta.<block input>[n,c,x,y]`: main branch (through the block's conv1) + shortcut.
+    ResidualFork { block: String, n: usize, c: usize, x: usize, y: usize },
+    /// `act.fc[n,j]` as a sum over `k`.
+    FcForward { n: usize, j: usize },
+    /// `grad.fc.weight[j,k]` as a sum over `n`.
+    FcWeightGrad { j: usize, k: usize },
+    /// `delta.avgpool[n,k]` as a sum over `j`.
+    FcInputDelta { n: usize, k: usize },
+}
+
+impl Query {
+    /// The snake_case kind, as in the JSON `"kind"` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Query::ConvForward { .. } => "conv_forward",
+            Query::ConvInputDelta { .. } => "conv_input_delta",
+            Query::ConvWeightGrad { .. } => "conv_weight_grad",
+            Query::BnInputDelta { .. } => "bn_input_delta",
+            Query::ResidualFork { .. } => "residual_fork",
+            Query::FcForward { .. } => "fc_forward",
+            Query::FcWeightGrad { .. } => "fc_weight_grad",
+            Query::FcInputDelta { .. } => "fc_input_delta",
+        }
+    }
+}
+
+/// One cell's formula, with numbers. See the module documentation for how the fields combine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Formula {
+    /// The query's kind (`"conv_forward"`, ...).
+    pub kind: String,
+    /// Tape name of the explained tensor, e.g. `delta.layer1.0.bn1`.
+    pub target: String,
+    /// Index of the explained cell in `target`.
+    pub index: Vec<usize>,
+    /// The tape's value at that cell.
+    pub value: f64,
+    /// What the formula computes: `factor · (sum + Σ added parts)`.
+    pub result: f64,
+    /// Σ of all `count` terms (listed and unlisted), in f64, in summation order.
+    pub sum: f64,
+    /// Number of terms (window positions in the padding excluded).
+    pub count: usize,
+    /// Number of window positions that fall into the zero padding (not terms).
+    pub padding: usize,
+    /// What each entry of a term's `factors` is: a tensor name (`delta.layer2.0.conv1`, a
+    /// parameter such as `layer2.0.conv1.weight`, `act.relu`) or, for BN, a named scalar.
+    pub factor_names: Vec<String>,
+    /// The largest `|value|` terms, largest first, at most `top_k`.
+    pub terms: Vec<Term>,
+    /// Σ of the terms not listed.
+    pub rest: f64,
+    /// `σ'(z)` for the input-delta of a conv (absent elsewhere).
+    pub factor: Option<Factor>,
+    /// Named scalars: added branches (`adds = true`), bias, and BN's γ, μ, σ², ε, m, ...
+    pub parts: Vec<Part>,
+}
+
+/// One term of a sum: the product of its `factors`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Term {
+    /// The summation indices of this term, in formula order, e.g.
+    /// `[("o", 4), ("x'", 3), ("y'", 4), ("a", 0), ("b", 0)]`.
+    pub index: Vec<(String, usize)>,
+    /// The factor values, in the order of [`Formula::factor_names`]; `value` is their product.
+    pub factors: Vec<f64>,
+    /// Where each factor sits in its tensor (full index, for highlighting); empty for a
+    /// factor that is a derived scalar.
+    pub at: Vec<Vec<usize>>,
+    pub value: f64,
+    /// A short reading of the term when the index alone does not say it (BN's summands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// The ReLU derivative factor `σ'(z)` of an input delta.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Factor {
+    /// `"σ'(z)"`
+    pub name: String,
+    /// Tape name of `z`, e.g. `act.layer1.0.bn1`.
+    pub tensor: String,
+    pub index: Vec<usize>,
+    /// The value of `z` at that index.
+    pub z: f64,
+    /// `σ'(z)`: 1 or 0.
+    pub value: f64,
+}
+
+/// A named scalar of the formula.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    /// Short name or symbol: `shortcut`, `main branch`, `bias`, `γ`, `μ`, `σ²`, `ε`, `m`, `dy`, ...
+    pub name: String,
+    pub value: f64,
+    /// The tensor it is read from, when it is one cell of one (tape name or parameter name).
+    pub tensor: Option<String>,
+    /// Its index in `tensor` (empty otherwise).
+    #[serde(default)]
+    pub index: Vec<usize>,
+    /// Whether it is added to `sum` to make the result (a branch, a bias).
+    pub adds: bool,
+    /// A sentence for the pane, when the name is not enough.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+impl Part {
+    fn scalar(name: &str, value: f64) -> Self {
+        Part { name: name.into(), value, tensor: None, index: vec![], adds: false, note: String::new() }
+    }
+    fn cell(name: &str, value: f64, tensor: &str, index: &[usize]) -> Self {
+        Part { name: name.into(), value, tensor: Some(tensor.into()), index: index.to_vec(), adds: false, note: String::new() }
+    }
+}
+
+/// The formula of the cell `q` names, its terms listed up to `top_k` (see [`ALL_TERMS`]).
+pub fn formula<T: Scalar>(model: &ResNet<T>, q: &Query, top_k: usize) -> Result<Formula> {
+    if model.tape.iter().next().is_none() {
+        bail!("the tape is empty: run a forward and backward pass first");
+    }
+    match q {
+        Query::ConvForward { conv, n, o, x, y } => conv_forward(model, conv, [*n, *o, *x, *y], top_k),
+        Query::ConvInputDelta { conv, n, i, x, y } => conv_input_delta(model, conv, [*n, *i, *x, *y], top_k),
+        Query::ConvWeightGrad { conv, o, i, a, b } => conv_weight_grad(model, conv, [*o, *i, *a, *b], top_k),
+        Query::BnInputDelta { bn, n, c, x, y } => bn_input_delta(model, bn, [*n, *c, *x, *y], top_k),
+        Query::ResidualFork { block, n, c, x, y } => residual_fork(model, block, [*n, *c, *x, *y], top_k),
+        Query::FcForward { n, j } => fc_forward(model, *n, *j, top_k),
+        Query::FcWeightGrad { j, k } => fc_weight_grad(model, *j, *k, top_k),
+        Query::FcInputDelta { n, k } => fc_input_delta(model, *n, *k, top_k),
+    }
+}
+
+// ---- reading the tape ------------------------------------------------------------------------
+
+/// A tape tensor, with an error that says which pass to run when it is missing.
+fn tape<'a, T: Scalar>(model: &'a ResNet<T>, name: &str) -> Result<&'a Tensor<T>> {
+    match model.tape.get(name) {
+        Ok(t) if t.data.len() == t.shape.iter().product::<usize>() => Ok(t),
+        Ok(t) => bail!("'{name}' on the tape holds {} values for shape {:?}", t.data.len(), t.shape),
+        Err(_) if name.starts_with("delta.") || name.starts_with("grad.") => {
+            bail!("'{name}' is not on the tape: run a backward pass after the forward pass")
+        }
+        Err(_) if name.starts_with("stat.") => {
+            bail!("'{name}' is not on the tape: batch statistics are kept by a training-mode forward pass")
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A tape tensor that must have exactly `shape`.
+fn tape_shaped<'a, T: Scalar>(model: &'a ResNet<T>, name: &str, shape: &[usize]) -> Result<&'a Tensor<T>> {
+    let t = tape(model, name)?;
+    if t.shape != shape {
+        bail!("'{name}' has shape {:?} but the model expects {:?}: the tape is out of date, run a forward and backward pass", t.shape, shape);
+    }
+    Ok(t)
+}
+
+/// Value at a row-major index (shapes are checked before; NaN rather than a panic otherwise).
+fn val<T: Scalar>(t: &Tensor<T>, idx: &[usize]) -> f64 {
+    let off = idx.iter().zip(&t.shape).fold(0, |o, (&i, &n)| o * n + i);
+    t.data.get(off).map_or(f64::NAN, |v| v.f64())
+}
+
+fn wval<T: Scalar>(w: &[T], off: usize) -> f64 {
+    w.get(off).map_or(f64::NAN, |v| v.f64())
+}
+
+fn check(axis: &str, v: usize, len: usize, ctx: impl FnOnce() -> String) -> Result<()> {
+    if v >= len {
+        bail!("{axis} = {v} is out of range: {}", ctx());
+    }
+    Ok(())
+}
+
+fn check_n(n: usize, batch: usize) -> Result<()> {
+    check("n", n, batch, || format!("the batch has {batch} image{}", if batch == 1 { "" } else { "s" }))
+}
+
+/// Checks `[n, c, x, y]` against a `[N, C, H, W]` tensor called `what`.
+fn check_cell(idx: [usize; 4], shape: &[usize], caxis: &str, what: &str) -> Result<()> {
+    if shape.len() != 4 {
+        bail!("{what} has shape {shape:?}, expected [N, C, H, W]: the tape is out of date");
+    }
+    let [n, c, x, y] = idx;
+    check_n(n, shape[0])?;
+    check(caxis, c, shape[1], || format!("{what} has {} channels", shape[1]))?;
+    check("x", x, shape[2], || format!("{what} is {}×{} (x, y count from 0)", shape[2], shape[3]))?;
+    check("y", y, shape[3], || format!("{what} is {}×{} (x, y count from 0)", shape[2], shape[3]))
+}
+
+// ---- where a conv sits -----------------------------------------------------------------------
+
+/// The other branch at a conv's input, when that input forks.
+enum Other {
+    None,
+    /// Identity shortcut of this block: `delta.<blk>.add`.
+    Identity(String),
+    /// Another conv reads the same input (`downsample.0` for `conv1`, and back).
+    Conv { conv: String, name: &'static str },
+}
+
+struct Site<'a, T> {
+    conv: &'a Conv<T>,
+    /// Module whose output the conv reads (`input`, `relu`, `<blk>.relu1`, `<blk>`).
+    input: String,
+    /// The ReLU pre-activation whose output is the input (None for the image).
+    z: Option<String>,
+    other: Other,
+}
+
+fn site<'a, T: Scalar>(model: &'a ResNet<T>, name: &str) -> Result<Site<'a, T>> {
+    let conv = model.conv(name)?;
+    if model.conv1.name == name {
+        return Ok(Site { conv, input: "input".into(), z: None, other: Other::None });
+    }
+    for (bi, blk) in model.blocks.iter().enumerate() {
+        let input = model.block_input_name(bi);
+        let z = Some(if bi == 0 { "bn1".to_string() } else { format!("{input}.add") });
+        if blk.conv1.name == name {
+            let other = match &blk.downsample {
+                Some((c, _)) => Other::Conv { conv: c.name.clone(), name: "shortcut" },
+                None => Other::Identity(blk.name.clone()),
+            };
+            return Ok(Site { conv, input, z, other });
+        }
+        if blk.conv2.name == name {
+            return Ok(Site { conv, input: format!("{}.relu1", blk.name), z: Some(format!("{}.bn1", blk.name)), other: Other::None });
+        }
+        if matches!(&blk.downsample, Some((c, _)) if c.name == name) {
+            return Ok(Site { conv, input, z, other: Other::Conv { conv: blk.conv1.name.clone(), name: "main branch" } });
+        }
+    }
+    bail!("conv '{name}' has no place in the model's blocks")
+}
+
+/// The conv's geometry and its input tensor from the tape.
+fn conv_input<'a, T: Scalar>(model: &'a ResNet<T>, conv: &Conv<T>, input: &str) -> Result<(ConvGeom, &'a Tensor<T>)> {
+    let x = tape(model, &format!("act.{input}"))?;
+    let g = conv.geom(&x.shape)?;
+    if conv.weight.len() != g.c_out * g.ckk() {
+        bail!("{}: the weight holds {} values, expected {}", conv.name, conv.weight.len(), g.c_out * g.ckk());
+    }
+    Ok((g, x))
+}
+
+fn out_shape(g: &ConvGeom) -> [usize; 4] {
+    [g.n, g.c_out, g.h_out, g.w_out]
+}
+
+/// The terms of `∂C/∂input[n,i,x,y]` through one conv: `δ[n,o,x',y'] · w[o,i,x+p−s·x',y+p−s·y']`
+/// over the `(o, x', y')` whose window covers `(x, y)`.
+fn conv_dx_terms<T: Scalar>(model: &ResNet<T>, conv: &Conv<T>, input: &str, idx: [usize; 4]) -> Result<Vec<Term>> {
+    let (g, x_in) = conv_input(model, conv, input)?;
+    check_cell(idx, &x_in.shape, "i", &format!("the input of {} (act.{input})", conv.name))?;
+    let delta = tape_shaped(model, &format!("delta.{}", conv.name), &out_shape(&g))?;
+    let [n, i, x, y] = idx;
+    let (k, s, p) = (g.k as isize, g.stride as isize, g.pad as isize);
+    // (x', a) with a = x + p − s·x' in [0, K)
+    let span = |pos: usize, len: usize| -> Vec<(usize, usize)> {
+        (0..len).filter_map(|o| {
+            let a = pos as isize + p - s * o as isize;
+            (0..k).contains(&a).then_some((o, a as usize))
+        }).collect()
+    };
+    let (rows, cols) = (span(x, g.h_out), span(y, g.w_out));
+    let mut terms = Vec::with_capacity(g.c_out * rows.len() * cols.len());
+    for o in 0..g.c_out {
+        for &(xo, a) in &rows {
+            for &(yo, b) in &cols {
+                let d = val(delta, &[n, o, xo, yo]);
+                let w = wval(&conv.weight, ((o * g.c_in + i) * g.k + a) * g.k + b);
+                terms.push(Term {
+                    index: named(&[("o", o), ("x'", xo), ("y'", yo), ("a", a), ("b", b)]),
+                    factors: vec![d, w],
+                    at: vec![vec![n, o, xo, yo], vec![o, i, a, b]],
+                    value: d * w,
+                    label: None,
+                });
+            }
+        }
+    }
+    Ok(terms)
+}
+
+fn named(ix: &[(&str, usize)]) -> Vec<(String, usize)> {
+    ix.iter().map(|&(k, v)| (k.to_string(), v)).collect()
+}
+
+/// The part the other branch of a forked input adds at `idx`.
+fn other_part<T: Scalar>(model: &ResNet<T>, site: &Site<T>, idx: [usize; 4]) -> Result<Option<Part>> {
+    let idx_v = idx.to_vec();
+    Ok(match &site.other {
+        Other::None => None,
+        Other::Identity(blk) => {
+            let shape = tape(model, &format!("act.{}", site.input))?.shape.clone();
+            let name = format!("delta.{blk}.add");
+            let t = tape_shaped(model, &name, &shape)?;
+            Some(Part {
+                adds: true,
+                note: format!("δ of {blk}.add at this cell: the identity shortcut passes it unchanged"),
+                ..Part::cell("shortcut", val(t, &idx), &name, &idx_v)
+            })
+        }
+        Other::Conv { conv, name } => {
+            let c = model.conv(conv)?;
+            let terms = conv_dx_terms(model, c, &site.input, idx)?;
+            let value = terms.iter().map(|t| t.value).sum();
+            Some(Part {
+                adds: true,
+                note: format!("Σ_o Σ_{{x',y'}} δ·w through {conv} ({} terms)", terms.len()),
+                ..Part::scalar(name, value)
+            })
+        }
+    })
+}
+
+// ---- the formulas ----------------------------------------------------------------------------
+
+struct Draft {
+    kind: &'static str,
+    target: String,
+    index: Vec<usize>,
+    value: f64,
+    factor_names: Vec<String>,
+    terms: Vec<Term>,
+    padding: usize,
+    factor: Option<Factor>,
+    parts: Vec<Part>,
+}
+
+impl Draft {
+    fn new(kind: &'static str, target: String, index: &[usize], value: f64, factor_names: Vec<String>, terms: Vec<Term>) -> Self {
+        Draft { kind, target, index: index.to_vec(), value, factor_names, terms, padding: 0, factor: None, parts: vec![] }
+    }
+
+    /// Sums in f64, lists the `top_k` largest terms, and composes the result.
+    fn finish(self, top_k: usize) -> Formula {
+        let Draft { kind, target, index, value, factor_names, terms, padding, factor, parts } = self;
+        let sum: f64 = terms.iter().map(|t| t.value).sum();
+        let count = terms.len();
+        let mut order: Vec<usize> = (0..count).collect();
+        // stable: equal magnitudes keep summation order; NaN sorts first, so it is seen
+        order.sort_by(|&a, &b| terms[b].value.abs().total_cmp(&terms[a].value.abs()));
+        let keep = top_k.min(count);
+        let mut listed = vec![false; count];
+        order[..keep].iter().for_each(|&i| listed[i] = true);
+        let rest = terms.iter().zip(&listed).filter(|(_, &l)| !l).map(|(t, _)| t.value).sum();
+        let mut slots: Vec<Option<Term>> = terms.into_iter().map(Some).collect();
+        let terms = order[..keep].iter().filter_map(|&i| slots[i].take()).collect();
+        let added: f64 = parts.iter().filter(|p| p.adds).map(|p| p.value).sum();
+        let result = factor.as_ref().map_or(1.0, |f| f.value) * (sum + added);
+        Formula { kind: kind.into(), target, index, value, result, sum, count, padding, factor_names, terms, rest, factor, parts }
+    }
+}
+
+fn conv_forward<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
+    let site = site(model, name)?;
+    let conv = site.conv;
+    let (g, x_in) = conv_input(model, conv, &site.input)?;
+    let target = format!("act.{name}");
+    let out = tape_shaped(model, &target, &out_shape(&g))?;
+    check_cell(idx, &out.shape, "o", &target)?;
+    let [n, o, x, y] = idx;
+    let (s, p) = (g.stride as isize, g.pad as isize);
+    let mut terms = Vec::with_capacity(g.ckk());
+    let mut padding = 0;
+    for i in 0..g.c_in {
+        for a in 0..g.k {
+            for b in 0..g.k {
+                let r = s * x as isize + a as isize - p;
+                let c = s * y as isize + b as isize - p;
+                if r < 0 || c < 0 || r >= g.h as isize || c >= g.w as isize {
+                    padding += 1;
+                    continue;
+                }
+                let (r, c) = (r as usize, c as usize);
+                let w = wval(&conv.weight, ((o * g.c_in + i) * g.k + a) * g.k + b);
+                let av = val(x_in, &[n, i, r, c]);
+                terms.push(Term {
+                    index: named(&[("i", i), ("a", a), ("b", b)]),
+                    factors: vec![w, av],
+                    at: vec![vec![o, i, a, b], vec![n, i, r, c]],
+                    value: w * av,
+                    label: None,
+                });
+            }
+        }
+    }
+    let names = vec![format!("{name}.weight"), format!("act.{}", site.input)];
+    let mut d = Draft::new("conv_forward", target, &idx, val(out, &idx), names, terms);
+    d.padding = padding;
+    if let Some(bias) = &conv.bias {
+        d.parts.push(Part { adds: true, ..Part::cell("bias", wval(bias, o), &format!("{name}.bias"), &[o]) });
+    }
+    Ok(d.finish(top_k))
+}
+
+fn conv_input_delta<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
+    let site = site(model, name)?;
+    let Some(z) = site.z.clone() else {
+        bail!(
+            "{name} reads the input image, and no δ is kept for the image (nothing below it is trained): \
+             ask for {name}'s forward or weight gradient, or for the input delta of another conv"
+        );
+    };
+    let terms = conv_dx_terms(model, site.conv, &site.input, idx)?;
+    let shape = tape(model, &format!("act.{}", site.input))?.shape.clone();
+    let target = format!("delta.{z}");
+    let t = tape_shaped(model, &target, &shape)?;
+    let z_name = format!("act.{z}");
+    let zv = val(tape_shaped(model, &z_name, &shape)?, &idx);
+    let names = vec![format!("delta.{name}"), format!("{name}.weight")];
+    let mut d = Draft::new("conv_input_delta", target, &idx, val(t, &idx), names, terms);
+    d.factor = Some(Factor { name: "σ'(z)".into(), tensor: z_name, index: idx.to_vec(), z: zv, value: if zv > 0.0 { 1.0 } else { 0.0 } });
+    d.parts.extend(other_part(model, &site, idx)?);
+    Ok(d.finish(top_k))
+}
+
+fn conv_weight_grad<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
+    let site = site(model, name)?;
+    let conv = site.conv;
+    let (g, x_in) = conv_input(model, conv, &site.input)?;
+    let [o, i, a, b] = idx;
+    check("o", o, g.c_out, || format!("{name} has {} output channels", g.c_out))?;
+    check("i", i, g.c_in, || format!("{name} has {} input channels", g.c_in))?;
+    check("a", a, g.k, || format!("{name}'s kernel is {}×{} (a, b count from 0)", g.k, g.k))?;
+    check("b", b, g.k, || format!("{name}'s kernel is {}×{} (a, b count from 0)", g.k, g.k))?;
+    let target = format!("grad.{name}.weight");
+    let grad = tape_shaped(model, &target, &conv.weight_shape())?;
+    let delta = tape_shaped(model, &format!("delta.{name}"), &out_shape(&g))?;
+    let (s, p) = (g.stride as isize, g.pad as isize);
+    let mut terms = Vec::new();
+    let mut padding = 0;
+    for n in 0..g.n {
+        for xo in 0..g.h_out {
+            for yo in 0..g.w_out {
+                let r = s * xo as isize + a as isize - p;
+                let c = s * yo as isize + b as isize - p;
+                if r < 0 || c < 0 || r >= g.h as isize || c >= g.w as isize {
+                    padding += 1;
+                    continue;
+                }
+                let (r, c) = (r as usize, c as usize);
+                let dv = val(delta, &[n, o, xo, yo]);
+                let av = val(x_in, &[n, i, r, c]);
+                terms.push(Term {
+                    index: named(&[("n", n), ("x'", xo), ("y'", yo)]),
+                    factors: vec![dv, av],
+                    at: vec![vec![n, o, xo, yo], vec![n, i, r, c]],
+                    value: dv * av,
+                    label: None,
+                });
+            }
+        }
+    }
+    let names = vec![format!("delta.{name}"), format!("act.{}", site.input)];
+    let mut d = Draft::new("conv_weight_grad", target, &idx, val(grad, &idx), names, terms);
+    d.padding = padding;
+    Ok(d.finish(top_k))
+}
+
+fn bn_input_delta<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
+    let bn = model.batchnorm(name)?;
+    // the conv feeding it
+    let conv = if model.bn1.name == name {
+        model.conv1.name.clone()
+    } else {
+        let mut found = None;
+        for blk in &model.blocks {
+            if blk.bn1.name == name {
+                found = Some(blk.conv1.name.clone());
+            } else if blk.bn2.name == name {
+                found = Some(blk.conv2.name.clone());
+            } else if let Some((c, b)) = &blk.downsample {
+                if b.name == name {
+                    found = Some(c.name.clone());
+                }
+            }
+        }
+        match found {
+            Some(c) => c,
+            None => bail!("batchnorm '{name}' has no conv feeding it"),
+        }
+    };
+    let x_name = format!("act.{conv}");
+    let x_t = tape(model, &x_name)?;
+    let shape = x_t.shape.clone();
+    if shape.len() != 4 || shape[1] != bn.c || bn.weight.len() != bn.c {
+        bail!("'{x_name}' has shape {:?}, which does not fit {name} with {} channels: the tape is out of date", shape, bn.c);
+    }
+    check_cell(idx, &shape, "c", &x_name)?;
+    let c = idx[1];
+    let target = format!("delta.{conv}");
+    let dx_t = tape_shaped(model, &target, &shape)?;
+    let dy_name = format!("delta.{name}");
+    let dy_t = tape_shaped(model, &dy_name, &shape)?;
+    let gamma = wval(&bn.weight, c);
+    let dy = val(dy_t, &idx);
+    let xv = val(x_t, &idx);
+    let value = val(dx_t, &idx);
+    let pname = format!("{name}.weight");
+    match model.mode {
+        Mode::Train => {
+            let (mn, vn) = (format!("stat.{name}.mean"), format!("stat.{name}.var"));
+            let mu = val(tape_shaped(model, &mn, &[bn.c])?, &[c]);
+            let var = val(tape_shaped(model, &vn, &[bn.c])?, &[c]);
+            let (hw, batch) = (shape[2] * shape[3], shape[0]);
+            let m = (batch * hw) as f64;
+            let inv_std = 1.0 / (var + EPS).sqrt();
+            let xhat = (xv - mu) * inv_std;
+            let (mut sum_dy, mut sum_dy_xhat) = (0.0, 0.0);
+            for n in 0..batch {
+                let off = (n * shape[1] + c) * hw;
+                for q in off..off + hw {
+                    let (d, xq) = (dy_t.data.get(q).map_or(f64::NAN, |v| v.f64()), x_t.data.get(q).map_or(f64::NAN, |v| v.f64()));
+                    sum_dy += d;
+                    sum_dy_xhat += d * (xq - mu) * inv_std;
+                }
+            }
+            let k = gamma * inv_std / m;
+            let summands = [("m·dy", m * dy), ("−Σdy", -sum_dy), ("−x̂·Σ(dy·x̂)", -xhat * sum_dy_xhat)];
+            let terms = summands
+                .iter()
+                .enumerate()
+                .map(|(t, &(label, s))| Term {
+                    index: named(&[("summand", t)]),
+                    factors: vec![k, s],
+                    at: vec![vec![], vec![]],
+                    value: k * s,
+                    label: Some(label.into()),
+                })
+                .collect();
+            let names = vec!["γ/(m·√(σ²+ε))".to_string(), "summand".to_string()];
+            let mut d = Draft::new("bn_input_delta", target, &idx, value, names, terms);
+            d.parts = vec![
+                Part::cell("γ", gamma, &pname, &[c]),
+                Part::cell("μ", mu, &mn, &[c]),
+                Part::cell("σ²", var, &vn, &[c]),
+                Part::scalar("ε", EPS),
+                Part { note: format!("values per channel: N·H·W = {batch}·{}·{}", shape[2], shape[3]), ..Part::scalar("m", m) },
+                Part::cell("x", xv, &x_name, &idx),
+                Part { note: "(x − μ)/√(σ²+ε)".into(), ..Part::scalar("x̂", xhat) },
+                Part::cell("dy", dy, &dy_name, &idx),
+                Part { note: format!("Σ of {dy_name} over channel {c}"), ..Part::scalar("Σdy", sum_dy) },
+                Part { note: format!("Σ of {dy_name}·x̂ over channel {c}"), ..Part::scalar("Σdy·x̂", sum_dy_xhat) },
+                Part::scalar("γ/(m·√(σ²+ε))", k),
+            ];
+            Ok(d.finish(top_k))
+        }
+        Mode::Eval => {
+            let (mn, vn) = (format!("running.{name}.running_mean"), format!("running.{name}.running_var"));
+            let mu = val(tape_shaped(model, &mn, &[bn.c])?, &[c]);
+            let var = val(tape_shaped(model, &vn, &[bn.c])?, &[c]);
+            let k = gamma / (var + EPS).sqrt();
+            let term = Term { index: vec![], factors: vec![k, dy], at: vec![vec![], idx.to_vec()], value: k * dy, label: None };
+            let names = vec!["γ/√(running_var+ε)".to_string(), dy_name.clone()];
+            let mut d = Draft::new("bn_input_delta", target, &idx, value, names, vec![term]);
+            d.parts = vec![
+                Part::cell("γ", gamma, &pname, &[c]),
+                Part { note: "not used by the derivative in eval mode (BN is a fixed affine map)".into(), ..Part::cell("running_mean", mu, &mn, &[c]) },
+                Part::cell("running_var", var, &vn, &[c]),
+                Part::scalar("ε", EPS),
+                Part::cell("dy", dy, &dy_name, &idx),
+                Part::scalar("γ/√(running_var+ε)", k),
+            ];
+            Ok(d.finish(top_k))
+        }
+    }
+}
+
+fn residual_fork<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
+    let blk = model.block(name)?;
+    let site = site(model, &blk.conv1.name)?;
+    let terms = conv_dx_terms(model, &blk.conv1, &site.input, idx)?;
+    let shape = tape(model, &format!("act.{}", site.input))?.shape.clone();
+    let target = format!("delta.{}", site.input);
+    let t = tape_shaped(model, &target, &shape)?;
+    let names = vec![format!("delta.{}", blk.conv1.name), format!("{}.weight", blk.conv1.name)];
+    let mut d = Draft::new("residual_fork", target, &idx, val(t, &idx), names, terms);
+    d.parts.extend(other_part(model, &site, idx)?);
+    Ok(d.finish(top_k))
+}
+
+/// The fc's tensors, checked: (act.avgpool [N, In], batch size).
+fn fc_input<T: Scalar>(model: &ResNet<T>) -> Result<(&Tensor<T>, usize)> {
+    let a = tape(model, "act.avgpool")?;
+    let fc = &model.fc;
+    if a.shape.len() != 2 || a.shape[1] != fc.n_in || fc.weight.len() != fc.n_in * fc.n_out || fc.bias.len() != fc.n_out {
+        bail!("'act.avgpool' has shape {:?}, which does not fit fc ({} → {}): the tape is out of date", a.shape, fc.n_in, fc.n_out);
+    }
+    Ok((a, a.shape[0]))
+}
+
+fn fc_forward<T: Scalar>(model: &ResNet<T>, n: usize, j: usize, top_k: usize) -> Result<Formula> {
+    let (a, batch) = fc_input(model)?;
+    let fc = &model.fc;
+    check_n(n, batch)?;
+    check("j", j, fc.n_out, || format!("fc has {} outputs (classes)", fc.n_out))?;
+    let z = tape_shaped(model, "act.fc", &[batch, fc.n_out])?;
+    let terms = (0..fc.n_in)
+        .map(|k| {
+            let (w, av) = (wval(&fc.weight, j * fc.n_in + k), val(a, &[n, k]));
+            Term { index: named(&[("k", k)]), factors: vec![w, av], at: vec![vec![j, k], vec![n, k]], value: w * av, label: None }
+        })
+        .collect();
+    let names = vec!["fc.weight".into(), "act.avgpool".into()];
+    let mut d = Draft::new("fc_forward", "act.fc".into(), &[n, j], val(z, &[n, j]), names, terms);
+    d.parts.push(Part { adds: true, ..Part::cell("bias", wval(&fc.bias, j), "fc.bias", &[j]) });
+    Ok(d.finish(top_k))
+}
+
+fn fc_weight_grad<T: Scalar>(model: &ResNet<T>, j: usize, k: usize, top_k: usize) -> Result<Formula> {
+    let (a, batch) = fc_input(model)?;
+    let fc = &model.fc;
+    check("j", j, fc.n_out, || format!("fc has {} outputs (classes)", fc.n_out))?;
+    check("k", k, fc.n_in, || format!("fc has {} inputs", fc.n_in))?;
+    let delta = tape_shaped(model, "delta.fc", &[batch, fc.n_out])?;
+    let grad = tape_shaped(model, "grad.fc.weight", &[fc.n_out, fc.n_in])?;
+    let terms = (0..batch)
+        .map(|n| {
+            let (dv, av) = (val(delta, &[n, j]), val(a, &[n, k]));
+            Term { index: named(&[("n", n)]), factors: vec![dv, av], at: vec![vec![n, j], vec![n, k]], value: dv * av, label: None }
+        })
+        .collect();
+    let names = vec!["delta.fc".into(), "act.avgpool".into()];
+    Ok(Draft::new("fc_weight_grad", "grad.fc.weight".into(), &[j, k], val(grad, &[j, k]), names, terms).finish(top_k))
+}
+
+fn fc_input_delta<T: Scalar>(model: &ResNet<T>, n: usize, k: usize, top_k: usize) -> Result<Formula> {
+    let (_, batch) = fc_input(model)?;
+    let fc = &model.fc;
+    check_n(n, batch)?;
+    check("k", k, fc.n_in, || format!("fc has {} inputs", fc.n_in))?;
+    let delta = tape_shaped(model, "delta.fc", &[batch, fc.n_out])?;
+    let target = tape_shaped(model, "delta.avgpool", &[batch, fc.n_in])?;
+    let terms = (0..fc.n_out)
+        .map(|j| {
+            let (w, dv) = (wval(&fc.weight, j * fc.n_in + k), val(delta, &[n, j]));
+            Term { index: named(&[("j", j)]), factors: vec![w, dv], at: vec![vec![j, k], vec![n, j]], value: w * dv, label: None }
+        })
+        .collect();
+    let names = vec!["fc.weight".into(), "delta.fc".into()];
+    Ok(Draft::new("fc_input_delta", "delta.avgpool".into(), &[n, k], val(target, &[n, k]), names, terms).finish(top_k))
+}

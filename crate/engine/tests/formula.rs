@@ -1,0 +1,433 @@
+//! The formula pane's numbers: for random cells of every kind of query, the terms of the formula
+//! (recomputed in f64 from the tape and the weights) add up to the engine's own tape value; the
+//! term sets are the ones the formulas of `docs/backprop-formulas.md` name; bad queries get
+//! readable errors.
+
+use resnet_engine::data::Dataset;
+use resnet_engine::formula::{formula, Formula, Query, ALL_TERMS};
+use resnet_engine::model::Mode;
+use resnet_engine::rng::Rng;
+use resnet_engine::{Config, ResNet};
+use std::collections::HashMap;
+
+const CELLS: usize = 50;
+
+/// An f32 ResNet-8 after forward (in `mode`) and backward on 8 real digits. For eval mode a few
+/// training-mode passes first move the running statistics away from (0, 1).
+fn model(mode: Mode) -> ResNet<f32> {
+    let mut m = ResNet::<f32>::new(&Config::default(), 11).unwrap();
+    let d = Dataset::mnist();
+    let idx: Vec<usize> = (0..8).map(|i| i * 997 % 8000).collect();
+    let (x, labels) = d.batch(&idx);
+    if mode == Mode::Eval {
+        for _ in 0..3 {
+            m.forward(&x, Mode::Train).unwrap();
+        }
+    }
+    m.forward(&x, mode).unwrap();
+    m.backward(&labels).unwrap();
+    m
+}
+
+fn shape(m: &ResNet<f32>, name: &str) -> Vec<usize> {
+    m.tape.get(name).unwrap_or_else(|e| panic!("{e}")).shape.clone()
+}
+
+/// Tape name of the activation each conv reads.
+fn conv_inputs(m: &ResNet<f32>) -> HashMap<String, String> {
+    let mut out = HashMap::from([(m.conv1.name.clone(), "act.input".to_string())]);
+    for (i, blk) in m.blocks.iter().enumerate() {
+        let inp = format!("act.{}", m.block_input_name(i));
+        out.insert(blk.conv1.name.clone(), inp.clone());
+        out.insert(blk.conv2.name.clone(), format!("act.{}.relu1", blk.name));
+        if let Some((c, _)) = &blk.downsample {
+            out.insert(c.name.clone(), inp);
+        }
+    }
+    out
+}
+
+fn bn_names(m: &ResNet<f32>) -> Vec<String> {
+    let mut out = vec![m.bn1.name.clone()];
+    for blk in &m.blocks {
+        out.extend([blk.bn1.name.clone(), blk.bn2.name.clone()]);
+        if let Some((_, b)) = &blk.downsample {
+            out.push(b.name.clone());
+        }
+    }
+    out
+}
+
+fn pick<'a>(rng: &mut Rng, v: &'a [String]) -> &'a str {
+    &v[rng.below(v.len())]
+}
+
+fn cell(rng: &mut Rng, s: &[usize]) -> Vec<usize> {
+    s.iter().map(|&n| rng.below(n)).collect()
+}
+
+/// Runs `q` and checks everything a formula promises:
+/// - result = tape value (|result − value| ≤ 1e-4·max|target| + 1e-6)
+/// - listed terms + rest = sum, and result / σ'(z) = sum + added parts
+/// - terms are listed largest |value| first, `min(top_k, count)` of them
+/// - each term's value is the product of its factors, and each factor with a position `at`
+///   is the number at that position of the tensor its name says.
+fn check(m: &ResNet<f32>, params: &HashMap<String, (Vec<usize>, Vec<f32>)>, q: &Query, top_k: usize) -> Formula {
+    let f = formula(m, q, top_k).unwrap_or_else(|e| panic!("{q:?}: {e}"));
+    assert_eq!(f.kind, q.kind());
+    let t = m.tape.get(&f.target).unwrap();
+    let scale = t.data.iter().fold(0.0f64, |a, &v| a.max((v as f64).abs()));
+    assert_eq!(f.value, t.get(&f.index).unwrap() as f64, "{q:?}");
+    assert!((f.result - f.value).abs() <= 1e-4 * scale + 1e-6, "{q:?}: formula {} vs tape {} (scale {scale:e})\n{f:#?}", f.result, f.value);
+    WORST.with(|w| {
+        let mut w = w.borrow_mut();
+        let e = w.entry(f.kind.clone()).or_insert((0.0, 0));
+        e.0 = f64::max(e.0, (f.result - f.value).abs() / scale.max(1e-30));
+        e.1 += (f.value != 0.0) as usize;
+    });
+
+    assert_eq!(f.terms.len(), top_k.min(f.count), "{q:?}");
+    assert!(f.terms.windows(2).all(|w| w[0].value.abs() >= w[1].value.abs()), "{q:?}: terms not sorted by |value|");
+    let listed: f64 = f.terms.iter().map(|t| t.value).sum();
+    let big = f.terms.first().map_or(f.rest.abs(), |t| t.value.abs()).max(1e-30);
+    assert!((listed + f.rest - f.sum).abs() <= 1e-12 * (f.count as f64 + 1.0) * big, "{q:?}: listed {listed} + rest {} ≠ sum {}", f.rest, f.sum);
+    let added: f64 = f.parts.iter().filter(|p| p.adds).map(|p| p.value).sum();
+    let fv = f.factor.as_ref().map_or(1.0, |f| f.value);
+    if fv != 0.0 {
+        let all = listed + f.rest + added;
+        assert!((f.result / fv - all).abs() <= 1e-12 * (f.count as f64 + 1.0) * big.max(added.abs()), "{q:?}: result/σ' {} vs terms + parts {all}", f.result / fv);
+    } else {
+        assert_eq!(f.result, 0.0);
+    }
+    if let Some(fac) = &f.factor {
+        let z = m.tape.get(&fac.tensor).unwrap().get(&fac.index).unwrap() as f64;
+        assert_eq!((fac.z, fac.value), (z, if z > 0.0 { 1.0 } else { 0.0 }));
+    }
+
+    for term in &f.terms {
+        assert_eq!(term.factors.len(), f.factor_names.len());
+        assert_eq!(term.at.len(), f.factor_names.len());
+        let prod: f64 = term.factors.iter().product();
+        assert!((prod - term.value).abs() <= 1e-15 * prod.abs().max(1e-300), "{q:?}: {term:?}");
+        for ((name, at), &v) in f.factor_names.iter().zip(&term.at).zip(&term.factors) {
+            if at.is_empty() {
+                continue;
+            }
+            let got = match m.tape.get(name) {
+                Ok(t) => t.get(at).unwrap(),
+                Err(_) => {
+                    let (s, data) = params.get(name).unwrap_or_else(|| panic!("{q:?}: factor '{name}' is neither on the tape nor a parameter"));
+                    let off = at.iter().zip(s).fold(0, |o, (&i, &n)| {
+                        assert!(i < n);
+                        o * n + i
+                    });
+                    data[off]
+                }
+            };
+            assert_eq!(v, got as f64, "{q:?}: factor {name}{at:?}");
+        }
+    }
+    for p in &f.parts {
+        if let Some(name) = &p.tensor {
+            let got = match m.tape.get(name) {
+                Ok(t) => t.get(&p.index).unwrap(),
+                Err(_) => params[name].1[p.index[0]],
+            };
+            assert_eq!(p.value, got as f64, "{q:?}: part {}", p.name);
+        }
+    }
+    f
+}
+
+thread_local! {
+    /// Per kind: worst |result − value| / max|target|, and how many checked cells were non-zero.
+    static WORST: std::cell::RefCell<HashMap<String, (f64, usize)>> = std::cell::RefCell::new(HashMap::new());
+}
+
+fn params(m: &ResNet<f32>) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
+    m.params().into_iter().map(|(n, s, d, _)| (n, (s, d))).collect()
+}
+
+fn random_cells_of_every_kind(mode: Mode) {
+    let m = model(mode);
+    let p = params(&m);
+    let mut rng = Rng::new(5);
+    let inputs = conv_inputs(&m);
+    let convs: Vec<String> = m.convs().iter().map(|c| c.name.clone()).collect();
+    assert_eq!(convs.len(), 9);
+    let inner: Vec<String> = convs.iter().filter(|c| *c != "conv1").cloned().collect();
+    let bns = bn_names(&m);
+    assert_eq!(bns.len(), 9);
+    let blocks: Vec<String> = m.blocks.iter().map(|b| b.name.clone()).collect();
+    for _ in 0..CELLS {
+        let top_k = [0, 1, 5, 20, ALL_TERMS][rng.below(5)];
+
+        let conv = pick(&mut rng, &convs);
+        let c = cell(&mut rng, &shape(&m, &format!("act.{conv}")));
+        check(&m, &p, &Query::ConvForward { conv: conv.into(), n: c[0], o: c[1], x: c[2], y: c[3] }, top_k);
+
+        let conv = pick(&mut rng, &inner);
+        let c = cell(&mut rng, &shape(&m, &inputs[conv]));
+        check(&m, &p, &Query::ConvInputDelta { conv: conv.into(), n: c[0], i: c[1], x: c[2], y: c[3] }, top_k);
+
+        let conv = pick(&mut rng, &convs);
+        let c = cell(&mut rng, &m.conv(conv).unwrap().weight_shape());
+        check(&m, &p, &Query::ConvWeightGrad { conv: conv.into(), o: c[0], i: c[1], a: c[2], b: c[3] }, top_k);
+
+        let bn = pick(&mut rng, &bns);
+        let c = cell(&mut rng, &shape(&m, &format!("act.{bn}")));
+        let f = check(&m, &p, &Query::BnInputDelta { bn: bn.into(), n: c[0], c: c[1], x: c[2], y: c[3] }, top_k);
+        assert_eq!(f.count, if mode == Mode::Train { 3 } else { 1 });
+
+        let blk = pick(&mut rng, &blocks);
+        let bi = m.blocks.iter().position(|b| b.name == blk).unwrap();
+        let c = cell(&mut rng, &shape(&m, &format!("act.{}", m.block_input_name(bi))));
+        let f = check(&m, &p, &Query::ResidualFork { block: blk.into(), n: c[0], c: c[1], x: c[2], y: c[3] }, top_k);
+        assert!(f.factor.is_none() && f.parts.iter().filter(|p| p.adds).count() == 1);
+
+        let c = cell(&mut rng, &shape(&m, "act.fc"));
+        check(&m, &p, &Query::FcForward { n: c[0], j: c[1] }, top_k);
+        let c = cell(&mut rng, &shape(&m, "grad.fc.weight"));
+        check(&m, &p, &Query::FcWeightGrad { j: c[0], k: c[1] }, top_k);
+        let c = cell(&mut rng, &shape(&m, "delta.avgpool"));
+        check(&m, &p, &Query::FcInputDelta { n: c[0], k: c[1] }, top_k);
+    }
+    WORST.with(|w| {
+        let mut kinds: Vec<_> = w.borrow().iter().map(|(k, v)| (k.clone(), *v)).collect();
+        kinds.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(kinds.len(), 8);
+        for (kind, (worst, nonzero)) in kinds {
+            eprintln!("{mode:?} {kind}: worst error {worst:.1e} of max|target|, {nonzero}/{CELLS} cells non-zero");
+            // the sums are not trivially zero (ReLU kills some input deltas, not most)
+            assert!(nonzero >= CELLS / 5, "{kind}: only {nonzero} non-zero cells");
+        }
+    });
+}
+
+#[test]
+fn random_cells_sum_to_the_tape_in_train_mode() {
+    random_cells_of_every_kind(Mode::Train);
+}
+
+#[test]
+fn random_cells_sum_to_the_tape_in_eval_mode() {
+    random_cells_of_every_kind(Mode::Eval);
+}
+
+#[test]
+fn bn_parts_follow_the_mode() {
+    for mode in [Mode::Train, Mode::Eval] {
+        let m = model(mode);
+        let q = Query::BnInputDelta { bn: "layer2.0.bn2".into(), n: 3, c: 7, x: 4, y: 9 };
+        let f = check(&m, &params(&m), &q, ALL_TERMS);
+        assert_eq!(f.target, "delta.layer2.0.conv2");
+        let names: Vec<&str> = f.parts.iter().map(|p| p.name.as_str()).collect();
+        match mode {
+            Mode::Train => {
+                for want in ["γ", "μ", "σ²", "ε", "m", "x", "x̂", "dy", "Σdy", "Σdy·x̂"] {
+                    assert!(names.contains(&want), "{want} missing from {names:?}");
+                }
+                let m_part = f.parts.iter().find(|p| p.name == "m").unwrap();
+                assert_eq!(m_part.value, (8 * 14 * 14) as f64);
+            }
+            Mode::Eval => assert!(names.contains(&"running_var") && !names.contains(&"μ")),
+        }
+    }
+}
+
+#[test]
+fn input_delta_term_counts_follow_the_window() {
+    let m = model(Mode::Train);
+    let p = params(&m);
+    let count = |conv: &str, x: usize, y: usize| {
+        let f = check(&m, &p, &Query::ConvInputDelta { conv: conv.into(), n: 1, i: 2, x, y }, ALL_TERMS);
+        // every term's kernel offset is a = x + p − s·x', b = y + p − s·y'
+        let c = m.conv(conv).unwrap();
+        for t in &f.terms {
+            let ix: HashMap<&str, usize> = t.index.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            assert_eq!(ix["a"] + c.stride * ix["x'"], x + c.pad);
+            assert_eq!(ix["b"] + c.stride * ix["y'"], y + c.pad);
+        }
+        f.count
+    };
+    // stride 1, 3×3, padding 1, 16 output channels: interior O·9, corner O·4, edge O·6
+    assert_eq!(count("layer1.0.conv2", 10, 13), 16 * 9);
+    assert_eq!(count("layer1.0.conv2", 0, 0), 16 * 4);
+    assert_eq!(count("layer1.0.conv2", 27, 27), 16 * 4);
+    assert_eq!(count("layer1.0.conv2", 0, 13), 16 * 6);
+    // stride 2: the valid (x', y') counted independently from the formula's condition
+    for conv in ["layer2.0.conv1", "layer3.0.conv1", "layer2.0.downsample.0", "layer3.0.downsample.0"] {
+        let c = m.conv(conv).unwrap();
+        let (k, s, pad) = (c.k as isize, c.stride as isize, c.pad as isize);
+        let h_in = shape(&m, "act.layer1.0")[2];
+        let h_in = if conv.starts_with("layer3") { shape(&m, "act.layer2.0")[2] } else { h_in };
+        let h_out = shape(&m, &format!("act.{conv}"))[2];
+        let valid = |x: usize| (0..h_out as isize).filter(|&xo| (0..k).contains(&(x as isize + pad - s * xo))).count();
+        for (x, y) in [(0, 0), (1, 2), (4, 7), (h_in - 1, h_in - 1), (h_in / 2, 1)] {
+            assert_eq!(count(conv, x, y), c.c_out * valid(x) * valid(y), "{conv} at ({x}, {y})");
+        }
+    }
+    // the 1×1 stride-2 shortcut only sees even positions
+    assert_eq!(count("layer2.0.downsample.0", 4, 6), 32);
+    assert_eq!(count("layer2.0.downsample.0", 5, 6), 0);
+}
+
+#[test]
+fn forward_and_weight_grad_count_padding_separately() {
+    let m = model(Mode::Train);
+    let p = params(&m);
+    let f = check(&m, &p, &Query::ConvForward { conv: "layer1.0.conv2".into(), n: 0, o: 1, x: 0, y: 0 }, 3);
+    assert_eq!((f.count, f.padding), (16 * 4, 16 * 5));
+    let f = check(&m, &p, &Query::ConvForward { conv: "layer1.0.conv2".into(), n: 0, o: 1, x: 9, y: 9 }, 3);
+    assert_eq!((f.count, f.padding), (16 * 9, 0));
+    assert_eq!(f.factor_names, ["layer1.0.conv2.weight", "act.layer1.0.relu1"]);
+    // kernel row 0 at stride 1 pad 1 reads row −1 for x' = 0: one row of every image is padding
+    let f = check(&m, &p, &Query::ConvWeightGrad { conv: "layer1.0.conv1".into(), o: 2, i: 3, a: 0, b: 1 }, 10);
+    assert_eq!((f.count, f.padding), (8 * 27 * 28, 8 * 28));
+    assert_eq!(f.factor_names, ["delta.layer1.0.conv1", "act.relu"]);
+    let f = check(&m, &p, &Query::ConvWeightGrad { conv: "conv1".into(), o: 0, i: 0, a: 1, b: 1 }, 10);
+    assert_eq!((f.count, f.padding), (8 * 28 * 28, 0));
+}
+
+#[test]
+fn the_fork_is_the_sum_of_both_branches() {
+    let m = model(Mode::Train);
+    let p = params(&m);
+    for (blk, conv, other) in [("layer1.0", "layer1.0.conv1", None), ("layer2.0", "layer2.0.conv1", Some("layer2.0.downsample.0"))] {
+        for (x, y) in [(4, 6), (5, 7), (0, 27)] {
+            let fork = check(&m, &p, &Query::ResidualFork { block: blk.into(), n: 2, c: 5, x, y }, 4);
+            let main = check(&m, &p, &Query::ConvInputDelta { conv: conv.into(), n: 2, i: 5, x, y }, 4);
+            // conv1's input delta is σ'(z) times the fork: the same terms and the same shortcut
+            assert_eq!((fork.sum, fork.count), (main.sum, main.count));
+            assert_eq!(fork.parts, main.parts);
+            assert_eq!(main.result, main.factor.as_ref().unwrap().value * fork.result);
+            if let Some(ds) = other {
+                // from the shortcut's side, conv1 is the other branch
+                let f = check(&m, &p, &Query::ConvInputDelta { conv: ds.into(), n: 2, i: 5, x, y }, 4);
+                assert_eq!(f.parts[0].name, "main branch");
+                assert!((f.parts[0].value - main.sum).abs() <= 1e-15 * main.sum.abs().max(1e-300));
+                assert!((fork.parts[0].value - f.sum).abs() <= 1e-15 * f.sum.abs().max(1e-300));
+            } else {
+                assert_eq!(fork.parts[0].tensor.as_deref(), Some("delta.layer1.0.add"));
+            }
+        }
+    }
+    let f = check(&m, &p, &Query::ResidualFork { block: "layer3.0".into(), n: 0, c: 0, x: 0, y: 0 }, 1);
+    assert_eq!(f.target, "delta.layer2.0");
+    let f = check(&m, &p, &Query::ConvInputDelta { conv: "layer3.0.conv1".into(), n: 0, i: 0, x: 0, y: 0 }, 1);
+    assert_eq!((f.target.as_str(), f.factor.unwrap().tensor.as_str()), ("delta.layer2.0.add", "act.layer2.0.add"));
+    let f = check(&m, &p, &Query::ConvInputDelta { conv: "layer1.0.conv1".into(), n: 0, i: 0, x: 0, y: 0 }, 1);
+    assert_eq!(f.target, "delta.bn1");
+    let f = check(&m, &p, &Query::ConvInputDelta { conv: "layer2.0.conv2".into(), n: 0, i: 0, x: 0, y: 0 }, 1);
+    assert_eq!((f.target.as_str(), f.parts.len()), ("delta.layer2.0.bn1", 0));
+}
+
+#[test]
+fn top_k_lists_the_largest_terms() {
+    let m = model(Mode::Train);
+    let q = Query::ConvWeightGrad { conv: "layer2.0.conv2".into(), o: 3, i: 4, a: 1, b: 2 };
+    let all = formula(&m, &q, ALL_TERMS).unwrap();
+    let none = formula(&m, &q, 0).unwrap();
+    let five = formula(&m, &q, 5).unwrap();
+    assert_eq!((all.terms.len(), all.rest), (all.count, 0.0));
+    assert_eq!((none.terms.len(), none.rest), (0, none.sum));
+    assert_eq!(five.terms[..], all.terms[..5]);
+    assert!(five.terms.iter().all(|t| t.index.iter().map(|(k, _)| k.as_str()).eq(["n", "x'", "y'"])));
+}
+
+#[test]
+fn queries_and_results_are_json() {
+    let q: Query = serde_json::from_str(r#"{"kind": "conv_input_delta", "conv": "layer2.0.conv1", "n": 0, "i": 3, "x": 4, "y": 6}"#).unwrap();
+    assert_eq!(q, Query::ConvInputDelta { conv: "layer2.0.conv1".into(), n: 0, i: 3, x: 4, y: 6 });
+    for q in [
+        Query::ConvForward { conv: "conv1".into(), n: 0, o: 1, x: 2, y: 3 },
+        Query::ConvWeightGrad { conv: "conv1".into(), o: 0, i: 0, a: 1, b: 2 },
+        Query::BnInputDelta { bn: "bn1".into(), n: 0, c: 1, x: 2, y: 3 },
+        Query::ResidualFork { block: "layer1.0".into(), n: 0, c: 1, x: 2, y: 3 },
+        Query::FcForward { n: 0, j: 1 },
+        Query::FcWeightGrad { j: 0, k: 1 },
+        Query::FcInputDelta { n: 0, k: 1 },
+    ] {
+        let s = serde_json::to_string(&q).unwrap();
+        assert!(s.starts_with(&format!("{{\"kind\":\"{}\"", q.kind())), "{s}");
+        assert_eq!(serde_json::from_str::<Query>(&s).unwrap(), q);
+    }
+    let m = model(Mode::Train);
+    let f = formula(&m, &q, 2).unwrap();
+    let v: serde_json::Value = serde_json::to_value(&f).unwrap();
+    assert_eq!(v["kind"], "conv_input_delta");
+    assert_eq!(v["target"], "delta.layer1.0.add");
+    assert_eq!(v["index"], serde_json::json!([0, 3, 4, 6]));
+    assert_eq!(v["factor_names"], serde_json::json!(["delta.layer2.0.conv1", "layer2.0.conv1.weight"]));
+    assert_eq!(v["terms"][0]["index"][0][0], "o");
+    assert_eq!(v["terms"][0]["index"][1][0], "x'");
+    assert_eq!(v["factor"]["tensor"], "act.layer1.0.add");
+    assert_eq!(v["parts"][0]["name"], "shortcut");
+    assert_eq!(serde_json::from_value::<Formula>(v).unwrap(), f);
+}
+
+#[test]
+fn bad_queries_get_readable_errors() {
+    let fresh = ResNet::<f32>::new(&Config::default(), 1).unwrap();
+    let q = Query::FcForward { n: 0, j: 0 };
+    let err = |m: &ResNet<f32>, q: Query| formula(m, &q, 5).unwrap_err().0;
+    assert_eq!(err(&fresh, q), "the tape is empty: run a forward and backward pass first");
+
+    let mut fwd = ResNet::<f32>::new(&Config::default(), 1).unwrap();
+    let (x, _) = Dataset::mnist().batch(&[0, 1, 2]);
+    fwd.forward(&x, Mode::Train).unwrap();
+    let e = err(&fwd, Query::ConvInputDelta { conv: "layer1.0.conv2".into(), n: 0, i: 0, x: 0, y: 0 });
+    assert!(e.contains("run a backward pass"), "{e}");
+    assert!(formula(&fwd, &Query::ConvForward { conv: "layer1.0.conv2".into(), n: 2, o: 0, x: 0, y: 0 }, 5).is_ok());
+    assert_eq!(err(&fwd, Query::FcForward { n: 3, j: 0 }), "n = 3 is out of range: the batch has 3 images");
+
+    let m = model(Mode::Train);
+    let cases: Vec<(Query, &str)> = vec![
+        (Query::ConvForward { conv: "x".into(), n: 0, o: 0, x: 0, y: 0 }, "no conv module 'x'"),
+        (Query::ConvForward { conv: "conv1".into(), n: 40, o: 0, x: 0, y: 0 }, "n = 40 is out of range: the batch has 8 images"),
+        (Query::ConvForward { conv: "conv1".into(), n: 0, o: 16, x: 0, y: 0 }, "o = 16 is out of range: act.conv1 has 16 channels"),
+        (Query::ConvForward { conv: "layer2.0.conv1".into(), n: 0, o: 0, x: 14, y: 0 }, "x = 14 is out of range: act.layer2.0.conv1 is 14×14"),
+        (Query::ConvInputDelta { conv: "conv1".into(), n: 0, i: 0, x: 0, y: 0 }, "conv1 reads the input image, and no δ is kept for the image"),
+        (Query::ConvInputDelta { conv: "layer2.0.conv1".into(), n: 0, i: 16, x: 0, y: 0 }, "i = 16 is out of range: the input of layer2.0.conv1 (act.layer1.0) has 16 channels"),
+        (Query::ConvInputDelta { conv: "layer2.0.conv2".into(), n: 0, i: 0, x: 0, y: 99 }, "y = 99 is out of range: the input of layer2.0.conv2 (act.layer2.0.relu1) is 14×14"),
+        (Query::ConvWeightGrad { conv: "layer1.0.conv1".into(), o: 0, i: 0, a: 3, b: 0 }, "a = 3 is out of range: layer1.0.conv1's kernel is 3×3"),
+        (Query::ConvWeightGrad { conv: "layer2.0.downsample.0".into(), o: 0, i: 0, a: 0, b: 1 }, "b = 1 is out of range: layer2.0.downsample.0's kernel is 1×1"),
+        (Query::ConvWeightGrad { conv: "layer3.0.conv2".into(), o: 64, i: 0, a: 0, b: 0 }, "o = 64 is out of range: layer3.0.conv2 has 64 output channels"),
+        (Query::BnInputDelta { bn: "bn9".into(), n: 0, c: 0, x: 0, y: 0 }, "no batchnorm module 'bn9'"),
+        (Query::BnInputDelta { bn: "layer3.0.bn1".into(), n: 0, c: 64, x: 0, y: 0 }, "c = 64 is out of range: act.layer3.0.conv1 has 64 channels"),
+        (Query::ResidualFork { block: "layer4.0".into(), n: 0, c: 0, x: 0, y: 0 }, "no residual block 'layer4.0'"),
+        (Query::ResidualFork { block: "layer3.0".into(), n: 0, c: 0, x: 14, y: 0 }, "x = 14 is out of range: the input of layer3.0.conv1 (act.layer2.0) is 14×14"),
+        (Query::FcForward { n: 0, j: 10 }, "j = 10 is out of range: fc has 10 outputs"),
+        (Query::FcWeightGrad { j: 0, k: 64 }, "k = 64 is out of range: fc has 64 inputs"),
+        (Query::FcInputDelta { n: 8, k: 0 }, "n = 8 is out of range: the batch has 8 images"),
+    ];
+    for (q, want) in cases {
+        let e = err(&m, q.clone());
+        assert!(e.starts_with(want), "{q:?}: got {e:?}, want it to start with {want:?}");
+    }
+    // huge indices never panic
+    let big = usize::MAX;
+    for q in [
+        Query::ConvForward { conv: "conv1".into(), n: 0, o: 0, x: big, y: big },
+        Query::ConvInputDelta { conv: "layer1.0.conv1".into(), n: big, i: big, x: big, y: big },
+        Query::ConvWeightGrad { conv: "conv1".into(), o: big, i: 0, a: 0, b: 0 },
+        Query::BnInputDelta { bn: "bn1".into(), n: 0, c: 0, x: big, y: 0 },
+    ] {
+        assert!(formula(&m, &q, big).is_err());
+    }
+}
+
+#[test]
+fn a_changed_weight_shows_as_a_mismatch() {
+    // The check is sharp: after a weight changes (as an optimizer step would), the formula
+    // no longer reproduces the tape.
+    let mut m = model(Mode::Train);
+    let q = Query::ConvForward { conv: "layer1.0.conv2".into(), n: 0, o: 1, x: 9, y: 9 };
+    let before = formula(&m, &q, 0).unwrap();
+    assert!((before.result - before.value).abs() < 1e-5);
+    m.blocks[0].conv2.weight[(16 + 2) * 9 + 4] += 0.5; // w[1, 2, 1, 1]
+    let after = formula(&m, &q, 0).unwrap();
+    let a = m.tape.get("act.layer1.0.relu1").unwrap().get(&[0, 2, 9, 9]).unwrap() as f64;
+    assert!((after.result - before.result - 0.5 * a).abs() < 1e-6);
+    assert_eq!(after.value, before.value);
+}
