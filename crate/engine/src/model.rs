@@ -453,21 +453,24 @@ impl<T: Scalar> ResNet<T> {
 fn conv_forward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str) -> Result<()> {
     let x = tape.get(input)?;
     let g = conv.geom(&x.shape)?;
-    let mut y = Tensor::zeros(&[g.n, g.c_out, g.h_out, g.w_out]);
+    let name = format!("act.{}", conv.name);
+    let mut y = tape.buffer(&name, &[g.n, g.c_out, g.h_out, g.w_out]);
+    let x = tape.get(input)?;
     T::conv_forward(&g, &x.data, &conv.weight, conv.bias.as_deref(), &mut y.data);
-    tape.set(format!("act.{}", conv.name), y);
+    tape.set(name, y);
     Ok(())
 }
 
 /// From `delta.<conv>` and the conv's input: `grad.<conv>.weight` (and `.bias`), and
 /// ∂C/∂input (returned when `want_dx`).
 fn conv_backward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str, want_dx: bool) -> Result<Option<Tensor<T>>> {
-    let x = tape.get(input)?;
-    let dy = tape.get(&format!("delta.{}", conv.name))?;
-    let g = conv.geom(&x.shape)?;
+    let shape = tape.get(input)?.shape.clone();
+    let g = conv.geom(&shape)?;
     let mut dw = Tensor::zeros(&conv.weight_shape());
     let mut db = conv.bias.as_ref().map(|_| Tensor::zeros(&[conv.c_out]));
-    let mut dx = want_dx.then(|| Tensor::zeros(&x.shape));
+    let mut dx = want_dx.then(|| tape.buffer(&format!("dx.{}", conv.name), &shape));
+    let x = tape.get(input)?;
+    let dy = tape.get(&format!("delta.{}", conv.name))?;
     T::conv_backward(&g, &x.data, &conv.weight, &dy.data, dx.as_mut().map(|t| &mut t.data[..]), &mut dw.data, db.as_mut().map(|t| &mut t.data[..]));
     tape.set(format!("grad.{}.weight", conv.name), dw);
     if let Some(db) = db {
@@ -482,9 +485,11 @@ fn bn_dims(shape: &[usize]) -> Dims {
 
 /// `act.<bn>` from `input`; in training mode also `stat.<bn>.{mean,var}`.
 fn bn_forward<T: Scalar>(tape: &mut Tape<T>, bn: &mut BatchNorm<T>, input: &str, mode: Mode) {
+    let shape = tape.get(input).expect("bn input on tape").shape.clone();
+    let d = bn_dims(&shape);
+    let name = format!("act.{}", bn.name);
+    let mut y = tape.buffer(&name, &shape);
     let x = tape.get(input).expect("bn input on tape");
-    let d = bn_dims(&x.shape);
-    let mut y = Tensor::zeros(&x.shape);
     match mode {
         Mode::Train => {
             let (mut mean, mut var) = (Tensor::zeros(&[bn.c]), Tensor::zeros(&[bn.c]));
@@ -495,15 +500,17 @@ fn bn_forward<T: Scalar>(tape: &mut Tape<T>, bn: &mut BatchNorm<T>, input: &str,
         }
         Mode::Eval => batchnorm::forward_eval(&d, &x.data, &bn.weight, &bn.bias, &bn.running_mean, &bn.running_var, &mut y.data),
     }
-    tape.set(format!("act.{}", bn.name), y);
+    tape.set(name, y);
 }
 
 /// From `delta.<bn>`: `grad.<bn>.{weight,bias}` and `delta.<conv>` (the conv feeding it).
 fn bn_backward<T: Scalar>(tape: &mut Tape<T>, bn: &BatchNorm<T>, conv: &str, mode: Mode) -> Result<()> {
+    let shape = tape.get(&format!("act.{conv}"))?.shape.clone();
+    let d = bn_dims(&shape);
+    let mut dx = tape.buffer(&format!("delta.{conv}"), &shape);
+    let (mut dg, mut dbeta) = (Tensor::zeros(&[bn.c]), Tensor::zeros(&[bn.c]));
     let x = tape.get(&format!("act.{conv}"))?;
     let dy = tape.get(&format!("delta.{}", bn.name))?;
-    let d = bn_dims(&x.shape);
-    let (mut dx, mut dg, mut dbeta) = (Tensor::zeros(&x.shape), Tensor::zeros(&[bn.c]), Tensor::zeros(&[bn.c]));
     match mode {
         Mode::Train => {
             let mean = tape.get(&format!("stat.{}.mean", bn.name))?;
@@ -519,17 +526,19 @@ fn bn_backward<T: Scalar>(tape: &mut Tape<T>, bn: &BatchNorm<T>, conv: &str, mod
 }
 
 fn relu_forward<T: Scalar>(tape: &mut Tape<T>, input: &str, output: &str) {
+    let shape = tape.get(input).expect("relu input on tape").shape.clone();
+    let mut y = tape.buffer(output, &shape);
     let x = tape.get(input).expect("relu input on tape");
-    let mut y = Tensor::zeros(&x.shape);
     activation::relu_forward(&x.data, &mut y.data);
     tape.set(output, y);
 }
 
 /// `delta.<z>` = `delta.<out>` ⊙ σ'(`act.<z>`) for `out = relu(z)`.
 fn relu_backward<T: Scalar>(tape: &mut Tape<T>, z: &str, out: &str) -> Result<()> {
+    let shape = tape.get(&format!("act.{out}"))?.shape.clone();
+    let mut dx = tape.buffer(&format!("delta.{z}"), &shape);
     let y = tape.get(&format!("act.{out}"))?;
     let dy = tape.get(&format!("delta.{out}"))?;
-    let mut dx = Tensor::zeros(&y.shape);
     activation::relu_backward(&y.data, &dy.data, &mut dx.data);
     tape.set(format!("delta.{z}"), dx);
     Ok(())
@@ -551,12 +560,16 @@ fn block_forward<T: Scalar>(tape: &mut Tape<T>, blk: &mut Block<T>, input: &str,
         }
         None => act_in,
     };
+    let shape = tape.get(&format!("act.{n}.bn2"))?.shape.clone();
+    let mut sum = tape.buffer(&format!("act.{n}.add"), &shape);
     let main = tape.get(&format!("act.{n}.bn2"))?;
     let short = tape.get(&shortcut)?;
     if main.shape != short.shape {
         bail!("{n}: main branch {:?} and shortcut {:?} differ in shape", main.shape, short.shape);
     }
-    let sum = Tensor { shape: main.shape.clone(), data: main.data.iter().zip(&short.data).map(|(&a, &b)| a + b).collect() };
+    for ((s, &a), &b) in sum.data.iter_mut().zip(&main.data).zip(&short.data) {
+        *s = a + b;
+    }
     tape.set(format!("act.{n}.add"), sum);
     relu_forward(tape, &format!("act.{n}.add"), &format!("act.{n}"));
     Ok(())
@@ -567,8 +580,7 @@ fn block_forward<T: Scalar>(tape: &mut Tape<T>, blk: &mut Block<T>, input: &str,
 fn block_backward<T: Scalar>(tape: &mut Tape<T>, blk: &Block<T>, input: &str, mode: Mode) -> Result<()> {
     let n = &blk.name;
     relu_backward(tape, &format!("{n}.add"), n)?;
-    let d_add = tape.get(&format!("delta.{n}.add"))?.clone();
-    tape.set(format!("delta.{n}.bn2"), d_add.clone());
+    copy(tape, &format!("delta.{n}.add"), &format!("delta.{n}.bn2"))?;
     bn_backward(tape, &blk.bn2, &format!("{n}.conv2"), mode)?;
     let d_relu1 = conv_backward(tape, &blk.conv2, &format!("act.{n}.relu1"), true)?.expect("dx");
     tape.set(format!("delta.{n}.relu1"), d_relu1);
@@ -578,13 +590,25 @@ fn block_backward<T: Scalar>(tape: &mut Tape<T>, blk: &Block<T>, input: &str, mo
     let mut d_in = conv_backward(tape, &blk.conv1, &act_in, true)?.expect("dx");
     let d_short = match &blk.downsample {
         Some((c, b)) => {
-            tape.set(format!("delta.{}", b.name), d_add);
+            copy(tape, &format!("delta.{n}.add"), &format!("delta.{}", b.name))?;
             bn_backward(tape, b, &c.name, mode)?;
-            conv_backward(tape, c, &act_in, true)?.expect("dx")
+            let dx = conv_backward(tape, c, &act_in, true)?.expect("dx");
+            tape.set(format!("dx.{}", c.name), dx);
+            format!("dx.{}", c.name)
         }
-        None => d_add,
+        None => format!("delta.{n}.add"),
     };
-    d_in.data.iter_mut().zip(&d_short.data).for_each(|(a, &b)| *a = *a + b);
+    d_in.data.iter_mut().zip(&tape.get(&d_short)?.data).for_each(|(a, &b)| *a = *a + b);
+    tape.remove_prefix(&format!("dx.{}", blk.name));
     tape.set(format!("delta.{input}"), d_in);
+    Ok(())
+}
+
+/// Writes a copy of tape tensor `from` under `to`.
+fn copy<T: Scalar>(tape: &mut Tape<T>, from: &str, to: &str) -> Result<()> {
+    let shape = tape.get(from)?.shape.clone();
+    let mut t = tape.buffer(to, &shape);
+    t.data.copy_from_slice(&tape.get(from)?.data);
+    tape.set(to, t);
     Ok(())
 }

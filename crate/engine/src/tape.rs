@@ -17,22 +17,39 @@ use std::collections::HashMap;
 pub struct Tape<T> {
     entries: Vec<(String, Tensor<T>)>,
     index: HashMap<String, usize>,
+    /// Tensors of the previous pass, kept so the next pass can reuse their memory.
+    spare: HashMap<String, Tensor<T>>,
 }
 
-impl<T> Tape<T> {
+impl<T: Copy + Default> Tape<T> {
     pub fn new() -> Self {
-        Tape { entries: Vec::new(), index: HashMap::new() }
+        Tape { entries: Vec::new(), index: HashMap::new(), spare: HashMap::new() }
     }
 
+    /// Empties the tape (its memory is kept for the next pass).
     pub fn clear(&mut self) {
-        self.entries.clear();
         self.index.clear();
+        self.spare.extend(self.entries.drain(..));
     }
 
-    /// Removes every entry whose name starts with `prefix`.
+    /// Removes every entry whose name starts with `prefix` (memory kept, as `clear`).
     pub fn remove_prefix(&mut self, prefix: &str) {
-        self.entries.retain(|(n, _)| !n.starts_with(prefix));
+        let (gone, kept): (Vec<_>, Vec<_>) = self.entries.drain(..).partition(|(n, _)| n.starts_with(prefix));
+        self.entries = kept;
+        self.spare.extend(gone);
         self.index = self.entries.iter().enumerate().map(|(i, (n, _))| (n.clone(), i)).collect();
+    }
+
+    /// A tensor of `shape` to be written under `name`: last pass's memory when it fits.
+    /// Its contents are unspecified; the caller overwrites every element.
+    pub fn buffer(&mut self, name: &str, shape: &[usize]) -> Tensor<T> {
+        match self.spare.remove(name) {
+            Some(mut t) if t.data.len() == shape.iter().product::<usize>() => {
+                t.shape = shape.to_vec();
+                t
+            }
+            _ => Tensor::zeros(shape),
+        }
     }
 
     pub fn set(&mut self, name: impl Into<String>, t: Tensor<T>) {

@@ -36,6 +36,8 @@ proptest! {
         conv_reference::conv2d_forward(&g, &x, &w, bias, &mut y_ref);
         let mut y = vec![0.0f32; dy.len()];
         conv::conv2d_forward(&g, &f(&x), &f(&w), bias.map(|_| f(&b)).as_deref(), &mut y);
+        // Inputs are O(1), so errors are measured against max(1, max|expected|).
+        let rel_err = |a: &[f32], b: &[f64]| rel_err(a, b) * b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12) / b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
         prop_assert!(rel_err(&y, &y_ref) < 1e-5, "forward {:?}: {}", g, rel_err(&y, &y_ref));
 
         let (mut dx_ref, mut dw_ref, mut db_ref) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
@@ -47,6 +49,32 @@ proptest! {
         }
         prop_assert!(rel_err(&dw, &dw_ref) < 1e-5, "dw {:?}: {}", g, rel_err(&dw, &dw_ref));
         prop_assert!(rel_err(&db, &db_ref) < 1e-5, "db {:?}: {}", g, rel_err(&db, &db_ref));
+    }
+}
+
+/// A ReLU input within rounding of 0 can be positive in f32 and not in f64 (or back); σ' then
+/// differs, and a whole δ entry with it. Such kinks are not errors of either model, so the f64
+/// model takes the f32 model's side at those entries (its ReLU output, which backward reads as
+/// σ', is set to the f32 value). Asserts the flips are rare and really at the kink.
+fn share_relu_kinks(a: &ResNet<f32>, b: &mut ResNet<f64>) {
+    let mut outs = vec!["act.relu".to_string()];
+    for blk in &a.blocks {
+        outs.push(format!("act.{}.relu1", blk.name));
+        outs.push(format!("act.{}", blk.name));
+    }
+    for name in outs {
+        let (ya, mut yb) = (a.tape.get(&name).unwrap().clone(), b.tape.get(&name).unwrap().clone());
+        let scale = yb.data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let mut flips = 0;
+        for (va, vb) in ya.data.iter().zip(yb.data.iter_mut()) {
+            if (*va > 0.0) != (*vb > 0.0) {
+                assert!(vb.abs().max(va.abs() as f64) < 1e-4 * scale, "{name}: {va} vs {vb} is not a rounding kink");
+                *vb = *va as f64;
+                flips += 1;
+            }
+        }
+        assert!(flips * 1000 < ya.data.len(), "{name}: {flips} sign flips");
+        b.tape.set(name, yb);
     }
 }
 
@@ -71,6 +99,7 @@ fn f32_model_equals_f64_reference_model_on_every_tensor() {
         let (mut a, mut b) = (m32.clone_weights(), m64.clone_weights());
         a.forward(&x, mode).unwrap();
         b.forward(&x.to_f64(), mode).unwrap();
+        share_relu_kinks(&a, &mut b);
         a.backward(&y).unwrap();
         b.backward(&y).unwrap();
         let list = a.tape.list();

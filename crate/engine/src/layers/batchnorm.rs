@@ -31,23 +31,36 @@ impl Dims {
     }
 }
 
-/// Per-channel sums (Σ a, Σ a·b) over the batch, in f64.
-fn channel_sums<T: Float>(d: &Dims, a: &[T], b: &[T], c: usize) -> (f64, f64) {
-    let (mut s, mut sab) = (0.0, 0.0);
-    for (ra, rb) in d.runs(a, c).zip(d.runs(b, c)) {
-        for (&va, &vb) in ra.iter().zip(rb) {
-            let va = va.to_f64().unwrap();
-            s += va;
-            sab += va * vb.to_f64().unwrap();
+fn f<T: Float>(v: T) -> f64 {
+    v.to_f64().unwrap_or(f64::NAN)
+}
+
+fn t<T: Float>(v: f64) -> T {
+    T::from(v).unwrap_or_else(T::nan)
+}
+
+/// Σ over channel `c` of `g(a, b)`: each run of `hw` summed in `T`, the runs added in f64.
+fn channel_sum<T: Float>(d: &Dims, a: &[T], b: &[T], c: usize, g: impl Fn(T, T) -> T) -> f64 {
+    d.runs(a, c).zip(d.runs(b, c)).map(|(ra, rb)| f(ra.iter().zip(rb).fold(T::zero(), |s, (&x, &y)| s + g(x, y)))).sum()
+}
+
+/// `y[n,c,·] = x[n,c,·] · scale[c] + shift[c]`, images in parallel.
+fn affine<T: Float + Send + Sync>(d: &Dims, x: &[T], y: &mut [T], scale: &[T], shift: &[T]) {
+    super::for_each_chunk(y, d.c * d.hw, |n, yn| {
+        let xn = &x[n * d.c * d.hw..][..d.c * d.hw];
+        for c in 0..d.c {
+            let (a, b) = (scale[c], shift[c]);
+            for (yv, &xv) in yn[c * d.hw..][..d.hw].iter_mut().zip(&xn[c * d.hw..][..d.hw]) {
+                *yv = xv * a + b;
+            }
         }
-    }
-    (s, sab)
+    });
 }
 
 /// Training-mode forward. Writes y, the batch statistics (mean, biased var) and updates the
 /// running statistics.
 #[allow(clippy::too_many_arguments)]
-pub fn forward_train<T: Float>(
+pub fn forward_train<T: Float + Send + Sync>(
     d: &Dims,
     x: &[T],
     gamma: &[T],
@@ -59,38 +72,34 @@ pub fn forward_train<T: Float>(
     running_var: &mut [T],
 ) {
     let m = d.m();
-    for c in 0..d.c {
-        let mu = d.runs(x, c).flatten().map(|v| v.to_f64().unwrap()).sum::<f64>() / m;
-        let var = d.runs(x, c).flatten().map(|v| (v.to_f64().unwrap() - mu).powi(2)).sum::<f64>() / m;
-        batch_mean[c] = T::from(mu).unwrap();
-        batch_var[c] = T::from(var).unwrap();
+    let stats = super::par_map(d.c, |c| {
+        let mu = channel_sum(d, x, x, c, |v, _| v) / m;
+        let mu_t = t::<T>(mu);
+        let var = channel_sum(d, x, x, c, |v, _| (v - mu_t) * (v - mu_t)) / m;
+        (mu, var)
+    });
+    for (c, &(mu, var)) in stats.iter().enumerate() {
+        batch_mean[c] = t(mu);
+        batch_var[c] = t(var);
         let unbiased = if m > 1.0 { var * m / (m - 1.0) } else { var };
-        running_mean[c] = T::from((1.0 - MOMENTUM) * running_mean[c].to_f64().unwrap() + MOMENTUM * mu).unwrap();
-        running_var[c] = T::from((1.0 - MOMENTUM) * running_var[c].to_f64().unwrap() + MOMENTUM * unbiased).unwrap();
-        normalize_channel(d, x, y, c, mu, var, gamma[c], beta[c]);
+        running_mean[c] = t((1.0 - MOMENTUM) * f(running_mean[c]) + MOMENTUM * mu);
+        running_var[c] = t((1.0 - MOMENTUM) * f(running_var[c]) + MOMENTUM * unbiased);
     }
+    normalize(d, x, y, &stats, gamma, beta);
 }
 
 /// Eval-mode forward with the running statistics.
-pub fn forward_eval<T: Float>(d: &Dims, x: &[T], gamma: &[T], beta: &[T], running_mean: &[T], running_var: &[T], y: &mut [T]) {
-    for c in 0..d.c {
-        let (mu, var) = (running_mean[c].to_f64().unwrap(), running_var[c].to_f64().unwrap());
-        normalize_channel(d, x, y, c, mu, var, gamma[c], beta[c]);
-    }
+pub fn forward_eval<T: Float + Send + Sync>(d: &Dims, x: &[T], gamma: &[T], beta: &[T], running_mean: &[T], running_var: &[T], y: &mut [T]) {
+    let stats: Vec<(f64, f64)> = (0..d.c).map(|c| (f(running_mean[c]), f(running_var[c]))).collect();
+    normalize(d, x, y, &stats, gamma, beta);
 }
 
-/// y = γ·(x−μ)/√(σ²+ε) + β for channel c, written as one multiply-add per value.
-#[allow(clippy::too_many_arguments)]
-fn normalize_channel<T: Float>(d: &Dims, x: &[T], y: &mut [T], c: usize, mu: f64, var: f64, gamma: T, beta: T) {
-    let inv_std = 1.0 / (var + EPS).sqrt();
-    let scale = T::from(gamma.to_f64().unwrap() * inv_std).unwrap();
-    let shift = T::from(beta.to_f64().unwrap() - gamma.to_f64().unwrap() * inv_std * mu).unwrap();
-    for n in 0..d.n {
-        let off = (n * d.c + c) * d.hw;
-        for (yv, &xv) in y[off..off + d.hw].iter_mut().zip(&x[off..off + d.hw]) {
-            *yv = xv * scale + shift;
-        }
-    }
+/// y = γ·(x−μ)/√(σ²+ε) + β, written as one multiply-add per value.
+fn normalize<T: Float + Send + Sync>(d: &Dims, x: &[T], y: &mut [T], stats: &[(f64, f64)], gamma: &[T], beta: &[T]) {
+    let inv_std: Vec<f64> = stats.iter().map(|&(_, var)| 1.0 / (var + EPS).sqrt()).collect();
+    let scale: Vec<T> = (0..d.c).map(|c| t(f(gamma[c]) * inv_std[c])).collect();
+    let shift: Vec<T> = (0..d.c).map(|c| t(f(beta[c]) - f(gamma[c]) * inv_std[c] * stats[c].0)).collect();
+    affine(d, x, y, &scale, &shift);
 }
 
 /// x̂ of one value, as the backward formula uses it.
@@ -100,7 +109,7 @@ pub fn x_hat(x: f64, mean: f64, var: f64) -> f64 {
 
 /// Training-mode backward (batch statistics `mean`, `var` from the forward pass).
 #[allow(clippy::too_many_arguments)]
-pub fn backward_train<T: Float>(
+pub fn backward_train<T: Float + Send + Sync>(
     d: &Dims,
     x: &[T],
     dy: &[T],
@@ -112,30 +121,34 @@ pub fn backward_train<T: Float>(
     dbeta: &mut [T],
 ) {
     let m = d.m();
-    for c in 0..d.c {
-        let (mu, v) = (mean[c].to_f64().unwrap(), var[c].to_f64().unwrap());
+    // Σ dy and Σ dy·x per channel; Σ dy·x̂ = inv_std·(Σ dy·x − μ·Σ dy)
+    let sums = super::par_map(d.c, |c| (channel_sum(d, dy, x, c, |g, _| g), channel_sum(d, dy, x, c, |g, v| g * v)));
+    let (mut a, mut b, mut e) = (vec![T::zero(); d.c], vec![T::zero(); d.c], vec![T::zero(); d.c]);
+    for (c, &(sum_dy, sum_dy_x)) in sums.iter().enumerate() {
+        let (mu, v) = (f(mean[c]), f(var[c]));
         let inv_std = 1.0 / (v + EPS).sqrt();
-        // Σ dy and Σ dy·x̂ = inv_std·(Σ dy·x − μ·Σ dy)
-        let (sum_dy, sum_dy_x) = channel_sums(d, dy, x, c);
         let sum_dy_xhat = inv_std * (sum_dy_x - mu * sum_dy);
-        dbeta[c] = T::from(sum_dy).unwrap();
-        dgamma[c] = T::from(sum_dy_xhat).unwrap();
+        dbeta[c] = t(sum_dy);
+        dgamma[c] = t(sum_dy_xhat);
         // dx = k·(m·dy − Σdy − x̂·Σdy·x̂) with k = γ·inv_std/m, expanded to a·dy + b·x + e.
-        let k = gamma[c].to_f64().unwrap() * inv_std / m;
-        let a = T::from(k * m).unwrap();
-        let b = T::from(-k * sum_dy_xhat * inv_std).unwrap();
-        let e = T::from(k * (-sum_dy + sum_dy_xhat * inv_std * mu)).unwrap();
-        for n in 0..d.n {
+        let k = f(gamma[c]) * inv_std / m;
+        a[c] = t(k * m);
+        b[c] = t(-k * sum_dy_xhat * inv_std);
+        e[c] = t(k * (-sum_dy + sum_dy_xhat * inv_std * mu));
+    }
+    super::for_each_chunk(dx, d.c * d.hw, |n, dxn| {
+        for c in 0..d.c {
             let off = (n * d.c + c) * d.hw;
-            for i in off..off + d.hw {
-                dx[i] = a * dy[i] + b * x[i] + e;
+            for (i, o) in dxn[c * d.hw..][..d.hw].iter_mut().enumerate() {
+                *o = a[c] * dy[off + i] + b[c] * x[off + i] + e[c];
             }
         }
-    }
+    });
 }
 
 /// Eval-mode backward: BN is a fixed affine map per channel.
-pub fn backward_eval<T: Float>(
+#[allow(clippy::too_many_arguments)]
+pub fn backward_eval<T: Float + Send + Sync>(
     d: &Dims,
     x: &[T],
     dy: &[T],
@@ -146,18 +159,14 @@ pub fn backward_eval<T: Float>(
     dgamma: &mut [T],
     dbeta: &mut [T],
 ) {
+    let mut scale = vec![T::zero(); d.c];
     for c in 0..d.c {
-        let (mu, v) = (running_mean[c].to_f64().unwrap(), running_var[c].to_f64().unwrap());
+        let (mu, v) = (f(running_mean[c]), f(running_var[c]));
         let inv_std = 1.0 / (v + EPS).sqrt();
-        let (sum_dy, sum_dy_x) = channel_sums(d, dy, x, c);
-        dbeta[c] = T::from(sum_dy).unwrap();
-        dgamma[c] = T::from(inv_std * (sum_dy_x - mu * sum_dy)).unwrap();
-        let a = T::from(gamma[c].to_f64().unwrap() * inv_std).unwrap();
-        for n in 0..d.n {
-            let off = (n * d.c + c) * d.hw;
-            for i in off..off + d.hw {
-                dx[i] = a * dy[i];
-            }
-        }
+        let (sum_dy, sum_dy_x) = (channel_sum(d, dy, x, c, |g, _| g), channel_sum(d, dy, x, c, |g, v| g * v));
+        dbeta[c] = t(sum_dy);
+        dgamma[c] = t(inv_std * (sum_dy_x - mu * sum_dy));
+        scale[c] = t(f(gamma[c]) * inv_std);
     }
+    affine(d, dy, dx, &scale, &vec![T::zero(); d.c]);
 }

@@ -20,3 +20,14 @@ pub(crate) fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(us
     #[cfg(not(feature = "parallel"))]
     out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
+
+/// `(0..n).map(f)`, in parallel with the `parallel` feature.
+pub(crate) fn par_map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().map(f).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    (0..n).map(f).collect()
+}
