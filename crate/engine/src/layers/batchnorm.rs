@@ -39,9 +39,23 @@ fn t<T: Float>(v: f64) -> T {
     T::from(v).unwrap_or_else(T::nan)
 }
 
-/// Σ over channel `c` of `g(a, b)`: each run of `hw` summed in `T`, the runs added in f64.
+/// Σ over channel `c` of `g(a, b)`: each run of `hw` summed in `T` (8 lanes, so it
+/// vectorises), the runs added in f64.
 fn channel_sum<T: Float>(d: &Dims, a: &[T], b: &[T], c: usize, g: impl Fn(T, T) -> T) -> f64 {
-    d.runs(a, c).zip(d.runs(b, c)).map(|(ra, rb)| f(ra.iter().zip(rb).fold(T::zero(), |s, (&x, &y)| s + g(x, y)))).sum()
+    d.runs(a, c).zip(d.runs(b, c)).map(|(ra, rb)| f(lane_sum(ra, rb, &g))).sum()
+}
+
+fn lane_sum<T: Float>(a: &[T], b: &[T], g: impl Fn(T, T) -> T) -> T {
+    let mut acc = [T::zero(); 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] = acc[l] + g(x[l], y[l]);
+        }
+    }
+    let tail = ra.iter().zip(rb).fold(T::zero(), |s, (&x, &y)| s + g(x, y));
+    acc.iter().fold(tail, |s, &v| s + v)
 }
 
 /// `y[n,c,·] = x[n,c,·] · scale[c] + shift[c]`, images in parallel.

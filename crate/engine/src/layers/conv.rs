@@ -57,12 +57,11 @@ impl ConvGeom {
     }
 }
 
-/// Output columns `yo` whose input column `s·yo + b − p` lies inside `0..w`: `lo..hi`.
-fn valid_cols(g: &ConvGeom, b: usize) -> (usize, usize) {
-    let (s, p) = (g.stride, g.pad);
-    // s·yo + b ≥ p  ⇔  yo ≥ ceil((p − b)/s);   s·yo + b − p < w  ⇔  yo < ceil((w + p − b)/s)
-    let lo = if p > b { (p - b).div_ceil(s) } else { 0 };
-    let hi = if g.w + p > b { (g.w + p - b).div_ceil(s).min(g.w_out) } else { 0 };
+/// Outputs `o` whose input `s·o + a − p` lies inside `0..size`: the range `lo..hi`.
+fn valid_range(p: usize, a: usize, s: usize, size: usize, out: usize) -> (usize, usize) {
+    // s·o + a ≥ p  ⇔  o ≥ ceil((p − a)/s);   s·o + a − p < size  ⇔  o < ceil((size + p − a)/s)
+    let lo = if p > a { (p - a).div_ceil(s) } else { 0 };
+    let hi = if size + p > a { (size + p - a).div_ceil(s).min(out) } else { 0 };
     (lo.min(hi), hi)
 }
 
@@ -73,20 +72,39 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
     for i in 0..g.c_in {
         let xi = &x[i * g.h * g.w..(i + 1) * g.h * g.w];
         for a in 0..k {
+            let (xlo, xhi) = valid_range(g.pad, a, s, g.h, g.h_out);
             for b in 0..k {
                 let row = &mut col[((i * k + a) * k + b) * np..][..np];
-                let (lo, hi) = valid_cols(g, b);
-                for xo in 0..g.h_out {
-                    let xr = (s * xo + a) as isize - g.pad as isize;
-                    let dst = &mut row[xo * g.w_out..(xo + 1) * g.w_out];
-                    if xr < 0 || xr >= g.h as isize || lo >= hi {
-                        dst.fill(0.0);
-                        continue;
+                let (lo, hi) = valid_range(g.pad, b, s, g.w, g.w_out);
+                row[..xlo * g.w_out].fill(0.0);
+                row[xhi * g.w_out..].fill(0.0);
+                if lo >= hi {
+                    row.fill(0.0);
+                    continue;
+                }
+                if s == 1 && g.w_out == g.w && xlo < xhi {
+                    // Stride 1, same width: rows xlo..xhi are the image shifted by (a−p, b−p),
+                    // one copy; then the columns that wrapped around the edge are zeroed.
+                    let shift = (a as isize - g.pad as isize) * g.w as isize + b as isize - g.pad as isize;
+                    let (d0, d1) = (xlo * g.w, xhi * g.w);
+                    let (s0, s1) = ((d0 as isize + shift).max(0) as usize, ((d1 as isize + shift) as usize).min(xi.len()));
+                    let d0c = (s0 as isize - shift) as usize;
+                    row[d0..d0c].fill(0.0);
+                    row[d0c..d0c + (s1 - s0)].copy_from_slice(&xi[s0..s1]);
+                    row[d0c + (s1 - s0)..d1].fill(0.0);
+                    for xo in xlo..xhi {
+                        row[xo * g.w..xo * g.w + lo].fill(0.0);
+                        row[xo * g.w + hi..(xo + 1) * g.w].fill(0.0);
                     }
+                    continue;
+                }
+                for xo in xlo..xhi {
+                    let xr = s * xo + a - g.pad;
+                    let dst = &mut row[xo * g.w_out..(xo + 1) * g.w_out];
                     dst[..lo].fill(0.0);
                     dst[hi..].fill(0.0);
                     // first input column s·lo + b − p ≥ 0
-                    let src = &xi[xr as usize * g.w + s * lo + b - g.pad..];
+                    let src = &xi[xr * g.w + s * lo + b - g.pad..];
                     if s == 1 {
                         dst[lo..hi].copy_from_slice(&src[..hi - lo]);
                     } else {
@@ -107,19 +125,17 @@ pub fn col2im(g: &ConvGeom, dcol: &[f32], dx: &mut [f32]) {
     for i in 0..g.c_in {
         let di = &mut dx[i * g.h * g.w..(i + 1) * g.h * g.w];
         for a in 0..k {
+            let (xlo, xhi) = valid_range(g.pad, a, s, g.h, g.h_out);
             for b in 0..k {
                 let row = &dcol[((i * k + a) * k + b) * np..][..np];
-                let (lo, hi) = valid_cols(g, b);
+                let (lo, hi) = valid_range(g.pad, b, s, g.w, g.w_out);
                 if lo >= hi {
                     continue;
                 }
-                for xo in 0..g.h_out {
-                    let xr = (s * xo + a) as isize - g.pad as isize;
-                    if xr < 0 || xr >= g.h as isize {
-                        continue;
-                    }
+                for xo in xlo..xhi {
+                    let xr = s * xo + a - g.pad;
                     let src = &row[xo * g.w_out + lo..xo * g.w_out + hi];
-                    let dst = &mut di[xr as usize * g.w + s * lo + b - g.pad..];
+                    let dst = &mut di[xr * g.w + s * lo + b - g.pad..];
                     if s == 1 {
                         dst[..hi - lo].iter_mut().zip(src).for_each(|(d, v)| *d += v);
                     } else {
