@@ -443,7 +443,7 @@ impl<T: Scalar> ResNet<T> {
         // stem
         relu_backward(tape, "bn1", "relu")?;
         bn_backward(tape, &self.bn1, "conv1", self.mode)?;
-        conv_backward(tape, &self.conv1, "act.input", false)?;
+        conv_backward(tape, &self.conv1, "act.input", None)?;
         Ok(loss)
     }
 }
@@ -462,13 +462,13 @@ fn conv_forward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str) -> R
 }
 
 /// From `delta.<conv>` and the conv's input: `grad.<conv>.weight` (and `.bias`), and
-/// ∂C/∂input (returned when `want_dx`).
-fn conv_backward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str, want_dx: bool) -> Result<Option<Tensor<T>>> {
+/// ∂C/∂input when `dx_name` says under which name it will be kept (its memory is reused).
+fn conv_backward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str, dx_name: Option<&str>) -> Result<Option<Tensor<T>>> {
     let shape = tape.get(input)?.shape.clone();
     let g = conv.geom(&shape)?;
     let mut dw = Tensor::zeros(&conv.weight_shape());
     let mut db = conv.bias.as_ref().map(|_| Tensor::zeros(&[conv.c_out]));
-    let mut dx = want_dx.then(|| tape.buffer(&format!("dx.{}", conv.name), &shape));
+    let mut dx = dx_name.map(|name| tape.buffer(name, &shape));
     let x = tape.get(input)?;
     let dy = tape.get(&format!("delta.{}", conv.name))?;
     T::conv_backward(&g, &x.data, &conv.weight, &dy.data, dx.as_mut().map(|t| &mut t.data[..]), &mut dw.data, db.as_mut().map(|t| &mut t.data[..]));
@@ -582,19 +582,21 @@ fn block_backward<T: Scalar>(tape: &mut Tape<T>, blk: &Block<T>, input: &str, mo
     relu_backward(tape, &format!("{n}.add"), n)?;
     copy(tape, &format!("delta.{n}.add"), &format!("delta.{n}.bn2"))?;
     bn_backward(tape, &blk.bn2, &format!("{n}.conv2"), mode)?;
-    let d_relu1 = conv_backward(tape, &blk.conv2, &format!("act.{n}.relu1"), true)?.expect("dx");
-    tape.set(format!("delta.{n}.relu1"), d_relu1);
+    let name = format!("delta.{n}.relu1");
+    let d_relu1 = conv_backward(tape, &blk.conv2, &format!("act.{n}.relu1"), Some(&name))?.expect("dx");
+    tape.set(name, d_relu1);
     relu_backward(tape, &format!("{n}.bn1"), &format!("{n}.relu1"))?;
     bn_backward(tape, &blk.bn1, &format!("{n}.conv1"), mode)?;
     let act_in = format!("act.{input}");
-    let mut d_in = conv_backward(tape, &blk.conv1, &act_in, true)?.expect("dx");
+    let mut d_in = conv_backward(tape, &blk.conv1, &act_in, Some(&format!("delta.{input}")))?.expect("dx");
     let d_short = match &blk.downsample {
         Some((c, b)) => {
             copy(tape, &format!("delta.{n}.add"), &format!("delta.{}", b.name))?;
             bn_backward(tape, b, &c.name, mode)?;
-            let dx = conv_backward(tape, c, &act_in, true)?.expect("dx");
-            tape.set(format!("dx.{}", c.name), dx);
-            format!("dx.{}", c.name)
+            let name = format!("dx.{}", c.name);
+            let dx = conv_backward(tape, c, &act_in, Some(&name))?.expect("dx");
+            tape.set(name.clone(), dx);
+            name
         }
         None => format!("delta.{n}.add"),
     };

@@ -45,6 +45,24 @@ fn channel_sum<T: Float>(d: &Dims, a: &[T], b: &[T], c: usize, g: impl Fn(T, T) 
     d.runs(a, c).zip(d.runs(b, c)).map(|(ra, rb)| f(lane_sum(ra, rb, &g))).sum()
 }
 
+/// (Σ a, Σ a·b) over channel `c` in one pass, as `channel_sum`.
+fn channel_sums2<T: Float>(d: &Dims, a: &[T], b: &[T], c: usize) -> (f64, f64) {
+    d.runs(a, c).zip(d.runs(b, c)).fold((0.0, 0.0), |(s, sab), (ra, rb)| {
+        let (mut acc, mut acc2) = ([T::zero(); 8], [T::zero(); 8]);
+        let (ca, cb) = (ra.chunks_exact(8), rb.chunks_exact(8));
+        let (ta, tb) = (ca.remainder(), cb.remainder());
+        for (x, y) in ca.zip(cb) {
+            for l in 0..8 {
+                acc[l] = acc[l] + x[l];
+                acc2[l] = acc2[l] + x[l] * y[l];
+            }
+        }
+        let s1 = ta.iter().fold(acc.iter().fold(T::zero(), |s, &v| s + v), |s, &v| s + v);
+        let s2 = ta.iter().zip(tb).fold(acc2.iter().fold(T::zero(), |s, &v| s + v), |s, (&x, &y)| s + x * y);
+        (s + f(s1), sab + f(s2))
+    })
+}
+
 fn lane_sum<T: Float>(a: &[T], b: &[T], g: impl Fn(T, T) -> T) -> T {
     let mut acc = [T::zero(); 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -136,7 +154,7 @@ pub fn backward_train<T: Float + Send + Sync>(
 ) {
     let m = d.m();
     // Σ dy and Σ dy·x per channel; Σ dy·x̂ = inv_std·(Σ dy·x − μ·Σ dy)
-    let sums = super::par_map(d.c, |c| (channel_sum(d, dy, x, c, |g, _| g), channel_sum(d, dy, x, c, |g, v| g * v)));
+    let sums = super::par_map(d.c, |c| channel_sums2(d, dy, x, c));
     let (mut a, mut b, mut e) = (vec![T::zero(); d.c], vec![T::zero(); d.c], vec![T::zero(); d.c]);
     for (c, &(sum_dy, sum_dy_x)) in sums.iter().enumerate() {
         let (mu, v) = (f(mean[c]), f(var[c]));
@@ -177,7 +195,7 @@ pub fn backward_eval<T: Float + Send + Sync>(
     for c in 0..d.c {
         let (mu, v) = (f(running_mean[c]), f(running_var[c]));
         let inv_std = 1.0 / (v + EPS).sqrt();
-        let (sum_dy, sum_dy_x) = (channel_sum(d, dy, x, c, |g, _| g), channel_sum(d, dy, x, c, |g, v| g * v));
+        let (sum_dy, sum_dy_x) = channel_sums2(d, dy, x, c);
         dbeta[c] = t(sum_dy);
         dgamma[c] = t(inv_std * (sum_dy_x - mu * sum_dy));
         scale[c] = t(f(gamma[c]) * inv_std);

@@ -119,7 +119,8 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
 }
 
 /// The adjoint of `im2col`: `dx[C, H, W] += scatter(dcol[CKK, P])` (dx must start zeroed).
-pub fn col2im(g: &ConvGeom, dcol: &[f32], dx: &mut [f32]) {
+/// `dcol` is used as scratch (entries that fall in the padding are zeroed).
+pub fn col2im(g: &ConvGeom, dcol: &mut [f32], dx: &mut [f32]) {
     let (k, s) = (g.k, g.stride);
     let np = g.p();
     for i in 0..g.c_in {
@@ -127,9 +128,23 @@ pub fn col2im(g: &ConvGeom, dcol: &[f32], dx: &mut [f32]) {
         for a in 0..k {
             let (xlo, xhi) = valid_range(g.pad, a, s, g.h, g.h_out);
             for b in 0..k {
-                let row = &dcol[((i * k + a) * k + b) * np..][..np];
+                let row = &mut dcol[((i * k + a) * k + b) * np..][..np];
                 let (lo, hi) = valid_range(g.pad, b, s, g.w, g.w_out);
-                if lo >= hi {
+                if lo >= hi || xlo >= xhi {
+                    continue;
+                }
+                if s == 1 && g.w_out == g.w {
+                    // As in im2col: zero the entries that fall in the padding, then one
+                    // shifted add of rows xlo..xhi.
+                    for xo in xlo..xhi {
+                        row[xo * g.w..xo * g.w + lo].fill(0.0);
+                        row[xo * g.w + hi..(xo + 1) * g.w].fill(0.0);
+                    }
+                    let shift = (a as isize - g.pad as isize) * g.w as isize + b as isize - g.pad as isize;
+                    let (d0, d1) = ((xlo * g.w) as isize, (xhi * g.w) as isize);
+                    let (s0, s1) = ((d0 + shift).max(0), (d1 + shift).min(di.len() as isize));
+                    let src = &row[(s0 - shift) as usize..(s1 - shift) as usize];
+                    di[s0 as usize..s1 as usize].iter_mut().zip(src).for_each(|(d, v)| *d += v);
                     continue;
                 }
                 for xo in xlo..xhi {
@@ -218,11 +233,14 @@ pub fn conv2d_backward(
     }
     // dW = Σ_n δ_n · col_nᵀ: each worker sums its share of the images into a partial dW, and
     // the partials are added in a fixed order so the result does not depend on scheduling.
-    let parts = partial_weight_grads(g, x, dy);
-    dw.fill(0.0);
-    for part in parts.chunks(dw.len()) {
-        dw.iter_mut().zip(part).for_each(|(d, p)| *d += p);
-    }
+    PARTS.with(|parts| {
+        let mut parts = parts.borrow_mut();
+        partial_weight_grads(g, x, dy, &mut parts);
+        dw.fill(0.0);
+        for part in parts.chunks(dw.len()) {
+            dw.iter_mut().zip(part).for_each(|(d, p)| *d += p);
+        }
+    });
     if let Some(db) = db {
         for (o, d) in db.iter_mut().enumerate() {
             *d = (0..g.n).map(|n| dy[n * g.out_len() + o * np..][..np].iter().sum::<f32>()).sum();
@@ -232,16 +250,22 @@ pub fn conv2d_backward(
 
 /// Number of image groups the weight gradient is split into (fixed, so results are
 /// reproducible whatever the thread count).
-const WGRAD_GROUPS: usize = 8;
+const WGRAD_GROUPS: usize = 4;
 
-/// `WGRAD_GROUPS` partial weight gradients, one after the other in one buffer.
-fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+thread_local! {
+    /// The partial weight gradients' memory, kept between calls.
+    static PARTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `WGRAD_GROUPS` partial weight gradients, one after the other in `parts`.
+fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32>) {
     let (ckk, np) = (g.ckk(), g.p());
     let wlen = g.c_out * ckk;
     let groups = WGRAD_GROUPS.min(g.n.max(1));
     let per = g.n.div_ceil(groups);
-    let mut parts = vec![0.0f32; groups * wlen];
-    for_each_chunk(&mut parts, wlen, |gi, part| {
+    parts.clear();
+    parts.resize(groups * wlen, 0.0);
+    for_each_chunk(parts, wlen, |gi, part| {
         for n in gi * per..((gi + 1) * per).min(g.n) {
             let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
             let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];
@@ -258,5 +282,4 @@ fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
             }
         }
     });
-    parts
 }
