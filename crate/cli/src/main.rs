@@ -30,7 +30,7 @@ enum Opt {
 enum Cmd {
     /// Train ResNet-8 on the 8,000 training digits; report held-out accuracy; write the model.
     Train {
-        #[arg(long, default_value_t = 6)]
+        #[arg(long, default_value_t = 10)]
         epochs: u64,
         #[arg(long, default_value_t = 32)]
         batch: usize,
@@ -106,7 +106,7 @@ fn run(cmd: Cmd) -> AnyResult<()> {
         Cmd::Train { epochs, batch, lr, optimizer, momentum, weight_decay, constant_lr, seed, out } => {
             let data = Dataset::mnist();
             let opt = match optimizer {
-                Opt::Sgd => OptimizerConfig::sgd(lr.unwrap_or(0.05), momentum, weight_decay),
+                Opt::Sgd => OptimizerConfig::sgd(lr.unwrap_or(0.1), momentum, weight_decay),
                 Opt::Adam => OptimizerConfig::adam(lr.unwrap_or(2e-3), weight_decay),
             };
             let model = ResNet::new(&Config::default(), seed)?;
