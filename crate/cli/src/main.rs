@@ -62,6 +62,17 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Writes digits of the dataset as a `grads` batch: `images` f32 [N,1,28,28] (normalised as
+    /// the training pipeline does) and `labels` i64 [N].
+    Batch {
+        /// Index of the first digit (8000–9999 are the held-out ones).
+        #[arg(long, default_value_t = 8000)]
+        from: usize,
+        #[arg(long, default_value_t = 8)]
+        count: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Loss and accuracy of a model on the 2,000 held-out digits (and the training split).
     Eval {
         #[arg(long)]
@@ -167,6 +178,15 @@ fn run(cmd: Cmd) -> AnyResult<()> {
             }
             write(&out, &io::tape_to_safetensors(&model.tape, &names)?)?;
             println!("loss {:.6}; wrote {} tensors to {}", model.tape.get("loss")?.data[0], names.len(), out.display());
+        }
+        Cmd::Batch { from, count, out } => {
+            let data = Dataset::mnist();
+            if count == 0 || from + count > data.len() {
+                return Err(format!("digits {from}..{} are outside 0..{}", from + count, data.len()).into());
+            }
+            let (x, labels) = data.batch(&(from..from + count).collect::<Vec<_>>());
+            write(&out, &io::save_batch(&x, &labels))?;
+            println!("wrote {count} digits (labels {labels:?}) to {}", out.display());
         }
         Cmd::Eval { weights } => {
             let mut model = io::load_model(&read(&weights)?)?;

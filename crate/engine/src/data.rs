@@ -13,6 +13,7 @@ pub const MNIST_MEAN: f32 = 0.1307;
 pub const MNIST_STD: f32 = 0.3081;
 
 /// The converted file, built into the engine so the CLI and tests need no path.
+#[cfg(feature = "embed-mnist")]
 pub const MNIST_BIN: &[u8] = include_bytes!("../../../data/mnist-10k.bin");
 
 #[derive(Clone, Debug)]
@@ -32,6 +33,7 @@ pub enum Split {
 }
 
 impl Dataset {
+    #[cfg(feature = "embed-mnist")]
     pub fn mnist() -> Self {
         Self::parse(MNIST_BIN).expect("the built-in MNIST file is valid")
     }
@@ -102,7 +104,7 @@ pub fn normalize(p: u8) -> f32 {
     (p as f32 / 255.0 - MNIST_MEAN) / MNIST_STD
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "embed-mnist"))]
 mod tests {
     use super::*;
 

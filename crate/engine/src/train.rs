@@ -90,6 +90,14 @@ pub fn argmax(row: &[f32]) -> usize {
 /// Mean loss and accuracy of the model in eval mode over a split.
 pub fn evaluate(model: &mut ResNet<f32>, data: &Dataset, split: Split, batch: usize) -> Result<(f64, f64)> {
     let idx: Vec<usize> = data.indices(split).collect();
+    evaluate_indices(model, data, &idx, batch)
+}
+
+/// Mean loss and accuracy of the model in eval mode over the digits `idx`.
+pub fn evaluate_indices(model: &mut ResNet<f32>, data: &Dataset, idx: &[usize], batch: usize) -> Result<(f64, f64)> {
+    if idx.is_empty() {
+        bail!("nothing to evaluate");
+    }
     let (mut loss, mut correct) = (0.0, 0.0);
     for chunk in idx.chunks(batch.max(1)) {
         let (x, labels) = data.batch(chunk);

@@ -1,0 +1,315 @@
+//! The engine's face in the browser. One `Engine` owns a model, its trainer and the digits;
+//! the page drives it from a Web Worker (`www/worker.js`) through `www/engine-client.js`.
+//!
+//! Every method that can fail returns `Result<_, JsError>`: the message reaches JavaScript as
+//! an `Error` a person can read, and the engine stays usable. Nothing a page passes in should
+//! make the module panic; a panic is a bug (the hook prints it to the console, and the page
+//! restarts the worker).
+
+use resnet_engine::data::{Dataset, Split};
+use resnet_engine::formula::{self, Query};
+use resnet_engine::model::Mode;
+use resnet_engine::optim::OptimizerConfig;
+use resnet_engine::train::{self, Trainer};
+use resnet_engine::{io, Config, ResNet, Tensor};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+fn err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(err)
+}
+
+/// Which build this is and how many threads it computes on.
+#[wasm_bindgen(js_name = buildInfo)]
+pub fn build_info() -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    struct Info {
+        build: &'static str,
+        threads: usize,
+        simd: bool,
+    }
+    #[cfg(feature = "threads")]
+    let (build, threads) = ("threads", rayon::current_num_threads());
+    #[cfg(not(feature = "threads"))]
+    let (build, threads) = ("simd", 1);
+    to_js(&Info { build, threads, simd: cfg!(target_feature = "simd128") })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StepReport {
+    step: u64,
+    epoch: u64,
+    loss: f64,
+    accuracy: f64,
+}
+
+#[derive(Serialize)]
+struct TensorInfo {
+    name: String,
+    shape: Vec<usize>,
+}
+
+#[wasm_bindgen]
+pub struct Engine {
+    trainer: Trainer,
+    data: Option<Dataset>,
+    batch: usize,
+    seed: u64,
+}
+
+fn parse_mode(mode: &str) -> Result<Mode, JsError> {
+    match mode {
+        "train" => Ok(Mode::Train),
+        "eval" => Ok(Mode::Eval),
+        other => Err(err(format!("mode must be \"train\" or \"eval\", not {other:?}"))),
+    }
+}
+
+fn parse_optimizer(v: JsValue) -> Result<OptimizerConfig, JsError> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(OptimizerConfig::sgd(0.05, 0.9, 5e-4));
+    }
+    let cfg: OptimizerConfig = serde_wasm_bindgen::from_value(v).map_err(|e| err(format!("optimizer settings: {e}")))?;
+    cfg.validate().map_err(err)?;
+    Ok(cfg)
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// A fresh model. `config`: `{in_channels, image_size, num_classes, widths, blocks}` or
+    /// undefined for ResNet-8/MNIST; `optimizer`: `{kind: "sgd", momentum, lr, weight_decay}` or
+    /// `{kind: "adam", beta1, beta2, eps, lr, weight_decay}`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: JsValue, seed: u32, optimizer: JsValue) -> Result<Engine, JsError> {
+        console_error_panic_hook::set_once();
+        let config: Config = if config.is_undefined() || config.is_null() {
+            Config::default()
+        } else {
+            serde_wasm_bindgen::from_value(config).map_err(|e| err(format!("model config: {e}")))?
+        };
+        let model = ResNet::new(&config, seed as u64).map_err(err)?;
+        let trainer = Trainer::new(model, parse_optimizer(optimizer)?, 32, seed as u64).map_err(err)?;
+        Ok(Engine { trainer, data: None, batch: 32, seed: seed as u64 })
+    }
+
+    /// A model from a safetensors file (PyTorch names; the config is read from its metadata).
+    #[wasm_bindgen(js_name = fromSafetensors)]
+    pub fn from_safetensors(bytes: &[u8], optimizer: JsValue) -> Result<Engine, JsError> {
+        console_error_panic_hook::set_once();
+        let model = io::load_model(bytes).map_err(err)?;
+        let trainer = Trainer::new(model, parse_optimizer(optimizer)?, 32, 0).map_err(err)?;
+        Ok(Engine { trainer, data: None, batch: 32, seed: 0 })
+    }
+
+    /// Replaces the weights with a file's (validated first: a bad file changes nothing).
+    #[wasm_bindgen(js_name = loadWeights)]
+    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+        io::load_weights_into(&mut self.trainer.model, bytes).map_err(err)
+    }
+
+    /// The model as safetensors bytes (PyTorch `state_dict` names).
+    #[wasm_bindgen(js_name = saveWeights)]
+    pub fn save_weights(&self) -> Vec<u8> {
+        io::save_model(&self.trainer.model)
+    }
+
+    /// Random weights from `seed` (same config), a fresh optimizer and epoch order: "train
+    /// from scratch".
+    #[wasm_bindgen(js_name = resetModel)]
+    pub fn reset_model(&mut self, seed: u32) -> Result<(), JsError> {
+        let model = ResNet::new(&self.trainer.model.config, seed as u64).map_err(err)?;
+        self.trainer = Trainer::new(model, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?;
+        self.seed = seed as u64;
+        Ok(())
+    }
+
+    /// The digits to train on: the `data/mnist-10k.bin` format (see `tools/convert-mnist.mjs`).
+    #[wasm_bindgen(js_name = setDataset)]
+    pub fn set_dataset(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+        let data = Dataset::parse(bytes).map_err(err)?;
+        let c = &self.trainer.model.config;
+        if c.in_channels != 1 || c.image_size != data.rows || data.rows != data.cols {
+            return Err(err(format!("the digits are {}×{} grayscale, the model expects {}×{}×{}", data.rows, data.cols, c.in_channels, c.image_size, c.image_size)));
+        }
+        self.data = Some(data);
+        Ok(())
+    }
+
+    /// Optimizer settings for the next steps (keeps the optimizer state when only the numbers change).
+    #[wasm_bindgen(js_name = setOptimizer)]
+    pub fn set_optimizer(&mut self, optimizer: JsValue) -> Result<(), JsError> {
+        let cfg = parse_optimizer(optimizer)?;
+        let same_kind = std::mem::discriminant(&cfg.kind) == std::mem::discriminant(&self.trainer.opt.config.kind);
+        if same_kind {
+            self.trainer.opt.config = cfg;
+        } else {
+            self.trainer.opt = resnet_engine::optim::Optimizer::new(cfg).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Batch size and shuffle seed of the training loop.
+    #[wasm_bindgen(js_name = setBatch)]
+    pub fn set_batch(&mut self, batch: usize, seed: u32) -> Result<(), JsError> {
+        if !(1..=256).contains(&batch) {
+            return Err(err(format!("batch size must be between 1 and 256, got {batch}")));
+        }
+        let model = self.trainer.model.clone_weights();
+        let opt = self.trainer.opt.clone();
+        self.trainer = Trainer::new(model, opt.config, batch, seed as u64).map_err(err)?;
+        self.trainer.opt = opt;
+        self.batch = batch;
+        self.seed = seed as u64;
+        Ok(())
+    }
+
+    /// Runs `steps` training steps on the dataset; returns the last step's report. A
+    /// non-finite loss stops before the update, with an error.
+    pub fn train(&mut self, steps: u32) -> Result<JsValue, JsError> {
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let mut last = None;
+        for _ in 0..steps.max(1) {
+            last = Some(self.trainer.step(data).map_err(err)?);
+        }
+        let s = last.expect("at least one step");
+        to_js(&StepReport { step: s.step, epoch: s.epoch, loss: s.loss, accuracy: s.accuracy })
+    }
+
+    /// Images per training step.
+    #[wasm_bindgen(getter, js_name = batchSize)]
+    pub fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    /// Steps taken so far.
+    #[wasm_bindgen(getter)]
+    pub fn step(&self) -> f64 {
+        self.trainer.opt.step as f64
+    }
+
+    /// Loss and accuracy in eval mode over `"train"` or `"test"` (the 2,000 held-out digits),
+    /// or over the first `limit` digits of it when limit > 0.
+    pub fn evaluate(&mut self, split: &str, limit: usize) -> Result<JsValue, JsError> {
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let split = match split {
+            "train" => Split::Train,
+            "test" => Split::Test,
+            other => return Err(err(format!("split must be \"train\" or \"test\", not {other:?}"))),
+        };
+        let idx: Vec<usize> = data.indices(split).take(if limit > 0 { limit } else { usize::MAX }).collect();
+        let (loss, accuracy) = train::evaluate_indices(&mut self.trainer.model, data, &idx, 100).map_err(err)?;
+        #[derive(Serialize)]
+        struct Eval {
+            loss: f64,
+            accuracy: f64,
+        }
+        to_js(&Eval { loss, accuracy })
+    }
+
+    /// Forward pass of a batch `images` (`n × C × S × S` floats, normalised as the data
+    /// pipeline does) in `"train"` or `"eval"` mode; returns the logits `[n, classes]`. The
+    /// tape then holds every `act.*`. Training-mode passes update the BN running statistics.
+    pub fn forward(&mut self, images: &[f32], n: usize, mode: &str) -> Result<Vec<f32>, JsError> {
+        let c = &self.trainer.model.config;
+        let shape = [n, c.in_channels, c.image_size, c.image_size];
+        let x = Tensor::new(&shape, images.to_vec()).map_err(err)?;
+        let logits = self.trainer.model.forward(&x, parse_mode(mode)?).map_err(err)?;
+        Ok(logits.data.clone())
+    }
+
+    /// Forward pass of digits of the dataset by index (normalised); returns the logits.
+    #[wasm_bindgen(js_name = forwardDigits)]
+    pub fn forward_digits(&mut self, indices: &[u32], mode: &str) -> Result<Vec<f32>, JsError> {
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+        if let Some(bad) = indices.iter().find(|&&i| i as usize >= data.len()) {
+            return Err(err(format!("digit {bad} is out of range: there are {} digits", data.len())));
+        }
+        let idx: Vec<usize> = indices.iter().map(|&i| i as usize).collect();
+        let (x, _) = data.batch(&idx);
+        let logits = self.trainer.model.forward(&x, parse_mode(mode)?).map_err(err)?;
+        Ok(logits.data.clone())
+    }
+
+    /// Labels of digits of the dataset.
+    pub fn labels(&self, indices: &[u32]) -> Result<Vec<u32>, JsError> {
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+        indices
+            .iter()
+            .map(|&i| data.labels.get(i as usize).map(|&l| l as u32).ok_or_else(|| err(format!("digit {i} is out of range"))))
+            .collect()
+    }
+
+    /// Backward pass of the last forward against `labels` (one class per image; any class
+    /// when inspecting). Writes `loss`, `delta.*`, `grad.*`; returns the loss. No update.
+    pub fn backward(&mut self, labels: &[u32]) -> Result<f64, JsError> {
+        let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+        self.trainer.model.backward(&labels).map_err(err)
+    }
+
+    /// `[{name, shape}]` of every tensor on the tape, in the order they were written.
+    #[wasm_bindgen(js_name = tensorNames)]
+    pub fn tensor_names(&self) -> Result<JsValue, JsError> {
+        let list: Vec<TensorInfo> = self.trainer.model.tape.list().into_iter().map(|(name, shape)| TensorInfo { name, shape }).collect();
+        to_js(&list)
+    }
+
+    /// A tape tensor's values (copied into a fresh `Float32Array`).
+    pub fn tensor(&self, name: &str) -> Result<Vec<f32>, JsError> {
+        Ok(self.lookup(name)?.data.clone())
+    }
+
+    /// A tape tensor's shape.
+    #[wasm_bindgen(js_name = tensorShape)]
+    pub fn tensor_shape(&self, name: &str) -> Result<Vec<u32>, JsError> {
+        Ok(self.lookup(name)?.shape.iter().map(|&d| d as u32).collect())
+    }
+
+    /// Parameters and buffers by PyTorch name (`layer1.0.conv1.weight`), as `Float32Array`.
+    pub fn parameter(&self, name: &str) -> Result<Vec<f32>, JsError> {
+        self.trainer
+            .model
+            .params()
+            .into_iter()
+            .find(|p| p.0 == name)
+            .map(|p| p.2)
+            .ok_or_else(|| err(format!("no parameter '{name}'")))
+    }
+
+    /// The terms of the formula behind one cell (see `resnet_engine::formula::Query`), at
+    /// most `top_k` listed.
+    pub fn formula(&self, query: JsValue, top_k: usize) -> Result<JsValue, JsError> {
+        let q: Query = serde_wasm_bindgen::from_value(query).map_err(|e| err(format!("formula query: {e}")))?;
+        to_js(&formula::formula(&self.trainer.model, &q, top_k).map_err(err)?)
+    }
+
+    /// Tape tensors as one safetensors file.
+    #[wasm_bindgen(js_name = exportTensors)]
+    pub fn export_tensors(&self, names: Vec<String>) -> Result<Vec<u8>, JsError> {
+        io::tape_to_safetensors(&self.trainer.model.tape, &names).map_err(err)
+    }
+
+    /// One tape tensor as a NumPy `.npy` file.
+    #[wasm_bindgen(js_name = tensorNpy)]
+    pub fn tensor_npy(&self, name: &str) -> Result<Vec<u8>, JsError> {
+        Ok(io::to_npy(self.lookup(name)?))
+    }
+
+    /// The model config as JSON-compatible object.
+    pub fn config(&self) -> Result<JsValue, JsError> {
+        to_js(&self.trainer.model.config)
+    }
+}
+
+impl Engine {
+    fn lookup(&self, name: &str) -> Result<&Tensor<f32>, JsError> {
+        self.trainer.model.tape.get(name).map_err(err)
+    }
+}

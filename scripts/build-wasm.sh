@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the two wasm variants of the engine into target/wasm-pkg/{simd,threads}/ (wasm-bindgen
+# --target web), for Trunk to copy into dist/pkg/. Trunk runs this as its pre_build hook:
+# Trunk builds one crate with one toolchain, and the threaded build needs the pinned nightly
+# with build-std while the SIMD-only build uses stable, so the hook builds both.
+#
+#   scripts/build-wasm.sh [release|debug]     (default: $TRUNK_PROFILE, else release)
+#
+# The engine is always compiled with optimisations (an unoptimised engine trains ~50× slower);
+# `release` additionally runs wasm-opt -O3 (binaryen 132 from node_modules, as Trunk.toml pins).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PROFILE="${1:-${TRUNK_PROFILE:-release}}"
+NIGHTLY=nightly-2026-05-20
+WASM_BINDGEN=0.2.130
+OUT=target/wasm-pkg
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN\$"; then
+  echo "build-wasm: wasm-bindgen $WASM_BINDGEN is required (scripts/setup.sh installs it)" >&2
+  exit 1
+fi
+
+build() { # variant, cargo args...
+  local variant=$1; shift
+  echo "build-wasm: $variant"
+  "$@"
+}
+
+build simd cargo build --release --target wasm32-unknown-unknown -p resnet-wasm --target-dir target/wasm-simd
+build threads cargo "+$NIGHTLY" build --release --target wasm32-unknown-unknown -p resnet-wasm --features threads \
+  --config .cargo/threads.toml --target-dir target/wasm-threads
+
+# A stale snippet directory would be shipped too (docs/toolchain.md, pitfall 6): start clean.
+rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp"
+for variant in simd threads; do
+  wasm-bindgen --target web --no-typescript --out-dir "$OUT.tmp/$variant" \
+    "target/wasm-$variant/wasm32-unknown-unknown/release/resnet_wasm.wasm"
+  if [ "$PROFILE" = release ]; then
+    wasm-opt -O3 "$OUT.tmp/$variant/resnet_wasm_bg.wasm" -o "$OUT.tmp/$variant/resnet_wasm_bg.wasm"
+  fi
+done
+# The threaded module must import a shared memory, or wasm-bindgen quietly emitted
+# single-threaded glue (docs/toolchain.md, pitfall 1).
+node -e '
+  const m = new WebAssembly.Module(require("fs").readFileSync(process.argv[1]));
+  const mem = WebAssembly.Module.imports(m).find(i => i.kind === "memory");
+  if (!mem) { console.error("build-wasm: the threaded build imports no memory: it is not shared"); process.exit(1); }
+' "$OUT.tmp/threads/resnet_wasm_bg.wasm"
+grep -Eq "shared: ?true" "$OUT.tmp/threads/resnet_wasm.js" || { echo "build-wasm: threaded glue has no shared memory" >&2; exit 1; }
+rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
+ls -l "$OUT"/*/resnet_wasm_bg.wasm

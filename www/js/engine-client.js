@@ -1,0 +1,86 @@
+// The only module that talks to the engine worker: a promise API over postMessage.
+//
+//   const engine = await EngineClient.start({ modelUrl, dataUrl });
+//   engine.info                         -> {build: 'threads'|'simd', threads, simd}
+//   await engine.call('tensor', 'act.conv1')        -> Float32Array (transferred)
+//   const run = engine.train(100, p => ...)         -> promise of the last report
+//   engine.pause(); engine.resume(); engine.cancel();
+//
+// Errors from the engine reject with an Error carrying its readable message. If the wasm
+// module traps (a bug), the worker is restarted and `onrestart` is told once.
+
+export class EngineClient {
+  constructor(options) {
+    this.options = options;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.info = null;
+    this.onrestart = null;
+    this.worker = null;
+  }
+
+  static async start(options = {}) {
+    const client = new EngineClient(options);
+    await client.#spawn();
+    return client;
+  }
+
+  async #spawn() {
+    this.worker?.terminate();
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'resnet-engine' });
+    this.worker.onmessage = (ev) => this.#receive(ev.data);
+    this.worker.onerror = (ev) => {
+      const err = new Error(`the engine worker failed: ${ev.message || 'could not start'}`);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    const { modelUrl, dataUrl, build, optimizer } = this.options;
+    this.info = await this.#send('init', { args: { modelUrl, dataUrl, build, optimizer } });
+    return this.info;
+  }
+
+  #send(op, fields = {}, onProgress = null, transfer = []) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress });
+      this.worker.postMessage({ id, op, ...fields }, transfer);
+    });
+  }
+
+  #receive(msg) {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    if (msg.progress) { p.onProgress?.(msg.progress); return; }
+    this.pending.delete(msg.id);
+    if (msg.error !== undefined) {
+      const err = new Error(msg.error);
+      err.fatal = !!msg.fatal;
+      p.reject(err);
+      if (msg.fatal) this.#restart();
+    } else p.resolve(msg.result);
+  }
+
+  async #restart() {
+    for (const p of this.pending.values()) p.reject(new Error('the engine restarted'));
+    this.pending.clear();
+    await this.#spawn();
+    this.onrestart?.();
+  }
+
+  /** Calls a method of the engine (crate/wasm/src/lib.rs) with plain or typed-array args. */
+  call(method, ...args) {
+    const transfer = args.filter((a) => ArrayBuffer.isView(a) && !(a.buffer instanceof SharedArrayBuffer)).map((a) => a.buffer);
+    return this.#send('call', { method, args }, null, transfer);
+  }
+
+  /** Trains `steps` steps; `onProgress` gets {step, loss, accuracy, imagesPerSec, done, steps}
+   *  at most every `progressMs`. Resolves with the last report ({cancelled: true} if cancelled). */
+  train(steps, onProgress, progressMs = 100) {
+    return this.#send('train', { args: { steps, progressMs } }, onProgress);
+  }
+
+  pause() { this.worker.postMessage({ op: 'pause' }); }
+  resume() { this.worker.postMessage({ op: 'resume' }); }
+  cancel() { this.worker.postMessage({ op: 'cancel' }); }
+  terminate() { this.worker.terminate(); }
+}

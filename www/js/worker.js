@@ -1,0 +1,107 @@
+// The engine's home: a dedicated module worker that loads the threaded or the SIMD-only wasm
+// build, owns the one Engine, and answers the client (engine-client.js). The UI thread never
+// runs engine code.
+//
+// Messages in:  {id, op: 'init', args: {modelUrl, dataUrl, build: 'auto'|'simd'|'threads'}}
+//               {id, op: 'call', method, args}     a method of Engine (see crate/wasm/src/lib.rs)
+//               {id, op: 'train', args: {steps, progressMs}}
+//               {op: 'pause' | 'resume' | 'cancel'}   (between training steps)
+// Messages out: {id, result} | {id, error, fatal} | {id, progress: {...}}
+// Typed arrays in results are transferred, not copied.
+
+let wasm = null;      // the loaded glue module
+let engine = null;    // the Engine
+let info = null;      // {build, threads, simd}
+const control = { paused: false, cancelled: false, wake: null };
+
+function isolated() {
+  return self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
+}
+
+async function fetchBytes(url, what) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`could not load the ${what} (${url}): HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+async function init({ modelUrl, dataUrl, build = 'auto', optimizer } = {}) {
+  const threads = build === 'threads' || (build === 'auto' && isolated());
+  if (threads && !isolated()) throw new Error('the threaded build needs a cross-origin isolated page (COOP/COEP headers)');
+  const base = new URL('../pkg/', import.meta.url);
+  wasm = await import(new URL(threads ? 'threads/resnet_wasm.js' : 'simd/resnet_wasm.js', base).href);
+  await wasm.default();
+  if (threads) await wasm.initThreadPool(Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8)));
+  info = wasm.buildInfo();
+  const [model, data] = await Promise.all([
+    modelUrl ? fetchBytes(modelUrl, 'pretrained model') : null,
+    dataUrl ? fetchBytes(dataUrl, 'MNIST digits') : null,
+  ]);
+  engine = model ? wasm.Engine.fromSafetensors(model, optimizer) : new wasm.Engine(undefined, 1, optimizer);
+  if (data) engine.setDataset(data);
+  return { ...info, step: engine.step };
+}
+
+const yieldToEvents = () => new Promise((resolve) => {
+  const ch = new MessageChannel();
+  ch.port1.onmessage = () => resolve();
+  ch.port2.postMessage(null);
+});
+
+async function train(id, { steps = 1, progressMs = 100 } = {}) {
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`steps must be a positive integer, got ${steps}`);
+  control.paused = false;
+  control.cancelled = false;
+  const start = performance.now();
+  let last = null, lastPost = 0, done = 0, images = 0, activeMs = 0;
+  const batch = engine.batchSize;
+  while (done < steps && !control.cancelled) {
+    if (control.paused) {
+      self.postMessage({ id, progress: { ...last, paused: true } });
+      await new Promise((resolve) => { control.wake = resolve; });
+      continue;
+    }
+    const t0 = performance.now();
+    last = engine.train(1);
+    activeMs += performance.now() - t0;
+    done += 1;
+    images += batch;
+    last = { ...last, done, steps, imagesPerSec: images / (activeMs / 1000) };
+    const now = performance.now();
+    if (now - lastPost >= progressMs || done === steps) {
+      self.postMessage({ id, progress: last });
+      lastPost = now;
+    }
+    await yieldToEvents(); // lets pause/cancel and other calls in between steps
+  }
+  return { ...last, cancelled: control.cancelled, elapsedMs: performance.now() - start };
+}
+
+function transferables(value) {
+  if (ArrayBuffer.isView(value)) return [value.buffer];
+  return [];
+}
+
+self.onmessage = async (ev) => {
+  const { id, op, method, args } = ev.data;
+  if (op === 'pause') { control.paused = true; return; }
+  if (op === 'resume') { control.paused = false; control.wake?.(); control.wake = null; return; }
+  if (op === 'cancel') { control.cancelled = true; control.paused = false; control.wake?.(); control.wake = null; return; }
+  try {
+    let result;
+    if (op === 'init') result = await init(args);
+    else if (!engine) throw new Error('the engine is not initialised');
+    else if (op === 'train') result = await train(id, args);
+    else if (op === 'call') {
+      const member = engine[method];
+      if (typeof method !== 'string' || method.startsWith('_') || method === 'free' || method === 'constructor' || member === undefined) {
+        throw new Error(`no engine method '${method}'`);
+      }
+      result = typeof member === 'function' ? member.apply(engine, args || []) : member;
+    } else throw new Error(`unknown operation '${op}'`);
+    self.postMessage({ id, result }, transferables(result));
+  } catch (e) {
+    // A wasm trap (a Rust panic) leaves the instance unusable: tell the client to restart.
+    const fatal = e instanceof WebAssembly.RuntimeError;
+    self.postMessage({ id, error: String(e?.message ?? e), fatal });
+  }
+};
