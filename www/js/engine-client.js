@@ -34,7 +34,10 @@ export class EngineClient {
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
-    const { modelUrl, dataUrl, build, optimizer } = this.options;
+    const { build, optimizer } = this.options;
+    // URLs are the page's; the worker lives elsewhere (js/), so resolve them here.
+    const abs = (u) => (u ? new URL(u, globalThis.location.href).href : u);
+    const modelUrl = abs(this.options.modelUrl), dataUrl = abs(this.options.dataUrl);
     this.info = await this.#send('init', { args: { modelUrl, dataUrl, build, optimizer } });
     return this.info;
   }
@@ -69,7 +72,8 @@ export class EngineClient {
 
   /** Calls a method of the engine (crate/wasm/src/lib.rs) with plain or typed-array args. */
   call(method, ...args) {
-    const transfer = args.filter((a) => ArrayBuffer.isView(a) && !(a.buffer instanceof SharedArrayBuffer)).map((a) => a.buffer);
+    const shared = (b) => typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer;
+    const transfer = args.filter((a) => ArrayBuffer.isView(a) && !shared(a.buffer)).map((a) => a.buffer);
     return this.#send('call', { method, args }, null, transfer);
   }
 

@@ -12,6 +12,7 @@
 //! runs the naive reference convolution written straight from the formulas. The `f64` model
 //! is what the finite-difference gradient checks and the fast-vs-reference tests run against.
 
+pub mod bench;
 pub mod data;
 pub mod formula;
 pub mod gemm;

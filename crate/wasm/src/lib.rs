@@ -189,6 +189,33 @@ impl Engine {
         self.batch
     }
 
+    /// One training step on a given batch (`images`: `n × C × S × S` normalised floats,
+    /// `labels`: one class each): forward, backward, check, update. Returns the loss.
+    #[wasm_bindgen(js_name = trainBatch)]
+    pub fn train_batch(&mut self, images: &[f32], labels: &[u32]) -> Result<f64, JsError> {
+        let c = &self.trainer.model.config;
+        let x = Tensor::new(&[labels.len(), c.in_channels, c.image_size, c.image_size], images.to_vec()).map_err(err)?;
+        let model = &mut self.trainer.model;
+        model.forward(&x, Mode::Train).map_err(err)?;
+        let loss = model.backward(&labels.iter().map(|&l| l as usize).collect::<Vec<_>>()).map_err(err)?;
+        train::check_finite(model, loss).map_err(err)?;
+        self.trainer.opt.step(model).map_err(err)?;
+        Ok(loss)
+    }
+
+    /// Each conv layer timed on its own at batch `n` of the dataset: `[{layer, input, kernel,
+    /// stride, forward_ms, backward_ms, forward_gflops, backward_gflops}]`.
+    #[wasm_bindgen(js_name = profileConvs)]
+    pub fn profile_convs(&mut self, n: usize, reps: usize) -> Result<JsValue, JsError> {
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let (x, _) = data.batch(&(0..n.clamp(1, 256)).collect::<Vec<_>>());
+        let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).map_err(|_| err("no performance clock"))?;
+        let now_fn: js_sys::Function = js_sys::Reflect::get(&perf, &JsValue::from_str("now")).map_err(|_| err("no performance.now"))?.into();
+        let now = || now_fn.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let mut model = self.trainer.model.clone_weights();
+        to_js(&resnet_engine::bench::conv_layers(&mut model, &x, reps.clamp(1, 100), &now).map_err(err)?)
+    }
+
     /// Steps taken so far.
     #[wasm_bindgen(getter)]
     pub fn step(&self) -> f64 {

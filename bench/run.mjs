@@ -1,0 +1,46 @@
+// Runs the in-browser benchmark page (dist/bench.html) in headless Chromium for the threaded
+// build (cross-origin isolated) and the SIMD-only build (not isolated), and the native CLI's
+// `bench` in the same invocation; prints one JSON document with the ratios.
+//
+//   trunk build --release && node bench/run.mjs [--steps 20] [--batches 32,64]
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { serve } from '../tests/server.mjs';
+import { launch } from '../tests/browser.mjs';
+
+const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : dflt; };
+const steps = Number(arg('steps', 20));
+const batches = arg('batches', '32,64');
+const root = new URL('..', import.meta.url).pathname;
+
+const load0 = readFileSync('/proc/loadavg', 'utf8').trim();
+const native = JSON.parse(execFileSync(`${root}target/release/resnet-playground`, ['bench', '--json', '--steps', String(steps), '--batches', batches], { encoding: 'utf8' }));
+
+const browser = await launch();
+const wasm = {};
+for (const [build, isolated] of [['threads', true], ['simd', false]]) {
+  const srv = await serve({ root: `${root}dist`, isolated });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${srv.url}bench.html?build=${build}&steps=${steps}&batches=${batches}`);
+    await page.waitForFunction(() => window.benchResult, null, { timeout: 600_000 });
+    wasm[build] = await page.evaluate(() => window.benchResult);
+    await page.close();
+  } finally {
+    await srv.close();
+  }
+}
+await browser.close();
+
+const at = (r, b) => r.results?.find((x) => x.batch === b);
+const ratios = {};
+for (const b of batches.split(',').map(Number)) {
+  const t = at(wasm.threads, b), s = at(wasm.simd, b), n = at(native, b);
+  if (t && s && n) {
+    ratios[`b${b}`] = {
+      threads_over_simd_train: t.train_images_per_s / s.train_images_per_s,
+      native_over_threads_train: n.train_images_per_s / t.train_images_per_s,
+    };
+  }
+}
+console.log(JSON.stringify({ date: new Date().toISOString(), loadavg_before: load0, loadavg_after: readFileSync('/proc/loadavg', 'utf8').trim(), native, wasm, ratios }, null, 2));
