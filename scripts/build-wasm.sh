@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Builds the two wasm variants of the engine into target/wasm-pkg/{simd,threads}/ (wasm-bindgen
-# --target web), for Trunk to copy into dist/pkg/. Trunk runs this as its pre_build hook:
-# Trunk builds one crate with one toolchain, and the threaded build needs the pinned nightly
-# with build-std while the SIMD-only build uses stable, so the hook builds both.
+# Builds the wasm variants of the engine into target/wasm-pkg/{threads,simd,compat}/
+# (wasm-bindgen --target web), for Trunk to copy into dist/pkg/:
+#   threads  SIMD + relaxed SIMD + rayon on shared memory (pinned nightly, build-std)
+#   simd     SIMD + relaxed SIMD, one thread (stable)
+#   compat   SIMD only, one thread (stable), for browsers without relaxed SIMD
+# Trunk runs this as its pre_build hook: Trunk builds one crate with one toolchain, and the
+# threaded build needs the pinned nightly with build-std while the others use stable.
 #
 #   scripts/build-wasm.sh [release|debug]     (default: $TRUNK_PROFILE, else release)
 #
@@ -28,12 +31,13 @@ build() { # variant, cargo args...
 }
 
 build simd cargo build --release --target wasm32-unknown-unknown -p resnet-wasm --target-dir target/wasm-simd
+RUSTFLAGS="-C target-feature=+simd128" build compat cargo build --release --target wasm32-unknown-unknown -p resnet-wasm --target-dir target/wasm-compat
 build threads cargo "+$NIGHTLY" build --release --target wasm32-unknown-unknown -p resnet-wasm --features threads \
   --config .cargo/threads.toml --target-dir target/wasm-threads
 
 # A stale snippet directory would be shipped too (docs/toolchain.md, pitfall 6): start clean.
 rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp"
-for variant in simd threads; do
+for variant in simd compat threads; do
   wasm-bindgen --target web --no-typescript --out-dir "$OUT.tmp/$variant" \
     "target/wasm-$variant/wasm32-unknown-unknown/release/resnet_wasm.wasm"
   if [ "$PROFILE" = release ]; then
@@ -42,7 +46,7 @@ for variant in simd threads; do
 done
 # The threaded module must import a shared memory, or wasm-bindgen quietly emitted
 # single-threaded glue (docs/toolchain.md, pitfall 1).
-node -e '
+node --experimental-wasm-relaxed-simd -e '
   const m = new WebAssembly.Module(require("fs").readFileSync(process.argv[1]));
   const mem = WebAssembly.Module.imports(m).find(i => i.kind === "memory");
   if (!mem) { console.error("build-wasm: the threaded build imports no memory: it is not shared"); process.exit(1); }

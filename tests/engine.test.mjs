@@ -56,6 +56,27 @@ for (const isolated of [true, false]) {
   });
 }
 
+test('a browser without relaxed SIMD gets the compat build, which predicts the same digits', async () => {
+  const srv = await serve({ root: DIST, isolated: false });
+  try {
+    const { page, errors } = await open(browser, `${srv.url}?engine=compat`);
+    const info = await ready(page);
+    assert.equal(info.variant, 'compat');
+    assert.match(await page.textContent('#build'), /no relaxed SIMD/);
+    const { logits, labels } = await page.evaluate(async () => {
+      const e = window.playground.engine;
+      const idx = Uint32Array.from({ length: 32 }, (_, i) => 8000 + i);
+      return { logits: Array.from(await e.call('forwardDigits', idx.slice(), 'eval')), labels: Array.from(await e.call('labels', idx)) };
+    });
+    const argmax = (v) => v.indexOf(Math.max(...v));
+    const correct = labels.filter((l, i) => argmax(logits.slice(10 * i, 10 * i + 10)) === l).length;
+    assert.ok(correct >= 30, `${correct}/32 held-out digits right`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await srv.close();
+  }
+});
+
 test('bad input gives readable errors and the engine keeps working', async () => {
   const srv = await serve({ root: DIST, isolated: false });
   try {

@@ -39,14 +39,17 @@ async function main() {
   drawCurve();
   let engine;
   try {
-    engine = await EngineClient.start({ modelUrl: 'models/resnet8-mnist.safetensors', dataUrl: 'data/mnist-10k.bin' });
+    // ?engine=threads|simd|compat forces a build (default: the fastest this page can run)
+    const build = new URLSearchParams(location.search).get('engine') || 'auto';
+    engine = await EngineClient.start({ modelUrl: 'models/resnet8-mnist.safetensors', dataUrl: 'data/mnist-10k.bin', build });
   } catch (e) {
     $('build').textContent = 'engine failed';
     status(`The engine could not start: ${e.message}`, true);
     return;
   }
-  const { build, threads } = engine.info;
-  $('build').textContent = build === 'threads' ? `wasm threads ×${threads} + SIMD` : 'wasm SIMD, single thread';
+  const { build, threads, variant } = engine.info;
+  $('build').textContent = build === 'threads' ? `wasm threads ×${threads} + SIMD`
+    : variant === 'compat' ? 'wasm SIMD (no relaxed SIMD), single thread' : 'wasm SIMD, single thread';
   $('build').classList.add(build);
   $('build').dataset.build = build;
   $('build').dataset.threads = threads;

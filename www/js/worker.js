@@ -18,6 +18,13 @@ function isolated() {
   return self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
 }
 
+// A module using f32x4.relaxed_madd: browsers without relaxed SIMD get the compat build.
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0,
+  65, 0, 253, 15, 65, 0, 253, 15, 65, 0, 253, 15, 253, 133, 2, 11]);
+function relaxedSimd() {
+  try { return WebAssembly.validate(RELAXED_PROBE); } catch { return false; }
+}
+
 async function fetchBytes(url, what) {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`could not load the ${what} (${url}): HTTP ${res.status}`);
@@ -25,13 +32,15 @@ async function fetchBytes(url, what) {
 }
 
 async function init({ modelUrl, dataUrl, build = 'auto', optimizer } = {}) {
-  const threads = build === 'threads' || (build === 'auto' && isolated());
+  const relaxed = relaxedSimd();
+  const threads = build === 'threads' || (build === 'auto' && isolated() && relaxed);
   if (threads && !isolated()) throw new Error('the threaded build needs a cross-origin isolated page (COOP/COEP headers)');
+  const variant = threads ? 'threads' : (build === 'compat' || !relaxed ? 'compat' : 'simd');
   const base = new URL('../pkg/', import.meta.url);
-  wasm = await import(new URL(threads ? 'threads/resnet_wasm.js' : 'simd/resnet_wasm.js', base).href);
+  wasm = await import(new URL(`${variant}/resnet_wasm.js`, base).href);
   await wasm.default();
   if (threads) await wasm.initThreadPool(Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8)));
-  info = wasm.buildInfo();
+  info = { ...wasm.buildInfo(), variant };
   const [model, data] = await Promise.all([
     modelUrl ? fetchBytes(modelUrl, 'pretrained model') : null,
     dataUrl ? fetchBytes(dataUrl, 'MNIST digits') : null,

@@ -34,6 +34,20 @@ pub fn time_ms(reps: usize, now: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
     }).collect())
 }
 
+/// Time of one run of `f`, in ms: the median over 3 rounds of the mean of `reps` back-to-back
+/// runs (so a coarse clock — browsers round `performance.now()` to 0.1 ms on pages that are
+/// not cross-origin isolated — still measures sub-millisecond work).
+pub fn time_ms_batched(reps: usize, now: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
+    f();
+    median((0..3).map(|_| {
+        let t = now();
+        for _ in 0..reps.max(1) {
+            f();
+        }
+        (now() - t) / reps.max(1) as f64
+    }).collect())
+}
+
 /// The tape name of a conv's input.
 pub fn conv_input_name(model: &ResNet<f32>, conv: &str) -> String {
     for (i, blk) in model.blocks.iter().enumerate() {
@@ -56,9 +70,9 @@ pub fn conv_layers(model: &mut ResNet<f32>, x: &Tensor<f32>, reps: usize, now: &
         let xin = model.tape.get(&conv_input_name(model, &conv.name))?;
         let g: ConvGeom = conv.geom(&xin.shape)?;
         let mut y = vec![0.0f32; g.n * g.out_len()];
-        let fwd = time_ms(reps, now, || f32::conv_forward(&g, &xin.data, &conv.weight, None, &mut y));
+        let fwd = time_ms_batched(reps, now, || f32::conv_forward(&g, &xin.data, &conv.weight, None, &mut y));
         let (mut dx, mut dw) = (vec![0.0f32; xin.data.len()], vec![0.0f32; conv.weight.len()]);
-        let bwd = time_ms(reps, now, || f32::conv_backward(&g, &xin.data, &conv.weight, &y, Some(&mut dx), &mut dw, None));
+        let bwd = time_ms_batched(reps, now, || f32::conv_backward(&g, &xin.data, &conv.weight, &y, Some(&mut dx), &mut dw, None));
         let flops = g.forward_flops();
         out.push(ConvTiming {
             layer: conv.name.clone(),

@@ -1,6 +1,12 @@
 //! The one hot kernel: C = A·B (+ C), f32, any strides. Everything heavy in the engine goes
-//! through here. It wraps the `gemm` crate (blocked, packed, SIMD micro-kernels: AVX2/AVX-512
-//! natively, simd128 in wasm), run single-threaded: the conv layers parallelise over images.
+//! through here, single-threaded (the conv layers parallelise over images).
+//!
+//! - natively it is the `gemm` crate (blocked, packed, AVX2/AVX-512 micro-kernels chosen at
+//!   run time);
+//! - in wasm it is `packed::sgemm` below: A and B packed into 4-row and 8-column panels and a
+//!   4×8 micro-kernel on simd128 with `f32x4_relaxed_madd` (one fused multiply-add where the
+//!   CPU has FMA). Measured in Chromium, the gemm crate's simd128 kernels (separate multiply
+//!   and add) reached ~20 GFLOP/s per thread on the convs; see the README's profile note.
 //!
 //! Strides are in elements: a row-major `m×k` matrix has `rs = k, cs = 1`; its transpose is the
 //! same buffer read with `rs = 1, cs = k`.
@@ -20,6 +26,9 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
     assert!(m == 0 || (m - 1) * ldc + n <= c.len(), "gemm: destination too small");
     assert!(k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "gemm: lhs too small");
     assert!(k == 0 || (k - 1) * b.rs + (n - 1) * b.cs < b.data.len(), "gemm: rhs too small");
+    #[cfg(target_arch = "wasm32")]
+    packed::sgemm(m, n, k, a, b, c, ldc, accumulate);
+    #[cfg(not(target_arch = "wasm32"))]
     // SAFETY: the asserts above bound every index the kernel reads or writes.
     unsafe {
         gemm::gemm(
@@ -46,6 +55,128 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
     }
 }
 
+/// A packed GEMM with a 4×8 micro-kernel: simd128 + relaxed madd in wasm, plain arrays
+/// elsewhere (so its packing and edge handling are tested natively too).
+pub mod packed {
+    use super::Mat;
+    use std::cell::RefCell;
+
+    pub const MR: usize = 4;
+    pub const NR: usize = 8;
+
+    thread_local! {
+        static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    }
+
+    /// `c[m×n] (+)= a[m×k] · b[k×n]`; same contract as `super::sgemm`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+        let (mp, np) = (m.div_ceil(MR), n.div_ceil(NR));
+        PACK.with(|pack| {
+            let (pa, pb) = &mut *pack.borrow_mut();
+            // A as row panels: panel i holds a[i·MR + r, p] at [(i·k + p)·MR + r], zero-padded.
+            pa.clear();
+            pa.resize(mp * k * MR, 0.0);
+            for i in 0..mp {
+                for r in 0..MR.min(m - i * MR) {
+                    let row = i * MR + r;
+                    for p in 0..k {
+                        pa[(i * k + p) * MR + r] = a.data[row * a.rs + p * a.cs];
+                    }
+                }
+            }
+            // B: when its rows are contiguous (cs = 1) the kernel reads full 8-column panels in
+            // place (row stride b.rs); otherwise, and for a last partial panel, panel j is
+            // packed as b[p, j·NR + q] at [(j·k + p)·NR + q], zero-padded.
+            let direct = b.cs == 1;
+            pb.clear();
+            pb.resize(np * k * NR, 0.0);
+            for j in 0..np {
+                let cols = NR.min(n - j * NR);
+                if direct && cols == NR {
+                    continue;
+                }
+                for p in 0..k {
+                    let dst = &mut pb[(j * k + p) * NR..][..cols];
+                    let src = p * b.rs + j * NR * b.cs;
+                    for (q, d) in dst.iter_mut().enumerate() {
+                        *d = b.data[src + q * b.cs];
+                    }
+                }
+            }
+            let mut acc = [[0.0f32; NR]; MR];
+            for j in 0..np {
+                let cols = NR.min(n - j * NR);
+                let (bp, bstride) = if direct && cols == NR { (&b.data[j * NR..], b.rs) } else { (&pb[j * k * NR..(j + 1) * k * NR], NR) };
+                for i in 0..mp {
+                    let ap = &pa[i * k * MR..(i + 1) * k * MR];
+                    kernel(k, ap, bp, bstride, &mut acc);
+                    for (r, acc_row) in acc.iter().enumerate().take(MR.min(m - i * MR)) {
+                        let dst = &mut c[(i * MR + r) * ldc + j * NR..][..cols];
+                        if accumulate {
+                            dst.iter_mut().zip(acc_row).for_each(|(d, v)| *d += v);
+                        } else {
+                            dst.copy_from_slice(&acc_row[..cols]);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// acc[r][q] = Σ_p ap[p·MR + r] · bp[p·bs + q]
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn kernel(k: usize, ap: &[f32], bp: &[f32], bs: usize, acc: &mut [[f32; NR]; MR]) {
+        use core::arch::wasm32::*;
+        #[inline(always)]
+        fn madd(a: v128, b: v128, c: v128) -> v128 {
+            #[cfg(target_feature = "relaxed-simd")]
+            return f32x4_relaxed_madd(a, b, c);
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            return f32x4_add(f32x4_mul(a, b), c);
+        }
+        assert!(ap.len() >= k * MR && (k == 0 || bp.len() >= (k - 1) * bs + NR));
+        let z = f32x4_splat(0.0);
+        let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) = (z, z, z, z, z, z, z, z);
+        // SAFETY: the assert bounds every load (p < k).
+        unsafe {
+            let (a, b) = (ap.as_ptr(), bp.as_ptr());
+            for p in 0..k {
+                let b0 = v128_load(b.add(p * bs) as *const v128);
+                let b1 = v128_load(b.add(p * bs + 4) as *const v128);
+                let a0 = f32x4_splat(*a.add(p * MR));
+                let a1 = f32x4_splat(*a.add(p * MR + 1));
+                let a2 = f32x4_splat(*a.add(p * MR + 2));
+                let a3 = f32x4_splat(*a.add(p * MR + 3));
+                c00 = madd(a0, b0, c00);
+                c01 = madd(a0, b1, c01);
+                c10 = madd(a1, b0, c10);
+                c11 = madd(a1, b1, c11);
+                c20 = madd(a2, b0, c20);
+                c21 = madd(a2, b1, c21);
+                c30 = madd(a3, b0, c30);
+                c31 = madd(a3, b1, c31);
+            }
+            for (r, (lo, hi)) in [(c00, c01), (c10, c11), (c20, c21), (c30, c31)].into_iter().enumerate() {
+                v128_store(acc[r].as_mut_ptr() as *mut v128, lo);
+                v128_store(acc[r].as_mut_ptr().add(4) as *mut v128, hi);
+            }
+        }
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn kernel(k: usize, ap: &[f32], bp: &[f32], bs: usize, acc: &mut [[f32; NR]; MR]) {
+        *acc = [[0.0; NR]; MR];
+        for p in 0..k {
+            for (r, row) in acc.iter_mut().enumerate() {
+                let a = ap[p * MR + r];
+                row.iter_mut().zip(&bp[p * bs..p * bs + NR]).for_each(|(c, b)| *c += a * b);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +194,34 @@ mod tests {
             for j in 0..n {
                 let want: f32 = 1.0 + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>();
                 assert!((c[i * n + j] - want).abs() < 1e-5, "c[{i},{j}] = {} want {want}", c[i * n + j]);
+            }
+        }
+    }
+
+    /// The packed GEMM (the wasm path) on odd sizes, transposed operands, overwrite and
+    /// accumulate, against a naive product.
+    #[test]
+    fn packed_gemm_matches_naive() {
+        for &(m, n, k) in &[(1, 1, 1), (4, 8, 3), (5, 9, 7), (16, 784, 144), (13, 49, 576), (3, 2, 0)] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
+            for (transpose_b, accumulate) in [(false, false), (true, true), (false, true)] {
+                let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+                let bm = if transpose_b { Mat { data: &bt, rs: 1, cs: k } } else { Mat { data: &b, rs: n, cs: 1 } };
+                let ldc = n + 3;
+                let mut c = vec![0.5f32; m * ldc];
+                packed::sgemm(m, n, k, Mat { data: &a, rs: k, cs: 1 }, bm, &mut c, ldc, accumulate);
+                for i in 0..m {
+                    for j in 0..ldc {
+                        let want = if j >= n {
+                            0.5
+                        } else {
+                            (if accumulate { 0.5 } else { 0.0 }) + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>()
+                        };
+                        let got = c[i * ldc + j];
+                        assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{m}×{n}×{k} c[{i},{j}] = {got}, want {want}");
+                    }
+                }
             }
         }
     }

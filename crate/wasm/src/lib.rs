@@ -42,6 +42,25 @@ pub fn build_info() -> Result<JsValue, JsError> {
     to_js(&Info { build, threads, simd: cfg!(target_feature = "simd128") })
 }
 
+/// GFLOP/s of the engine's GEMM on an `m×k · k×n` product (row-major operands), `reps` times:
+/// the kernel's ceiling, next to the conv layers' figures on the bench page.
+#[wasm_bindgen(js_name = benchGemm)]
+pub fn bench_gemm(m: usize, n: usize, k: usize, reps: usize) -> Result<f64, JsError> {
+    if m * k > 1 << 22 || k * n > 1 << 22 || m * n > 1 << 22 {
+        return Err(err("matrices too large for the GEMM benchmark"));
+    }
+    let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
+    let mut c = vec![0.0f32; m * n];
+    let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).map_err(|_| err("no performance clock"))?;
+    let now_fn: js_sys::Function = js_sys::Reflect::get(&perf, &JsValue::from_str("now")).map_err(|_| err("no performance.now"))?.into();
+    let now = || now_fn.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let ms = resnet_engine::bench::time_ms_batched(reps.clamp(1, 1000), &now, || {
+        resnet_engine::gemm::sgemm(m, n, k, resnet_engine::gemm::Mat { data: &a, rs: k, cs: 1 }, resnet_engine::gemm::Mat { data: &b, rs: n, cs: 1 }, &mut c, n, false)
+    });
+    Ok(2.0 * (m * n * k) as f64 / ms / 1e6)
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StepReport {
