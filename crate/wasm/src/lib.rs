@@ -42,6 +42,13 @@ pub fn build_info() -> Result<JsValue, JsError> {
     to_js(&Info { build, threads, simd: cfg!(target_feature = "simd128") })
 }
 
+/// `performance.now()` of the page or worker, in ms.
+fn clock() -> Result<impl Fn() -> f64, JsError> {
+    let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).map_err(|_| err("no performance clock"))?;
+    let now: js_sys::Function = js_sys::Reflect::get(&perf, &JsValue::from_str("now")).map_err(|_| err("no performance.now"))?.into();
+    Ok(move || now.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0))
+}
+
 /// GFLOP/s of the engine's GEMM on an `m×k · k×n` product (row-major operands), `reps` times:
 /// the kernel's ceiling, next to the conv layers' figures on the bench page.
 #[wasm_bindgen(js_name = benchGemm)]
@@ -52,9 +59,7 @@ pub fn bench_gemm(m: usize, n: usize, k: usize, reps: usize) -> Result<f64, JsEr
     let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
     let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
     let mut c = vec![0.0f32; m * n];
-    let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).map_err(|_| err("no performance clock"))?;
-    let now_fn: js_sys::Function = js_sys::Reflect::get(&perf, &JsValue::from_str("now")).map_err(|_| err("no performance.now"))?.into();
-    let now = || now_fn.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let now = clock()?;
     let ms = resnet_engine::bench::time_ms_batched(reps.clamp(1, 1000), &now, || {
         resnet_engine::gemm::sgemm(m, n, k, resnet_engine::gemm::Mat { data: &a, rs: k, cs: 1 }, resnet_engine::gemm::Mat { data: &b, rs: n, cs: 1 }, &mut c, n, false)
     });
@@ -228,9 +233,7 @@ impl Engine {
     pub fn profile_convs(&mut self, n: usize, reps: usize) -> Result<JsValue, JsError> {
         let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         let (x, _) = data.batch(&(0..n.clamp(1, 256)).collect::<Vec<_>>());
-        let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).map_err(|_| err("no performance clock"))?;
-        let now_fn: js_sys::Function = js_sys::Reflect::get(&perf, &JsValue::from_str("now")).map_err(|_| err("no performance.now"))?.into();
-        let now = || now_fn.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let now = clock()?;
         let mut model = self.trainer.model.clone_weights();
         to_js(&resnet_engine::bench::conv_layers(&mut model, &x, reps.clamp(1, 100), &now).map_err(err)?)
     }
