@@ -567,9 +567,7 @@ fn block_forward<T: Scalar>(tape: &mut Tape<T>, blk: &mut Block<T>, input: &str,
     if main.shape != short.shape {
         bail!("{n}: main branch {:?} and shortcut {:?} differ in shape", main.shape, short.shape);
     }
-    for ((s, &a), &b) in sum.data.iter_mut().zip(&main.data).zip(&short.data) {
-        *s = a + b;
-    }
+    activation::add(&main.data, &short.data, &mut sum.data);
     tape.set(format!("act.{n}.add"), sum);
     relu_forward(tape, &format!("act.{n}.add"), &format!("act.{n}"));
     Ok(())
@@ -600,7 +598,7 @@ fn block_backward<T: Scalar>(tape: &mut Tape<T>, blk: &Block<T>, input: &str, mo
         }
         None => format!("delta.{n}.add"),
     };
-    d_in.data.iter_mut().zip(&tape.get(&d_short)?.data).for_each(|(a, &b)| *a = *a + b);
+    activation::add_assign(&mut d_in.data, &tape.get(&d_short)?.data);
     tape.remove_prefix(&format!("dx.{}", blk.name));
     tape.set(format!("delta.{input}"), d_in);
     Ok(())

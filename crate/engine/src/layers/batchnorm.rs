@@ -78,7 +78,7 @@ fn lane_sum<T: Float>(a: &[T], b: &[T], g: impl Fn(T, T) -> T) -> T {
 
 /// `y[n,c,·] = x[n,c,·] · scale[c] + shift[c]`, images in parallel.
 fn affine<T: Float + Send + Sync>(d: &Dims, x: &[T], y: &mut [T], scale: &[T], shift: &[T]) {
-    super::for_each_chunk(y, d.c * d.hw, |n, yn| {
+    super::for_each_chunk_large(y, d.c * d.hw, |n, yn| {
         let xn = &x[n * d.c * d.hw..][..d.c * d.hw];
         for c in 0..d.c {
             let (a, b) = (scale[c], shift[c]);
@@ -104,7 +104,7 @@ pub fn forward_train<T: Float + Send + Sync>(
     running_var: &mut [T],
 ) {
     let m = d.m();
-    let stats = super::par_map(d.c, |c| {
+    let stats = super::par_map_large(d.c, x.len(), |c| {
         let mu = channel_sum(d, x, x, c, |v, _| v) / m;
         let mu_t = t::<T>(mu);
         let var = channel_sum(d, x, x, c, |v, _| (v - mu_t) * (v - mu_t)) / m;
@@ -154,7 +154,7 @@ pub fn backward_train<T: Float + Send + Sync>(
 ) {
     let m = d.m();
     // Σ dy and Σ dy·x per channel; Σ dy·x̂ = inv_std·(Σ dy·x − μ·Σ dy)
-    let sums = super::par_map(d.c, |c| channel_sums2(d, dy, x, c));
+    let sums = super::par_map_large(d.c, x.len(), |c| channel_sums2(d, dy, x, c));
     let (mut a, mut b, mut e) = (vec![T::zero(); d.c], vec![T::zero(); d.c], vec![T::zero(); d.c]);
     for (c, &(sum_dy, sum_dy_x)) in sums.iter().enumerate() {
         let (mu, v) = (f(mean[c]), f(var[c]));
@@ -168,7 +168,7 @@ pub fn backward_train<T: Float + Send + Sync>(
         b[c] = t(-k * sum_dy_xhat * inv_std);
         e[c] = t(k * (-sum_dy + sum_dy_xhat * inv_std * mu));
     }
-    super::for_each_chunk(dx, d.c * d.hw, |n, dxn| {
+    super::for_each_chunk_large(dx, d.c * d.hw, |n, dxn| {
         for c in 0..d.c {
             let off = (n * d.c + c) * d.hw;
             for (i, o) in dxn[c * d.hw..][..d.hw].iter_mut().enumerate() {
