@@ -22,11 +22,12 @@ pub(crate) fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(us
 }
 
 /// Memory-bound passes (BN, ReLU, the residual add) over fewer values than this run on one
-/// thread: waking the other threads costs more than it saves. In the browser only the convs,
+/// thread (natively; 2^15 measured no worse than 2^17 within noise): waking the other threads
+/// costs more than it saves. In the browser only the convs,
 /// whose per-image work is large, use the Web Worker pool: with BN there too, the threaded
 /// build trained 453 / 494 images/s (batch 32 / 64), without it 482 / 514 (anchors harness,
 /// one run each, bench/results/).
-pub(crate) const PAR_MIN_LEN: usize = if cfg!(target_arch = "wasm32") { usize::MAX } else { 1 << 17 };
+pub(crate) const PAR_MIN_LEN: usize = if cfg!(target_arch = "wasm32") { usize::MAX } else { 1 << 15 };
 
 /// `for_each_chunk` for memory-bound passes: parallel only over `PAR_MIN_LEN` values.
 pub(crate) fn for_each_chunk_large<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
