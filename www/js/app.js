@@ -1,32 +1,42 @@
 // The page: starts the engine worker, wires the training controls, draws the loss curve.
 import { EngineClient } from './engine-client.js';
+import { HeatmapGrid } from './views/heatmaps.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (msg, isError = false) => { $('status').textContent = msg; $('status').classList.toggle('error', isError); };
 
 const losses = [];
+let onTrained = async () => {}; // refreshes the views after a training run
 
 function drawCurve() {
   const c = $('loss-curve');
   const g = c.getContext('2d');
-  const W = c.width, H = c.height, L = 44, B = 26, T = 10, R = 10;
+  const W = c.width, H = c.height, L = 44, B = 34, T = 10, R = 14;
   g.clearRect(0, 0, W, H);
   g.font = '11px system-ui, sans-serif';
   g.fillStyle = '#5b6673';
   g.strokeStyle = '#dfe3e8';
   const maxLoss = Math.max(2.5, ...losses.map((p) => p.loss));
-  const maxStep = Math.max(10, ...losses.map((p) => p.step));
-  const x = (s) => L + (W - L - R) * (s / maxStep);
+  const minStep = losses.length ? losses[0].step : 0;
+  const maxStep = Math.max(minStep + 10, ...losses.map((p) => p.step));
+  const x = (s) => L + (W - L - R) * ((s - minStep) / (maxStep - minStep));
   const y = (v) => T + (H - T - B) * (1 - v / maxLoss);
+  g.textAlign = 'right';
   for (let v = 0; v <= maxLoss + 1e-9; v += 0.5) {
     g.beginPath(); g.moveTo(L, y(v)); g.lineTo(W - R, y(v)); g.stroke();
-    g.fillText(v.toFixed(1), 8, y(v) + 4);
+    g.fillText(v.toFixed(1), L - 6, y(v) + 4);
   }
-  g.fillText('step', W - R - 24, H - 6);
-  g.fillText(String(maxStep), x(maxStep) - 24, H - 6);
-  g.fillText('0', L, H - 6);
-  g.save(); g.translate(12, T + 40); g.rotate(-Math.PI / 2); g.restore();
-  g.fillText('loss', L + 4, T + 10);
+  g.textAlign = 'left';
+  g.fillText(String(minStep), L, H - B + 14);
+  g.textAlign = 'right';
+  g.fillText(String(maxStep), W - R, H - B + 14);
+  g.textAlign = 'center';
+  g.fillText('training step', (L + W - R) / 2, H - 4);
+  g.save();
+  g.translate(10, (T + H - B) / 2);
+  g.rotate(-Math.PI / 2);
+  g.fillText('loss (batch)', 0, 0);
+  g.restore();
   if (!losses.length) return;
   g.strokeStyle = '#2d6cdf';
   g.lineWidth = 1.5;
@@ -86,6 +96,7 @@ async function main() {
       status(`Training stopped: ${e.message}`, true);
     }
     setRunning(false);
+    await onTrained();
   };
   $('pause').onclick = () => {
     paused = !paused;
@@ -94,7 +105,71 @@ async function main() {
     status(paused ? 'Paused.' : 'Training…');
   };
   $('stop').onclick = () => engine.cancel();
-  window.playground = { engine };
+  const inspect = await setUpInspector(engine);
+  onTrained = inspect;
+  window.playground = { engine, inspect };
+}
+
+// "Look inside": a held-out digit through the model in eval mode, δ from its true label, and
+// every channel of the chosen layer's activation and δ.
+async function setUpInspector(engine) {
+  const HELD_OUT = 8000; // digits 8000.. of the data file are the held-out split
+  const acts = new HeatmapGrid($('acts'), { kind: 'sequential', label: 'activations' });
+  const deltas = new HeatmapGrid($('deltas'), { kind: 'diverging', label: 'errors δ' });
+  const run = async () => {
+    const sample = Number($('sample').value);
+    if (!Number.isInteger(sample) || sample < 0 || sample > 1999) {
+      status('The held-out digit number must be a whole number from 0 to 1999.', true);
+      return;
+    }
+    const idx = Uint32Array.of(HELD_OUT + sample);
+    const logits = await engine.call('forwardDigits', idx, 'eval');
+    const [label] = await engine.call('labels', Uint32Array.of(HELD_OUT + sample));
+    await engine.call('backward', Uint32Array.of(label));
+    const probs = softmax(Array.from(logits));
+    const pred = probs.indexOf(Math.max(...probs));
+    $('prediction').textContent = `label ${label} · predicted ${pred} (p = ${probs[pred].toFixed(3)})`;
+    drawDigit(await engine.call('tensor', 'act.input'));
+    if (!$('layer').options.length) {
+      const names = (await engine.call('tensorNames')).filter((t) => t.name.startsWith('delta.') && t.shape.length === 4);
+      for (const { name } of names.reverse()) {
+        const m = name.slice('delta.'.length);
+        $('layer').add(new Option(m, m, false, m === 'layer1.0.conv1'));
+      }
+    }
+    const layer = $('layer').value;
+    $('act-name').textContent = `act.${layer}`;
+    $('delta-name').textContent = `delta.${layer} (true label ${label})`;
+    const [a, as, d, ds] = await Promise.all([
+      engine.call('tensor', `act.${layer}`), engine.call('tensorShape', `act.${layer}`),
+      engine.call('tensor', `delta.${layer}`), engine.call('tensorShape', `delta.${layer}`),
+    ]);
+    acts.show(`act.${layer}`, a, Array.from(as));
+    deltas.show(`delta.${layer}`, d, Array.from(ds));
+  };
+  $('layer').onchange = run;
+  $('sample').onchange = run;
+  await run();
+  return run;
+}
+
+function softmax(z) {
+  const m = Math.max(...z);
+  const e = z.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+function drawDigit(input) {
+  const c = $('digit').getContext('2d');
+  const img = c.createImageData(28, 28);
+  let lo = Infinity, hi = -Infinity;
+  for (const v of input) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  input.forEach((v, i) => {
+    const g = Math.round(255 * (v - lo) / (hi - lo || 1));
+    img.data.set([g, g, g, 255], 4 * i);
+  });
+  c.putImageData(img, 0, 0);
 }
 
 main();
