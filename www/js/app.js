@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 const status = (msg, isError = false) => { $('status').textContent = msg; $('status').classList.toggle('error', isError); };
 
 const losses = [];
+let running = false, paused = false; // a training run is going / is paused
 let onTrained = async () => {}; // refreshes the views after a training run
 
 function drawCurve() {
@@ -67,7 +68,6 @@ async function main() {
   status('Engine ready: pretrained ResNet-8 loaded.');
   $('start').disabled = false;
 
-  let running = false, paused = false;
   const setRunning = (r) => {
     running = r;
     $('start').disabled = r;
@@ -117,6 +117,10 @@ async function setUpInspector(engine) {
   const acts = new HeatmapGrid($('acts'), { kind: 'sequential', label: 'activations' });
   const deltas = new HeatmapGrid($('deltas'), { kind: 'diverging', label: 'errors δ' });
   const run = async () => {
+    if (running && !paused) {
+      status('The views update when training stops or is paused.');
+      return;
+    }
     const sample = Number($('sample').value);
     if (!Number.isInteger(sample) || sample < 0 || sample > 1999) {
       status('The held-out digit number must be a whole number from 0 to 1999.', true);

@@ -17,11 +17,14 @@ export class EngineClient {
     this.info = null;
     this.onrestart = null;
     this.worker = null;
+    this.ready = null;     // settles when the current worker has initialised
+    this.restarts = 0;
   }
 
   static async start(options = {}) {
     const client = new EngineClient(options);
-    await client.#spawn();
+    client.ready = client.#spawn();
+    await client.ready;
     return client;
   }
 
@@ -38,15 +41,26 @@ export class EngineClient {
     // URLs are the page's; the worker lives elsewhere (js/), so resolve them here.
     const abs = (u) => (u ? new URL(u, globalThis.location.href).href : u);
     const modelUrl = abs(this.options.modelUrl), dataUrl = abs(this.options.dataUrl);
-    this.info = await this.#send('init', { args: { modelUrl, dataUrl, build, optimizer } });
+    this.info = await this.#post('init', { args: { modelUrl, dataUrl, build, optimizer } });
     return this.info;
   }
 
-  #send(op, fields = {}, onProgress = null, transfer = []) {
+  /** Sends once the worker is ready (calls made during a restart wait for it). */
+  async #send(op, fields = {}, onProgress = null, transfer = []) {
+    await this.ready;
+    return this.#post(op, fields, onProgress, transfer);
+  }
+
+  #post(op, fields = {}, onProgress = null, transfer = []) {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
-      this.worker.postMessage({ id, op, ...fields }, transfer);
+      try {
+        this.worker.postMessage({ id, op, ...fields }, transfer);
+      } catch (e) {
+        this.pending.delete(id);
+        reject(e);
+      }
     });
   }
 
@@ -63,17 +77,25 @@ export class EngineClient {
     } else p.resolve(msg.result);
   }
 
-  async #restart() {
+  #restart() {
     for (const p of this.pending.values()) p.reject(new Error('the engine restarted'));
     this.pending.clear();
-    await this.#spawn();
-    this.onrestart?.();
+    this.restarts += 1;
+    if (this.restarts > 3) {
+      this.worker.terminate();
+      this.ready = Promise.reject(new Error('the engine stopped unexpectedly several times; reload the page'));
+      this.ready.catch(() => {});
+      return;
+    }
+    this.ready = this.#spawn();
+    this.ready.then(() => this.onrestart?.(), () => {});
   }
 
   /** Calls a method of the engine (crate/wasm/src/lib.rs) with plain or typed-array args. */
   call(method, ...args) {
     const shared = (b) => typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer;
-    const transfer = args.filter((a) => ArrayBuffer.isView(a) && !shared(a.buffer)).map((a) => a.buffer);
+    // typed-array arguments are transferred (the caller's array is detached afterwards)
+    const transfer = [...new Set(args.filter((a) => ArrayBuffer.isView(a) && !shared(a.buffer)).map((a) => a.buffer))];
     return this.#send('call', { method, args }, null, transfer);
   }
 

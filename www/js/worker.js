@@ -12,7 +12,7 @@
 let wasm = null;      // the loaded glue module
 let engine = null;    // the Engine
 let info = null;      // {build, threads, simd}
-const control = { paused: false, cancelled: false, wake: null };
+const control = { running: false, paused: false, cancelled: false, wake: null };
 
 function isolated() {
   return self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
@@ -58,8 +58,18 @@ const yieldToEvents = () => new Promise((resolve) => {
 
 async function train(id, { steps = 1, progressMs = 100 } = {}) {
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`steps must be a positive integer, got ${steps}`);
+  if (control.running) throw new Error('a training run is already going: stop it first');
+  control.running = true;
   control.paused = false;
   control.cancelled = false;
+  try {
+    return await trainLoop(id, steps, progressMs);
+  } finally {
+    control.running = false;
+  }
+}
+
+async function trainLoop(id, steps, progressMs) {
   const start = performance.now();
   let last = null, lastPost = 0, done = 0, images = 0, activeMs = 0;
   const batch = engine.batchSize;

@@ -54,8 +54,18 @@ impl Config {
         if self.image_size < 1 << (self.widths.len() - 1) || self.image_size > 512 {
             bail!("config: image_size {} must be between {} and 512", self.image_size, 1 << (self.widths.len() - 1));
         }
-        if self.widths.iter().any(|&w| w > 1024) || self.blocks.iter().sum::<usize>() > 64 || self.num_classes > 10_000 {
-            bail!("config: too large (widths ≤ 1024, at most 64 blocks, at most 10000 classes)");
+        if self.in_channels > 64 || self.widths.iter().any(|&w| w > 1024) || self.blocks.iter().sum::<usize>() > 64 || self.num_classes > 10_000 {
+            bail!("config: too large (at most 64 input channels, widths ≤ 1024, at most 64 blocks, at most 10000 classes)");
+        }
+        // 3×3 convs dominate: bound the weights so a config cannot ask for gigabytes.
+        let mut c_in = self.widths[0];
+        let mut weights = 9 * self.in_channels * c_in;
+        for (&w, &b) in self.widths.iter().zip(&self.blocks) {
+            weights += b * 9 * (c_in * w + w * w) + c_in * w;
+            c_in = w;
+        }
+        if weights > 16_000_000 {
+            bail!("config: about {weights} weights; the engine takes at most 16 million");
         }
         Ok(())
     }

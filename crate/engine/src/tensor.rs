@@ -14,7 +14,9 @@ impl<T: Copy + Default> Tensor<T> {
     }
 
     pub fn new(shape: &[usize], data: Vec<T>) -> Result<Self> {
-        let n: usize = shape.iter().product();
+        let Some(n) = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
+            bail!("shape {:?} is too large", shape);
+        };
         if n != data.len() {
             bail!("shape {:?} holds {} values, but {} were given", shape, n, data.len());
         }

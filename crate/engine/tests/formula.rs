@@ -428,6 +428,7 @@ fn a_changed_weight_shows_as_a_mismatch() {
     m.blocks[0].conv2.weight[(16 + 2) * 9 + 4] += 0.5; // w[1, 2, 1, 1]
     let after = formula(&m, &q, 0).unwrap();
     let a = m.tape.get("act.layer1.0.relu1").unwrap().get(&[0, 2, 9, 9]).unwrap() as f64;
+    assert!(a != 0.0, "the changed weight multiplies a non-zero input, so the change shows");
     assert!((after.result - before.result - 0.5 * a).abs() < 1e-6);
     assert_eq!(after.value, before.value);
 }

@@ -231,7 +231,7 @@ fn bad_files_are_refused_with_the_reason() {
     config_err(r#"{"in_channels":1}"#, "not a valid config");
     config_err(r#"{"in_channels":0,"image_size":28,"num_classes":10,"widths":[16],"blocks":[1]}"#, "at least 1");
     // a config that asks for a huge model is refused before the model is built
-    config_err(r#"{"in_channels":1,"image_size":28,"num_classes":10,"widths":[1024,1024],"blocks":[32,32]}"#, "bytes of tensor data");
+    config_err(r#"{"in_channels":1,"image_size":28,"num_classes":10,"widths":[1024,1024],"blocks":[32,32]}"#, "at most 16 million");
 
     // The same entries, valid, load (F64 too, rounded), keeping the BN counts when absent.
     let loaded = load_model(&raw_file(&entries2, Some(r#"{"format":"pt"}"#))).unwrap();

@@ -42,6 +42,9 @@ fn resnet20_cifar_is_one_config_away() {
 fn bad_configs_and_inputs_are_refused_with_reasons() {
     let bad = Config { widths: vec![16, 32], ..Config::default() };
     assert!(ResNet::<f32>::new(&bad, 0).unwrap_err().0.contains("same length"));
+    assert!(Tensor::<f32>::new(&[usize::MAX, 2], vec![]).unwrap_err().0.contains("too large"));
+    let huge = Config { widths: vec![1024, 1024], blocks: vec![32, 32], ..Config::default() };
+    assert!(ResNet::<f32>::new(&huge, 0).unwrap_err().0.contains("at most 16 million"));
     let zero = Config { num_classes: 0, ..Config::default() };
     assert!(ResNet::<f32>::new(&zero, 0).is_err());
     let mut m = ResNet::<f32>::new(&Config::default(), 0).unwrap();

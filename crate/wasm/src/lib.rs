@@ -53,8 +53,9 @@ fn clock() -> Result<impl Fn() -> f64, JsError> {
 /// the kernel's ceiling, next to the conv layers' figures on the bench page.
 #[wasm_bindgen(js_name = benchGemm)]
 pub fn bench_gemm(m: usize, n: usize, k: usize, reps: usize) -> Result<f64, JsError> {
-    if m * k > 1 << 22 || k * n > 1 << 22 || m * n > 1 << 22 {
-        return Err(err("matrices too large for the GEMM benchmark"));
+    let fits = |a: usize, b: usize| a.checked_mul(b).is_some_and(|v| (1..=1 << 22).contains(&v));
+    if !(fits(m, k) && fits(k, n) && fits(m, n)) {
+        return Err(err("the GEMM benchmark takes matrices of 1 to 4M values"));
     }
     let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
     let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
@@ -63,7 +64,7 @@ pub fn bench_gemm(m: usize, n: usize, k: usize, reps: usize) -> Result<f64, JsEr
     let ms = resnet_engine::bench::time_ms_batched(reps.clamp(1, 1000), &now, || {
         resnet_engine::gemm::sgemm(m, n, k, resnet_engine::gemm::Mat { data: &a, rs: k, cs: 1 }, resnet_engine::gemm::Mat { data: &b, rs: n, cs: 1 }, &mut c, n, false)
     });
-    Ok(2.0 * (m * n * k) as f64 / ms / 1e6)
+    Ok(2.0 * m as f64 * n as f64 * k as f64 / ms / 1e6)
 }
 
 #[derive(Serialize)]
@@ -87,6 +88,16 @@ pub struct Engine {
     data: Option<Dataset>,
     batch: usize,
     seed: u64,
+}
+
+/// The largest batch the browser engine takes in one call (memory: ≈ 0.4 MB of tape per image).
+const MAX_BATCH: usize = 1024;
+
+fn check_batch(n: usize) -> Result<(), JsError> {
+    if !(1..=MAX_BATCH).contains(&n) {
+        return Err(err(format!("a batch must hold 1 to {MAX_BATCH} images, not {n}")));
+    }
+    Ok(())
 }
 
 fn parse_mode(mode: &str) -> Result<Mode, JsError> {
@@ -163,8 +174,15 @@ impl Engine {
         if c.in_channels != 1 || c.image_size != data.rows || data.rows != data.cols {
             return Err(err(format!("the digits are {}×{} grayscale, the model expects {}×{}×{}", data.rows, data.cols, c.in_channels, c.image_size, c.image_size)));
         }
+        if data.n_train == 0 || data.is_empty() {
+            return Err(err("the digits file holds no training digits"));
+        }
+        if let Some(&l) = data.labels.iter().find(|&&l| l as usize >= c.num_classes) {
+            return Err(err(format!("the digits file has label {l}, the model has {} classes", c.num_classes)));
+        }
         self.data = Some(data);
-        Ok(())
+        // a new epoch order for the new data (the old one may index past its end)
+        self.rebuild_trainer(self.batch, self.seed)
     }
 
     /// Optimizer settings for the next steps (keeps the optimizer state when only the numbers change).
@@ -186,13 +204,7 @@ impl Engine {
         if !(1..=256).contains(&batch) {
             return Err(err(format!("batch size must be between 1 and 256, got {batch}")));
         }
-        let model = self.trainer.model.clone_weights();
-        let opt = self.trainer.opt.clone();
-        self.trainer = Trainer::new(model, opt.config, batch, seed as u64).map_err(err)?;
-        self.trainer.opt = opt;
-        self.batch = batch;
-        self.seed = seed as u64;
-        Ok(())
+        self.rebuild_trainer(batch, seed as u64)
     }
 
     /// Runs `steps` training steps on the dataset; returns the last step's report. A
@@ -217,6 +229,7 @@ impl Engine {
     /// `labels`: one class each): forward, backward, check, update. Returns the loss.
     #[wasm_bindgen(js_name = trainBatch)]
     pub fn train_batch(&mut self, images: &[f32], labels: &[u32]) -> Result<f64, JsError> {
+        check_batch(labels.len())?;
         let c = &self.trainer.model.config;
         let x = Tensor::new(&[labels.len(), c.in_channels, c.image_size, c.image_size], images.to_vec()).map_err(err)?;
         let model = &mut self.trainer.model;
@@ -232,7 +245,7 @@ impl Engine {
     #[wasm_bindgen(js_name = profileConvs)]
     pub fn profile_convs(&mut self, n: usize, reps: usize) -> Result<JsValue, JsError> {
         let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
-        let (x, _) = data.batch(&(0..n.clamp(1, 256)).collect::<Vec<_>>());
+        let (x, _) = data.batch(&(0..n.clamp(1, 256).min(data.len())).collect::<Vec<_>>());
         let now = clock()?;
         let mut model = self.trainer.model.clone_weights();
         to_js(&resnet_engine::bench::conv_layers(&mut model, &x, reps.clamp(1, 100), &now).map_err(err)?)
@@ -267,6 +280,7 @@ impl Engine {
     /// pipeline does) in `"train"` or `"eval"` mode; returns the logits `[n, classes]`. The
     /// tape then holds every `act.*`. Training-mode passes update the BN running statistics.
     pub fn forward(&mut self, images: &[f32], n: usize, mode: &str) -> Result<Vec<f32>, JsError> {
+        check_batch(n)?;
         let c = &self.trainer.model.config;
         let shape = [n, c.in_channels, c.image_size, c.image_size];
         let x = Tensor::new(&shape, images.to_vec()).map_err(err)?;
@@ -278,6 +292,7 @@ impl Engine {
     #[wasm_bindgen(js_name = forwardDigits)]
     pub fn forward_digits(&mut self, indices: &[u32], mode: &str) -> Result<Vec<f32>, JsError> {
         let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+        check_batch(indices.len())?;
         if let Some(bad) = indices.iter().find(|&&i| i as usize >= data.len()) {
             return Err(err(format!("digit {bad} is out of range: there are {} digits", data.len())));
         }
@@ -358,6 +373,17 @@ impl Engine {
 }
 
 impl Engine {
+    /// A trainer over the same model and optimizer state with a fresh epoch order.
+    fn rebuild_trainer(&mut self, batch: usize, seed: u64) -> Result<(), JsError> {
+        let model = self.trainer.model.clone_weights();
+        let opt = self.trainer.opt.clone();
+        self.trainer = Trainer::new(model, opt.config, batch, seed).map_err(err)?;
+        self.trainer.opt = opt;
+        self.batch = batch;
+        self.seed = seed;
+        Ok(())
+    }
+
     fn lookup(&self, name: &str) -> Result<&Tensor<f32>, JsError> {
         self.trainer.model.tape.get(name).map_err(err)
     }

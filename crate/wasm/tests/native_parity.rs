@@ -77,6 +77,8 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(engine.load_weights(&MODEL[..MODEL.len() / 2]).is_err());
     assert!(engine.tensor("act.conv1").is_err(), "empty tape");
     assert!(engine.forward(&[0.0; 10], 1, "eval").is_err());
+    assert!(engine.forward(&[], 1 << 28, "train").is_err(), "n·C·S·S would overflow 32 bits");
+    assert!(engine.train_batch(&[], &[]).is_err());
     assert!(engine.forward(&[0.0; 784], 1, "sideways").is_err());
     assert!(engine.forward(&[f32::NAN; 784], 1, "eval").is_err());
     assert!(engine.set_batch(0, 1).is_err());
