@@ -62,3 +62,22 @@ test('a held-out digit, its feature maps and δ maps, and a cursor that reads th
   await page.waitForFunction(() => /from 0 to 1999/.test(document.getElementById('status').textContent));
   assert.deepEqual(errors, []);
 });
+
+test('the URL keeps the layer and digit, and garbage in it falls back to defaults with a notice', async () => {
+  const { page, errors } = await open(browser, `${srv.url}?layer=layer3.0.conv2&digit=7`);
+  await page.waitForFunction(() => window.playground?.inspect, null, { timeout: 60_000 });
+  assert.equal(await page.inputValue('#layer'), 'layer3.0.conv2');
+  assert.equal(await page.inputValue('#sample'), '7');
+  assert.equal(await page.locator('#acts canvas[data-channel]').count(), 64);
+  await page.selectOption('#layer', 'bn1');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('layer') === 'bn1');
+
+  const bad = await open(browser, `${srv.url}?layer=%3Cimg%20src%3Dx%3E&digit=-3`);
+  await bad.page.waitForFunction(() => window.playground?.inspect, null, { timeout: 60_000 });
+  assert.equal(await bad.page.inputValue('#layer'), 'layer1.0.conv1');
+  assert.equal(await bad.page.inputValue('#sample'), '0');
+  const msg = await bad.page.textContent('#status');
+  assert.match(msg, /Ignored from the link: digit "-3" .*; layer "<img src=x>" is not a layer/);
+  assert.equal(await bad.page.locator('#status img').count(), 0, 'URL text goes into the page as text');
+  assert.deepEqual([...errors, ...bad.errors], []);
+});

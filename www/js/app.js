@@ -115,6 +115,15 @@ async function main() {
 async function setUpInspector(engine) {
   const HELD_OUT = 8000; // digits 8000.. of the data file are the held-out split
   const acts = new HeatmapGrid($('acts'), { kind: 'sequential', label: 'activations' });
+  // The view is in the URL (?layer=…&digit=…), so a link reproduces it.
+  const url = new URLSearchParams(location.search);
+  const notices = [];
+  const digit = url.get('digit');
+  if (digit !== null) {
+    if (/^\d{1,4}$/.test(digit) && Number(digit) <= 1999) $('sample').value = String(Number(digit));
+    else notices.push(`digit "${digit}" is not a held-out digit number (0–1999)`);
+  }
+  const wantLayer = url.get('layer');
   const deltas = new HeatmapGrid($('deltas'), { kind: 'diverging', label: 'errors δ' });
   const run = async () => {
     if (running && !paused) {
@@ -136,10 +145,11 @@ async function setUpInspector(engine) {
     drawDigit(await engine.call('tensor', 'act.input'));
     if (!$('layer').options.length) {
       const names = (await engine.call('tensorNames')).filter((t) => t.name.startsWith('delta.') && t.shape.length === 4);
-      for (const { name } of names.reverse()) {
-        const m = name.slice('delta.'.length);
-        $('layer').add(new Option(m, m, false, m === 'layer1.0.conv1'));
-      }
+      const modules = names.reverse().map(({ name }) => name.slice('delta.'.length));
+      const initial = modules.includes(wantLayer) ? wantLayer : 'layer1.0.conv1';
+      if (wantLayer !== null && initial !== wantLayer) notices.push(`layer "${wantLayer}" is not a layer of this model`);
+      for (const m of modules) $('layer').add(new Option(m, m, false, m === initial));
+      if (notices.length) status(`Ignored from the link: ${notices.join('; ')}. Showing the defaults instead.`, true);
     }
     const layer = $('layer').value;
     $('act-name').textContent = `act.${layer}`;
@@ -150,6 +160,10 @@ async function setUpInspector(engine) {
     ]);
     acts.show(`act.${layer}`, a, Array.from(as));
     deltas.show(`delta.${layer}`, d, Array.from(ds));
+    const q = new URLSearchParams(location.search);
+    q.set('layer', layer);
+    q.set('digit', String(sample));
+    history.replaceState(null, '', `?${q}`);
   };
   $('layer').onchange = run;
   $('sample').onchange = run;
