@@ -48,26 +48,12 @@ pub fn time_ms_batched(reps: usize, now: &dyn Fn() -> f64, mut f: impl FnMut()) 
     }).collect())
 }
 
-/// The tape name of a conv's input.
-pub fn conv_input_name(model: &ResNet<f32>, conv: &str) -> String {
-    for (i, blk) in model.blocks.iter().enumerate() {
-        let block_in = if i == 0 { "act.relu".to_string() } else { format!("act.{}", model.blocks[i - 1].name) };
-        if conv == blk.conv1.name || blk.downsample.as_ref().is_some_and(|d| d.0.name == conv) {
-            return block_in;
-        }
-        if conv == blk.conv2.name {
-            return format!("act.{}.relu1", blk.name);
-        }
-    }
-    "act.input".into()
-}
-
 /// Times every conv layer of `model` on inputs of batch `x` (`[N, C, S, S]`).
 pub fn conv_layers(model: &mut ResNet<f32>, x: &Tensor<f32>, reps: usize, now: &dyn Fn() -> f64) -> Result<Vec<ConvTiming>> {
     model.forward(x, Mode::Train)?;
     let mut out = vec![];
     for conv in model.convs() {
-        let xin = model.tape.get(&conv_input_name(model, &conv.name))?;
+        let xin = model.tape.get(&format!("act.{}", model.conv_input_name(&conv.name)?))?;
         let g: ConvGeom = conv.geom(&xin.shape)?;
         let mut y = vec![0.0f32; g.n * g.out_len()];
         let fwd = time_ms_batched(reps, now, || f32::conv_forward(&g, &xin.data, &conv.weight, None, &mut y));

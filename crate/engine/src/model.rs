@@ -351,6 +351,22 @@ impl<T: Scalar> ResNet<T> {
         if i == 0 { "relu".into() } else { self.blocks[i - 1].name.clone() }
     }
 
+    /// The module whose output conv `name` reads: `input`, `relu`, `<blk>.relu1` or a block.
+    pub fn conv_input_name(&self, name: &str) -> Result<String> {
+        if self.conv1.name == name {
+            return Ok("input".into());
+        }
+        for (i, blk) in self.blocks.iter().enumerate() {
+            if blk.conv1.name == name || blk.downsample.as_ref().is_some_and(|d| d.0.name == name) {
+                return Ok(self.block_input_name(i));
+            }
+            if blk.conv2.name == name {
+                return Ok(format!("{}.relu1", blk.name));
+            }
+        }
+        self.conv(name).map(|_| unreachable!("every conv is the stem's or a block's"))
+    }
+
     /// Number of trainable values.
     pub fn num_parameters(&self) -> usize {
         self.params().iter().filter(|p| p.3).map(|p| p.2.len()).sum()
@@ -446,9 +462,10 @@ impl<T: Scalar> ResNet<T> {
         tape.set(format!("delta.{last}"), dlast);
 
         // blocks, last to first
+        let inputs: Vec<String> = (0..self.blocks.len()).map(|i| self.block_input_name(i)).collect();
+        let tape = &mut self.tape;
         for i in (0..self.blocks.len()).rev() {
-            let inp = if i == 0 { "relu".to_string() } else { self.blocks[i - 1].name.clone() };
-            block_backward(tape, &self.blocks[i], &inp, self.mode)?;
+            block_backward(tape, &self.blocks[i], &inputs[i], self.mode)?;
         }
         // stem
         relu_backward(tape, "bn1", "relu")?;
