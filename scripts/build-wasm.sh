@@ -44,6 +44,14 @@ for variant in simd compat threads; do
     wasm-opt -O3 "$OUT.tmp/$variant/resnet_wasm_bg.wasm" -o "$OUT.tmp/$variant/resnet_wasm_bg.wasm"
   fi
 done
+# wasm-bindgen-rayon starts its workers from blob: URLs (so that a glue hosted on a CDN still
+# works); a page under a strict Content-Security-Policy (worker-src falling back to
+# script-src 'self') may not. Our glue is always same-origin: start them from the file itself.
+helper=$(ls "$OUT.tmp"/threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.no-bundler.js)
+perl -0pi -e 's/let scriptBlob = await fetch\(import\.meta\.url\)\.then\(r => r\.blob\(\)\);\s*let url = URL\.createObjectURL\(scriptBlob\);/let url = import.meta.url; \/\/ same-origin, no blob: URL (patched by scripts\/build-wasm.sh for CSP)/' "$helper"
+# ...and initialise the glue with the object form wasm-bindgen 0.2.130 asks for (no warning)
+perl -0pi -e 's/await pkg\.default\(data\.module, data\.memory\);/await pkg.default({ module_or_path: data.module, memory: data.memory });/' "$helper"
+if grep -q createObjectURL "$helper" || ! grep -q module_or_path "$helper"; then echo "build-wasm: could not patch $helper (wasm-bindgen-rayon changed?)" >&2; exit 1; fi
 # The threaded module must import a shared memory, or wasm-bindgen quietly emitted
 # single-threaded glue (docs/toolchain.md, pitfall 1).
 node --experimental-wasm-relaxed-simd -e '

@@ -48,7 +48,7 @@ for (const isolated of [true, false]) {
       // The page's own controls: 20 steps through the Start button update the stats.
       await page.fill('#steps', '20');
       await page.click('#start');
-      await page.waitForFunction(() => /Trained 20 steps/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+      await page.waitForFunction(() => /^Step \d+: loss/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
       assert.match(await page.textContent('#stat-step'), /^\d+$/);
       assert.deepEqual(errors, []);
     } finally {
@@ -91,6 +91,7 @@ test('bad input gives readable errors and the engine keeps working', async () =>
         weights: await msg(e.call('loadWeights', junk)),
         name: await msg(e.call('tensor', 'act.nonexistent')),
         shape: await msg(e.call('forward', new Float32Array(10), 1, 'eval')),
+        pixels: await msg(e.call('forwardPixels', new Uint8Array(5), 1, 'eval')),
         label: await msg((async () => { await e.call('forwardDigits', new Uint32Array([0]), 'eval'); return e.call('backward', new Uint32Array([12])); })()),
         mode: await msg(e.call('forwardDigits', new Uint32Array([0]), 'sideways')),
         method: await msg(e.call('noSuchMethod')),
@@ -101,6 +102,7 @@ test('bad input gives readable errors and the engine keeps working', async () =>
     assert.match(out.weights, /safetensors|header|too short|bytes/i);
     assert.match(out.name, /no tensor 'act\.nonexistent'/);
     assert.match(out.shape, /holds 784 values, but 10 were given|shape/);
+    assert.match(out.pixels, /expected 784 pixels for 1 image\(s\) of 1×28×28, got 5/);
     assert.match(out.label, /label 12 is out of range/);
     assert.match(out.mode, /mode must be "train" or "eval"/);
     assert.match(out.method, /no engine method 'noSuchMethod'/);

@@ -1,58 +1,54 @@
-// The page: starts the engine worker, wires the training controls, draws the loss curve.
+// The page: starts the engine worker and wires the views to one shared state (layer, sample,
+// loss target, hovered cell, training settings), which the URL keeps (state.js).
+//
+//   Train       start / pause / stop / single step / from scratch / pretrained, settings,
+//               loss and accuracy curves (training batch and held-out digits)
+//   Input       a held-out digit or the user's image (drop, paste, file, drawing), the
+//               probabilities, and the class δ is back-propagated from
+//   Look inside the selected layer's activations and δ (and for a conv: δ at its input,
+//               kernels and ∂C/∂w); the hovered cell goes to the formula pane
 import { EngineClient } from './engine-client.js';
 import { HeatmapGrid } from './views/heatmaps.js';
+import { WeightView } from './views/weights.js';
+import { FormulaPane } from './views/formula.js';
+import { Chart } from './views/curves.js';
+import { ProbBars } from './views/probs.js';
+import { NetworkStrip } from './views/network.js';
+import { DrawPad } from './views/draw.js';
+import { imageToDigit, canvasToDigit } from './preprocess.js';
+import { readUrlState, urlOf, DEFAULTS } from './state.js';
 
 const $ = (id) => document.getElementById(id);
-const status = (msg, isError = false) => { $('status').textContent = msg; $('status').classList.toggle('error', isError); };
+const HELD_OUT = 8000; // digits 8000.. of the data file are the held-out split
+const MODEL_URL = 'models/resnet8-mnist.safetensors';
 
-const losses = [];
-let running = false, paused = false; // a training run is going / is paused
-let onTrained = async () => {}; // refreshes the views after a training run
+function status(msg, isError = false) {
+  $('status').textContent = msg;
+  $('status').classList.toggle('error', isError);
+}
 
-function drawCurve() {
-  const c = $('loss-curve');
-  const g = c.getContext('2d');
-  const W = c.width, H = c.height, L = 44, B = 34, T = 10, R = 14;
-  g.clearRect(0, 0, W, H);
-  g.font = '11px system-ui, sans-serif';
-  g.fillStyle = '#5b6673';
-  g.strokeStyle = '#dfe3e8';
-  const maxLoss = Math.max(2.5, ...losses.map((p) => p.loss));
-  const minStep = losses.length ? losses[0].step : 0;
-  const maxStep = Math.max(minStep + 10, ...losses.map((p) => p.step));
-  const x = (s) => L + (W - L - R) * ((s - minStep) / (maxStep - minStep));
-  const y = (v) => T + (H - T - B) * (1 - v / maxLoss);
-  g.textAlign = 'right';
-  for (let v = 0; v <= maxLoss + 1e-9; v += 0.5) {
-    g.beginPath(); g.moveTo(L, y(v)); g.lineTo(W - R, y(v)); g.stroke();
-    g.fillText(v.toFixed(1), L - 6, y(v) + 4);
-  }
-  g.textAlign = 'left';
-  g.fillText(String(minStep), L, H - B + 14);
-  g.textAlign = 'right';
-  g.fillText(String(maxStep), W - R, H - B + 14);
-  g.textAlign = 'center';
-  g.fillText('training step', (L + W - R) / 2, H - 4);
-  g.save();
-  g.translate(10, (T + H - B) / 2);
-  g.rotate(-Math.PI / 2);
-  g.fillText('loss (batch)', 0, 0);
-  g.restore();
-  if (!losses.length) return;
-  g.strokeStyle = '#2d6cdf';
-  g.lineWidth = 1.5;
-  g.beginPath();
-  losses.forEach((p, i) => (i ? g.lineTo(x(p.step), y(p.loss)) : g.moveTo(x(p.step), y(p.loss))));
-  g.stroke();
+const { state, notices } = readUrlState(location.search);
+const training = { running: false, paused: false };
+let saveUrlTimer = 0;
+function saveUrl() {
+  clearTimeout(saveUrlTimer);
+  saveUrlTimer = setTimeout(() => history.replaceState(null, '', urlOf(state, location.search)), 150);
 }
 
 async function main() {
-  drawCurve();
-  let engine;
+  let engine, engineNote = '';
   try {
     // ?engine=threads|simd|compat forces a build (default: the fastest this page can run)
-    const build = new URLSearchParams(location.search).get('engine') || 'auto';
-    engine = await EngineClient.start({ modelUrl: 'models/resnet8-mnist.safetensors', dataUrl: 'data/mnist-10k.bin', build });
+    const wanted = new URLSearchParams(location.search).get('engine');
+    const build = ['threads', 'simd', 'compat'].includes(wanted) ? wanted : 'auto';
+    const start = (b) => EngineClient.start({ modelUrl: MODEL_URL, dataUrl: 'data/mnist-10k.bin', build: b });
+    try {
+      engine = await start(build);
+    } catch (e) {
+      if (build !== 'auto' || !self.crossOriginIsolated) throw e;
+      engine = await start('simd'); // threads failed to start: one thread still works
+      engineNote = `The threaded engine did not start (${e.message}); the page runs on one thread.`;
+    }
   } catch (e) {
     $('build').textContent = 'engine failed';
     status(`The engine could not start: ${e.message}`, true);
@@ -64,118 +60,427 @@ async function main() {
   $('build').classList.add(build);
   $('build').dataset.build = build;
   $('build').dataset.threads = threads;
-  engine.onrestart = () => status('The engine stopped unexpectedly and was restarted.', true);
-  status('Engine ready: pretrained ResNet-8 loaded.');
-  $('start').disabled = false;
+  engine.onrestart = () => status('The engine stopped unexpectedly and was restarted with the pretrained model.', true);
 
+  const inspector = await setUpInspector(engine);
+  setUpTraining(engine, inspector);
+  window.playground = { engine, inspect: inspector.refresh, state };
+  if (engineNote) status(engineNote, true);
+  else if (!notices.length) status('Engine ready: pretrained ResNet-8 loaded. Hover any map to see its formula.');
+}
+
+// ---- training ----------------------------------------------------------------------------
+
+function setUpTraining(engine, inspector) {
+  const loss = new Chart($('loss-curve'), {
+    yLabel: 'loss', yMax: 0.5,
+    series: [{ key: 'train', label: 'training batch', colour: '#2d6cdf' }, { key: 'heldout', label: 'held-out', colour: '#d9730d', dots: true }],
+  });
+  const acc = new Chart($('acc-curve'), {
+    yLabel: 'accuracy', yMax: 1, fixed: true, percent: true,
+    series: [{ key: 'train', label: 'training batch', colour: '#2d6cdf' }, { key: 'heldout', label: 'held-out', colour: '#d9730d', dots: true }],
+  });
+  // settings from the URL into the inputs, and back on every change
+  for (const k of ['steps', 'lr', 'batch', 'opt', 'seed']) {
+    $(k).value = String(state[k]);
+    $(k).onchange = () => {
+      const v = settingValue(k);
+      if (v === undefined) { status(settingError(k), true); $(k).value = String(state[k]); return; }
+      state[k] = v;
+      saveUrl();
+    };
+  }
+  let applied = null; // the settings the engine has
+  const apply = async () => {
+    const opt = state.opt === 'adam'
+      ? { kind: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8, lr: state.lr, weight_decay: 0 }
+      : { kind: 'sgd', momentum: 0.9, lr: state.lr, weight_decay: 5e-4 };
+    const key = JSON.stringify([opt, state.batch, state.seed]);
+    if (key === applied) return;
+    await engine.call('setOptimizer', opt);
+    if (!applied || JSON.parse(applied)[1] !== state.batch || JSON.parse(applied)[2] !== state.seed) await engine.call('setBatch', state.batch, state.seed);
+    applied = key;
+  };
+  const buttons = ['start', 'step', 'reset', 'pretrained'];
   const setRunning = (r) => {
-    running = r;
-    $('start').disabled = r;
+    training.running = r;
+    training.paused = false;
+    for (const b of buttons) $(b).disabled = r;
     $('pause').disabled = !r;
     $('stop').disabled = !r;
     $('pause').textContent = 'Pause';
-    paused = false;
   };
+  setRunning(false);
   const show = (p) => {
     $('stat-step').textContent = p.step;
     $('stat-loss').textContent = p.loss.toFixed(4);
     $('stat-acc').textContent = `${(100 * p.accuracy).toFixed(1)} %`;
-    $('stat-ips').textContent = Math.round(p.imagesPerSec);
-    losses.push({ step: p.step, loss: p.loss });
-    drawCurve();
+    if (p.imagesPerSec) $('stat-ips').textContent = Math.round(p.imagesPerSec);
+    loss.add('train', p.step, p.loss);
+    acc.add('train', p.step, p.accuracy);
+    if (p.heldout) {
+      $('stat-heldout').textContent = `${(100 * p.heldout.accuracy).toFixed(1)} %`;
+      loss.add('heldout', p.step, p.heldout.loss);
+      acc.add('heldout', p.step, p.heldout.accuracy);
+    }
+    loss.draw();
+    acc.draw();
   };
-  $('start').onclick = async () => {
-    const steps = Number($('steps').value);
-    if (!Number.isInteger(steps) || steps < 1) { status('Steps must be a whole number of at least 1.', true); return; }
+  const run = async (steps) => {
     setRunning(true);
-    status(`Training ${steps} steps…`);
+    status(steps === 1 ? 'One training step…' : `Training ${steps} steps…`);
     try {
-      const last = await engine.train(steps, show);
-      status(last.cancelled ? `Stopped at step ${last.step}.` : `Trained ${steps} steps; loss ${last.loss.toFixed(4)}.`);
+      await apply();
+      const evalEvery = steps === 1 ? 0 : Math.max(10, Math.round(steps / 10));
+      const last = await engine.train(steps, show, { evalEvery, evalLimit: 500 });
+      if (steps === 1) show(last);
+      status(last.cancelled ? `Stopped at step ${last.step}.` : `Step ${last.step}: loss ${last.loss.toFixed(4)}.`);
     } catch (e) {
       status(`Training stopped: ${e.message}`, true);
     }
     setRunning(false);
-    await onTrained();
+    await inspector.refresh();
   };
+  $('start').onclick = () => {
+    const steps = settingValue('steps');
+    if (steps === undefined) { status(settingError('steps'), true); return; }
+    run(steps);
+  };
+  $('step').onclick = () => run(1);
   $('pause').onclick = () => {
-    paused = !paused;
-    if (paused) engine.pause(); else engine.resume();
-    $('pause').textContent = paused ? 'Resume' : 'Pause';
-    status(paused ? 'Paused.' : 'Training…');
+    training.paused = !training.paused;
+    if (training.paused) engine.pause(); else engine.resume();
+    $('pause').textContent = training.paused ? 'Resume' : 'Pause';
+    status(training.paused ? 'Paused: the views show the current weights.' : 'Training…');
+    if (training.paused) inspector.refresh();
   };
   $('stop').onclick = () => engine.cancel();
-  const inspect = await setUpInspector(engine);
-  onTrained = inspect;
-  window.playground = { engine, inspect };
-}
-
-// "Look inside": a held-out digit through the model in eval mode, δ from its true label, and
-// every channel of the chosen layer's activation and δ.
-async function setUpInspector(engine) {
-  const HELD_OUT = 8000; // digits 8000.. of the data file are the held-out split
-  const acts = new HeatmapGrid($('acts'), { kind: 'sequential', label: 'activations' });
-  // The view is in the URL (?layer=…&digit=…), so a link reproduces it.
-  const url = new URLSearchParams(location.search);
-  const notices = [];
-  const digit = url.get('digit');
-  if (digit !== null) {
-    if (/^\d{1,4}$/.test(digit) && Number(digit) <= 1999) $('sample').value = String(Number(digit));
-    else notices.push(`digit "${digit}" is not a held-out digit number (0–1999)`);
-  }
-  const wantLayer = url.get('layer');
-  const deltas = new HeatmapGrid($('deltas'), { kind: 'diverging', label: 'errors δ' });
-  const run = async () => {
-    if (running && !paused) {
-      status('The views update when training stops or is paused.');
-      return;
-    }
-    const sample = Number($('sample').value);
-    if (!Number.isInteger(sample) || sample < 0 || sample > 1999) {
-      status('The held-out digit number must be a whole number from 0 to 1999.', true);
-      return;
-    }
-    const idx = Uint32Array.of(HELD_OUT + sample);
-    const logits = await engine.call('forwardDigits', idx, 'eval');
-    const [label] = await engine.call('labels', Uint32Array.of(HELD_OUT + sample));
-    await engine.call('backward', Uint32Array.of(label));
-    const probs = softmax(Array.from(logits));
-    const pred = probs.indexOf(Math.max(...probs));
-    $('prediction').textContent = `label ${label} · predicted ${pred} (p = ${probs[pred].toFixed(3)})`;
-    drawDigit(await engine.call('tensor', 'act.input'));
-    if (!$('layer').options.length) {
-      const names = (await engine.call('tensorNames')).filter((t) => t.name.startsWith('delta.') && t.shape.length === 4);
-      const modules = names.reverse().map(({ name }) => name.slice('delta.'.length));
-      const initial = modules.includes(wantLayer) ? wantLayer : 'layer1.0.conv1';
-      if (wantLayer !== null && initial !== wantLayer) notices.push(`layer "${wantLayer}" is not a layer of this model`);
-      for (const m of modules) $('layer').add(new Option(m, m, false, m === initial));
-      if (notices.length) status(`Ignored from the link: ${notices.join('; ')}. Showing the defaults instead.`, true);
-    }
-    const layer = $('layer').value;
-    $('act-name').textContent = `act.${layer}`;
-    $('delta-name').textContent = `delta.${layer} (true label ${label})`;
-    const [a, as, d, ds] = await Promise.all([
-      engine.call('tensor', `act.${layer}`), engine.call('tensorShape', `act.${layer}`),
-      engine.call('tensor', `delta.${layer}`), engine.call('tensorShape', `delta.${layer}`),
-    ]);
-    acts.show(`act.${layer}`, a, Array.from(as));
-    deltas.show(`delta.${layer}`, d, Array.from(ds));
-    const q = new URLSearchParams(location.search);
-    q.set('layer', layer);
-    q.set('digit', String(sample));
-    history.replaceState(null, '', `?${q}`);
+  $('reset').onclick = async () => {
+    try {
+      await apply();
+      await engine.call('resetModel', state.seed);
+      loss.clear();
+      acc.clear();
+      for (const k of ['step', 'loss', 'acc', 'heldout', 'ips']) $(`stat-${k}`).textContent = '–';
+      status(`Random weights from seed ${state.seed}: press Start to train from scratch.`);
+    } catch (e) { status(`Could not reset: ${e.message}`, true); }
+    await inspector.refresh();
   };
-  $('layer').onchange = run;
-  $('sample').onchange = run;
-  await run();
-  return run;
+  $('pretrained').onclick = async () => {
+    try {
+      const res = await fetch(MODEL_URL);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      await engine.call('loadWeights', new Uint8Array(await res.arrayBuffer()));
+      status('Pretrained weights loaded (98.55 % on the held-out digits).');
+    } catch (e) { status(`Could not load the pretrained model: ${e.message}`, true); }
+    await inspector.refresh();
+  };
+  window.addEventListener('keydown', (e) => { // Escape stops a run, from anywhere
+    if (e.key === 'Escape' && training.running) engine.cancel();
+  });
 }
 
-function softmax(z) {
-  const m = Math.max(...z);
-  const e = z.map((v) => Math.exp(v - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
+function settingValue(k) {
+  const raw = $(k).value.trim();
+  const n = Number(raw);
+  switch (k) {
+    case 'opt': return raw === 'sgd' || raw === 'adam' ? raw : undefined;
+    case 'lr': return raw !== '' && Number.isFinite(n) && n > 0 && n <= 10 ? n : undefined;
+    case 'batch': return Number.isInteger(n) && n >= 1 && n <= 256 ? n : undefined;
+    case 'seed': return raw !== '' && Number.isInteger(n) && n >= 0 && n <= 4294967295 ? n : undefined;
+    case 'steps': return Number.isInteger(n) && n >= 1 && n <= 100000 ? n : undefined;
+    default: return undefined;
+  }
+}
+
+function settingError(k) {
+  return {
+    steps: 'Steps must be a whole number from 1 to 100000.', lr: 'The learning rate must be a number above 0 and at most 10.',
+    batch: 'The batch size must be a whole number from 1 to 256.', seed: 'The seed must be a whole number from 0 to 4294967295.',
+    opt: 'Choose SGD or Adam.',
+  }[k];
+}
+
+// ---- looking inside ------------------------------------------------------------------------
+
+// What a module's output is, for the layer description.
+function describe(name, sites) {
+  const site = sites.find((s) => s.name === name);
+  if (site) return `conv ${site.k}×${site.k}, stride ${site.stride}, padding ${site.padding}, ${site.c_in}→${site.c_out} channels, reads ${site.input}, followed by ${site.bn}`;
+  if (name.endsWith('.add')) return 'residual junction: main branch + shortcut, before the block\'s ReLU';
+  if (/bn\d$|downsample\.1$/.test(name)) return 'BatchNorm (eval mode while inspecting: running statistics)';
+  if (/relu\d?$/.test(name)) return 'ReLU';
+  if (/^layer\d+\.\d+$/.test(name)) return 'block output: ReLU(main + shortcut)';
+  return { avgpool: 'global average pool', fc: 'fully connected 64→10 (logits)', softmax: 'class probabilities' }[name] ?? '';
+}
+
+async function setUpInspector(engine) {
+  const sites = await engine.call('convSites');
+  const siteOf = (m) => sites.find((s) => s.name === m);
+  // the conv whose input-δ formula explains delta.<m> (m a ReLU pre-activation)
+  const zConsumer = (m) => sites.find((s) => s.z === m && !s.name.includes('downsample'));
+  // the block whose input is m (a ReLU output that forks into conv1 and the shortcut)
+  const blockOf = (m) => sites.find((s) => s.input === m && /\.conv1$/.test(s.name) && s.name !== 'conv1')?.name.replace(/\.conv1$/, '');
+
+  const pane = new FormulaPane($('formula'), { engine, canQuery: () => !training.running || training.paused });
+  const onCell = (grid) => (cell) => { state.cell = { grid, idx: grid === 'weights' ? [cell.o, cell.i, cell.a, cell.b] : [cell.c, cell.x, cell.y] }; saveUrl(); explain(); };
+  const acts = new HeatmapGrid($('acts'), { kind: 'sequential', label: 'activations', onCell: onCell('acts') });
+  const deltas = new HeatmapGrid($('deltas'), { kind: 'diverging', label: 'errors δ', onCell: onCell('deltas') });
+  const inputDeltas = new HeatmapGrid($('input-deltas'), { kind: 'diverging', label: 'errors δ at the conv input', onCell: onCell('input') });
+  const weights = new WeightView($('weights'), { onCell: onCell('weights') });
+  const grids = { acts, deltas, input: inputDeltas };
+  const probs = new ProbBars($('probs'), { onpick: (j) => { state.target = j; saveUrl(); refresh(); } });
+
+  let custom = null;   // the user's image (Uint8Array(784)) when it is the input
+  let current = null;  // what the views show: {n, label, pred, target}
+
+  // the formula of the current cell
+  function explain() {
+    const cell = state.cell;
+    if (!cell || !current) return;
+    const m = state.layer, site = siteOf(m);
+    const [c, x, y] = cell.idx;
+    const n = 0;
+    if (cell.grid === 'weights') {
+      const [o, i, a, b] = cell.idx;
+      if (site) pane.explain({ kind: 'conv_weight_grad', conv: m, o, i, a, b }, { site, caption: 'weight gradient' });
+      else if (m === 'fc') pane.explain({ kind: 'fc_weight_grad', j: o, k: i }, { caption: 'fc weight gradient' });
+      return;
+    }
+    if (cell.grid === 'input') {
+      pane.explain({ kind: 'conv_input_delta', conv: m, n, i: c, x, y }, { site, caption: `δ at the input of ${m}` });
+      return;
+    }
+    if (cell.grid === 'acts') {
+      if (site) pane.explain({ kind: 'conv_forward', conv: m, n, o: c, x, y }, { site, caption: 'conv output (forward)' });
+      else if (m === 'fc') pane.explain({ kind: 'fc_forward', n, j: y }, { caption: 'fc output (a logit)' });
+      else pane.note(`act.${m}[${n}, ${c}, ${x}, ${y}] = ${grids.acts.readout.dataset.value}`, actNote(m));
+      return;
+    }
+    // δ of module m
+    const z = zConsumer(m), blk = blockOf(m);
+    if (site) pane.explain({ kind: 'bn_input_delta', bn: site.bn, n, c, x, y }, { caption: `δ back through ${site.bn}` });
+    else if (z) pane.explain({ kind: 'conv_input_delta', conv: z.name, n, i: c, x, y }, { site: z, caption: `δ at the input of ${z.name}` });
+    else if (blk) pane.explain({ kind: 'residual_fork', block: blk, n, c, x, y }, { caption: `the fork into ${blk}` });
+    else if (m === 'avgpool') pane.explain({ kind: 'fc_input_delta', n, k: y }, { caption: 'δ back through fc' });
+    else pane.note(`delta.${m}[${n}, ${c}, ${x}, ${y}] = ${grids.deltas.readout.dataset.value}`, ...deltaNote(m));
+  }
+
+  // one pass: forward the input in eval mode, back-propagate from the target class, draw
+  async function refresh() {
+    if (training.running && !training.paused) { status('The views update when training stops or is paused.'); return; }
+    const sample = state.digit;
+    try {
+      if (custom) await engine.call('forwardPixels', custom.slice(), 1, 'eval');
+      else await engine.call('forwardDigits', Uint32Array.of(HELD_OUT + sample), 'eval');
+      const label = custom ? null : (await engine.call('labels', Uint32Array.of(HELD_OUT + sample)))[0];
+      const p = Array.from(await engine.call('tensor', 'act.softmax'));
+      const pred = p.indexOf(Math.max(...p));
+      const target = state.target ?? label ?? pred;
+      await engine.call('backward', Uint32Array.of(target));
+      current = { label, pred, target };
+      probs.show(p, { label, target });
+      $('prediction').textContent = custom
+        ? `your image · predicted ${pred} (p = ${p[pred].toFixed(3)})${p[pred] < 0.5 ? ' — not sure: is it a digit?' : ''}`
+        : `held-out digit ${sample} · label ${label} · predicted ${pred} (p = ${p[pred].toFixed(3)})`;
+      drawDigit(await engine.call('tensor', 'act.input'));
+      await showLayer();
+      explain();
+    } catch (e) {
+      status(`Could not show the layer: ${e.message}`, true);
+    }
+  }
+
+  async function showLayer() {
+    const m = state.layer, site = siteOf(m);
+    const flat = (s) => (s.length === 2 ? [s[0], 1, 1, s[1]] : s);
+    const fetch2 = (name) => Promise.all([engine.call('tensor', name), engine.call('tensorShape', name)]);
+    $('layer').value = m;
+    $('layer-name').textContent = m;
+    $('layer-desc').textContent = describe(m, sites);
+    strip?.select(m);
+    const target = current.target;
+    const [[a, as], [d, ds]] = await Promise.all([fetch2(`act.${m}`), fetch2(`delta.${m}`)]);
+    $('acts-title').textContent = site ? 'Output zˡ⁺¹ of the conv (before BN)' : 'Activations';
+    $('deltas-title').textContent = site ? `Error δˡ⁺¹ = ∂C/∂zˡ⁺¹ (from class ${target})` : `Errors δ (from class ${target})`;
+    acts.show(`act.${m}`, a, flat(Array.from(as)));
+    deltas.show(`delta.${m}`, d, flat(Array.from(ds)));
+    $('input-block').hidden = !site?.z;
+    if (site?.z) {
+      const [di, dis] = await fetch2(`delta.${site.z}`);
+      $('input-title-deltas').textContent = `Error at its input δˡ = ∂C/∂zˡ, zˡ = ${site.z} (the pre-activation behind ${site.input})`;
+      inputDeltas.show(`delta.${site.z}`, di, Array.from(dis));
+    }
+    $('weights-block').hidden = !(site || m === 'fc');
+    if (site || m === 'fc') {
+      const pname = `${m}.weight`;
+      const [w, g, gs] = await Promise.all([engine.call('parameter', pname), engine.call('tensor', `grad.${pname}`), engine.call('tensorShape', `grad.${pname}`)]);
+      const shape = gs.length === 2 ? [gs[0], gs[1], 1, 1] : Array.from(gs);
+      weights.show(m, w, g, shape);
+    }
+    // the URL's cell, if it fits this layer's maps
+    const cell = state.cell;
+    if (cell) {
+      const g = cell.grid === 'weights' ? weights : grids[cell.grid];
+      const ok = g?.shape && (cell.grid === 'weights'
+        ? cell.idx.every((v, k) => v < g.shape[k])
+        : cell.idx.every((v, k) => v < g.shape[k + 1]) && !(cell.grid === 'input' && $('input-block').hidden));
+      if (ok && cell.grid === 'weights') g.select({ o: cell.idx[0], i: cell.idx[1], a: cell.idx[2], b: cell.idx[3] }, { notify: false });
+      else if (ok) g.select({ c: cell.idx[0], x: cell.idx[1], y: cell.idx[2] }, { notify: false });
+      else state.cell = null;
+    }
+    if (!state.cell) state.cell = defaultCell(site, inputDeltas, deltas);
+    exportNames(m, site);
+    saveUrl();
+  }
+
+  // the layer list: every module with an activation and a δ, in forward order
+  const names = await (async () => {
+    await engine.call('forwardDigits', Uint32Array.of(HELD_OUT), 'eval');
+    await engine.call('backward', Uint32Array.of(0));
+    return engine.call('tensorNames');
+  })();
+  const modules = names.filter((t) => t.name.startsWith('act.')).map((t) => ({ name: t.name.slice(4), shape: t.shape }));
+  const layers = modules.filter((m) => m.name !== 'input' && names.some((t) => t.name === `delta.${m.name}`));
+  for (const { name } of layers) $('layer').add(new Option(name, name));
+  if (!layers.some((l) => l.name === state.layer)) {
+    notices.push(`layer "${state.layer}" is not a layer of this model`);
+    state.layer = DEFAULTS.layer;
+    state.cell = null;
+  }
+  if (state.digit !== DEFAULTS.digit) $('sample').value = String(state.digit);
+  const kernels = Object.fromEntries(sites.map((s) => [s.name, { k: s.k, stride: s.stride }]));
+  let strip = null;
+  try {
+    strip = new NetworkStrip($('network'), { modules, kernels, selectable: (n) => layers.some((l) => l.name === n), onselect: (m) => select(m) });
+  } catch (e) {
+    $('network').textContent = `(the network diagram could not be drawn: ${e.message})`;
+  }
+  const select = (m) => {
+    if (!layers.some((l) => l.name === m) || m === state.layer) return;
+    state.layer = m;
+    state.cell = null;
+    saveUrl();
+    if (current) showLayer().then(explain, (e) => status(`Could not show the layer: ${e.message}`, true));
+  };
+  $('layer').onchange = () => select($('layer').value);
+
+  const useDigit = (d) => {
+    if (!Number.isInteger(d) || d < 0 || d > 1999) { status('The held-out digit number must be a whole number from 0 to 1999.', true); return; }
+    custom = null;
+    state.digit = d;
+    state.target = null;
+    $('sample').value = String(d);
+    saveUrl();
+    refresh();
+  };
+  $('sample').onchange = () => useDigit(Number($('sample').value));
+  $('prev-digit').onclick = () => useDigit((state.digit + 1999) % 2000);
+  $('next-digit').onclick = () => useDigit((state.digit + 1) % 2000);
+  const useImage = async (pixels, what) => {
+    custom = pixels;
+    state.target = null;
+    status(`Showing ${what}, centred and scaled like an MNIST digit.`);
+    await refresh();
+  };
+  const takeFile = async (file) => {
+    if (!file) return;
+    try {
+      const { pixels } = await imageToDigit(file);
+      await useImage(pixels, `"${file.name || 'the pasted image'}"`);
+    } catch (e) { status(`Could not use ${file.name ? `"${file.name}"` : 'that'}: ${e.message}`, true); }
+  };
+  $('file').onchange = () => takeFile($('file').files[0]);
+  const panel = $('input-panel');
+  panel.addEventListener('dragover', (e) => { e.preventDefault(); panel.classList.add('dropping'); });
+  panel.addEventListener('dragleave', () => panel.classList.remove('dropping'));
+  panel.addEventListener('drop', (e) => {
+    e.preventDefault();
+    panel.classList.remove('dropping');
+    const file = [...(e.dataTransfer?.files ?? [])][0];
+    if (file) takeFile(file); else status('Drop an image file (PNG, JPEG, GIF, WebP, SVG).', true);
+  });
+  document.addEventListener('paste', (e) => {
+    const item = [...(e.clipboardData?.items ?? [])].find((i) => i.kind === 'file' && i.type.startsWith('image/'));
+    if (item) { e.preventDefault(); takeFile(item.getAsFile()); }
+  });
+  new DrawPad($('drawpad'), {
+    size: 196,
+    onchange: async (canvas) => {
+      try {
+        const r = await canvasToDigit(canvas);
+        await useImage(r.pixels ?? r, 'your drawing');
+      } catch (e) { status(`Could not read the drawing: ${e.message}`, true); }
+    },
+  });
+
+  // export: the tensors shown, and the model
+  function exportNames(m, site) {
+    const list = [`act.${m}`, `delta.${m}`];
+    if (site?.z) list.push(`delta.${site.z}`);
+    if (site || m === 'fc') list.push(`grad.${m}.weight`);
+    list.push('act.input', 'act.softmax');
+    const sel = $('export-name');
+    sel.replaceChildren(...list.map((n) => new Option(n, n)));
+  }
+  const download = (bytes, name) => {
+    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  };
+  const safe = (n) => n.replace(/[^a-z0-9_.-]/gi, '_');
+  $('export-st').onclick = async () => {
+    const n = $('export-name').value;
+    try { download(await engine.call('exportTensors', [n]), `${safe(n)}.safetensors`); } catch (e) { status(`Export failed: ${e.message}`, true); }
+  };
+  $('export-npy').onclick = async () => {
+    const n = $('export-name').value;
+    try { download(await engine.call('tensorNpy', n), `${safe(n)}.npy`); } catch (e) { status(`Export failed: ${e.message}`, true); }
+  };
+  $('export-model').onclick = async () => {
+    try { download(await engine.call('saveWeights'), `resnet8-step${await engine.call('step')}.safetensors`); } catch (e) { status(`Export failed: ${e.message}`, true); }
+  };
+
+  if (notices.length) status(`Ignored from the link: ${notices.join('; ')}. Showing the defaults instead.`, true);
+  await refresh();
+  return { refresh };
+}
+
+// The cell the pane explains before anyone points: the largest |δ| at the conv's input (or of
+// the layer's δ), so the first formula has numbers worth reading.
+function defaultCell(site, inputDeltas, deltas) {
+  const g = site?.z ? inputDeltas : deltas;
+  if (!g.shape) return null;
+  const [, C, H, W] = g.shape;
+  let best = 0;
+  for (let k = 1; k < C * H * W; k++) if (Math.abs(g.data[k]) > Math.abs(g.data[best])) best = k;
+  const cell = { c: Math.floor(best / (H * W)), x: Math.floor(best / W) % H, y: best % W };
+  g.select(cell, { notify: false });
+  return { grid: site?.z ? 'input' : 'deltas', idx: [cell.c, cell.x, cell.y] };
+}
+
+function actNote(m) {
+  if (m.endsWith('.add')) return 'The residual junction adds the main branch (bn2) and the shortcut (the block input, or downsample.1).';
+  if (/bn\d$|downsample\.1$/.test(m)) return 'BatchNorm: y = γ (x − μ)/√(σ² + ε) + β, per channel; while inspecting, μ and σ² are the running statistics.';
+  if (/relu\d?$/.test(m) || /^layer\d+\.\d+$/.test(m)) return 'a = σ(z) = max(0, z): the ReLU keeps positive values and zeroes the rest.';
+  if (m === 'avgpool') return 'The mean of each channel of the last block: a_c = (1/HW) Σ_{x,y} a_{c,x,y}.';
+  if (m === 'softmax') return 'p_j = e^{z_j} / Σ_k e^{z_k}: the class probabilities.';
+  return '';
+}
+
+function deltaNote(m) {
+  if (/bn2$|downsample\.1$/.test(m)) return ['The add passes its δ unchanged to both branches, so this equals the δ of the block\'s add.'];
+  if (m.endsWith('.relu1')) return ['δ of a ReLU output: Σ_o Σ_{x\',y\'} δ·w through the next conv. Select the block\'s bn1 δ map (or its conv2) to see the terms and the σ\'(z) factor.'];
+  if (m.endsWith('.add')) return ['The last block\'s junction: δ = σ\'(z) · δ^{pool}_{n,c} / (H·W), the average pool spreading its δ evenly.'];
+  if (/^layer\d+\.\d+$/.test(m)) return ['The last block\'s output feeds the average pool: δ_{n,c,x,y} = δ^{pool}_{n,c} / (H·W).', '\\delta_{n,c,x,y} = \\frac{\\delta^{\\text{pool}}_{n,c}}{H\\,W}'];
+  if (m === 'fc') return ['Softmax with cross-entropy, one image: δ^L_j = softmax(z)_j − [j = target class].', '\\delta^{L}_{j} = \\operatorname{softmax}(z)_j - [\\,j = y\\,]'];
+  if (m === 'softmax') return ['The page back-propagates from the logits (the fc output); the softmax δ is not used.'];
+  return [''];
 }
 
 function drawDigit(input) {

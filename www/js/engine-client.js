@@ -100,9 +100,11 @@ export class EngineClient {
   }
 
   /** Trains `steps` steps; `onProgress` gets {step, loss, accuracy, imagesPerSec, done, steps}
-   *  at most every `progressMs`. Resolves with the last report ({cancelled: true} if cancelled). */
-  train(steps, onProgress, progressMs = 100) {
-    return this.#send('train', { args: { steps, progressMs } }, onProgress);
+   *  at most every `progressMs`, plus `heldout: {loss, accuracy}` (eval mode, the first
+   *  `evalLimit` held-out digits) every `evalEvery` steps and at the end when evalEvery > 0.
+   *  Resolves with the last report ({cancelled: true} if cancelled). */
+  train(steps, onProgress, { progressMs = 100, evalEvery = 0, evalLimit = 500 } = {}) {
+    return this.#send('train', { args: { steps, progressMs, evalEvery, evalLimit } }, onProgress);
   }
 
   pause() { this.worker.postMessage({ op: 'pause' }); }

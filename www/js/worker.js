@@ -4,7 +4,9 @@
 //
 // Messages in:  {id, op: 'init', args: {modelUrl, dataUrl, build: 'auto'|'simd'|'threads'}}
 //               {id, op: 'call', method, args}     a method of Engine (see crate/wasm/src/lib.rs)
-//               {id, op: 'train', args: {steps, progressMs}}
+//               {id, op: 'train', args: {steps, progressMs, evalEvery, evalLimit}}
+//                 (every evalEvery steps and at the end, a held-out evaluation of evalLimit
+//                 digits rides along in the progress report as `heldout: {loss, accuracy}`)
 //               {op: 'pause' | 'resume' | 'cancel'}   (between training steps)
 // Messages out: {id, result} | {id, error, fatal} | {id, progress: {...}}
 // Typed arrays in results are transferred, not copied.
@@ -39,7 +41,13 @@ async function init({ modelUrl, dataUrl, build = 'auto', optimizer } = {}) {
   const base = new URL('../pkg/', import.meta.url);
   wasm = await import(new URL(`${variant}/resnet_wasm.js`, base).href);
   await wasm.default();
-  if (threads) await wasm.initThreadPool(Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8)));
+  if (threads) {
+    // the pool's workers are started from this origin; if the page's policy forbids them the
+    // pool never answers, so give up after a while (the page then falls back to one thread)
+    const pool = wasm.initThreadPool(Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8)));
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('the thread pool did not start within 30 s')), 30_000));
+    await Promise.race([pool, timeout]);
+  }
   info = { ...wasm.buildInfo(), variant };
   const [model, data] = await Promise.all([
     modelUrl ? fetchBytes(modelUrl, 'pretrained model') : null,
@@ -56,20 +64,20 @@ const yieldToEvents = () => new Promise((resolve) => {
   ch.port2.postMessage(null);
 });
 
-async function train(id, { steps = 1, progressMs = 100 } = {}) {
+async function train(id, { steps = 1, progressMs = 100, evalEvery = 0, evalLimit = 500 } = {}) {
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`steps must be a positive integer, got ${steps}`);
   if (control.running) throw new Error('a training run is already going: stop it first');
   control.running = true;
   control.paused = false;
   control.cancelled = false;
   try {
-    return await trainLoop(id, steps, progressMs);
+    return await trainLoop(id, steps, progressMs, evalEvery, evalLimit);
   } finally {
     control.running = false;
   }
 }
 
-async function trainLoop(id, steps, progressMs) {
+async function trainLoop(id, steps, progressMs, evalEvery, evalLimit) {
   const start = performance.now();
   let last = null, lastPost = 0, done = 0, images = 0, activeMs = 0;
   const batch = engine.batchSize;
@@ -85,8 +93,11 @@ async function trainLoop(id, steps, progressMs) {
     done += 1;
     images += batch;
     last = { ...last, done, steps, imagesPerSec: images / (activeMs / 1000) };
+    const evaluate = evalEvery > 0 && (done % evalEvery === 0 || done === steps || control.cancelled);
+    if (evaluate) last.heldout = engine.evaluate('test', evalLimit); // not counted in images/s
+    else delete last.heldout;
     const now = performance.now();
-    if (now - lastPost >= progressMs || done === steps) {
+    if (evaluate || now - lastPost >= progressMs || done === steps) {
       self.postMessage({ id, progress: last });
       lastPost = now;
     }

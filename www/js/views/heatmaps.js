@@ -32,6 +32,7 @@ export class HeatmapGrid {
     this.readout.setAttribute('aria-live', 'polite');
     root.append(this.head, this.grid, this.readout);
     this.grid.addEventListener('keydown', (e) => this.#key(e));
+    this.grid.addEventListener('focus', () => this.shape && this.select(this.cell));
   }
 
   /** Shows image `n` of `data` (Float32Array) with `shape` [N, C, H, W] under tape name `name`. */
@@ -49,11 +50,12 @@ export class HeatmapGrid {
     if (hi === lo) hi = lo + 1e-12;
     this.lo = lo;
     this.hi = hi;
-    this.title.textContent = `${name} — image ${n}, ${C} channels of ${H}×${W}`;
+    this.title.textContent = H === 1 && C === 1 ? `${name} — image ${n}, ${W} values` : `${name} — image ${n}, ${C} channels of ${H}×${W}`;
     drawLegend(this.legend, this.kind, lo, hi);
     this.legend.setAttribute('aria-label', `colour scale from ${fmt(lo)} to ${fmt(hi)}`);
     this.grid.innerHTML = '';
-    const zoom = Math.max(2, Math.floor(84 / Math.max(H, W)));
+    // maps of ~84 px; a row vector ([N, K] shown as 1×K) gets cells big enough to point at
+    const zoom = H === 1 ? Math.max(8, Math.floor(640 / W)) : Math.max(2, Math.floor(84 / Math.max(H, W)));
     this.canvases = [];
     for (let c = 0; c < C; c++) {
       const fig = el('figure', 'map');
@@ -74,7 +76,7 @@ export class HeatmapGrid {
         const r = cv.getBoundingClientRect();
         const x = Math.min(H - 1, Math.floor(((e.clientY - r.top) / r.height) * H));
         const y = Math.min(W - 1, Math.floor(((e.clientX - r.left) / r.width) * W));
-        this.select({ c, x, y });
+        if (c !== this.cell.c || x !== this.cell.x || y !== this.cell.y) this.select({ c, x, y });
       });
       const cap = el('figcaption');
       cap.textContent = `c=${c}`;
@@ -83,11 +85,12 @@ export class HeatmapGrid {
       this.canvases.push(cv);
     }
     this.cell = { c: Math.min(this.cell.c, C - 1), x: Math.min(this.cell.x, H - 1), y: Math.min(this.cell.y, W - 1) };
-    this.select(this.cell);
+    this.select(this.cell, { notify: false });
   }
 
-  /** Moves the cursor to channel c, row x, column y (of image n) and reports the value. */
-  select({ c, x, y }) {
+  /** Moves the cursor to channel c, row x, column y (of image n), shows the value and (unless
+   *  notify is false) tells onCell. */
+  select({ c, x, y }, { notify = true } = {}) {
     if (!this.shape) return;
     const [, C, H, W] = this.shape;
     this.cell = { c, x, y };
@@ -97,7 +100,7 @@ export class HeatmapGrid {
     this.readout.dataset.index = JSON.stringify([this.n, c, x, y]);
     this.canvases.forEach((cv, i) => cv.parentElement.classList.toggle('current', i === c));
     this.#drawCursor();
-    this.onCell?.({ name: this.name, n: this.n, c, x, y, value: v });
+    if (notify) this.onCell?.({ name: this.name, n: this.n, c, x, y, value: v });
   }
 
   #drawCursor() {

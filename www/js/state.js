@@ -1,0 +1,65 @@
+// The page's shared state and its URL form, so a link reproduces a view:
+//   ?layer=layer2.0.conv1&digit=7&target=3&cell=input:0,3,4,6&lr=0.05&batch=32&opt=sgd&seed=1&steps=200
+// `cell` is `<grid>:<indices>`: grid `acts`, `deltas`, `input` (δ at a conv's input) with
+// c,x,y, or `weights` with o,i,a,b. Values that do not parse fall back to the defaults, and
+// each one is reported so the page can say what it ignored. (Whether a layer exists or a cell
+// is inside its map is checked later, against the model.)
+
+export const DEFAULTS = Object.freeze({
+  layer: 'layer2.0.conv1', digit: 0, target: null, cell: null,
+  lr: 0.05, batch: 32, opt: 'sgd', seed: 1, steps: 200,
+});
+
+export const GRIDS = ['acts', 'deltas', 'input', 'weights'];
+
+const int = (lo, hi) => (v) => (/^\d{1,10}$/.test(v) && Number(v) >= lo && Number(v) <= hi ? Number(v) : undefined);
+const PARSE = {
+  layer: (v) => (/^[a-z0-9_.]{1,40}$/i.test(v) ? v : undefined),
+  digit: int(0, 1999),
+  target: int(0, 9),
+  cell: (v) => {
+    const m = /^([a-z]+):(\d{1,4}(?:,\d{1,4}){2,3})$/.exec(v);
+    if (!m || !GRIDS.includes(m[1])) return undefined;
+    const idx = m[2].split(',').map(Number);
+    if ((m[1] === 'weights') !== (idx.length === 4)) return undefined;
+    return { grid: m[1], idx };
+  },
+  lr: (v) => (/^\d*\.?\d+(e-?\d+)?$/i.test(v) && Number(v) > 0 && Number(v) <= 10 ? Number(v) : undefined),
+  batch: int(1, 256),
+  opt: (v) => (v === 'sgd' || v === 'adam' ? v : undefined),
+  seed: int(0, 4294967295),
+  steps: int(1, 100000),
+};
+
+const WHAT = {
+  layer: 'is not a layer name', digit: 'is not a held-out digit number (0–1999)', target: 'is not a class (0–9)',
+  cell: 'is not a cell (grid:indices)', lr: 'is not a learning rate in (0, 10]', batch: 'is not a batch size (1–256)',
+  opt: 'is not an optimizer (sgd or adam)', seed: 'is not a seed (a whole number)', steps: 'is not a number of steps (1–100000)',
+};
+
+/** Parses a query string: {state, notices} (notices: one sentence per ignored parameter). */
+export function readUrlState(search) {
+  const q = new URLSearchParams(search);
+  const state = { ...DEFAULTS };
+  const notices = [];
+  for (const key of Object.keys(PARSE)) {
+    const raw = q.get(key);
+    if (raw === null) continue;
+    const v = PARSE[key](raw);
+    if (v === undefined) notices.push(`${key} "${raw.slice(0, 60)}" ${WHAT[key]}`);
+    else state[key] = v;
+  }
+  return { state, notices };
+}
+
+/** The query string of `state` (other parameters of `search`, e.g. engine=, are kept). */
+export function urlOf(state, search = '') {
+  const q = new URLSearchParams(search);
+  for (const key of Object.keys(PARSE)) {
+    const v = state[key];
+    if (v === null || v === undefined) q.delete(key);
+    else if (key === 'cell') q.set(key, `${v.grid}:${v.idx.join(',')}`);
+    else q.set(key, String(v));
+  }
+  return `?${q}`.replace(/%3A/g, ':').replace(/%2C/g, ',');
+}

@@ -1,0 +1,89 @@
+// A line chart on a canvas with labelled axes and a legend: several series of (step, value)
+// points, e.g. the training batch's loss and the held-out loss. The y range is [0, yMax]
+// (yMax grows with the data unless fixed, as for accuracy).
+export class Chart {
+  /**
+   * @param {HTMLCanvasElement} canvas
+   * @param {{yLabel: string, yMax?: number, fixed?: boolean, percent?: boolean,
+   *          series: {key: string, label: string, colour: string, dots?: boolean}[]}} opts
+   */
+  constructor(canvas, { yLabel, yMax = 1, fixed = false, percent = false, series }) {
+    Object.assign(this, { canvas, yLabel, yMax, fixed, percent, series });
+    this.data = Object.fromEntries(series.map((s) => [s.key, []]));
+    this.draw();
+    new ResizeObserver(() => this.draw()).observe(canvas);
+  }
+
+  add(key, step, value) {
+    if (Number.isFinite(value)) this.data[key].push([step, value]);
+  }
+
+  clear() {
+    for (const k of Object.keys(this.data)) this.data[k] = [];
+    this.draw();
+  }
+
+  draw() {
+    // drawn at the size the page lays it out, in device pixels, so text stays crisp
+    const c = this.canvas, g = c.getContext('2d');
+    const dpr = window.devicePixelRatio || 1;
+    const W = Math.round(c.clientWidth || c.width / dpr), H = Math.round(c.clientHeight || c.height / dpr), L = 48, B = 34, T = 24, R = 12;
+    if (c.width !== Math.round(W * dpr) || c.height !== Math.round(H * dpr)) { c.width = Math.round(W * dpr); c.height = Math.round(H * dpr); }
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, W, H);
+    g.font = '11px system-ui, sans-serif';
+    const all = Object.values(this.data).flat();
+    const yMax = this.fixed ? this.yMax : niceCeil(Math.max(this.yMax, ...all.map((p) => p[1])));
+    const minStep = all.length ? Math.min(...all.map((p) => p[0])) : 0;
+    const maxStep = Math.max(minStep + 10, ...all.map((p) => p[0]));
+    const x = (s) => L + (W - L - R) * ((s - minStep) / (maxStep - minStep));
+    const y = (v) => T + (H - T - B) * (1 - Math.min(v, yMax) / yMax);
+    g.strokeStyle = '#dfe3e8';
+    g.fillStyle = '#5b6673';
+    g.lineWidth = 1;
+    g.textAlign = 'right';
+    for (let i = 0; i <= 4; i++) {
+      const v = (yMax * i) / 4;
+      g.beginPath(); g.moveTo(L, y(v) + 0.5); g.lineTo(W - R, y(v) + 0.5); g.stroke();
+      g.fillText(this.percent ? `${Math.round(100 * v)} %` : v.toFixed(yMax < 2 ? 2 : 1), L - 6, y(v) + 4);
+    }
+    g.textAlign = 'left';
+    g.fillText(String(minStep), L, H - B + 14);
+    g.textAlign = 'right';
+    g.fillText(String(maxStep), W - R, H - B + 14);
+    g.textAlign = 'center';
+    g.fillText('training step', (L + W - R) / 2, H - 4);
+    g.save();
+    g.translate(11, (T + H - B) / 2);
+    g.rotate(-Math.PI / 2);
+    g.fillText(this.yLabel, 0, 0);
+    g.restore();
+    // legend, top right
+    let lx = W - R;
+    g.textAlign = 'right';
+    for (const s of [...this.series].reverse()) {
+      const w = g.measureText(s.label).width;
+      g.fillStyle = '#1d232b';
+      g.fillText(s.label, lx, 12);
+      g.fillStyle = s.colour;
+      g.fillRect(lx - w - 16, 6, 11, 3);
+      lx -= w + 30;
+    }
+    for (const s of this.series) {
+      const pts = this.data[s.key];
+      if (!pts.length) continue;
+      g.strokeStyle = s.colour;
+      g.fillStyle = s.colour;
+      g.lineWidth = 1.5;
+      g.beginPath();
+      pts.forEach(([st, v], i) => (i ? g.lineTo(x(st), y(v)) : g.moveTo(x(st), y(v))));
+      g.stroke();
+      if (s.dots) for (const [st, v] of pts) { g.beginPath(); g.arc(x(st), y(v), 2.5, 0, 2 * Math.PI); g.fill(); }
+    }
+  }
+}
+
+function niceCeil(v) {
+  for (const m of [0.5, 1, 2, 2.5, 3, 4, 5, 10, 20, 50, 100]) if (v <= m) return m;
+  return Math.ceil(v);
+}

@@ -1,0 +1,52 @@
+// Class probabilities as a bar chart: one button per class (so a keyboard can pick it), the
+// bar's length is softmax(z)_j, the predicted class is bold, the true label (when known) is
+// marked, and the class δ is back-propagated from is outlined. Clicking a class calls
+// onpick(j): the δ maps are then computed for that class.
+export class ProbBars {
+  constructor(root, { onpick }) {
+    this.root = root;
+    this.onpick = onpick;
+    root.classList.add('probs');
+    root.setAttribute('role', 'group');
+    root.setAttribute('aria-label', 'class probabilities; choose a class to back-propagate δ from it');
+    this.rows = [];
+    for (let j = 0; j < 10; j++) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'prob';
+      b.dataset.class = j;
+      const name = span('prob-class', String(j));
+      const track = span('prob-track');
+      const bar = span('prob-bar');
+      track.append(bar);
+      const val = span('prob-value');
+      b.append(name, track, val);
+      b.onclick = () => this.onpick?.(j);
+      root.append(b);
+      this.rows.push({ b, bar, val });
+    }
+  }
+
+  /** probs: 10 numbers; label: true class or null; target: class δ comes from. */
+  show(probs, { label = null, target }) {
+    const pred = probs.indexOf(Math.max(...probs));
+    this.rows.forEach(({ b, bar, val }, j) => {
+      bar.style.width = `${(100 * probs[j]).toFixed(1)}%`;
+      val.textContent = probs[j] >= 0.001 ? probs[j].toFixed(3) : probs[j].toExponential(0);
+      b.classList.toggle('predicted', j === pred);
+      b.classList.toggle('label', j === label);
+      b.classList.toggle('target', j === target);
+      b.setAttribute('aria-pressed', String(j === target));
+      b.setAttribute('aria-label', `class ${j}: probability ${probs[j].toFixed(3)}${j === pred ? ', predicted' : ''}${j === label ? ', true label' : ''}${j === target ? ', δ computed from this class' : ''}`);
+    });
+    this.root.dataset.predicted = String(pred);
+    return pred;
+  }
+}
+
+function span(cls, text) {
+  const s = document.createElement('span');
+  s.className = cls;
+  if (text !== undefined) s.textContent = text;
+  return s;
+}
