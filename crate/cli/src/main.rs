@@ -14,11 +14,7 @@ use std::process::ExitCode;
 mod bench;
 
 #[derive(Parser)]
-#[command(
-    name = "resnet-playground",
-    version,
-    about = "A ResNet you can see through: train it, dump every backprop tensor, benchmark it"
-)]
+#[command(name = "resnet-playground", version, about = "A ResNet you can see through: train it, dump every backprop tensor, benchmark it")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -118,17 +114,7 @@ fn write(path: &PathBuf, bytes: &[u8]) -> AnyResult<()> {
 
 fn run(cmd: Cmd) -> AnyResult<()> {
     match cmd {
-        Cmd::Train {
-            epochs,
-            batch,
-            lr,
-            optimizer,
-            momentum,
-            weight_decay,
-            constant_lr,
-            seed,
-            out,
-        } => {
+        Cmd::Train { epochs, batch, lr, optimizer, momentum, weight_decay, constant_lr, seed, out } => {
             let data = Dataset::mnist();
             let opt = match optimizer {
                 Opt::Sgd => OptimizerConfig::sgd(lr.unwrap_or(0.1), momentum, weight_decay),
@@ -147,11 +133,7 @@ fn run(cmd: Cmd) -> AnyResult<()> {
             );
             for epoch in 0..epochs {
                 let bar = ProgressBar::new(per_epoch);
-                bar.set_style(
-                    ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
-                        .unwrap()
-                        .progress_chars("=> "),
-                );
+                bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}").unwrap().progress_chars("=> "));
                 bar.set_prefix(format!("{}/{epochs}", epoch + 1));
                 let (mut loss, mut acc) = (0.0, 0.0);
                 let start = std::time::Instant::now();
@@ -165,10 +147,7 @@ fn run(cmd: Cmd) -> AnyResult<()> {
                     bar.inc(1);
                     if i % 10 == 0 {
                         let ips = (i + 1) as f64 * batch as f64 / start.elapsed().as_secs_f64();
-                        bar.set_message(format!(
-                            "loss {:.4}  {ips:.0} img/s",
-                            loss / (i + 1) as f64
-                        ));
+                        bar.set_message(format!("loss {:.4}  {ips:.0} img/s", loss / (i + 1) as f64));
                     }
                 }
                 bar.finish_and_clear();
@@ -185,50 +164,29 @@ fn run(cmd: Cmd) -> AnyResult<()> {
             write(&out, &io::save_model(&t.model))?;
             println!("wrote {}", out.display());
         }
-        Cmd::Grads {
-            weights,
-            batch,
-            out,
-        } => {
+        Cmd::Grads { weights, batch, out } => {
             let mut model = io::load_model(&read(&weights)?)?;
             let (x, labels) = io::load_batch(&read(&batch)?, &model.config)?;
             model.forward(&x, Mode::Train)?;
             model.backward(&labels)?;
             let mut names: Vec<String> = vec!["loss".into(), "act.fc".into(), "delta.fc".into()];
             let tape = model.tape.list();
-            names.extend(
-                tape.iter()
-                    .map(|t| t.0.clone())
-                    .filter(|n| n.starts_with("grad.") || n.starts_with("running.")),
-            );
+            names.extend(tape.iter().map(|t| t.0.clone()).filter(|n| n.starts_with("grad.") || n.starts_with("running.")));
             for c in model.convs() {
                 names.push(format!("act.{}", c.name));
                 names.push(format!("delta.{}", c.name));
             }
             write(&out, &io::tape_to_safetensors(&model.tape, &names)?)?;
-            println!(
-                "loss {:.6}; wrote {} tensors to {}",
-                model.tape.get("loss")?.data[0],
-                names.len(),
-                out.display()
-            );
+            println!("loss {:.6}; wrote {} tensors to {}", model.tape.get("loss")?.data[0], names.len(), out.display());
         }
         Cmd::Batch { from, count, out } => {
             let data = Dataset::mnist();
             if count == 0 || from + count > data.len() {
-                return Err(format!(
-                    "digits {from}..{} are outside 0..{}",
-                    from + count,
-                    data.len()
-                )
-                .into());
+                return Err(format!("digits {from}..{} are outside 0..{}", from + count, data.len()).into());
             }
             let (x, labels) = data.batch(&(from..from + count).collect::<Vec<_>>());
             write(&out, &io::save_batch(&x, &labels))?;
-            println!(
-                "wrote {count} digits (labels {labels:?}) to {}",
-                out.display()
-            );
+            println!("wrote {count} digits (labels {labels:?}) to {}", out.display());
         }
         Cmd::Eval { weights } => {
             let mut model = io::load_model(&read(&weights)?)?;
@@ -236,19 +194,10 @@ fn run(cmd: Cmd) -> AnyResult<()> {
             for split in [Split::Test, Split::Train] {
                 let (loss, acc) = evaluate(&mut model, &data, split, 250)?;
                 let n = data.indices(split).len();
-                println!(
-                    "{:<9} {n:>5} digits: loss {loss:.4}, accuracy {:.2}%",
-                    format!("{split:?}").replace("Test", "held-out"),
-                    100.0 * acc
-                );
+                println!("{:<9} {n:>5} digits: loss {loss:.4}, accuracy {:.2}%", format!("{split:?}").replace("Test", "held-out"), 100.0 * acc);
             }
         }
-        Cmd::Bench {
-            batches,
-            warmup,
-            steps,
-            json,
-        } => bench::run(&batches, warmup, steps, json)?,
+        Cmd::Bench { batches, warmup, steps, json } => bench::run(&batches, warmup, steps, json)?,
     }
     Ok(())
 }

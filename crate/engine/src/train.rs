@@ -4,7 +4,7 @@
 use crate::data::{Dataset, Split};
 use crate::model::Mode;
 use crate::optim::{Optimizer, OptimizerConfig};
-use crate::{bail, ResNet, Result};
+use crate::{bail, Result, ResNet};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepStats {
@@ -30,15 +30,7 @@ impl Trainer {
         if !(1..=1024).contains(&batch) {
             bail!("batch size must be between 1 and 1024, got {batch}");
         }
-        Ok(Trainer {
-            model,
-            opt: Optimizer::new(opt)?,
-            batch,
-            seed,
-            epoch: 0,
-            order: vec![],
-            pos: 0,
-        })
+        Ok(Trainer { model, opt: Optimizer::new(opt)?, batch, seed, epoch: 0, order: vec![], pos: 0 })
     }
 
     /// Batches per epoch (the last partial batch is dropped).
@@ -56,11 +48,7 @@ impl Trainer {
             self.order = data.epoch_order(self.seed, self.epoch);
             self.pos = 0;
             if self.order.len() < self.batch {
-                bail!(
-                    "the training split has {} digits, fewer than one batch of {}",
-                    self.order.len(),
-                    self.batch
-                );
+                bail!("the training split has {} digits, fewer than one batch of {}", self.order.len(), self.batch);
             }
         }
         let idx = &self.order[self.pos..self.pos + self.batch];
@@ -71,12 +59,7 @@ impl Trainer {
         let loss = self.model.backward(&labels)?;
         check_finite(&self.model, loss)?;
         self.opt.step(&mut self.model)?;
-        Ok(StepStats {
-            step: self.opt.step,
-            epoch: self.epoch,
-            loss,
-            accuracy,
-        })
+        Ok(StepStats { step: self.opt.step, epoch: self.epoch, loss, accuracy })
     }
 }
 
@@ -96,38 +79,22 @@ pub fn check_finite(model: &ResNet<f32>, loss: f64) -> Result<()> {
 /// Fraction of rows of `logits [N, K]` whose arg-max is the label.
 pub fn accuracy(logits: &[f32], labels: &[usize]) -> f64 {
     let k = logits.len() / labels.len().max(1);
-    let correct = logits
-        .chunks(k)
-        .zip(labels)
-        .filter(|(row, &l)| argmax(row) == l)
-        .count();
+    let correct = logits.chunks(k).zip(labels).filter(|(row, &l)| argmax(row) == l).count();
     correct as f64 / labels.len().max(1) as f64
 }
 
 pub fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
+    row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
 }
 
 /// Mean loss and accuracy of the model in eval mode over a split.
-pub fn evaluate(
-    model: &mut ResNet<f32>,
-    data: &Dataset,
-    split: Split,
-    batch: usize,
-) -> Result<(f64, f64)> {
+pub fn evaluate(model: &mut ResNet<f32>, data: &Dataset, split: Split, batch: usize) -> Result<(f64, f64)> {
     let idx: Vec<usize> = data.indices(split).collect();
     evaluate_indices(model, data, &idx, batch)
 }
 
 /// Mean loss and accuracy of the model in eval mode over the digits `idx`.
-pub fn evaluate_indices(
-    model: &mut ResNet<f32>,
-    data: &Dataset,
-    idx: &[usize],
-    batch: usize,
-) -> Result<(f64, f64)> {
+pub fn evaluate_indices(model: &mut ResNet<f32>, data: &Dataset, idx: &[usize], batch: usize) -> Result<(f64, f64)> {
     if idx.is_empty() {
         bail!("nothing to evaluate");
     }
@@ -138,11 +105,7 @@ pub fn evaluate_indices(
         correct += accuracy(&logits.data, &labels) * chunk.len() as f64;
         let probs = &model.tape.get("act.softmax")?.data;
         let k = probs.len() / chunk.len();
-        loss -= labels
-            .iter()
-            .enumerate()
-            .map(|(n, &l)| (probs[n * k + l].max(1e-30) as f64).ln())
-            .sum::<f64>();
+        loss -= labels.iter().enumerate().map(|(n, &l)| (probs[n * k + l].max(1e-30) as f64).ln()).sum::<f64>();
     }
     Ok((loss / idx.len() as f64, correct / idx.len() as f64))
 }
@@ -159,17 +122,12 @@ mod tests {
         let run = || {
             let model = ResNet::new(&Config::default(), 1).unwrap();
             let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 5e-4), 32, 1).unwrap();
-            (0..80)
-                .map(|_| t.step(&data).unwrap().loss)
-                .collect::<Vec<f64>>()
+            (0..80).map(|_| t.step(&data).unwrap().loss).collect::<Vec<f64>>()
         };
         let losses = run();
         let first: f64 = losses[..5].iter().sum::<f64>() / 5.0;
         let last: f64 = losses[70..].iter().sum::<f64>() / 10.0;
-        assert!(
-            first > 1.5,
-            "an untrained model is near chance (ln 10 ≈ 2.3): {first}"
-        );
+        assert!(first > 1.5, "an untrained model is near chance (ln 10 ≈ 2.3): {first}");
         assert!(last < 0.5 * first, "loss fell from {first:.3} to {last:.3}");
         assert_eq!(losses, run(), "seeded runs are identical");
     }
@@ -180,10 +138,7 @@ mod tests {
         let model = ResNet::new(&Config::default(), 2).unwrap();
         let mut t = Trainer::new(model, OptimizerConfig::adam(2e-3, 0.0), 32, 2).unwrap();
         let losses: Vec<f64> = (0..60).map(|_| t.step(&data).unwrap().loss).collect();
-        let (first, last) = (
-            losses[..5].iter().sum::<f64>() / 5.0,
-            losses[50..].iter().sum::<f64>() / 10.0,
-        );
+        let (first, last) = (losses[..5].iter().sum::<f64>() / 5.0, losses[50..].iter().sum::<f64>() / 10.0);
         assert!(last < 0.6 * first, "loss fell from {first:.3} to {last:.3}");
     }
 
@@ -196,20 +151,9 @@ mod tests {
         let before = model.params();
         let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 0.0), 32, 3).unwrap();
         let err = t.step(&data).unwrap_err();
-        assert!(
-            err.0.contains("not finite") && err.0.contains("learning rate too high"),
-            "{err}"
-        );
+        assert!(err.0.contains("not finite") && err.0.contains("learning rate too high"), "{err}");
         let after = t.model.params();
-        let same = before
-            .iter()
-            .zip(&after)
-            .filter(|(a, _)| a.3)
-            .all(|(a, b)| {
-                a.2.iter()
-                    .zip(&b.2)
-                    .all(|(x, y)| x.to_bits() == y.to_bits())
-            });
+        let same = before.iter().zip(&after).filter(|(a, _)| a.3).all(|(a, b)| a.2.iter().zip(&b.2).all(|(x, y)| x.to_bits() == y.to_bits()));
         assert!(same, "trainable weights untouched");
         assert_eq!(t.opt.step, 0);
     }

@@ -13,34 +13,14 @@ use resnet_engine::{Config, ResNet};
 /// max |a − b| / max |b|, the project's relative error of a whole tensor.
 fn rel_err(a: &[f32], b: &[f64]) -> f64 {
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y).abs())
-        .fold(0.0, f64::max)
-        / scale
+    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y).abs()).fold(0.0, f64::max) / scale
 }
 
 fn geom() -> impl Strategy<Value = ConvGeom> {
-    (
-        1usize..4,
-        1usize..5,
-        1usize..12,
-        1usize..12,
-        1usize..6,
-        1usize..6,
-        1usize..4,
-        0usize..3,
-    )
-        .prop_filter_map(
-            "kernel fits, padding < kernel",
-            |(n, c, h, w, o, k, s, p)| {
-                if p >= k {
-                    None
-                } else {
-                    ConvGeom::new(n, c, h, w, o, k, s, p)
-                }
-            },
-        )
+    (1usize..4, 1usize..5, 1usize..12, 1usize..12, 1usize..6, 1usize..6, 1usize..4, 0usize..3)
+        .prop_filter_map("kernel fits, padding < kernel", |(n, c, h, w, o, k, s, p)| {
+            if p >= k { None } else { ConvGeom::new(n, c, h, w, o, k, s, p) }
+        })
 }
 
 proptest! {
@@ -83,18 +63,12 @@ fn share_relu_kinks(a: &ResNet<f32>, b: &mut ResNet<f64>) {
         outs.push(format!("act.{}", blk.name));
     }
     for name in outs {
-        let (ya, mut yb) = (
-            a.tape.get(&name).unwrap().clone(),
-            b.tape.get(&name).unwrap().clone(),
-        );
+        let (ya, mut yb) = (a.tape.get(&name).unwrap().clone(), b.tape.get(&name).unwrap().clone());
         let scale = yb.data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let mut flips = 0;
         for (va, vb) in ya.data.iter().zip(yb.data.iter_mut()) {
             if (*va > 0.0) != (*vb > 0.0) {
-                assert!(
-                    vb.abs().max(va.abs() as f64) < 1e-4 * scale,
-                    "{name}: {va} vs {vb} is not a rounding kink"
-                );
+                assert!(vb.abs().max(va.abs() as f64) < 1e-4 * scale, "{name}: {va} vs {vb} is not a rounding kink");
                 *vb = *va as f64;
                 flips += 1;
             }
@@ -112,10 +86,7 @@ fn share_relu_kinks(a: &ResNet<f32>, b: &mut ResNet<f64>) {
 fn f32_model_equals_f64_reference_model_on_every_tensor() {
     let data = Dataset::mnist();
     let mut m32 = ResNet::<f32>::new(&Config::default(), 3).unwrap();
-    let mut opt = resnet_engine::optim::Optimizer::new(resnet_engine::optim::OptimizerConfig::sgd(
-        0.05, 0.9, 0.0,
-    ))
-    .unwrap();
+    let mut opt = resnet_engine::optim::Optimizer::new(resnet_engine::optim::OptimizerConfig::sgd(0.05, 0.9, 0.0)).unwrap();
     for s in 0..3 {
         let (x, y) = data.batch(&(s * 16..s * 16 + 16).collect::<Vec<_>>());
         m32.forward(&x, Mode::Train).unwrap();
@@ -135,10 +106,7 @@ fn f32_model_equals_f64_reference_model_on_every_tensor() {
         assert_eq!(list, b.tape.list(), "same tensors, same order");
         assert!(list.len() > 100, "{} tensors", list.len());
         for (name, _) in list {
-            let e = rel_err(
-                &a.tape.get(&name).unwrap().data,
-                &b.tape.get(&name).unwrap().data,
-            );
+            let e = rel_err(&a.tape.get(&name).unwrap().data, &b.tape.get(&name).unwrap().data);
             assert!(e < 1e-4, "{mode:?} {name}: relative error {e:.2e}");
         }
     }

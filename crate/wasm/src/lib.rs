@@ -23,8 +23,7 @@ fn err(e: impl std::fmt::Display) -> JsError {
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(err)
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(err)
 }
 
 /// Which build this is and how many threads it computes on.
@@ -40,26 +39,14 @@ pub fn build_info() -> Result<JsValue, JsError> {
     let (build, threads) = ("threads", rayon::current_num_threads());
     #[cfg(not(feature = "threads"))]
     let (build, threads) = ("simd", 1);
-    to_js(&Info {
-        build,
-        threads,
-        simd: cfg!(target_feature = "simd128"),
-    })
+    to_js(&Info { build, threads, simd: cfg!(target_feature = "simd128") })
 }
 
 /// `performance.now()` of the page or worker, in ms.
 fn clock() -> Result<impl Fn() -> f64, JsError> {
-    let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance"))
-        .map_err(|_| err("no performance clock"))?;
-    let now: js_sys::Function = js_sys::Reflect::get(&perf, &JsValue::from_str("now"))
-        .map_err(|_| err("no performance.now"))?
-        .into();
-    Ok(move || {
-        now.call0(&perf)
-            .ok()
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0)
-    })
+    let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).map_err(|_| err("no performance clock"))?;
+    let now: js_sys::Function = js_sys::Reflect::get(&perf, &JsValue::from_str("now")).map_err(|_| err("no performance.now"))?.into();
+    Ok(move || now.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0))
 }
 
 /// GFLOP/s of the engine's GEMM on an `m×k · k×n` product (row-major operands), `reps` times:
@@ -75,24 +62,7 @@ pub fn bench_gemm(m: usize, n: usize, k: usize, reps: usize) -> Result<f64, JsEr
     let mut c = vec![0.0f32; m * n];
     let now = clock()?;
     let ms = resnet_engine::bench::time_ms_batched(reps.clamp(1, 1000), &now, || {
-        resnet_engine::gemm::sgemm(
-            m,
-            n,
-            k,
-            resnet_engine::gemm::Mat {
-                data: &a,
-                rs: k,
-                cs: 1,
-            },
-            resnet_engine::gemm::Mat {
-                data: &b,
-                rs: n,
-                cs: 1,
-            },
-            &mut c,
-            n,
-            false,
-        )
+        resnet_engine::gemm::sgemm(m, n, k, resnet_engine::gemm::Mat { data: &a, rs: k, cs: 1 }, resnet_engine::gemm::Mat { data: &b, rs: n, cs: 1 }, &mut c, n, false)
     });
     Ok(2.0 * m as f64 * n as f64 * k as f64 / ms / 1e6)
 }
@@ -125,9 +95,7 @@ const MAX_BATCH: usize = 1024;
 
 fn check_batch(n: usize) -> Result<(), JsError> {
     if !(1..=MAX_BATCH).contains(&n) {
-        return Err(err(format!(
-            "a batch must hold 1 to {MAX_BATCH} images, not {n}"
-        )));
+        return Err(err(format!("a batch must hold 1 to {MAX_BATCH} images, not {n}")));
     }
     Ok(())
 }
@@ -136,9 +104,7 @@ fn parse_mode(mode: &str) -> Result<Mode, JsError> {
     match mode {
         "train" => Ok(Mode::Train),
         "eval" => Ok(Mode::Eval),
-        other => Err(err(format!(
-            "mode must be \"train\" or \"eval\", not {other:?}"
-        ))),
+        other => Err(err(format!("mode must be \"train\" or \"eval\", not {other:?}"))),
     }
 }
 
@@ -146,8 +112,7 @@ fn parse_optimizer(v: JsValue) -> Result<OptimizerConfig, JsError> {
     if v.is_undefined() || v.is_null() {
         return Ok(OptimizerConfig::sgd(0.05, 0.9, 5e-4));
     }
-    let cfg: OptimizerConfig =
-        serde_wasm_bindgen::from_value(v).map_err(|e| err(format!("optimizer settings: {e}")))?;
+    let cfg: OptimizerConfig = serde_wasm_bindgen::from_value(v).map_err(|e| err(format!("optimizer settings: {e}")))?;
     cfg.validate().map_err(err)?;
     Ok(cfg)
 }
@@ -166,14 +131,8 @@ impl Engine {
             serde_wasm_bindgen::from_value(config).map_err(|e| err(format!("model config: {e}")))?
         };
         let model = ResNet::new(&config, seed as u64).map_err(err)?;
-        let trainer =
-            Trainer::new(model, parse_optimizer(optimizer)?, 32, seed as u64).map_err(err)?;
-        Ok(Engine {
-            trainer,
-            data: None,
-            batch: 32,
-            seed: seed as u64,
-        })
+        let trainer = Trainer::new(model, parse_optimizer(optimizer)?, 32, seed as u64).map_err(err)?;
+        Ok(Engine { trainer, data: None, batch: 32, seed: seed as u64 })
     }
 
     /// A model from a safetensors file (PyTorch names; the config is read from its metadata).
@@ -182,12 +141,7 @@ impl Engine {
         console_error_panic_hook::set_once();
         let model = io::load_model(bytes).map_err(err)?;
         let trainer = Trainer::new(model, parse_optimizer(optimizer)?, 32, 0).map_err(err)?;
-        Ok(Engine {
-            trainer,
-            data: None,
-            batch: 32,
-            seed: 0,
-        })
+        Ok(Engine { trainer, data: None, batch: 32, seed: 0 })
     }
 
     /// Replaces the weights with a file's (validated first: a bad file changes nothing).
@@ -207,8 +161,7 @@ impl Engine {
     #[wasm_bindgen(js_name = resetModel)]
     pub fn reset_model(&mut self, seed: u32) -> Result<(), JsError> {
         let model = ResNet::new(&self.trainer.model.config, seed as u64).map_err(err)?;
-        self.trainer =
-            Trainer::new(model, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?;
+        self.trainer = Trainer::new(model, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?;
         self.seed = seed as u64;
         Ok(())
     }
@@ -219,19 +172,13 @@ impl Engine {
         let data = Dataset::parse(bytes).map_err(err)?;
         let c = &self.trainer.model.config;
         if c.in_channels != 1 || c.image_size != data.rows || data.rows != data.cols {
-            return Err(err(format!(
-                "the digits are {}×{} grayscale, the model expects {}×{}×{}",
-                data.rows, data.cols, c.in_channels, c.image_size, c.image_size
-            )));
+            return Err(err(format!("the digits are {}×{} grayscale, the model expects {}×{}×{}", data.rows, data.cols, c.in_channels, c.image_size, c.image_size)));
         }
         if data.n_train == 0 || data.is_empty() {
             return Err(err("the digits file holds no training digits"));
         }
         if let Some(&l) = data.labels.iter().find(|&&l| l as usize >= c.num_classes) {
-            return Err(err(format!(
-                "the digits file has label {l}, the model has {} classes",
-                c.num_classes
-            )));
+            return Err(err(format!("the digits file has label {l}, the model has {} classes", c.num_classes)));
         }
         self.data = Some(data);
         // a new epoch order for the new data (the old one may index past its end)
@@ -242,8 +189,7 @@ impl Engine {
     #[wasm_bindgen(js_name = setOptimizer)]
     pub fn set_optimizer(&mut self, optimizer: JsValue) -> Result<(), JsError> {
         let cfg = parse_optimizer(optimizer)?;
-        let same_kind = std::mem::discriminant(&cfg.kind)
-            == std::mem::discriminant(&self.trainer.opt.config.kind);
+        let same_kind = std::mem::discriminant(&cfg.kind) == std::mem::discriminant(&self.trainer.opt.config.kind);
         if same_kind {
             self.trainer.opt.config = cfg;
         } else {
@@ -256,9 +202,7 @@ impl Engine {
     #[wasm_bindgen(js_name = setBatch)]
     pub fn set_batch(&mut self, batch: usize, seed: u32) -> Result<(), JsError> {
         if !(1..=256).contains(&batch) {
-            return Err(err(format!(
-                "batch size must be between 1 and 256, got {batch}"
-            )));
+            return Err(err(format!("batch size must be between 1 and 256, got {batch}")));
         }
         self.rebuild_trainer(batch, seed as u64)
     }
@@ -266,21 +210,13 @@ impl Engine {
     /// Runs `steps` training steps on the dataset; returns the last step's report. A
     /// non-finite loss stops before the update, with an error.
     pub fn train(&mut self, steps: u32) -> Result<JsValue, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         let mut last = None;
         for _ in 0..steps.max(1) {
             last = Some(self.trainer.step(data).map_err(err)?);
         }
         let s = last.expect("at least one step");
-        to_js(&StepReport {
-            step: s.step,
-            epoch: s.epoch,
-            loss: s.loss,
-            accuracy: s.accuracy,
-        })
+        to_js(&StepReport { step: s.step, epoch: s.epoch, loss: s.loss, accuracy: s.accuracy })
     }
 
     /// Images per training step.
@@ -295,16 +231,10 @@ impl Engine {
     pub fn train_batch(&mut self, images: &[f32], labels: &[u32]) -> Result<f64, JsError> {
         check_batch(labels.len())?;
         let c = &self.trainer.model.config;
-        let x = Tensor::new(
-            &[labels.len(), c.in_channels, c.image_size, c.image_size],
-            images.to_vec(),
-        )
-        .map_err(err)?;
+        let x = Tensor::new(&[labels.len(), c.in_channels, c.image_size, c.image_size], images.to_vec()).map_err(err)?;
         let model = &mut self.trainer.model;
         model.forward(&x, Mode::Train).map_err(err)?;
-        let loss = model
-            .backward(&labels.iter().map(|&l| l as usize).collect::<Vec<_>>())
-            .map_err(err)?;
+        let loss = model.backward(&labels.iter().map(|&l| l as usize).collect::<Vec<_>>()).map_err(err)?;
         train::check_finite(model, loss).map_err(err)?;
         self.trainer.opt.step(model).map_err(err)?;
         Ok(loss)
@@ -314,17 +244,11 @@ impl Engine {
     /// stride, forward_ms, backward_ms, forward_gflops, backward_gflops}]`.
     #[wasm_bindgen(js_name = profileConvs)]
     pub fn profile_convs(&mut self, n: usize, reps: usize) -> Result<JsValue, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         let (x, _) = data.batch(&(0..n.clamp(1, 256).min(data.len())).collect::<Vec<_>>());
         let now = clock()?;
         let mut model = self.trainer.model.clone_weights();
-        to_js(
-            &resnet_engine::bench::conv_layers(&mut model, &x, reps.clamp(1, 100), &now)
-                .map_err(err)?,
-        )
+        to_js(&resnet_engine::bench::conv_layers(&mut model, &x, reps.clamp(1, 100), &now).map_err(err)?)
     }
 
     /// Steps taken so far.
@@ -336,25 +260,14 @@ impl Engine {
     /// Loss and accuracy in eval mode over `"train"` or `"test"` (the 2,000 held-out digits),
     /// or over the first `limit` digits of it when limit > 0.
     pub fn evaluate(&mut self, split: &str, limit: usize) -> Result<JsValue, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         let split = match split {
             "train" => Split::Train,
             "test" => Split::Test,
-            other => {
-                return Err(err(format!(
-                    "split must be \"train\" or \"test\", not {other:?}"
-                )))
-            }
+            other => return Err(err(format!("split must be \"train\" or \"test\", not {other:?}"))),
         };
-        let idx: Vec<usize> = data
-            .indices(split)
-            .take(if limit > 0 { limit } else { usize::MAX })
-            .collect();
-        let (loss, accuracy) =
-            train::evaluate_indices(&mut self.trainer.model, data, &idx, 100).map_err(err)?;
+        let idx: Vec<usize> = data.indices(split).take(if limit > 0 { limit } else { usize::MAX }).collect();
+        let (loss, accuracy) = train::evaluate_indices(&mut self.trainer.model, data, &idx, 100).map_err(err)?;
         #[derive(Serialize)]
         struct Eval {
             loss: f64,
@@ -371,84 +284,46 @@ impl Engine {
         let c = &self.trainer.model.config;
         let shape = [n, c.in_channels, c.image_size, c.image_size];
         let x = Tensor::new(&shape, images.to_vec()).map_err(err)?;
-        let logits = self
-            .trainer
-            .model
-            .forward(&x, parse_mode(mode)?)
-            .map_err(err)?;
+        let logits = self.trainer.model.forward(&x, parse_mode(mode)?).map_err(err)?;
         Ok(logits.data.clone())
     }
 
     /// Forward pass of digits of the dataset by index (normalised); returns the logits.
     #[wasm_bindgen(js_name = forwardDigits)]
     pub fn forward_digits(&mut self, indices: &[u32], mode: &str) -> Result<Vec<f32>, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         check_batch(indices.len())?;
         if let Some(bad) = indices.iter().find(|&&i| i as usize >= data.len()) {
-            return Err(err(format!(
-                "digit {bad} is out of range: there are {} digits",
-                data.len()
-            )));
+            return Err(err(format!("digit {bad} is out of range: there are {} digits", data.len())));
         }
         let idx: Vec<usize> = indices.iter().map(|&i| i as usize).collect();
         let (x, _) = data.batch(&idx);
-        let logits = self
-            .trainer
-            .model
-            .forward(&x, parse_mode(mode)?)
-            .map_err(err)?;
+        let logits = self.trainer.model.forward(&x, parse_mode(mode)?).map_err(err)?;
         Ok(logits.data.clone())
     }
 
     /// Forward pass of images given as 8-bit pixels (`n × C × S × S` bytes, 0 = background,
     /// 255 = ink, like the MNIST files), normalised as the data pipeline does; returns the logits.
     #[wasm_bindgen(js_name = forwardPixels)]
-    pub fn forward_pixels(
-        &mut self,
-        pixels: &[u8],
-        n: usize,
-        mode: &str,
-    ) -> Result<Vec<f32>, JsError> {
+    pub fn forward_pixels(&mut self, pixels: &[u8], n: usize, mode: &str) -> Result<Vec<f32>, JsError> {
         check_batch(n)?;
         let c = &self.trainer.model.config;
         let shape = [n, c.in_channels, c.image_size, c.image_size];
         let want = shape.iter().product::<usize>();
         if pixels.len() != want {
-            return Err(err(format!(
-                "expected {want} pixels for {n} image(s) of {}×{}×{}, got {}",
-                shape[1],
-                shape[2],
-                shape[3],
-                pixels.len()
-            )));
+            return Err(err(format!("expected {want} pixels for {n} image(s) of {}×{}×{}, got {}", shape[1], shape[2], shape[3], pixels.len())));
         }
-        let x = Tensor::new(&shape, pixels.iter().map(|&p| data::normalize(p)).collect())
-            .map_err(err)?;
-        let logits = self
-            .trainer
-            .model
-            .forward(&x, parse_mode(mode)?)
-            .map_err(err)?;
+        let x = Tensor::new(&shape, pixels.iter().map(|&p| data::normalize(p)).collect()).map_err(err)?;
+        let logits = self.trainer.model.forward(&x, parse_mode(mode)?).map_err(err)?;
         Ok(logits.data.clone())
     }
 
     /// Labels of digits of the dataset.
     pub fn labels(&self, indices: &[u32]) -> Result<Vec<u32>, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         indices
             .iter()
-            .map(|&i| {
-                data.labels
-                    .get(i as usize)
-                    .map(|&l| l as u32)
-                    .ok_or_else(|| err(format!("digit {i} is out of range")))
-            })
+            .map(|&i| data.labels.get(i as usize).map(|&l| l as u32).ok_or_else(|| err(format!("digit {i} is out of range"))))
             .collect()
     }
 
@@ -462,14 +337,7 @@ impl Engine {
     /// `[{name, shape}]` of every tensor on the tape, in the order they were written.
     #[wasm_bindgen(js_name = tensorNames)]
     pub fn tensor_names(&self) -> Result<JsValue, JsError> {
-        let list: Vec<TensorInfo> = self
-            .trainer
-            .model
-            .tape
-            .list()
-            .into_iter()
-            .map(|(name, shape)| TensorInfo { name, shape })
-            .collect();
+        let list: Vec<TensorInfo> = self.trainer.model.tape.list().into_iter().map(|(name, shape)| TensorInfo { name, shape }).collect();
         to_js(&list)
     }
 
@@ -498,8 +366,7 @@ impl Engine {
     /// The terms of the formula behind one cell (see `resnet_engine::formula::Query`), at
     /// most `top_k` listed.
     pub fn formula(&self, query: JsValue, top_k: usize) -> Result<JsValue, JsError> {
-        let q: Query = serde_wasm_bindgen::from_value(query)
-            .map_err(|e| err(format!("formula query: {e}")))?;
+        let q: Query = serde_wasm_bindgen::from_value(query).map_err(|e| err(format!("formula query: {e}")))?;
         to_js(&formula::formula(&self.trainer.model, &q, top_k).map_err(err)?)
     }
 

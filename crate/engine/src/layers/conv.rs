@@ -31,33 +31,13 @@ pub struct ConvGeom {
 
 impl ConvGeom {
     /// None when the kernel does not fit the padded input or the stride is 0.
-    pub fn new(
-        n: usize,
-        c_in: usize,
-        h: usize,
-        w: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-    ) -> Option<Self> {
+    pub fn new(n: usize, c_in: usize, h: usize, w: usize, c_out: usize, k: usize, stride: usize, pad: usize) -> Option<Self> {
         if stride == 0 || k == 0 || h + 2 * pad < k || w + 2 * pad < k {
             return None;
         }
         let h_out = (h + 2 * pad - k) / stride + 1;
         let w_out = (w + 2 * pad - k) / stride + 1;
-        Some(ConvGeom {
-            n,
-            c_in,
-            h,
-            w,
-            c_out,
-            k,
-            stride,
-            pad,
-            h_out,
-            w_out,
-        })
+        Some(ConvGeom { n, c_in, h, w, c_out, k, stride, pad, h_out, w_out })
     }
     pub fn in_len(&self) -> usize {
         self.c_in * self.h * self.w
@@ -81,11 +61,7 @@ impl ConvGeom {
 fn valid_range(p: usize, a: usize, s: usize, size: usize, out: usize) -> (usize, usize) {
     // s·o + a ≥ p  ⇔  o ≥ ceil((p − a)/s);   s·o + a − p < size  ⇔  o < ceil((size + p − a)/s)
     let lo = if p > a { (p - a).div_ceil(s) } else { 0 };
-    let hi = if size + p > a {
-        (size + p - a).div_ceil(s).min(out)
-    } else {
-        0
-    };
+    let hi = if size + p > a { (size + p - a).div_ceil(s).min(out) } else { 0 };
     (lo.min(hi), hi)
 }
 
@@ -109,13 +85,9 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
                 if s == 1 && g.w_out == g.w && xlo < xhi {
                     // Stride 1, same width: rows xlo..xhi are the image shifted by (a−p, b−p),
                     // one copy; then the columns that wrapped around the edge are zeroed.
-                    let shift =
-                        (a as isize - g.pad as isize) * g.w as isize + b as isize - g.pad as isize;
+                    let shift = (a as isize - g.pad as isize) * g.w as isize + b as isize - g.pad as isize;
                     let (d0, d1) = (xlo * g.w, xhi * g.w);
-                    let (s0, s1) = (
-                        (d0 as isize + shift).max(0) as usize,
-                        ((d1 as isize + shift) as usize).min(xi.len()),
-                    );
+                    let (s0, s1) = ((d0 as isize + shift).max(0) as usize, ((d1 as isize + shift) as usize).min(xi.len()));
                     let d0c = (s0 as isize - shift) as usize;
                     row[d0..d0c].fill(0.0);
                     row[d0c..d0c + (s1 - s0)].copy_from_slice(&xi[s0..s1]);
@@ -168,15 +140,11 @@ pub fn col2im(g: &ConvGeom, dcol: &mut [f32], dx: &mut [f32]) {
                         row[xo * g.w..xo * g.w + lo].fill(0.0);
                         row[xo * g.w + hi..(xo + 1) * g.w].fill(0.0);
                     }
-                    let shift =
-                        (a as isize - g.pad as isize) * g.w as isize + b as isize - g.pad as isize;
+                    let shift = (a as isize - g.pad as isize) * g.w as isize + b as isize - g.pad as isize;
                     let (d0, d1) = ((xlo * g.w) as isize, (xhi * g.w) as isize);
                     let (s0, s1) = ((d0 + shift).max(0), (d1 + shift).min(di.len() as isize));
                     let src = &row[(s0 - shift) as usize..(s1 - shift) as usize];
-                    di[s0 as usize..s1 as usize]
-                        .iter_mut()
-                        .zip(src)
-                        .for_each(|(d, v)| *d += v);
+                    di[s0 as usize..s1 as usize].iter_mut().zip(src).for_each(|(d, v)| *d += v);
                     continue;
                 }
                 for xo in xlo..xhi {
@@ -184,15 +152,9 @@ pub fn col2im(g: &ConvGeom, dcol: &mut [f32], dx: &mut [f32]) {
                     let src = &row[xo * g.w_out + lo..xo * g.w_out + hi];
                     let dst = &mut di[xr * g.w + s * lo + b - g.pad..];
                     if s == 1 {
-                        dst[..hi - lo]
-                            .iter_mut()
-                            .zip(src)
-                            .for_each(|(d, v)| *d += v);
+                        dst[..hi - lo].iter_mut().zip(src).for_each(|(d, v)| *d += v);
                     } else {
-                        dst.iter_mut()
-                            .step_by(s)
-                            .zip(src)
-                            .for_each(|(d, v)| *d += v);
+                        dst.iter_mut().step_by(s).zip(src).for_each(|(d, v)| *d += v);
                     }
                 }
             }
@@ -225,24 +187,7 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
     for_each_chunk(y, g.out_len(), |n, yn| {
         let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
         let mut run = |col: &[f32]| {
-            sgemm(
-                g.c_out,
-                np,
-                ckk,
-                Mat {
-                    data: w,
-                    rs: ckk,
-                    cs: 1,
-                },
-                Mat {
-                    data: col,
-                    rs: np,
-                    cs: 1,
-                },
-                yn,
-                np,
-                false,
-            )
+            sgemm(g.c_out, np, ckk, Mat { data: w, rs: ckk, cs: 1 }, Mat { data: col, rs: np, cs: 1 }, yn, np, false)
         };
         if is_pointwise(g) {
             run(xn)
@@ -277,44 +222,10 @@ pub fn conv2d_backward(
             let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];
             dxn.fill(0.0);
             if is_pointwise(g) {
-                sgemm(
-                    ckk,
-                    np,
-                    g.c_out,
-                    Mat {
-                        data: w,
-                        rs: 1,
-                        cs: ckk,
-                    },
-                    Mat {
-                        data: dyn_,
-                        rs: np,
-                        cs: 1,
-                    },
-                    dxn,
-                    np,
-                    false,
-                );
+                sgemm(ckk, np, g.c_out, Mat { data: w, rs: 1, cs: ckk }, Mat { data: dyn_, rs: np, cs: 1 }, dxn, np, false);
             } else {
                 with_scratch(ckk * np, |dcol| {
-                    sgemm(
-                        ckk,
-                        np,
-                        g.c_out,
-                        Mat {
-                            data: w,
-                            rs: 1,
-                            cs: ckk,
-                        },
-                        Mat {
-                            data: dyn_,
-                            rs: np,
-                            cs: 1,
-                        },
-                        dcol,
-                        np,
-                        false,
-                    );
+                    sgemm(ckk, np, g.c_out, Mat { data: w, rs: 1, cs: ckk }, Mat { data: dyn_, rs: np, cs: 1 }, dcol, np, false);
                     col2im(g, dcol, dxn);
                 });
             }
@@ -332,9 +243,7 @@ pub fn conv2d_backward(
     });
     if let Some(db) = db {
         for (o, d) in db.iter_mut().enumerate() {
-            *d = (0..g.n)
-                .map(|n| dy[n * g.out_len() + o * np..][..np].iter().sum::<f32>())
-                .sum();
+            *d = (0..g.n).map(|n| dy[n * g.out_len() + o * np..][..np].iter().sum::<f32>()).sum();
         }
     }
 }
@@ -361,24 +270,7 @@ fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32
             let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
             let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];
             let mut run = |col: &[f32]| {
-                sgemm(
-                    g.c_out,
-                    ckk,
-                    np,
-                    Mat {
-                        data: dyn_,
-                        rs: np,
-                        cs: 1,
-                    },
-                    Mat {
-                        data: col,
-                        rs: 1,
-                        cs: np,
-                    },
-                    part,
-                    ckk,
-                    true,
-                )
+                sgemm(g.c_out, ckk, np, Mat { data: dyn_, rs: np, cs: 1 }, Mat { data: col, rs: 1, cs: np }, part, ckk, true)
             };
             if is_pointwise(g) {
                 run(xn)

@@ -11,17 +11,11 @@ pub mod pool;
 
 /// Runs `f(index, chunk)` over the `chunk`-sized pieces of `out`, in parallel when the
 /// `parallel` feature is on (native, threaded wasm) and in order otherwise.
-pub(crate) fn for_each_chunk<T: Send>(
-    out: &mut [T],
-    chunk: usize,
-    f: impl Fn(usize, &mut [T]) + Sync + Send,
-) {
+pub(crate) fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, c)| f(i, c));
+        out.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
     }
     #[cfg(not(feature = "parallel"))]
     out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
@@ -33,18 +27,10 @@ pub(crate) fn for_each_chunk<T: Send>(
 /// whose per-image work is large, use the Web Worker pool: with BN there too, the threaded
 /// build trained 453 / 494 images/s (batch 32 / 64), without it 482 / 514 (anchors harness,
 /// one run each, bench/results/).
-pub(crate) const PAR_MIN_LEN: usize = if cfg!(target_arch = "wasm32") {
-    usize::MAX
-} else {
-    1 << 15
-};
+pub(crate) const PAR_MIN_LEN: usize = if cfg!(target_arch = "wasm32") { usize::MAX } else { 1 << 15 };
 
 /// `for_each_chunk` for memory-bound passes: parallel only over `PAR_MIN_LEN` values.
-pub(crate) fn for_each_chunk_large<T: Send>(
-    out: &mut [T],
-    chunk: usize,
-    f: impl Fn(usize, &mut [T]) + Sync + Send,
-) {
+pub(crate) fn for_each_chunk_large<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
     if out.len() >= PAR_MIN_LEN {
         for_each_chunk(out, chunk, f)
     } else {
@@ -53,16 +39,8 @@ pub(crate) fn for_each_chunk_large<T: Send>(
 }
 
 /// `(0..n).map(f)`, in parallel with the `parallel` feature when `work ≥ PAR_MIN_LEN`.
-pub(crate) fn par_map_large<R: Send>(
-    n: usize,
-    work: usize,
-    f: impl Fn(usize) -> R + Sync + Send,
-) -> Vec<R> {
-    if work >= PAR_MIN_LEN {
-        par_map(n, f)
-    } else {
-        (0..n).map(f).collect()
-    }
+pub(crate) fn par_map_large<R: Send>(n: usize, work: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    if work >= PAR_MIN_LEN { par_map(n, f) } else { (0..n).map(f).collect() }
 }
 
 /// `(0..n).map(f)`, in parallel with the `parallel` feature.
