@@ -13,10 +13,11 @@ before(async () => { browser = await launch(); srv = await serve({ root: DIST, i
 after(async () => { await browser?.close(); await srv?.close(); });
 
 test('the page runs under a strict CSP, threads included', async () => {
-  const { page, errors } = await open(browser, srv.url);
+  // listen from the first script on (violations in workers show as console errors)
   const violations = [];
-  await page.exposeFunction('reportViolation', (v) => violations.push(v));
-  await page.evaluate(() => document.addEventListener('securitypolicyviolation', (e) => window.reportViolation(`${e.violatedDirective} ${e.blockedURI}`)));
+  await browser.exposeBinding('reportViolation', (_, v) => violations.push(v));
+  await browser.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => window.reportViolation(`${e.violatedDirective} ${e.blockedURI}`)));
+  const { page, errors } = await open(browser, srv.url);
   await page.waitForFunction(() => document.querySelector('#formula')?.dataset.kind === 'conv_input_delta', null, { timeout: 90_000 });
   assert.equal(await page.getAttribute('#build', 'data-build'), 'threads');
   assert.ok(await page.locator('#formula .katex').count() >= 2);

@@ -102,17 +102,25 @@ test('hover a δ cell at layer2.0.conv1\'s input: indices, terms that sum to it,
   // the outlined cells of δ^{l+1} are exactly the (x', y') the engine lists for that channel
   const pic = await page.evaluate(() => {
     const c = document.querySelector('#formula .picture-map');
-    return { hl: JSON.parse(c.dataset.highlight), o: Number(c.dataset.channel), window: JSON.parse(c.dataset.window) };
+    const k = document.querySelector('#formula .picture-kernel');
+    return { hl: JSON.parse(c.dataset.highlight), outline: JSON.parse(c.dataset.outline), grid: JSON.parse(c.dataset.grid), o: Number(c.dataset.channel), window: JSON.parse(c.dataset.window), used: JSON.parse(k.dataset.used) };
   });
   const listed = await page.evaluate(async (o) => {
     const f = await window.playground.engine.call('formula', { kind: 'conv_input_delta', conv: 'layer2.0.conv1', n: 0, i: 3, x: 9, y: 12 }, 100000);
-    return f.terms.map((t) => Object.fromEntries(t.index)).filter((t) => t.o === o).map((t) => [t["x'"], t["y'"]]);
+    return f.terms.map((t) => Object.fromEntries(t.index)).filter((t) => t.o === o);
   }, pic.o);
   const key = (v) => JSON.stringify([...new Set(v.map(String))].sort());
-  assert.equal(key(pic.hl), key(listed));
-  // stride 2, K = 3, p = 1 at an odd row and even column: 1 row × 2 columns of δ^{l+1} reach it
-  assert.equal(listed.length, 2, JSON.stringify(listed));
+  assert.equal(key(pic.hl), key(listed.map((t) => [t["x'"], t["y'"]])));
+  // stride 2, K = 3, p = 1: x = 9 is reached from x' = 4 and 5, y = 12 from y' = 6 only
+  assert.deepEqual(listed.map((t) => [t["x'"], t["y'"]]).sort(), [[4, 6], [5, 6]]);
+  // on the dilated, padded grid (28 + K − 1 = 30 wide, K − 1 − p = 1 zero around) every
+  // outlined δ^{l+1} cell lies in the 3×3 window at the hovered cell, and the ROT180 kernel
+  // entries it meets are (K−1−a, K−1−b) of the engine's terms
+  assert.deepEqual(pic.grid, [30, 30, 1]);
   assert.deepEqual(pic.window, [9, 12]);
+  for (const [r, c] of pic.outline) assert.ok(r >= 9 && r < 12 && c >= 12 && c < 15, `outline ${r},${c} in the window`);
+  assert.deepEqual(pic.outline.map(([r, c]) => [r - 9, c - 12]).map(String).sort(), listed.map((t) => [2 - t.a, 2 - t.b]).map(String).sort());
+  assert.deepEqual(pic.used.sort(), listed.map((t) => `${2 - t.a},${2 - t.b}`).sort());
   await shot(page, 'formula-input-delta');
 
   // the keyboard moves the cursor and the pane follows
@@ -271,7 +279,72 @@ test('the URL restores layer, digit, hovered cell and settings; garbage falls ba
   assert.equal(await bad.page.inputValue('#layer'), 'layer2.0.conv1');
   assert.equal(await bad.page.inputValue('#sample'), '0');
   const msg = await bad.page.textContent('#status');
-  for (const part of [/^Ignored from the link: /, /digit "-3" is not a held-out digit/, /lr "abc" is not a learning rate/, /layer "<img src=x>" is not a layer/]) assert.match(msg, part);
+  for (const part of [/^Ignored from the link: /, /digit "-3" is not a held-out digit/, /lr "abc" is not a learning rate/, /layer "<img src=x>" is not a layer/, /cell "deltas:999,0,0" is outside the deltas maps/]) assert.match(msg, part);
   assert.equal(await bad.page.locator('#status img').count(), 0, 'URL text goes into the page as text');
   assert.deepEqual([...errors, ...again.errors, ...bad.errors], []);
+});
+
+test('strip, class choice, file picker and export: what a student clicks', async () => {
+  const { page, errors } = await open(browser, srv.url);
+  await ready(page);
+  // the strip: click layer3.0's downsample conv, then → with the keyboard
+  await page.click('#network [data-name="layer3.0.downsample.0"]');
+  await page.waitForFunction(() => document.getElementById('layer').value === 'layer3.0.downsample.0');
+  assert.equal(await page.getAttribute('#network [data-name="layer3.0.downsample.0"]', 'aria-selected'), 'true');
+  await page.focus('#network svg');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForFunction(() => document.getElementById('layer').value !== 'layer3.0.downsample.0');
+  assert.match(await page.inputValue('#layer'), /^layer3\.0\./);
+  // choose class 4 in the bar chart: δ now comes from class 4 (the fc δ is softmax − onehot(4))
+  await page.selectOption('#layer', 'fc');
+  await page.click('#probs button[data-class="4"]');
+  await page.waitForFunction(() => /from class 4/.test(document.getElementById('deltas-title').textContent));
+  const fc = await page.evaluate(async () => {
+    const e = window.playground.engine;
+    return { d: Array.from(await e.call('tensor', 'delta.fc')), p: Array.from(await e.call('tensor', 'act.softmax')) };
+  });
+  fc.d.forEach((v, j) => assert.ok(Math.abs(v - (fc.p[j] - (j === 4 ? 1 : 0))) < 1e-5, `δ_fc[${j}]`));
+  assert.equal(await page.getAttribute('#probs button[data-class="4"]', 'aria-pressed'), 'true');
+  await page.waitForFunction(() => /target=4/.test(location.search) && /layer=fc/.test(location.search));
+  // fc weights: a gradient cell of the fc layer, with the trace-form derivation
+  await page.locator('#weights canvas.weights-map').nth(1).scrollIntoViewIfNeeded();
+  const box = await page.locator('#weights canvas.weights-map').nth(1).boundingBox();
+  // [10, 64] shown as 64 tiles of 1×1 (16 px, 4 px gaps) per output j: tile k = 1
+  const s = box.width / (16 * 20 - 4);
+  await page.mouse.move(box.x + s * 26, box.y + s * 5);
+  await paneAt(page, 'fc_weight_grad', [0, 1]);
+  assert.match(await page.textContent('#formula'), /tr\(a δᵀ dW\)/);
+
+  // a file that is not an image, through the file picker: a message, and the engine still answers
+  await page.setInputFiles('#file', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG') });
+  await page.waitForFunction(() => /Could not use "notes.png": could not read this file as an image/.test(document.getElementById('status').textContent));
+  // a real PNG through the picker
+  const png = Buffer.from(await page.evaluate(async () => {
+    const c = new OffscreenCanvas(64, 64);
+    const g = c.getContext('2d');
+    g.fillStyle = '#fff'; g.fillRect(0, 0, 64, 64);
+    g.fillStyle = '#000'; g.fillRect(28, 8, 7, 48); // a "1"
+    return btoa(String.fromCharCode(...new Uint8Array(await (await c.convertToBlob()).arrayBuffer())));
+  }), 'base64');
+  await page.setInputFiles('#file', { name: 'one.png', mimeType: 'image/png', buffer: png });
+  await page.waitForFunction(() => /your image · predicted 1/.test(document.getElementById('prediction').textContent), null, { timeout: 20_000 });
+
+  // export: the δ shown, as .npy, opens as a float32 array of its shape
+  await page.selectOption('#layer', 'layer2.0.conv1');
+  await page.waitForFunction(() => [...document.querySelectorAll('#export-name option')].some((o) => o.value === 'delta.layer2.0.conv1'));
+  await page.selectOption('#export-name', 'delta.layer2.0.conv1');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-npy')]);
+  assert.equal(download.suggestedFilename(), 'delta.layer2.0.conv1.npy');
+  const npy = await (await download.createReadStream()).toArray().then(Buffer.concat);
+  assert.equal(npy.subarray(0, 6).toString('latin1'), '\x93NUMPY');
+  const header = npy.subarray(10, 10 + npy.readUInt16LE(8)).toString('latin1');
+  assert.match(header, /'descr': '<f4'/);
+  assert.match(header, /'shape': \(1, 32, 14, 14\)/);
+  assert.equal(npy.length - 10 - npy.readUInt16LE(8), 4 * 32 * 14 * 14);
+  const [model] = await Promise.all([page.waitForEvent('download'), page.click('#export-model')]);
+  const st = await (await model.createReadStream()).toArray().then(Buffer.concat);
+  const json = JSON.parse(st.subarray(8, 8 + Number(st.readBigUInt64LE(0))).toString());
+  assert.deepEqual(json['layer2.0.conv1.weight'].shape, [32, 16, 3, 3]);
+  assert.deepEqual(errors, []);
+  await page.close();
 });

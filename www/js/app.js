@@ -60,10 +60,13 @@ async function main() {
   $('build').classList.add(build);
   $('build').dataset.build = build;
   $('build').dataset.threads = threads;
-  engine.onrestart = () => status('The engine stopped unexpectedly and was restarted with the pretrained model.', true);
-
   const inspector = await setUpInspector(engine);
-  setUpTraining(engine, inspector);
+  const trainer = setUpTraining(engine, inspector);
+  engine.onrestart = () => {
+    status('The engine stopped unexpectedly and was restarted with the pretrained model.', true);
+    trainer.forget();
+    inspector.refresh();
+  };
   window.playground = { engine, inspect: inspector.refresh, state };
   if (engineNote) status(engineNote, true);
   else if (!notices.length) status('Engine ready: pretrained ResNet-8 loaded. Hover any map to see its formula.');
@@ -102,16 +105,23 @@ function setUpTraining(engine, inspector) {
     applied = key;
   };
   const buttons = ['start', 'step', 'reset', 'pretrained'];
-  const setRunning = (r) => {
+  const clearStats = () => {
+    loss.clear();
+    acc.clear();
+    for (const k of ['step', 'loss', 'acc', 'heldout', 'ips']) $(`stat-${k}`).textContent = '–';
+  };
+  // Pause and Stop act between steps of a run, so they are enabled once the run has started
+  const setRunning = (r, started = r) => {
     training.running = r;
     training.paused = false;
     for (const b of buttons) $(b).disabled = r;
-    $('pause').disabled = !r;
-    $('stop').disabled = !r;
+    $('pause').disabled = !started;
+    $('stop').disabled = !started;
     $('pause').textContent = 'Pause';
   };
   setRunning(false);
   const show = (p) => {
+    if (p.paused) return; // the pause notice repeats the last report
     $('stat-step').textContent = p.step;
     $('stat-loss').textContent = p.loss.toFixed(4);
     $('stat-acc').textContent = `${(100 * p.accuracy).toFixed(1)} %`;
@@ -127,16 +137,18 @@ function setUpTraining(engine, inspector) {
     acc.draw();
   };
   const run = async (steps) => {
-    setRunning(true);
+    setRunning(true, false);
     status(steps === 1 ? 'One training step…' : `Training ${steps} steps…`);
     try {
       await apply();
       const evalEvery = steps === 1 ? 0 : Math.max(10, Math.round(steps / 10));
-      const last = await engine.train(steps, show, { evalEvery, evalLimit: 500 });
-      if (steps === 1) show(last);
+      const run = engine.train(steps, show, { evalEvery, evalLimit: 500 });
+      setRunning(true, steps > 1);
+      const last = await run;
       status(last.cancelled ? `Stopped at step ${last.step}.` : `Step ${last.step}: loss ${last.loss.toFixed(4)}.`);
     } catch (e) {
       status(`Training stopped: ${e.message}`, true);
+      if (/learning rate/.test(e.message)) $('lr').focus();
     }
     setRunning(false);
     await inspector.refresh();
@@ -152,16 +164,14 @@ function setUpTraining(engine, inspector) {
     if (training.paused) engine.pause(); else engine.resume();
     $('pause').textContent = training.paused ? 'Resume' : 'Pause';
     status(training.paused ? 'Paused: the views show the current weights.' : 'Training…');
-    if (training.paused) inspector.refresh();
+    if (training.paused) inspector.refresh(); else inspector.pause();
   };
   $('stop').onclick = () => engine.cancel();
   $('reset').onclick = async () => {
     try {
       await apply();
       await engine.call('resetModel', state.seed);
-      loss.clear();
-      acc.clear();
-      for (const k of ['step', 'loss', 'acc', 'heldout', 'ips']) $(`stat-${k}`).textContent = '–';
+      clearStats();
       status(`Random weights from seed ${state.seed}: press Start to train from scratch.`);
     } catch (e) { status(`Could not reset: ${e.message}`, true); }
     await inspector.refresh();
@@ -170,7 +180,9 @@ function setUpTraining(engine, inspector) {
     try {
       const res = await fetch(MODEL_URL);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      await engine.call('loadWeights', new Uint8Array(await res.arrayBuffer()));
+      // as if just loaded: step 0, no optimizer moments from the run before
+      await engine.call('restoreCheckpoint', new Uint8Array(await res.arrayBuffer()), 0);
+      clearStats();
       status('Pretrained weights loaded (98.55 % on the held-out digits).');
     } catch (e) { status(`Could not load the pretrained model: ${e.message}`, true); }
     await inspector.refresh();
@@ -178,6 +190,7 @@ function setUpTraining(engine, inspector) {
   window.addEventListener('keydown', (e) => { // Escape stops a run, from anywhere
     if (e.key === 'Escape' && training.running) engine.cancel();
   });
+  return { forget: () => { applied = null; } }; // after a restart the worker has the defaults
 }
 
 function settingValue(k) {
@@ -185,7 +198,7 @@ function settingValue(k) {
   const n = Number(raw);
   switch (k) {
     case 'opt': return raw === 'sgd' || raw === 'adam' ? raw : undefined;
-    case 'lr': return raw !== '' && Number.isFinite(n) && n > 0 && n <= 10 ? n : undefined;
+    case 'lr': return raw !== '' && Number.isFinite(n) && n > 0 && n <= 100 ? n : undefined;
     case 'batch': return Number.isInteger(n) && n >= 1 && n <= 256 ? n : undefined;
     case 'seed': return raw !== '' && Number.isInteger(n) && n >= 0 && n <= 4294967295 ? n : undefined;
     case 'steps': return Number.isInteger(n) && n >= 1 && n <= 100000 ? n : undefined;
@@ -195,7 +208,7 @@ function settingValue(k) {
 
 function settingError(k) {
   return {
-    steps: 'Steps must be a whole number from 1 to 100000.', lr: 'The learning rate must be a number above 0 and at most 10.',
+    steps: 'Steps must be a whole number from 1 to 100000.', lr: 'The learning rate must be a number above 0 and at most 100.',
     batch: 'The batch size must be a whole number from 1 to 256.', seed: 'The seed must be a whole number from 0 to 4294967295.',
     opt: 'Choose SGD or Adam.',
   }[k];
@@ -232,6 +245,7 @@ async function setUpInspector(engine) {
   const probs = new ProbBars($('probs'), { onpick: (j) => { state.target = j; saveUrl(); refresh(); } });
 
   let custom = null;   // the user's image (Uint8Array(784)) when it is the input
+  let cellFromUrl = !!state.cell;
   let current = null;  // what the views show: {n, label, pred, target}
 
   // the formula of the current cell
@@ -266,9 +280,16 @@ async function setUpInspector(engine) {
     else pane.note(`delta.${m}[${n}, ${c}, ${x}, ${y}] = ${grids.deltas.readout.dataset.value}`, ...deltaNote(m));
   }
 
+  // Everything that reads the tape runs one at a time, in order (a fast ◀▶ or ←→ would
+  // otherwise interleave two passes and mix their tensors in the views).
+  let queue = Promise.resolve();
+  const serial = (fn) => (...args) => (queue = queue.then(() => fn(...args), () => fn(...args)));
+
   // one pass: forward the input in eval mode, back-propagate from the target class, draw
-  async function refresh() {
+  const refresh = serial(refreshNow);
+  async function refreshNow() {
     if (training.running && !training.paused) { status('The views update when training stops or is paused.'); return; }
+    pane.invalidate();
     const sample = state.digit;
     try {
       if (custom) await engine.call('forwardPixels', custom.slice(), 1, 'eval');
@@ -284,14 +305,15 @@ async function setUpInspector(engine) {
         ? `your image · predicted ${pred} (p = ${p[pred].toFixed(3)})${p[pred] < 0.5 ? ' — not sure: is it a digit?' : ''}`
         : `held-out digit ${sample} · label ${label} · predicted ${pred} (p = ${p[pred].toFixed(3)})`;
       drawDigit(await engine.call('tensor', 'act.input'));
-      await showLayer();
+      await showLayerNow();
       explain();
     } catch (e) {
       status(`Could not show the layer: ${e.message}`, true);
     }
   }
 
-  async function showLayer() {
+  const showLayer = serial(showLayerNow);
+  async function showLayerNow() {
     const m = state.layer, site = siteOf(m);
     const flat = (s) => (s.length === 2 ? [s[0], 1, 1, s[1]] : s);
     const fetch2 = (name) => Promise.all([engine.call('tensor', name), engine.call('tensorShape', name)]);
@@ -327,8 +349,12 @@ async function setUpInspector(engine) {
         : cell.idx.every((v, k) => v < g.shape[k + 1]) && !(cell.grid === 'input' && $('input-block').hidden));
       if (ok && cell.grid === 'weights') g.select({ o: cell.idx[0], i: cell.idx[1], a: cell.idx[2], b: cell.idx[3] }, { notify: false });
       else if (ok) g.select({ c: cell.idx[0], x: cell.idx[1], y: cell.idx[2] }, { notify: false });
-      else state.cell = null;
+      else {
+        if (cellFromUrl) notices.push(`cell "${cell.grid}:${cell.idx.join(',')}" is outside the ${cell.grid} maps of ${m}`);
+        state.cell = null;
+      }
     }
+    cellFromUrl = false;
     if (!state.cell) state.cell = defaultCell(site, inputDeltas, deltas);
     exportNames(m, site);
     saveUrl();
@@ -361,6 +387,12 @@ async function setUpInspector(engine) {
     state.layer = m;
     state.cell = null;
     saveUrl();
+    if (training.running && !training.paused) { // the tape holds a training batch now
+      $('layer').value = m;
+      strip?.select(m);
+      status(`The views show ${m} when training stops or is paused.`);
+      return;
+    }
     if (current) showLayer().then(explain, (e) => status(`Could not show the layer: ${e.message}`, true));
   };
   $('layer').onchange = () => select($('layer').value);
@@ -374,7 +406,7 @@ async function setUpInspector(engine) {
     saveUrl();
     refresh();
   };
-  $('sample').onchange = () => useDigit(Number($('sample').value));
+  $('sample').onchange = () => useDigit($('sample').value.trim() === '' ? NaN : Number($('sample').value));
   $('prev-digit').onclick = () => useDigit((state.digit + 1999) % 2000);
   $('next-digit').onclick = () => useDigit((state.digit + 1) % 2000);
   const useImage = async (pixels, what) => {
@@ -446,9 +478,10 @@ async function setUpInspector(engine) {
     try { download(await engine.call('saveWeights'), `resnet8-step${await engine.call('step')}.safetensors`); } catch (e) { status(`Export failed: ${e.message}`, true); }
   };
 
-  if (notices.length) status(`Ignored from the link: ${notices.join('; ')}. Showing the defaults instead.`, true);
   await refresh();
-  return { refresh };
+  if (notices.length) status(`Ignored from the link: ${notices.join('; ')}. Showing the defaults instead.`, true);
+  const pause = () => pane.message('The formulas update when training is paused or stopped.');
+  return { refresh, pause };
 }
 
 // The cell the pane explains before anyone points: the largest |δ| at the conv's input (or of

@@ -24,7 +24,12 @@ export class EngineClient {
   static async start(options = {}) {
     const client = new EngineClient(options);
     client.ready = client.#spawn();
-    await client.ready;
+    try {
+      await client.ready;
+    } catch (e) {
+      client.worker?.terminate(); // with its thread pool, if any
+      throw e;
+    }
     return client;
   }
 

@@ -24,7 +24,7 @@ const PARSE = {
     if ((m[1] === 'weights') !== (idx.length === 4)) return undefined;
     return { grid: m[1], idx };
   },
-  lr: (v) => (/^\d*\.?\d+(e-?\d+)?$/i.test(v) && Number(v) > 0 && Number(v) <= 10 ? Number(v) : undefined),
+  lr: (v) => (/^\d*\.?\d+(e-?\d+)?$/i.test(v) && Number(v) > 0 && Number(v) <= 100 ? Number(v) : undefined),
   batch: int(1, 256),
   opt: (v) => (v === 'sgd' || v === 'adam' ? v : undefined),
   seed: int(0, 4294967295),
@@ -33,7 +33,7 @@ const PARSE = {
 
 const WHAT = {
   layer: 'is not a layer name', digit: 'is not a held-out digit number (0–1999)', target: 'is not a class (0–9)',
-  cell: 'is not a cell (grid:indices)', lr: 'is not a learning rate in (0, 10]', batch: 'is not a batch size (1–256)',
+  cell: 'is not a cell (grid:indices)', lr: 'is not a learning rate in (0, 100]', batch: 'is not a batch size (1–256)',
   opt: 'is not an optimizer (sgd or adam)', seed: 'is not a seed (a whole number)', steps: 'is not a number of steps (1–100000)',
 };
 

@@ -58,6 +58,8 @@ async function init({ modelUrl, dataUrl, build = 'auto', optimizer } = {}) {
   return { ...info, step: engine.step };
 }
 
+const CHECKPOINT_EVERY = 10; // training steps between kept copies of the weights (≈ 0.3 MB each)
+
 const yieldToEvents = () => new Promise((resolve) => {
   const ch = new MessageChannel();
   ch.port1.onmessage = () => resolve();
@@ -81,6 +83,7 @@ async function trainLoop(id, steps, progressMs, evalEvery, evalLimit) {
   const start = performance.now();
   let last = null, lastPost = 0, done = 0, images = 0, activeMs = 0;
   const batch = engine.batchSize;
+  const checkpoints = [{ weights: engine.saveWeights(), step: engine.step }]; // oldest first, ≤ 3
   while (done < steps && !control.cancelled) {
     if (control.paused) {
       self.postMessage({ id, progress: { ...last, paused: true } });
@@ -88,7 +91,22 @@ async function trainLoop(id, steps, progressMs, evalEvery, evalLimit) {
       continue;
     }
     const t0 = performance.now();
-    last = engine.train(1);
+    try {
+      last = engine.train(1);
+    } catch (e) {
+      // A non-finite loss, gradient or running statistic: the engine refused the step, but the
+      // weights that got there are already too large to train on. Go back to the oldest kept
+      // checkpoint (10–30 steps back, or the start of the run), with fresh optimizer moments.
+      if (!/not finite/.test(e.message)) throw e;
+      const back = checkpoints[0];
+      const at = engine.step;
+      engine.restoreCheckpoint(back.weights, back.step);
+      throw new Error(`${e.message}. Training stopped at step ${at}; the weights of step ${back.step} are restored. Lower the learning rate and train on.`);
+    }
+    if (done % CHECKPOINT_EVERY === CHECKPOINT_EVERY - 1) {
+      checkpoints.push({ weights: engine.saveWeights(), step: engine.step });
+      if (checkpoints.length > 3) checkpoints.shift();
+    }
     activeMs += performance.now() - t0;
     done += 1;
     images += batch;

@@ -349,26 +349,24 @@ pub struct ConvSite {
 
 /// Every conv's [`ConvSite`], in forward order.
 pub fn conv_sites<T: Scalar>(model: &ResNet<T>) -> Result<Vec<ConvSite>> {
-    let mut bns = vec![model.bn1.name.clone()];
+    // each conv with the BN that normalises it, read from the module that holds both
+    let mut pairs = vec![(&model.conv1, &model.bn1)];
     for blk in &model.blocks {
-        bns.push(blk.bn1.name.clone());
-        bns.push(blk.bn2.name.clone());
-        if let Some((_, b)) = &blk.downsample {
-            bns.push(b.name.clone());
+        pairs.push((&blk.conv1, &blk.bn1));
+        pairs.push((&blk.conv2, &blk.bn2));
+        if let Some((c, b)) = &blk.downsample {
+            pairs.push((c, b));
         }
     }
-    // convs() and the BN list above are both in forward order, conv i feeding BN i
-    model
-        .convs()
+    pairs
         .into_iter()
-        .zip(bns)
         .map(|(c, bn)| {
             let s = site(model, &c.name)?;
             let sibling = match s.other {
                 Other::Conv { conv, .. } => Some(conv),
                 _ => None,
             };
-            Ok(ConvSite { name: c.name.clone(), c_in: c.c_in, c_out: c.c_out, k: c.k, stride: c.stride, padding: c.pad, input: s.input, z: s.z, bn, sibling })
+            Ok(ConvSite { name: c.name.clone(), c_in: c.c_in, c_out: c.c_out, k: c.k, stride: c.stride, padding: c.pad, input: s.input, z: s.z, bn: bn.name.clone(), sibling })
         })
         .collect()
 }

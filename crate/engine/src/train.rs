@@ -38,8 +38,9 @@ impl Trainer {
         data.n_train / self.batch
     }
 
-    /// One step on the next batch of the training split. A non-finite loss or gradient is
-    /// reported as an error before the weights change.
+    /// One step on the next batch of the training split. A non-finite loss, gradient or BN
+    /// running statistic is reported as an error before anything changes: the weights are not
+    /// updated and the running statistics the forward pass had already moved are put back.
     pub fn step(&mut self, data: &Dataset) -> Result<StepStats> {
         if self.order.is_empty() || self.pos + self.batch > self.order.len() {
             if !self.order.is_empty() {
@@ -54,21 +55,28 @@ impl Trainer {
         let idx = &self.order[self.pos..self.pos + self.batch];
         self.pos += self.batch;
         let (x, labels) = data.batch(idx);
+        let stats: Vec<_> = self.model.batchnorms_mut().iter().map(|b| (b.running_mean.clone(), b.running_var.clone(), b.num_batches_tracked)).collect();
         let logits = self.model.forward(&x, Mode::Train)?;
         let accuracy = accuracy(&logits.data, &labels);
         let loss = self.model.backward(&labels)?;
-        check_finite(&self.model, loss)?;
+        if let Err(e) = check_finite(&self.model, loss) {
+            for (b, (mean, var, n)) in self.model.batchnorms_mut().into_iter().zip(stats) {
+                (b.running_mean, b.running_var, b.num_batches_tracked) = (mean, var, n);
+            }
+            return Err(e);
+        }
         self.opt.step(&mut self.model)?;
         Ok(StepStats { step: self.opt.step, epoch: self.epoch, loss, accuracy })
     }
 }
 
-/// Refuses to step on a non-finite loss or gradient.
+/// Refuses to step on a non-finite loss, gradient or BN running statistic (a batch variance
+/// can overflow to ∞ while the loss is still finite, which breaks eval mode later).
 pub fn check_finite(model: &ResNet<f32>, loss: f64) -> Result<()> {
     if !loss.is_finite() {
         bail!("the loss is not finite ({loss}); the weights were not updated (learning rate too high?)");
     }
-    for (name, t) in model.tape.iter().filter(|(n, _)| n.starts_with("grad.")) {
+    for (name, t) in model.tape.iter().filter(|(n, _)| n.starts_with("grad.") || n.starts_with("running.")) {
         if t.data.iter().any(|v| !v.is_finite()) {
             bail!("{name} is not finite; the weights were not updated (learning rate too high?)");
         }
@@ -153,9 +161,25 @@ mod tests {
         let err = t.step(&data).unwrap_err();
         assert!(err.0.contains("not finite") && err.0.contains("learning rate too high"), "{err}");
         let after = t.model.params();
-        let same = before.iter().zip(&after).filter(|(a, _)| a.3).all(|(a, b)| a.2.iter().zip(&b.2).all(|(x, y)| x.to_bits() == y.to_bits()));
-        assert!(same, "trainable weights untouched");
+        let same = before.iter().zip(&after).all(|(a, b)| a.2.iter().zip(&b.2).all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert!(same, "weights and BN running statistics untouched");
         assert_eq!(t.opt.step, 0);
+    }
+
+    #[test]
+    fn an_overflowing_running_variance_is_refused_and_put_back() {
+        let data = Dataset::mnist();
+        let mut model = ResNet::new(&Config::default(), 3).unwrap();
+        // large enough that layer1.0.conv1's outputs square to ∞ in the batch variance, small
+        // enough that the normalised activations, the loss and the gradients stay finite
+        model.blocks[0].conv1.weight.iter_mut().for_each(|w| *w *= 1e19);
+        let before = model.params();
+        let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 0.0), 32, 3).unwrap();
+        let err = t.step(&data).unwrap_err();
+        assert!(err.0.contains("running") && err.0.contains("not finite"), "{err}");
+        let after = t.model.params();
+        let changed: Vec<_> = before.iter().zip(&after).filter(|(a, b)| a.2.iter().zip(&b.2).any(|(x, y)| x.to_bits() != y.to_bits())).map(|(a, _)| &a.0).collect();
+        assert!(changed.is_empty(), "changed: {changed:?}");
     }
 }
 

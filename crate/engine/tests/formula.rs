@@ -459,6 +459,12 @@ fn conv_sites_match_the_tape_and_the_model() {
     let c = sites.iter().find(|s| s.name == "layer2.0.conv1").unwrap();
     assert_eq!((c.k, c.stride, c.padding, c.z.as_deref(), c.bn.as_str()), (3, 2, 1, Some("layer1.0.add"), "layer2.0.bn1"));
     assert_eq!(c.sibling.as_deref(), Some("layer2.0.downsample.0"));
+    // z is the pre-activation of the ReLU whose output the conv reads
+    let z_of = |n: &str| sites.iter().find(|s| s.name == n).unwrap().z.clone();
+    assert_eq!(z_of("conv1"), None);
+    assert_eq!(z_of("layer1.0.conv1").as_deref(), Some("bn1"));
+    assert_eq!(z_of("layer1.0.conv2").as_deref(), Some("layer1.0.bn1"));
+    assert_eq!(z_of("layer3.0.downsample.0").as_deref(), Some("layer2.0.add"));
     let d = sites.iter().find(|s| s.name == "layer2.0.downsample.0").unwrap();
     assert_eq!((d.k, d.stride, d.padding, d.bn.as_str()), (1, 2, 0, "layer2.0.downsample.1"));
 }

@@ -150,6 +150,19 @@ impl Engine {
         io::load_weights_into(&mut self.trainer.model, bytes).map_err(err)
     }
 
+    /// Goes back to weights `saveWeights` gave at step `step` (validated first: a bad file
+    /// changes nothing). The optimizer's moments belong to the run being undone (after a
+    /// divergence they are huge), so they are cleared; its step counter becomes `step`.
+    #[wasm_bindgen(js_name = restoreCheckpoint)]
+    pub fn restore_checkpoint(&mut self, bytes: &[u8], step: u32) -> Result<(), JsError> {
+        io::load_weights_into(&mut self.trainer.model, bytes).map_err(err)?;
+        let opt = &mut self.trainer.opt;
+        opt.m.clear();
+        opt.v.clear();
+        opt.step = step as u64;
+        Ok(())
+    }
+
     /// The model as safetensors bytes (PyTorch `state_dict` names).
     #[wasm_bindgen(js_name = saveWeights)]
     pub fn save_weights(&self) -> Vec<u8> {

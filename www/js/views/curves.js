@@ -15,7 +15,11 @@ export class Chart {
   }
 
   add(key, step, value) {
-    if (Number.isFinite(value)) this.data[key].push([step, value]);
+    if (!Number.isFinite(value)) return;
+    const pts = this.data[key];
+    pts.push([step, value]);
+    // a long run keeps every other old point, so drawing stays cheap and the shape stays
+    if (pts.length > 4000) this.data[key] = pts.filter((_, i) => i % 2 === 0 || i >= pts.length - 100);
   }
 
   clear() {
@@ -32,10 +36,13 @@ export class Chart {
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, W, H);
     g.font = '11px system-ui, sans-serif';
-    const all = Object.values(this.data).flat();
-    const yMax = this.fixed ? this.yMax : niceCeil(Math.max(this.yMax, ...all.map((p) => p[1])));
-    const minStep = all.length ? Math.min(...all.map((p) => p[0])) : 0;
-    const maxStep = Math.max(minStep + 10, ...all.map((p) => p[0]));
+    let top = this.yMax, minStep = Infinity, last = -Infinity;
+    for (const pts of Object.values(this.data)) {
+      for (const [st, v] of pts) { top = Math.max(top, v); minStep = Math.min(minStep, st); last = Math.max(last, st); }
+    }
+    if (minStep === Infinity) minStep = 0;
+    const yMax = this.fixed ? this.yMax : niceCeil(top);
+    const maxStep = Math.max(minStep + 10, last);
     const x = (s) => L + (W - L - R) * ((s - minStep) / (maxStep - minStep));
     const y = (v) => T + (H - T - B) * (1 - Math.min(v, yMax) / yMax);
     g.strokeStyle = '#dfe3e8';

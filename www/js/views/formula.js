@@ -93,7 +93,7 @@ export class FormulaPane {
     this.engine = engine;
     this.canQuery = canQuery;
     this.seq = 0;
-    this.sites = null;
+    this.cache = new Map(); // tensor name → promise of its values, for the pictures
   }
 
   /** Explains `query` (a resnet_engine::formula::Query as JSON); `site` is the conv's ConvSite. */
@@ -106,10 +106,11 @@ export class FormulaPane {
         this.engine.call('formula', query, LISTED),
         picture ? this.engine.call('formula', query, ALL) : null,
       ]);
-      if (seq !== this.seq) return; // a newer cell was hovered meanwhile
+      // a newer cell was hovered meanwhile, or training resumed and the tape moved on
+      if (seq !== this.seq || !this.canQuery()) return;
       let pic = null;
       if (picture) pic = await this.#pictureData(query, site, all);
-      if (seq !== this.seq) return;
+      if (seq !== this.seq || !this.canQuery()) return;
       this.render(f, { site, caption, pic, all });
     } catch (e) {
       if (seq === this.seq) this.message(`No formula for this cell: ${e.message}`, true);
@@ -145,12 +146,17 @@ export class FormulaPane {
     r.append(head);
     math(r, general(f, site));
     math(r, substituted(f));
-    const ok = Math.abs(f.result - f.value) <= 1e-4 * Math.max(1e-6, Math.abs(f.value), Math.abs(f.result));
+    // f32 tape vs f64 sum: the error scales with the terms' size, not the (maybe cancelled) total
+    const scale = Math.max(Math.abs(f.value), Math.abs(f.result), Math.abs(f.terms[0]?.value ?? 0), Math.abs(f.rest), ...f.parts.map((p) => Math.abs(p.value)));
+    const ok = Math.abs(f.result - f.value) <= 1e-4 * scale + 1e-9;
     const check = el('p', ok ? 'formula-check ok' : 'formula-check error');
     check.textContent = ok
       ? `✓ equals the engine's value at this cell, ${fmt(f.value)}`
       : `✗ the formula gives ${fmt(f.result)}, the tape holds ${fmt(f.value)}`;
     r.append(check);
+    // one sentence for screen readers (the pane itself is not a live region: too long)
+    const summary = document.getElementById('formula-summary');
+    if (summary) summary.textContent = `${caption || f.kind.replace(/_/g, ' ')} at ${f.target}[${f.index.join(', ')}]: ${f.count} terms, result ${fmt(f.result)}, ${ok ? 'equal to' : 'different from'} the engine's value ${fmt(f.value)}.`;
     if (f.kind === 'conv_input_delta') r.append(el('p', 'formula-note',
       'The same sum read as the notes draw it, δˡ = (δˡ⁺¹ ⊛ ROT180(wˡ⁺¹)) ⊙ σ′(zˡ): put s−1 zeros between neighbours of δˡ⁺¹ '
       + '(stride s), pad it with K−1−p zeros, and slide ROT180(w) over it; the window below sits on the hovered cell. '
@@ -222,8 +228,20 @@ export class FormulaPane {
 
   // ---- the notes' picture ---------------------------------------------------------------
 
+  /** Forgets the cached tensors: call after the tape or the weights changed. */
+  invalidate() {
+    this.cache.clear();
+    this.seq++;
+  }
+
+  #get(method, arg) {
+    const key = `${method}:${arg}`;
+    if (!this.cache.has(key)) this.cache.set(key, this.engine.call(method, arg));
+    return this.cache.get(key);
+  }
+
   async #pictureData(q, site, all) {
-    const e = this.engine;
+    const e = { call: (m, a) => this.#get(m, a) };
     if (q.kind === 'conv_input_delta') {
       // δ^{l+1} = delta.<conv>, dilated by s and padded by K−1−p; ROT180(w) at (x, y)
       const [d, ds, w] = await Promise.all([e.call('tensor', `delta.${site.name}`), e.call('tensorShape', `delta.${site.name}`), e.call('parameter', `${site.name}.weight`)]);
@@ -297,11 +315,16 @@ export class FormulaPane {
       window: [q.x, q.y, K], outline: hl.map(([xp, yp]) => [s * xp + P, s * yp + P]),
     });
     big.dataset.highlight = JSON.stringify(hl);
+    big.dataset.outline = JSON.stringify(hl.map(([xp, yp]) => [s * xp + P, s * yp + P]));
+    big.dataset.grid = JSON.stringify([H, W, P]);
     big.dataset.channel = String(o);
     big.dataset.window = JSON.stringify([q.x, q.y]);
     big.setAttribute('role', 'img');
     big.setAttribute('aria-label', `delta.${site.name} channel ${o}, dilated and zero-padded; outlined: the ${hl.length} cells that reach the hovered cell`);
-    big.nextElementSibling.textContent = `δˡ⁺¹ = delta.${site.name}[n=${q.n}, o=${o}]: ${Ho}×${Wo}${s > 1 ? `, dilated by ${s}` : ''}, padded by K−1−p = ${P}`;
+    // when the stride skipped the input's last rows, the grid needs zeros beyond the padding
+    const extra = H - (2 * P + (Ho - 1) * s + 1);
+    big.nextElementSibling.textContent = `δˡ⁺¹ = delta.${site.name}[n=${q.n}, o=${o}]: ${Ho}×${Wo}${s > 1 ? `, dilated by ${s}` : ''}, padded by K−1−p = ${P}`
+      + (extra > 0 ? `, plus ${extra} zero row${extra > 1 ? 's' : ''} and column${extra > 1 ? 's' : ''} at the bottom and right (input positions no output window started from)` : '');
     // ROT180(w[o, i]): entry (r, c) is w[o, i, K−1−r, K−1−c]
     const I = site.c_in, base = (o * I + q.i) * K * K;
     let wm = 0;

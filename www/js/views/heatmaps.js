@@ -26,7 +26,7 @@ export class HeatmapGrid {
     this.head.append(this.title, this.legend);
     this.grid = el('div', 'heatmaps-grid');
     this.grid.tabIndex = 0;
-    this.grid.setAttribute('role', 'grid');
+    this.grid.setAttribute('role', 'group');
     this.grid.setAttribute('aria-label', `${label}: arrow keys move the cursor, PageUp/PageDown change channel`);
     this.readout = el('div', 'readout');
     this.readout.setAttribute('aria-live', 'polite');

@@ -18,7 +18,7 @@ export class WeightView {
     this.head.append(this.title);
     this.body = el('div', 'weights-body');
     this.body.tabIndex = 0;
-    this.body.setAttribute('role', 'grid');
+    this.body.setAttribute('role', 'group');
     this.body.setAttribute('aria-label', 'kernels and their gradients: arrow keys move the cursor, PageUp/PageDown change the output channel o');
     this.panes = ['w', 'grad'].map((k) => {
       const fig = el('figure', 'weights-fig');
