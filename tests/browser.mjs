@@ -1,26 +1,25 @@
 // Launches Debian's headless Chromium through playwright-core with the flags this machine
-// needs (no background networking: the network is closed), and collects console errors.
+// needs (no background networking: the network is closed), and opens pages that collect
+// console errors. Every `open` gets a fresh browser context: its own storage (IndexedDB), so
+// a session one test saves does not leak into the next.
 import { chromium } from 'playwright-core';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
-export async function launch() {
-  const userDataDir = mkdtempSync(join(tmpdir(), 'rp-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
+export function launch() {
+  return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-default-apps'],
-    viewport: { width: 1280, height: 900 },
   });
-  return context;
 }
 
-/** Opens `url` in a new page; `errors` collects console errors, page errors and failed requests. */
-export async function open(context, url) {
+/** Opens `url` in a new page of a new context (or of `context`); `errors` collects console
+ *  errors, page errors, failed requests and requests that leave 127.0.0.1. */
+export async function open(browser, url, { context = null, setup = null } = {}) {
+  context ??= await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  if (setup) await setup(context);
   const page = await context.newPage();
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
@@ -28,5 +27,5 @@ export async function open(context, url) {
   page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
   page.on('request', (r) => { if (!r.url().startsWith('http://127.0.0.1') && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) errors.push(`third-party request: ${r.url()}`); });
   await page.goto(url);
-  return { page, errors };
+  return { page, errors, context };
 }

@@ -15,9 +15,12 @@ after(async () => { await browser?.close(); await srv?.close(); });
 test('the page runs under a strict CSP, threads included', async () => {
   // listen from the first script on (violations in workers show as console errors)
   const violations = [];
-  await browser.exposeBinding('reportViolation', (_, v) => violations.push(v));
-  await browser.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => window.reportViolation(`${e.violatedDirective} ${e.blockedURI}`)));
-  const { page, errors } = await open(browser, srv.url);
+  const { page, errors } = await open(browser, srv.url, {
+    setup: async (context) => {
+      await context.exposeBinding('reportViolation', (_, v) => violations.push(v));
+      await context.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => window.reportViolation(`${e.violatedDirective} ${e.blockedURI}`)));
+    },
+  });
   await page.waitForFunction(() => document.querySelector('#formula')?.dataset.kind === 'conv_input_delta', null, { timeout: 90_000 });
   assert.equal(await page.getAttribute('#build', 'data-build'), 'threads');
   assert.ok(await page.locator('#formula .katex').count() >= 2);

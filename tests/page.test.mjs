@@ -17,7 +17,7 @@ let browser, srv;
 before(async () => { browser = await launch(); srv = await serve({ root: DIST, isolated: false }); });
 after(async () => { await browser?.close(); await srv?.close(); });
 
-const ready = (page) => page.waitForFunction(() => window.playground?.inspect && document.querySelector('#formula')?.dataset.kind, null, { timeout: 90_000 });
+const ready = (page) => page.waitForFunction(() => window.playground?.ready && document.querySelector('#formula')?.dataset.kind, null, { timeout: 90_000 });
 const shot = (page, name) => page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
 
 const readout = (page, root) => page.evaluate((r) => {

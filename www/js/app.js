@@ -17,6 +17,7 @@ import { NetworkStrip } from './views/network.js';
 import { DrawPad } from './views/draw.js';
 import { imageToDigit, canvasToDigit } from './preprocess.js';
 import { readUrlState, urlOf, DEFAULTS } from './state.js';
+import { SessionStore, sessionToFile, sessionFromFile } from './session.js';
 
 const $ = (id) => document.getElementById(id);
 const HELD_OUT = 8000; // digits 8000.. of the data file are the held-out split
@@ -62,14 +63,16 @@ async function main() {
   $('build').dataset.threads = threads;
   const inspector = await setUpInspector(engine);
   const trainer = setUpTraining(engine, inspector);
+  window.playground = { engine, inspect: inspector.refresh, state };
+  const resumed = await setUpSession(engine, trainer, inspector);
   engine.onrestart = () => {
     status('The engine stopped unexpectedly and was restarted with the pretrained model.', true);
     trainer.forget();
     inspector.refresh();
   };
-  window.playground = { engine, inspect: inspector.refresh, state };
+  window.playground.ready = true;
   if (engineNote) status(engineNote, true);
-  else if (!notices.length) status('Engine ready: pretrained ResNet-8 loaded. Hover any map to see its formula.');
+  else if (!notices.length && !resumed) status('Engine ready: pretrained ResNet-8 loaded. Hover any map to see its formula.');
 }
 
 // ---- training ----------------------------------------------------------------------------
@@ -120,8 +123,10 @@ function setUpTraining(engine, inspector) {
     $('pause').textContent = 'Pause';
   };
   setRunning(false);
+  let saver = null; // saves the session (setUpSession); throttled unless forced
   const show = (p) => {
     if (p.paused) return; // the pause notice repeats the last report
+    saver?.();
     $('stat-step').textContent = p.step;
     $('stat-loss').textContent = p.loss.toFixed(4);
     $('stat-acc').textContent = `${(100 * p.accuracy).toFixed(1)} %`;
@@ -151,6 +156,7 @@ function setUpTraining(engine, inspector) {
       if (/learning rate/.test(e.message)) $('lr').focus();
     }
     setRunning(false);
+    saver?.(true);
     await inspector.refresh();
   };
   $('start').onclick = () => {
@@ -172,6 +178,7 @@ function setUpTraining(engine, inspector) {
       await apply();
       await engine.call('resetModel', state.seed);
       clearStats();
+      saver?.(true);
       status(`Random weights from seed ${state.seed}: press Start to train from scratch.`);
     } catch (e) { status(`Could not reset: ${e.message}`, true); }
     await inspector.refresh();
@@ -183,6 +190,7 @@ function setUpTraining(engine, inspector) {
       // as if just loaded: step 0, no optimizer moments from the run before
       await engine.call('restoreCheckpoint', new Uint8Array(await res.arrayBuffer()), 0);
       clearStats();
+      saver?.(true);
       status('Pretrained weights loaded (98.55 % on the held-out digits).');
     } catch (e) { status(`Could not load the pretrained model: ${e.message}`, true); }
     await inspector.refresh();
@@ -190,7 +198,107 @@ function setUpTraining(engine, inspector) {
   window.addEventListener('keydown', (e) => { // Escape stops a run, from anywhere
     if (e.key === 'Escape' && training.running) engine.cancel();
   });
-  return { forget: () => { applied = null; } }; // after a restart the worker has the defaults
+  const stats = ['step', 'loss', 'acc', 'heldout', 'ips'];
+  return {
+    forget: () => { applied = null; }, // after a restart the worker has the defaults
+    setSaver: (fn) => { saver = fn; },
+    busy: () => training.running,
+    snapshot: () => ({ curves: { loss: loss.toJSON(), acc: acc.toJSON() }, stats: Object.fromEntries(stats.map((k) => [k, $(`stat-${k}`).textContent])) }),
+    restore: (s) => {
+      loss.load(s.curves?.loss);
+      acc.load(s.curves?.acc);
+      for (const k of stats) $(`stat-${k}`).textContent = typeof s.stats?.[k] === 'string' ? s.stats[k].slice(0, 20) : '–';
+      applied = null;
+    },
+  };
+}
+
+// ---- nothing lost: the session in IndexedDB and in a file ----------------------------------
+
+const SETTINGS = ['lr', 'batch', 'opt', 'seed', 'steps'];
+
+async function setUpSession(engine, trainer, inspector) {
+  let store = null, warned = false, resumed = false;
+  const warn = (msg) => {
+    if (warned) return;
+    warned = true;
+    $('session-note').textContent = msg;
+  };
+  try {
+    store = await SessionStore.open();
+  } catch (e) {
+    warn(`Your work is not kept in this browser: ${e.message}. Training still works; "Save session to a file" keeps it.`);
+  }
+  const gather = async () => {
+    const [weights, optimizer, step] = await Promise.all([engine.call('saveWeights'), engine.call('saveOptimizer'), engine.call('step')]);
+    return { savedAt: Date.now(), weights, optimizer, step, settings: Object.fromEntries(SETTINGS.map((k) => [k, state[k]])), ...trainer.snapshot() };
+  };
+  // weights and optimizer first (validated by the engine; a bad file changes nothing), then the page
+  const restore = async (s, fromUrl) => {
+    await engine.call('loadWeights', s.weights);
+    await engine.call('loadOptimizer', s.optimizer);
+    trainer.restore(s);
+    // training settings from the session unless the link names them
+    const q = new URLSearchParams(fromUrl ? location.search : '');
+    for (const k of SETTINGS) {
+      if (q.has(k) || s.settings?.[k] === undefined) continue;
+      const v = s.settings[k];
+      const ok = { lr: Number.isFinite(v) && v > 0 && v <= 100, batch: Number.isInteger(v) && v >= 1 && v <= 256, opt: v === 'sgd' || v === 'adam', seed: Number.isInteger(v) && v >= 0 && v <= 4294967295, steps: Number.isInteger(v) && v >= 1 && v <= 100000 }[k];
+      if (ok) { state[k] = v; $(k).value = String(v); }
+    }
+    saveUrl();
+    await inspector.refresh();
+  };
+  if (store) {
+    try {
+      const s = await store.load();
+      if (s) {
+        await restore(s, true);
+        status(`Welcome back: your session from ${new Date(s.savedAt).toLocaleString()} is restored, at step ${s.step}.`);
+        resumed = true;
+      }
+    } catch (e) {
+      status(`Your saved session could not be restored (${e.message}); the pretrained model is loaded instead.`, true);
+    }
+  }
+  let last = -Infinity, saving = null;
+  const save = (force = false) => {
+    if (!store || saving || (!force && performance.now() - last < 5000)) return saving;
+    last = performance.now();
+    saving = gather().then((s) => store.save(s)).catch((e) => warn(`Your work could not be saved: ${e.message}. Training still works.`)).finally(() => { saving = null; });
+    return saving;
+  };
+  trainer.setSaver(save);
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') save(true); });
+  window.addEventListener('pagehide', () => save(true));
+  window.playground.saveSession = () => save(true);
+
+  $('session-save').onclick = async () => {
+    try {
+      const s = await gather();
+      const url = URL.createObjectURL(new Blob([sessionToFile(s)], { type: 'application/json' }));
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = `resnet-playground-step${s.step}.json`;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (e) { status(`Could not save the session: ${e.message}`, true); }
+  };
+  $('session-open').onchange = async () => {
+    const file = $('session-open').files[0];
+    if (!file) return;
+    if (trainer.busy()) { status('Stop training before opening a session.', true); return; }
+    try {
+      const s = sessionFromFile(await file.text());
+      await restore(s, false);
+      save(true);
+      status(`Session "${file.name}" opened, at step ${s.step}.`);
+    } catch (e) { status(`Could not open "${file.name}": ${e.message}`, true); }
+    $('session-open').value = '';
+  };
+  return resumed;
 }
 
 function settingValue(k) {

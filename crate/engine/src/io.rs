@@ -15,6 +15,7 @@
 //! config in a file builds a model over 64 MB only if the file holds that much data).
 
 use crate::model::BatchNorm;
+use crate::optim::{Optimizer, OptimizerConfig};
 use crate::{bail, Config, Error, ResNet, Result, Scalar, Tape, Tensor};
 use safetensors::tensor::{Metadata, TensorView};
 use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
@@ -56,6 +57,9 @@ impl Raw {
     fn f32(shape: &[usize], values: impl IntoIterator<Item = f32>) -> Raw {
         Raw { dtype: Dtype::F32, shape: shape.to_vec(), data: values.into_iter().flat_map(f32::to_le_bytes).collect() }
     }
+    fn f64(shape: &[usize], values: impl IntoIterator<Item = f64>) -> Raw {
+        Raw { dtype: Dtype::F64, shape: shape.to_vec(), data: values.into_iter().flat_map(f64::to_le_bytes).collect() }
+    }
     fn i64(shape: &[usize], values: impl IntoIterator<Item = i64>) -> Raw {
         Raw { dtype: Dtype::I64, shape: shape.to_vec(), data: values.into_iter().flat_map(i64::to_le_bytes).collect() }
     }
@@ -91,6 +95,76 @@ pub fn save_model<T: Scalar>(model: &ResNet<T>) -> Vec<u8> {
     let config = serde_json::to_string(&model.config).expect("a config serializes to JSON");
     let metadata = HashMap::from([("format".to_string(), "pt".to_string()), ("config".to_string(), config)]);
     write(tensors, Some(metadata))
+}
+
+/// The optimizer's state as a safetensors file: its moments as F64 tensors `m.<param>` (SGD's
+/// momentum buffer or Adam's first moment) and `v.<param>` (Adam's second moment), and its
+/// step and settings in the metadata. With the model's weights it is all a run needs to go on
+/// where it stopped (the page keeps both in IndexedDB).
+pub fn save_optimizer(opt: &Optimizer) -> Vec<u8> {
+    let mut tensors = vec![];
+    for (prefix, moments) in [("m", &opt.m), ("v", &opt.v)] {
+        let mut names: Vec<&String> = moments.keys().collect();
+        names.sort();
+        for name in names {
+            let d = &moments[name];
+            tensors.push((format!("{prefix}.{name}"), Raw::f64(&[d.len()], d.iter().copied())));
+        }
+    }
+    let config = serde_json::to_string(&opt.config).expect("optimizer settings serialize to JSON");
+    let metadata = HashMap::from([
+        ("format".to_string(), "resnet-playground-optimizer".to_string()),
+        ("step".to_string(), opt.step.to_string()),
+        ("config".to_string(), config),
+    ]);
+    write(tensors, Some(metadata))
+}
+
+/// An optimizer state written by [`save_optimizer`], checked against `model` before anything
+/// is returned: the settings are valid, every moment is `m.<p>` or `v.<p>` for a trainable
+/// parameter `p` of the model, F64 `[len(p)]`, and finite.
+pub fn load_optimizer<T: Scalar>(bytes: &[u8], model: &ResNet<T>) -> Result<Optimizer> {
+    let file = read(bytes)?;
+    let meta = file.meta.metadata().clone().unwrap_or_default();
+    if meta.get("format").map(String::as_str) != Some("resnet-playground-optimizer") {
+        bail!("not an optimizer state: its metadata has no format \"resnet-playground-optimizer\"");
+    }
+    let step: u64 = meta.get("step").and_then(|v| v.parse().ok()).ok_or_else(|| Error("the optimizer state has no valid step".into()))?;
+    let config: OptimizerConfig = meta
+        .get("config")
+        .ok_or_else(|| Error("the optimizer state has no settings".into()))
+        .and_then(|j| serde_json::from_str(j).map_err(|e| Error(format!("the optimizer settings are not valid: {e}"))))?;
+    let mut opt = Optimizer::new(config)?;
+    opt.step = step;
+    let sizes: HashMap<String, usize> = model.params().into_iter().filter(|p| p.3).map(|p| (p.0, p.2.len())).collect();
+    let mut problems = vec![];
+    for name in file.names() {
+        let (map, param) = match name.split_once('.') {
+            Some(("m", p)) => (&mut opt.m, p),
+            Some(("v", p)) => (&mut opt.v, p),
+            _ => {
+                problems.push(format!("{name}: not a moment (m.<parameter> or v.<parameter>)"));
+                continue;
+            }
+        };
+        let Some(&len) = sizes.get(param) else {
+            problems.push(format!("{name}: the model has no trainable parameter '{param}'"));
+            continue;
+        };
+        let t = file.get(&name)?;
+        if t.dtype() != Dtype::F64 || t.shape() != [len] {
+            problems.push(format!("{name}: {} {:?} in the file, expected F64 [{len}]", t.dtype(), t.shape()));
+            continue;
+        }
+        let values: Vec<f64> = t.data().chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect();
+        if values.iter().any(|v| !v.is_finite()) {
+            problems.push(format!("{name}: every value must be finite"));
+            continue;
+        }
+        map.insert(param.to_string(), values);
+    }
+    report("the optimizer state does not fit the model", &problems)?;
+    Ok(opt)
 }
 
 /// Named F32 tensors as a safetensors file, each with its own shape (`[]` for a scalar).

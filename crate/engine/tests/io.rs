@@ -438,3 +438,61 @@ fn the_unmutated_files_are_valid() {
     let err = io::load_weights_into(&mut ResNet::<f32>::new(&Config::default(), 0).unwrap(), model).unwrap_err().0;
     assert!(err.contains("missing") && err.contains("layer3.0"), "{err}");
 }
+
+/// A model and an optimizer after `steps` real steps with `cfg`.
+fn with_optimizer(cfg: OptimizerConfig, steps: usize) -> (ResNet<f32>, Optimizer) {
+    let d = Dataset::mnist();
+    let mut m = ResNet::<f32>::new(&Config::default(), 5).unwrap();
+    let mut opt = Optimizer::new(cfg).unwrap();
+    for s in 0..steps {
+        let (x, y) = d.batch(&(0..8).map(|i| (s * 8 + i) % 8000).collect::<Vec<_>>());
+        m.forward(&x, Mode::Train).unwrap();
+        m.backward(&y).unwrap();
+        opt.step(&mut m).unwrap();
+    }
+    (m, opt)
+}
+
+#[test]
+fn an_optimizer_state_round_trips_and_steps_the_same() {
+    for cfg in [OptimizerConfig::sgd(0.05, 0.9, 5e-4), OptimizerConfig::adam(1e-3, 0.0)] {
+        let (mut m, opt) = with_optimizer(cfg, 3);
+        let back = io::load_optimizer(&io::save_optimizer(&opt), &m).unwrap();
+        assert_eq!((back.step, back.config), (opt.step, opt.config));
+        assert_eq!((back.m.len(), back.v.len()), (opt.m.len(), opt.v.len()));
+        for (k, v) in &opt.m {
+            assert!(back.m[k].iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits()), "m.{k}");
+        }
+        for (k, v) in &opt.v {
+            assert!(back.v[k].iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits()), "v.{k}");
+        }
+        // one more step from the saved state and from the original: the same weights
+        let mut m2 = m.clone_weights();
+        let d = Dataset::mnist();
+        let (x, y) = d.batch(&[100, 200, 300, 400]);
+        for (model, mut o) in [(&mut m, opt), (&mut m2, back)] {
+            model.forward(&x, Mode::Train).unwrap();
+            model.backward(&y).unwrap();
+            o.step(model).unwrap();
+        }
+        assert_eq!(state(&m), state(&m2));
+    }
+}
+
+#[test]
+fn a_bad_optimizer_state_is_refused_with_its_reason() {
+    let (m, opt) = with_optimizer(OptimizerConfig::sgd(0.05, 0.9, 0.0), 1);
+    let err = |bytes: &[u8]| io::load_optimizer(bytes, &m).unwrap_err().0;
+    assert!(err(&save_model(&m)).contains("not an optimizer state"));
+    assert!(err(b"12345678").contains("safetensors"));
+    let other = ResNet::<f32>::new(&Config { widths: vec![8, 16, 32], ..Config::default() }, 1).unwrap();
+    let e = io::load_optimizer(&io::save_optimizer(&opt), &other).unwrap_err().0;
+    assert!(e.contains("expected F64 [72]"), "{e}"); // conv1.weight is 8×1×3×3 in the other model
+    let mut nan = Optimizer::new(opt.config).unwrap();
+    nan.m = opt.m.clone();
+    nan.m.get_mut("fc.bias").unwrap()[3] = f64::NAN;
+    assert!(err(&io::save_optimizer(&nan)).contains("m.fc.bias: every value must be finite"));
+    let mut unknown = Optimizer::new(opt.config).unwrap();
+    unknown.m.insert("fc.gamma".into(), vec![0.0; 10]);
+    assert!(err(&io::save_optimizer(&unknown)).contains("no trainable parameter 'fc.gamma'"));
+}

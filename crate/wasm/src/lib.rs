@@ -163,6 +163,21 @@ impl Engine {
         Ok(())
     }
 
+    /// The optimizer's state (moments, step, settings) as safetensors bytes; with
+    /// `saveWeights` it is everything a training run needs to go on later.
+    #[wasm_bindgen(js_name = saveOptimizer)]
+    pub fn save_optimizer(&self) -> Vec<u8> {
+        io::save_optimizer(&self.trainer.opt)
+    }
+
+    /// Replaces the optimizer's state with one `saveOptimizer` wrote (checked against the
+    /// model first: a bad file changes nothing).
+    #[wasm_bindgen(js_name = loadOptimizer)]
+    pub fn load_optimizer(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+        self.trainer.opt = io::load_optimizer(bytes, &self.trainer.model).map_err(err)?;
+        Ok(())
+    }
+
     /// The model as safetensors bytes (PyTorch `state_dict` names).
     #[wasm_bindgen(js_name = saveWeights)]
     pub fn save_weights(&self) -> Vec<u8> {

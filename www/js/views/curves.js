@@ -22,6 +22,14 @@ export class Chart {
     if (pts.length > 4000) this.data[key] = pts.filter((_, i) => i % 2 === 0 || i >= pts.length - 100);
   }
 
+  /** The points, for saving; `load` puts them back. */
+  toJSON() { return this.data; }
+
+  load(data) {
+    for (const k of Object.keys(this.data)) this.data[k] = Array.isArray(data?.[k]) ? data[k].filter((p) => Array.isArray(p) && p.length === 2 && p.every(Number.isFinite)) : [];
+    this.draw();
+  }
+
   clear() {
     for (const k of Object.keys(this.data)) this.data[k] = [];
     this.draw();
