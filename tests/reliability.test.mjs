@@ -110,3 +110,116 @@ test('no IndexedDB (private mode): a notice, and training still works', async ()
   await page.waitForFunction(() => /^Step \d+: loss/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
   assert.deepEqual(errors, []);
 });
+
+// ---- bad files ---------------------------------------------------------------------------
+
+import { readFileSync } from 'node:fs';
+import { png, seven } from './png.mjs';
+
+const MODEL = readFileSync(new URL('../models/resnet8-mnist.safetensors', import.meta.url));
+
+/** The pretrained file with its header changed by `edit(header)` (data kept). */
+function rewrite(edit, dataEdit = null) {
+  const n = Number(MODEL.readBigUInt64LE(0));
+  const header = JSON.parse(MODEL.subarray(8, 8 + n).toString());
+  const data = Buffer.from(MODEL.subarray(8 + n));
+  edit(header);
+  dataEdit?.(header, data);
+  let json = JSON.stringify(header);
+  if (json.length < n) json = json.padEnd(n, ' ');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([len, Buffer.from(json), data]);
+}
+
+const BAD_WEIGHTS = [
+  ['not-safetensors.safetensors', Buffer.from('PK\x03\x04 this is a zip file, not weights'), /header|safetensors/i],
+  ['truncated.safetensors', MODEL.subarray(0, MODEL.length >> 1), /bytes|truncated|short|end/i],
+  ['wrong-shape.safetensors', rewrite((h) => { h['conv1.weight'].shape = [16, 3, 3, 1]; }), /conv1\.weight: shape \[16, 3, 3, 1\] in the file, the model needs \[16, 1, 3, 3\]/],
+  ['wrong-dtype.safetensors', rewrite((h) => { h['fc.bias'].dtype = 'I32'; }), /fc\.bias: dtype I32/],
+  ['renamed.safetensors', rewrite((h) => { h['fc.beta'] = h['fc.bias']; delete h['fc.bias']; }), /fc\.bias|fc\.beta/],
+  ['nan.safetensors', rewrite(() => {}, (h, d) => d.writeFloatLE(NaN, h['fc.bias'].data_offsets[0])), /fc\.bias: 1 NaN values out of 10; every value must be finite/],
+  ['huge-header.safetensors', Buffer.concat([(() => { const b = Buffer.alloc(8); b.writeBigUInt64LE(1_000_000_000n); return b; })(), Buffer.from('{}')]), /header/i],
+];
+
+test('bad weights files: each gets its reason in the page, and the model is unchanged', async () => {
+  const { page, errors } = await open(browser, srv.url);
+  await ready(page);
+  const before = await page.evaluate(async () => Array.from(await window.playground.engine.call('saveWeights')));
+  for (const [name, bytes, why] of BAD_WEIGHTS) {
+    await page.setInputFiles('#weights-open', { name, mimeType: 'application/octet-stream', buffer: bytes });
+    const h = await page.waitForFunction((n) => {
+      const t = document.getElementById('status').textContent;
+      return t.startsWith(`Could not use "${n}": `) && t;
+    }, name, { timeout: 20_000 });
+    const msg = await h.jsonValue();
+    assert.match(msg, why, msg);
+    assert.match(msg, /The model is unchanged\.$/);
+  }
+  const after = await page.evaluate(async () => Array.from(await window.playground.engine.call('saveWeights')));
+  assert.deepEqual(parseSafetensors(after), parseSafetensors(before)); // (header key order may differ)
+  // and the real file loads
+  await page.setInputFiles('#weights-open', { name: 'resnet8.safetensors', mimeType: 'application/octet-stream', buffer: MODEL });
+  await page.waitForFunction(() => /^Weights "resnet8.safetensors" loaded\./.test(document.getElementById('status').textContent));
+  assert.deepEqual(errors, []);
+});
+
+test('odd images: truncated, 0×0, 10,000×10,000, SVG, transparent; each gets an answer', async () => {
+  const { page, errors } = await open(browser, srv.url);
+  await ready(page);
+  const use = async (name, mimeType, buffer) => {
+    await page.evaluate(() => { document.getElementById('status').textContent = ''; document.getElementById('prediction').textContent = ''; });
+    await page.setInputFiles('#file', { name, mimeType, buffer });
+    const h = await page.waitForFunction(() => {
+      const s = document.getElementById('status').textContent, p = document.getElementById('prediction').textContent;
+      return (/^Could not use/.test(s) || /your image · predicted/.test(p)) && { s, p };
+    }, null, { timeout: 120_000 });
+    return h.jsonValue();
+  };
+  const whole = png(200, 200, seven(200, 200, 40, 30, 120));
+  let r = await use('cut.png', 'image/png', whole.subarray(0, 60));
+  assert.match(r.s, /Could not use "cut.png": could not read this file as an image \(image\/png\)/);
+  const empty = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="0" height="0"></svg>');
+  r = await use('empty.svg', 'image/svg+xml', empty);
+  assert.match(r.s, /Could not use "empty.svg": /);
+  r = await use('blank.png', 'image/png', png(50, 50, () => 255));
+  assert.match(r.s, /no digit found: the image is blank/);
+  // a 10,000 × 10,000 scan with a small 7 in it: scaled down while decoding, then read
+  r = await use('scan.png', 'image/png', png(10_000, 10_000, seven(10_000, 10_000, 3000, 2000, 4000)));
+  assert.match(r.p, /your image · predicted \d/);
+  assert.match(await page.textContent('#status'), /Showing "scan.png"/);
+  r = await use('seven.svg', 'image/svg+xml', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><rect width="100" height="100" fill="white"/><path d="M25 20 H75 L45 85" stroke="black" stroke-width="9" fill="none"/></svg>'));
+  assert.match(r.p, /your image · predicted 7/);
+  // dark ink on a transparent background: transparency is paper
+  r = await use('ink.png', 'image/png', png(120, 120, (x, y) => (seven(120, 120, 20, 15, 80)(x, y) === 0 ? [0, 255] : [0, 0]), { alpha: true }));
+  assert.match(r.p, /your image · predicted \d/);
+  const ink = await page.evaluate(async () => {
+    const x = await window.playground.engine.call('tensor', 'act.input');
+    return x.filter((v) => v > 0).length;
+  });
+  assert.ok(ink > 20 && ink < 300, `the 7 is ink, the transparent rest is background: ${ink} ink pixels`);
+  assert.deepEqual(errors, []);
+});
+
+test('a crashed engine is restarted and the saved session comes back, with one message', async () => {
+  const { page, errors } = await open(browser, `${srv.url}?steps=7`);
+  await ready(page);
+  await page.click('#reset');
+  await page.waitForFunction(() => /Random weights/.test(document.getElementById('status').textContent));
+  await page.click('#start');
+  await page.waitForFunction(() => /^Step 7: loss/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  await page.evaluate(() => window.playground.saveSession());
+  const before = await snapshot(page);
+  const msg = await page.evaluate(async () => {
+    try { await window.playground.engine.simulateTrap(); return 'no error'; } catch (e) { return e.message; }
+  });
+  assert.match(msg, /simulated trap/);
+  await page.waitForFunction(() => /restarted; your session is restored at step 7\./.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  const after = await snapshot(page);
+  assert.equal(after.step, 7);
+  assert.deepEqual(parseSafetensors(after.weights), parseSafetensors(before.weights));
+  // the views work again on the restored model
+  await page.click('#next-digit');
+  await page.waitForFunction(() => /held-out digit 1 ·/.test(document.getElementById('prediction').textContent));
+  assert.deepEqual(errors.filter((e) => !/simulated trap/.test(e)), []);
+});

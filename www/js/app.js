@@ -64,11 +64,14 @@ async function main() {
   const inspector = await setUpInspector(engine);
   const trainer = setUpTraining(engine, inspector);
   window.playground = { engine, inspect: inspector.refresh, state };
-  const resumed = await setUpSession(engine, trainer, inspector);
-  engine.onrestart = () => {
-    status('The engine stopped unexpectedly and was restarted with the pretrained model.', true);
+  const { resumed, restoreSaved } = await setUpSession(engine, trainer, inspector);
+  engine.onrestart = async () => {
     trainer.forget();
-    inspector.refresh();
+    const back = await restoreSaved().catch(() => null);
+    status(back === null
+      ? 'The engine stopped unexpectedly and was restarted with the pretrained model.'
+      : `The engine stopped unexpectedly and was restarted; your session is restored at step ${back}.`, true);
+    await inspector.refresh();
   };
   window.playground.ready = true;
   if (engineNote) status(engineNote, true);
@@ -195,6 +198,23 @@ function setUpTraining(engine, inspector) {
     } catch (e) { status(`Could not load the pretrained model: ${e.message}`, true); }
     await inspector.refresh();
   };
+  // weights from a file (e.g. the CLI's or PyTorch's): checked by the engine, a bad file changes nothing
+  $('weights-open').onchange = async () => {
+    const file = $('weights-open').files[0];
+    $('weights-open').value = '';
+    if (!file) return;
+    if (training.running) { status('Stop training before opening weights.', true); return; }
+    try {
+      if (file.size > 64 << 20) throw new Error(`it is ${(file.size / 2 ** 20).toFixed(0)} MB; the model's weights take about 0.3 MB`);
+      await engine.call('restoreCheckpoint', new Uint8Array(await file.arrayBuffer()), 0);
+      clearStats();
+      saver?.(true);
+      status(`Weights "${file.name}" loaded.`);
+    } catch (e) {
+      status(`Could not use "${file.name}": ${e.message}. The model is unchanged.`, true);
+    }
+    await inspector.refresh();
+  };
   window.addEventListener('keydown', (e) => { // Escape stops a run, from anywhere
     if (e.key === 'Escape' && training.running) engine.cancel();
   });
@@ -298,7 +318,14 @@ async function setUpSession(engine, trainer, inspector) {
     } catch (e) { status(`Could not open "${file.name}": ${e.message}`, true); }
     $('session-open').value = '';
   };
-  return resumed;
+  // after a crash: the last saved session (null if there is none)
+  const restoreSaved = async () => {
+    const s = store && await store.load();
+    if (!s) return null;
+    await restore(s, false);
+    return s.step;
+  };
+  return { resumed, restoreSaved };
 }
 
 function settingValue(k) {

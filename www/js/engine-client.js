@@ -112,6 +112,9 @@ export class EngineClient {
     return this.#send('train', { args: { steps, progressMs, evalEvery, evalLimit } }, onProgress);
   }
 
+  /** For tests: the worker answers as if the wasm module had trapped (then restarts). */
+  simulateTrap() { return this.#send('simulate-trap'); }
+
   pause() { this.worker.postMessage({ op: 'pause' }); }
   resume() { this.worker.postMessage({ op: 'resume' }); }
   cancel() { this.worker.postMessage({ op: 'cancel' }); }

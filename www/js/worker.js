@@ -139,6 +139,8 @@ self.onmessage = async (ev) => {
     if (op === 'init') result = await init(args);
     else if (!engine) throw new Error('the engine is not initialised');
     else if (op === 'train') result = await train(id, args);
+    // what a wasm trap looks like to the client, so the tests can check the recovery path
+    else if (op === 'simulate-trap') throw new WebAssembly.RuntimeError('unreachable (a simulated trap)');
     else if (op === 'call') {
       const member = engine[method];
       if (typeof method !== 'string' || method.startsWith('_') || method === 'free' || method === 'constructor' || member === undefined) {
