@@ -51,3 +51,32 @@ export function seven(w, h, x0, y0, s) {
     return bar || diag ? 0 : 255;
   };
 }
+
+/** An animated GIF (grayscale, uncompressed LZW: a clear code every 254 pixels keeps the codes
+ *  9 bits wide); `frames` are functions (x, y) → gray 0..255. */
+export function gif(w, h, frames) {
+  const u16 = (v) => [v & 255, v >> 8];
+  const out = [...Buffer.from('GIF89a'), ...u16(w), ...u16(h), 0xf7, 0, 0];
+  for (let i = 0; i < 256; i++) out.push(i, i, i); // gray palette
+  out.push(0x21, 0xff, 11, ...Buffer.from('NETSCAPE2.0'), 3, 1, 0, 0, 0); // loop forever
+  for (const f of frames) {
+    out.push(0x21, 0xf9, 4, 0x04, ...u16(50), 0, 0); // 0.5 s per frame, keep the frame
+    out.push(0x2c, 0, 0, 0, 0, ...u16(w), ...u16(h), 0, 8);
+    const bytes = [];
+    let acc = 0, nbits = 0;
+    const code = (c) => { acc |= c << nbits; nbits += 9; while (nbits >= 8) { bytes.push(acc & 255); acc >>>= 8; nbits -= 8; } };
+    let run = 0;
+    code(256);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      if (run === 254) { code(256); run = 0; }
+      code(f(x, y));
+      run++;
+    }
+    code(257);
+    if (nbits > 0) bytes.push(acc & 255);
+    for (let i = 0; i < bytes.length; i += 255) out.push(Math.min(255, bytes.length - i), ...bytes.slice(i, i + 255));
+    out.push(0);
+  }
+  out.push(0x3b);
+  return Buffer.from(out);
+}

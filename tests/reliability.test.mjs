@@ -114,7 +114,7 @@ test('no IndexedDB (private mode): a notice, and training still works', async ()
 // ---- bad files ---------------------------------------------------------------------------
 
 import { readFileSync } from 'node:fs';
-import { png, seven } from './png.mjs';
+import { png, gif, seven } from './png.mjs';
 
 const MODEL = readFileSync(new URL('../models/resnet8-mnist.safetensors', import.meta.url));
 
@@ -164,7 +164,7 @@ test('bad weights files: each gets its reason in the page, and the model is unch
   assert.deepEqual(errors, []);
 });
 
-test('odd images: truncated, 0×0, 10,000×10,000, SVG, transparent; each gets an answer', async () => {
+test('odd images: truncated, 0×0, blank, 10,000×10,000, SVG, animated GIF, transparent; each gets an answer', async () => {
   const { page, errors } = await open(browser, srv.url);
   await ready(page);
   const use = async (name, mimeType, buffer) => {
@@ -190,6 +190,10 @@ test('odd images: truncated, 0×0, 10,000×10,000, SVG, transparent; each gets a
   assert.match(await page.textContent('#status'), /Showing "scan.png"/);
   r = await use('seven.svg', 'image/svg+xml', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><rect width="100" height="100" fill="white"/><path d="M25 20 H75 L45 85" stroke="black" stroke-width="9" fill="none"/></svg>'));
   assert.match(r.p, /your image · predicted 7/);
+  // an animated GIF: a 1, then an empty frame; the first frame counts
+  const one = (x, y) => (x >= 26 && x < 34 && y >= 10 && y < 54 ? 0 : 255);
+  r = await use('blink.gif', 'image/gif', gif(64, 64, [one, () => 255]));
+  assert.match(r.p, /your image · predicted 1/);
   // dark ink on a transparent background: transparency is paper
   r = await use('ink.png', 'image/png', png(120, 120, (x, y) => (seven(120, 120, 20, 15, 80)(x, y) === 0 ? [0, 255] : [0, 0]), { alpha: true }));
   assert.match(r.p, /your image · predicted \d/);
