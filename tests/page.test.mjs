@@ -224,6 +224,7 @@ test('a dropped PNG and a drawn digit are preprocessed like MNIST and predicted'
   await page.waitForFunction(() => /your image · predicted/.test(document.getElementById('prediction').textContent), null, { timeout: 20_000 });
   const got = await page.textContent('#prediction');
   assert.match(got, new RegExp(`predicted ${label}`), got);
+  assert.doesNotMatch(got, /does not look like a handwritten digit|not sure/, 'a real digit is not flagged');
   await shot(page, 'dropped-png');
 
   // draw a "1": one vertical stroke with the mouse

@@ -194,6 +194,13 @@ test('odd images: truncated, 0×0, blank, 10,000×10,000, SVG, animated GIF, tra
   const one = (x, y) => (x >= 26 && x < 34 && y >= 10 && y < 54 ? 0 : 255);
   r = await use('blink.gif', 'image/gif', gif(64, 64, [one, () => 255]));
   assert.match(r.p, /your image · predicted 1/);
+  // a photo of something that is not a digit (a noisy, shaded scene): predicted, and labelled as such
+  r = await use('cat.png', 'image/png', png(300, 200, (x, y) => Math.round(90 + 60 * Math.sin(x / 17) * Math.cos(y / 23) + ((x * 7919 + y * 104729) % 41))));
+  assert.match(r.p, /your image · predicted \d .*this does not look like a handwritten digit \(\d+ % of the field is ink/);
+  // a file name is text, never markup
+  r = await use('<img src=x onerror=alert(1)>.png', 'image/png', Buffer.from('nope'));
+  assert.match(r.s, /^Could not use "<img src=x onerror=alert\(1\)>.png"/);
+  assert.equal(await page.locator('#status img').count(), 0);
   // dark ink on a transparent background: transparency is paper
   r = await use('ink.png', 'image/png', png(120, 120, (x, y) => (seven(120, 120, 20, 15, 80)(x, y) === 0 ? [0, 255] : [0, 0]), { alpha: true }));
   assert.match(r.p, /your image · predicted \d/);
