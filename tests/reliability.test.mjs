@@ -234,3 +234,18 @@ test('a crashed engine is restarted and the saved session comes back, with one m
   await page.waitForFunction(() => /held-out digit 1 ·/.test(document.getElementById('prediction').textContent));
   assert.deepEqual(errors.filter((e) => !/simulated trap/.test(e)), []);
 });
+
+test('storage full: a notice, and training still works', async () => {
+  const { page, errors } = await open(browser, `${srv.url}?steps=3`);
+  await ready(page);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(srv.url).origin, quotaSize: 10_000 });
+  await page.click('#start');
+  await page.waitForFunction(() => /^Step \d+: loss/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  await page.evaluate(() => window.playground.saveSession());
+  await page.waitForFunction(() => /Your work could not be saved: .*Training still works\./.test(document.getElementById('session-note').textContent));
+  assert.match(await page.textContent('#session-note'), /storage is full|saving failed|aborted/);
+  await page.click('#start');
+  await page.waitForFunction(() => /^Step 6: loss/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  assert.deepEqual(errors, []);
+});
