@@ -67,7 +67,8 @@ test('a reload resumes where training stopped: weights, optimizer state, step, c
   await page.waitForFunction(() => /Random weights/.test(document.getElementById('status').textContent));
   await page.click('#start');
   await page.waitForFunction(() => /^Step 12: loss/.test(document.getElementById('status').textContent), null, { timeout: 120_000 });
-  await page.evaluate(() => window.playground.saveSession());
+  // saved by itself at the end of the run
+  await page.waitForFunction(() => window.playground.savedStep === 12);
   const before = await snapshot(page);
   const statLoss = await page.textContent('#stat-loss');
   assert.equal(before.step, 12);

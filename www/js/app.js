@@ -285,7 +285,7 @@ async function setUpSession(engine, trainer, inspector) {
   const save = (force = false) => {
     if (!store || saving || (!force && performance.now() - last < 5000)) return saving;
     last = performance.now();
-    saving = gather().then((s) => store.save(s)).catch((e) => warn(`Your work could not be saved: ${e.message}. Training still works.`)).finally(() => { saving = null; });
+    saving = gather().then(async (s) => { await store.save(s); window.playground.savedStep = s.step; }).catch((e) => warn(`Your work could not be saved: ${e.message}. Training still works.`)).finally(() => { saving = null; });
     return saving;
   };
   trainer.setSaver(save);
