@@ -196,7 +196,7 @@ test('train 30 steps from scratch: loss falls, curves and images/s update, click
   await page.close();
 });
 
-test('a dropped PNG and a drawn digit are preprocessed like MNIST and predicted', async () => {
+test('a dropped PNG, a pasted image and a drawn digit are preprocessed like MNIST and predicted', async () => {
   const { page, errors } = await open(browser, srv.url);
   await ready(page);
   // a PNG made from held-out digit 0 (its label is the expected answer): black ink on white,
@@ -226,6 +226,19 @@ test('a dropped PNG and a drawn digit are preprocessed like MNIST and predicted'
   assert.match(got, new RegExp(`predicted ${label}`), got);
   assert.doesNotMatch(got, /does not look like a handwritten digit|not sure/, 'a real digit is not flagged');
   await shot(page, 'dropped-png');
+
+  // paste an image (as from the clipboard): a thick vertical bar, read as a 1
+  await page.evaluate(async () => {
+    const c = new OffscreenCanvas(90, 120);
+    const g = c.getContext('2d');
+    g.fillStyle = '#fff'; g.fillRect(0, 0, 90, 120);
+    g.fillStyle = '#222'; g.fillRect(40, 15, 11, 90);
+    const dt = new DataTransfer();
+    dt.items.add(new File([await c.convertToBlob()], 'pasted.png', { type: 'image/png' }));
+    document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  await page.waitForFunction(() => /Showing "pasted.png"/.test(document.getElementById('status').textContent), null, { timeout: 20_000 });
+  await page.waitForFunction(() => /your image · predicted 1/.test(document.getElementById('prediction').textContent), null, { timeout: 20_000 });
 
   // draw a "1": one vertical stroke with the mouse
   const pad = await page.locator('canvas.drawpad').boundingBox();

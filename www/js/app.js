@@ -28,7 +28,8 @@ function status(msg, isError = false) {
   $('status').classList.toggle('error', isError);
 }
 
-const { state, notices } = readUrlState(location.search);
+const LINK = location.search; // the link as opened (the page rewrites location.search as the view changes)
+const { state, notices } = readUrlState(LINK);
 const training = { running: false, paused: false };
 let saveUrlTimer = 0;
 function saveUrl() {
@@ -259,7 +260,7 @@ async function setUpSession(engine, trainer, inspector) {
     await engine.call('loadOptimizer', s.optimizer);
     trainer.restore(s);
     // training settings from the session unless the link names them
-    const q = new URLSearchParams(fromUrl ? location.search : '');
+    const q = new URLSearchParams(fromUrl ? LINK : '');
     for (const k of SETTINGS) {
       if (q.has(k) || s.settings?.[k] === undefined) continue;
       const v = s.settings[k];
