@@ -371,7 +371,7 @@ async function setUpInspector(engine) {
   // the block whose input is m (a ReLU output that forks into conv1 and the shortcut)
   const blockOf = (m) => sites.find((s) => s.input === m && /\.conv1$/.test(s.name) && s.name !== 'conv1')?.name.replace(/\.conv1$/, '');
 
-  const pane = new FormulaPane($('formula'), { engine, canQuery: () => !training.running || training.paused });
+  const pane = new FormulaPane($('formula'), { engine, canQuery: () => !training.running || training.paused, summary: $('formula-summary') });
   const onCell = (grid) => (cell) => { state.cell = { grid, idx: grid === 'weights' ? [cell.o, cell.i, cell.a, cell.b] : [cell.c, cell.x, cell.y] }; saveUrl(); explain(); };
   const acts = new HeatmapGrid($('acts'), { kind: 'sequential', label: 'activations', onCell: onCell('acts') });
   const deltas = new HeatmapGrid($('deltas'), { kind: 'diverging', label: 'errors δ', onCell: onCell('deltas') });

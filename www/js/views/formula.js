@@ -88,8 +88,9 @@ export class FormulaPane {
    * @param {{engine: object, canQuery: () => boolean}} opts  canQuery: false while training
    *        runs (the tape is changing under the pane)
    */
-  constructor(root, { engine, canQuery }) {
+  constructor(root, { engine, canQuery, summary = null }) {
     this.root = root;
+    this.summary = summary; // a live region for one sentence per formula (optional)
     this.engine = engine;
     this.canQuery = canQuery;
     this.seq = 0;
@@ -155,8 +156,7 @@ export class FormulaPane {
       : `✗ the formula gives ${fmt(f.result)}, the tape holds ${fmt(f.value)}`;
     r.append(check);
     // one sentence for screen readers (the pane itself is not a live region: too long)
-    const summary = document.getElementById('formula-summary');
-    if (summary) summary.textContent = `${caption || f.kind.replace(/_/g, ' ')} at ${f.target}[${f.index.join(', ')}]: ${f.count} terms, result ${fmt(f.result)}, ${ok ? 'equal to' : 'different from'} the engine's value ${fmt(f.value)}.`;
+    if (this.summary) this.summary.textContent = `${caption || f.kind.replace(/_/g, ' ')} at ${f.target}[${f.index.join(', ')}]: ${f.count} terms, result ${fmt(f.result)}, ${ok ? 'equal to' : 'different from'} the engine's value ${fmt(f.value)}.`;
     if (f.kind === 'conv_input_delta') r.append(el('p', 'formula-note',
       'The same sum read as the notes draw it, δˡ = (δˡ⁺¹ ⊛ ROT180(wˡ⁺¹)) ⊙ σ′(zˡ): put s−1 zeros between neighbours of δˡ⁺¹ '
       + '(stride s), pad it with K−1−p zeros, and slide ROT180(w) over it; the window below sits on the hovered cell. '

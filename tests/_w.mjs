@@ -1,0 +1,10 @@
+import { serve } from './server.mjs';
+import { launch, open } from './browser.mjs';
+const b = await launch(); const srv = await serve({ root: 'dist' });
+const { page, errors } = await open(b, srv.url + 'embed.html');
+await page.waitForTimeout(8000);
+console.log(errors);
+console.log(await page.evaluate(() => [...document.querySelectorAll('resnet-playground')].map((w) => [w.id, w.shadowRoot.textContent.slice(0, 160)])));
+console.log('workers', page.workers().length, page.workers().map((w) => w.url()));
+await page.screenshot({ path: '/tmp/embed.png', fullPage: true });
+await b.close(); await srv.close();

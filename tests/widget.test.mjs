@@ -1,0 +1,99 @@
+// The <resnet-playground> element on a plain host page served without COOP/COEP (so the
+// single-threaded build): every widget renders; the formula widget explains the hovered cell;
+// the draw widget predicts a drawn 1; the train widget trains from scratch and the loss falls;
+// one engine worker serves them all; hostile host CSS does not change a widget's pixels; and
+// the page works inside an iframe from another origin.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serve } from './server.mjs';
+import { launch, open } from './browser.mjs';
+
+const DIST = process.env.DIST || new URL('../dist', import.meta.url).pathname;
+let browser, srv, other;
+before(async () => {
+  browser = await launch();
+  srv = await serve({ root: DIST, isolated: false });
+  other = await serve({ root: new URL('./fixtures', import.meta.url).pathname, isolated: false });
+});
+after(async () => { await browser?.close(); await srv?.close(); await other?.close(); });
+
+const rendered = (page) => page.waitForFunction(() => {
+  const w = (id) => document.getElementById(id)?.shadowRoot;
+  return w('formula')?.querySelector('[data-kind="conv_input_delta"]') && w('maps')?.querySelectorAll('canvas[data-channel]').length === 16
+    && w('draw')?.querySelector('canvas.drawpad') && w('train')?.querySelector('button');
+}, null, { timeout: 90_000 });
+
+test('widgets in course notes: formula, feature maps, draw, train; one engine worker', async () => {
+  const { page, errors } = await open(browser, `${srv.url}embed.html`);
+  await rendered(page);
+  assert.equal(page.workers().filter((w) => /worker\.js$/.test(w.url())).length, 1, 'one engine worker for four widgets');
+  // formula: hover δ at layer2.0.conv1's input, channel 5, row 20, column 7 (playwright's CSS pierces shadow roots)
+  const events = [];
+  await page.exposeFunction('recordEvent', (e) => events.push(e));
+  await page.evaluate(() => ['cellchange', 'prediction', 'step'].forEach((t) => document.addEventListener(t, (e) => window.recordEvent({ type: t, detail: e.detail }))));
+  const map = page.locator('#formula canvas[data-channel="5"]');
+  await map.scrollIntoViewIfNeeded();
+  const box = await map.boundingBox();
+  await page.mouse.move(box.x + box.width * (7.5 / 28), box.y + box.height * (20.5 / 28));
+  await page.waitForFunction(() => document.getElementById('formula').shadowRoot.querySelector('.rp-pane')?.dataset.index === '[0,5,20,7]', null, { timeout: 20_000 });
+  const pane = await page.evaluate(() => {
+    const p = document.getElementById('formula').shadowRoot.querySelector('.rp-pane');
+    return { value: Number(p.dataset.value), result: Number(p.dataset.result), text: p.textContent };
+  });
+  assert.ok(Math.abs(pane.value - pane.result) <= 1e-4 * Math.max(1e-6, Math.abs(pane.value)), JSON.stringify(pane));
+  assert.ok(events.some((e) => e.type === 'cellchange' && e.detail.name === 'delta.layer1.0.add' && JSON.stringify(e.detail.index) === '[0,5,20,7]'));
+  // draw: a vertical stroke → 1, with a `prediction` event
+  const pad = page.locator('#draw canvas.drawpad');
+  await pad.scrollIntoViewIfNeeded();
+  const p = await pad.boundingBox();
+  await page.mouse.move(p.x + p.width * 0.5, p.y + p.height * 0.15);
+  await page.mouse.down();
+  for (let t = 0; t <= 1; t += 0.1) await page.mouse.move(p.x + p.width * (0.5 - 0.04 * t), p.y + p.height * (0.15 + 0.7 * t));
+  await page.mouse.up();
+  await page.waitForFunction(() => /predicted 1/.test(document.getElementById('draw').shadowRoot.querySelector('.rp-prediction').textContent), null, { timeout: 20_000 });
+  assert.ok(events.some((e) => e.type === 'prediction' && e.detail.predicted === 1));
+  // train from scratch: the loss falls over 50 steps, with `step` events
+  await page.click('#train button:has-text("From scratch")');
+  await page.waitForFunction(() => /random weights/.test(document.getElementById('train').shadowRoot.querySelector('.rp-stat').textContent));
+  await page.click('#train button:has-text("Train 50 steps")');
+  await page.waitForFunction(() => /step 50 · loss/.test(document.getElementById('train').shadowRoot.querySelector('.rp-stat').textContent), null, { timeout: 120_000 });
+  const steps = events.filter((e) => e.type === 'step');
+  assert.ok(steps.length >= 2 && steps.at(-1).detail.loss < steps[0].detail.loss, `loss fell: ${steps[0]?.detail.loss} → ${steps.at(-1)?.detail.loss}`);
+  assert.deepEqual(errors, []);
+});
+
+test('hostile host CSS does not change a widget, and the widget works in a cross-origin iframe', async () => {
+  const plain = await open(browser, `${srv.url}embed.html`);
+  await rendered(plain.page);
+  const shotOf = (page) => page.locator('#maps .rp-widget').screenshot();
+  const hostile = await open(browser, `${srv.url}embed.html`);
+  await hostile.page.addStyleTag({ content: '* { all: unset; } body { font-size: 40px; color: red; } div, canvas, span, p { font-size: 40px !important; color: red !important; background: yellow !important; border: 5px solid lime !important; }' });
+  await rendered(hostile.page);
+  // the host decides where the box goes and how wide it is (the same in both pages); the rest is the widget's
+  for (const p of [plain.page, hostile.page]) await p.evaluate(() => { const w = document.getElementById('maps'); w.style.cssText = 'display: block; width: 1200px; position: absolute; left: 0; top: 3000px'; });
+  const [x, y] = [await shotOf(plain.page), await shotOf(hostile.page)];
+  // pixels that differ visibly (anti-aliasing may move a channel by a few levels)
+  const differing = await plain.page.evaluate(async ([a, b]) => {
+    const pixels = async (u) => {
+      const img = new Image();
+      img.src = u;
+      await img.decode();
+      const c = new OffscreenCanvas(img.width, img.height);
+      c.getContext('2d').drawImage(img, 0, 0);
+      return { w: img.width, h: img.height, d: c.getContext('2d').getImageData(0, 0, img.width, img.height).data };
+    };
+    const [p, q] = [await pixels(a), await pixels(b)];
+    if (p.w !== q.w || p.h !== q.h) return `size ${p.w}×${p.h} vs ${q.w}×${q.h}`;
+    let n = 0;
+    for (let k = 0; k < p.d.length; k += 4) if (Math.abs(p.d[k] - q.d[k]) + Math.abs(p.d[k + 1] - q.d[k + 1]) + Math.abs(p.d[k + 2] - q.d[k + 2]) > 30) n++;
+    return n;
+  }, [x, y].map((b) => `data:image/png;base64,${b.toString('base64')}`));
+  assert.equal(differing, 0, 'the widget looks the same under hostile CSS');
+
+  // the page inside an iframe served from another port (another origin)
+  const frame = await open(browser, `${other.url}iframe.html?src=${encodeURIComponent(`${srv.url}embed.html`)}`);
+  const f = frame.page.frameLocator('iframe');
+  await f.locator('#maps canvas[data-channel="15"]').waitFor({ timeout: 90_000 });
+  await f.locator('#formula .rp-pane [data-kind], #formula .rp-pane').first().waitFor();
+  assert.deepEqual([...plain.errors, ...hostile.errors, ...frame.errors], []);
+});

@@ -1,0 +1,267 @@
+// <resnet-playground>: the playground's views as a custom element for course notes.
+//
+//   <script type="module" src="…/js/widget.js"></script>
+//   <resnet-playground view="formula" layer="layer2.0.conv1" cell="0,3,4,6"></resnet-playground>
+//
+// Attributes (reflected as properties): view = formula | featuremaps | delta | draw | train |
+// full; layer (a module name, default layer2.0.conv1); cell ("n,c,x,y" of the map the view
+// shows); sample (held-out digit 0–1999); model (weights URL, default the pretrained model next
+// to this file); height (CSS length); theme = light | dark (default: the reader's preference);
+// engine = shared | own.
+// Events (bubbling, composed): `prediction` {detail: {predicted, probabilities}}, `step`
+// {detail: {step, loss, accuracy}}, `cellchange` {detail: {name, index, value}}.
+//
+// Widgets on a page share one engine worker (one wasm instance, one model) unless
+// engine="own". The tape belongs to whichever widget ran the last pass, so every widget asks
+// for its own pass again before it reads (one queue per engine, in order).
+// Everything renders into a shadow root with the site's own style sheet, so the host's CSS
+// cannot reach in and the widget's cannot leak out.
+import { EngineClient } from './engine-client.js';
+import { HeatmapGrid } from './views/heatmaps.js';
+import { FormulaPane } from './views/formula.js';
+import { ProbBars } from './views/probs.js';
+import { DrawPad } from './views/draw.js';
+import { Chart } from './views/curves.js';
+import { canvasToDigit } from './preprocess.js';
+
+const SITE = new URL('../', import.meta.url); // the folder with index.html, data/, models/
+const HELD_OUT = 8000;
+const VIEWS = ['formula', 'featuremaps', 'delta', 'draw', 'train', 'full'];
+
+// ---- one engine per model URL, shared ---------------------------------------------------
+
+class SharedEngine {
+  constructor(modelUrl) {
+    this.client = EngineClient.start({ modelUrl, dataUrl: new URL('data/mnist-10k.bin', SITE).href, build: 'auto' });
+    this.queue = Promise.resolve();
+    this.owner = null; // the widget whose pass is on the tape
+  }
+
+  /** Runs fn(engine) after the queued calls; `owner.pass(engine)` first if the tape is not its. */
+  run(owner, fn) {
+    const job = this.queue.then(async () => {
+      const e = await this.client;
+      if (owner && this.owner !== owner) {
+        await owner.pass(e);
+        this.owner = owner;
+      }
+      return fn(e);
+    });
+    this.queue = job.catch(() => {});
+    return job;
+  }
+}
+const engines = new Map();
+function engineFor(modelUrl, own) {
+  if (own) return new SharedEngine(modelUrl);
+  if (!engines.has(modelUrl)) engines.set(modelUrl, new SharedEngine(modelUrl));
+  return engines.get(modelUrl);
+}
+
+// KaTeX's @font-face rules only work in the document, not in a shadow root: add them once.
+function documentFonts() {
+  if (document.querySelector('link[data-resnet-playground-fonts]')) return;
+  const l = document.createElement('link');
+  l.rel = 'stylesheet';
+  l.href = new URL('vendor/katex/katex.min.css', SITE).href;
+  l.dataset.resnetPlaygroundFonts = '';
+  document.head.append(l);
+}
+
+const el = (tag, cls, text) => {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+};
+
+export class ResNetPlayground extends HTMLElement {
+  static observedAttributes = ['view', 'layer', 'cell', 'sample', 'model', 'height', 'theme', 'engine'];
+
+  constructor() {
+    super();
+    this.root = this.attachShadow({ mode: 'open' });
+    this.custom = null; // drawn pixels (draw view)
+    this.target = null;
+  }
+
+  // reflected attributes
+  get view() { return VIEWS.includes(this.getAttribute('view')) ? this.getAttribute('view') : 'formula'; }
+  set view(v) { this.setAttribute('view', v); }
+  get layer() { return this.getAttribute('layer') || 'layer2.0.conv1'; }
+  set layer(v) { this.setAttribute('layer', v); }
+  get cell() { return this.getAttribute('cell') || ''; }
+  set cell(v) { this.setAttribute('cell', v); }
+  get sample() { const n = Number(this.getAttribute('sample') ?? 0); return Number.isInteger(n) && n >= 0 && n < 2000 ? n : 0; }
+  set sample(v) { this.setAttribute('sample', String(v)); }
+  get model() { return new URL(this.getAttribute('model') || 'models/resnet8-mnist.safetensors', this.getAttribute('model') ? document.baseURI : SITE).href; }
+  set model(v) { this.setAttribute('model', v); }
+  get height() { return this.getAttribute('height') || ''; }
+  set height(v) { this.setAttribute('height', v); }
+
+  connectedCallback() { this.#render(); }
+
+  attributeChangedCallback(name, old, value) {
+    if (!this.isConnected || old === value) return;
+    if (name === 'height') { this.#size(); return; }
+    if (name === 'theme') return; // CSS follows the attribute
+    this.#render();
+  }
+
+  #size() {
+    if (this.height) this.style.setProperty('--rp-height', this.height);
+  }
+
+  /** This widget's pass: its input forward in eval mode, δ from its target class. */
+  async pass(e) {
+    if (this.custom) await e.call('forwardPixels', this.custom.slice(), 1, 'eval');
+    else await e.call('forwardDigits', Uint32Array.of(HELD_OUT + this.sample), 'eval');
+    const p = Array.from(await e.call('tensor', 'act.softmax'));
+    const label = this.custom ? null : (await e.call('labels', Uint32Array.of(HELD_OUT + this.sample)))[0];
+    const pred = p.indexOf(Math.max(...p));
+    this.current = { p, label, pred, target: this.target ?? label ?? pred };
+    await e.call('backward', Uint32Array.of(this.current.target));
+  }
+
+  #emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true })); }
+
+  async #render() {
+    const gen = (this.gen = (this.gen ?? 0) + 1);
+    documentFonts();
+    this.#size();
+    const sheet = (href) => Object.assign(document.createElement('link'), { rel: 'stylesheet', href: new URL(href, SITE).href });
+    const box = el('div', `rp-widget rp-${this.view}`);
+    box.setAttribute('role', 'group');
+    box.setAttribute('aria-label', `resnet-playground: ${this.view} of ${this.layer}`);
+    const status = el('p', 'status', 'loading the engine…');
+    status.setAttribute('role', 'status');
+    box.append(status);
+    this.root.replaceChildren(sheet('style.css'), sheet('vendor/katex/katex.min.css'), sheet('js/widget.css'), box);
+    if (this.view === 'full') {
+      const f = el('iframe', 'rp-full');
+      f.src = new URL('index.html', SITE).href;
+      f.title = 'resnet-playground';
+      box.replaceChildren(f);
+      return;
+    }
+    this.engine = engineFor(this.model, this.getAttribute('engine') === 'own');
+    this.engine.owner = this.engine.owner === this ? null : this.engine.owner; // attributes changed: pass again
+    try {
+      await this.engine.client;
+      if (gen !== this.gen) return;
+      status.textContent = '';
+      await this[`view_${this.view}`](box, status);
+    } catch (e) {
+      if (gen === this.gen) { status.textContent = `The playground could not start: ${e.message}`; status.classList.add('error'); }
+    }
+  }
+
+  /** Calls on the engine with this widget's pass on the tape. */
+  #mine() { return { call: (...a) => this.engine.run(this, (e) => e.call(...a)) }; }
+
+  #fresh() { this.engine.owner = null; }
+
+  async #grid(box, kind, name, onCell) {
+    const grid = new HeatmapGrid(box.appendChild(el('div')), { kind, label: name, onCell });
+    const [d, s] = await this.engine.run(this, (e) => Promise.all([e.call('tensor', name), e.call('tensorShape', name)]));
+    const shape = s.length === 2 ? [s[0], 1, 1, s[1]] : Array.from(s);
+    grid.show(name, d, shape);
+    const idx = this.cell.split(',').map(Number);
+    if (idx.length === 4 && idx.every((v, k) => Number.isInteger(v) && v >= 0 && v < shape[k])) grid.select({ c: idx[1], x: idx[2], y: idx[3] }, { notify: false });
+    else if (kind === 'diverging') { // no cell given: the largest |δ|, so the first formula has numbers worth reading
+      let best = 0;
+      for (let k = 1; k < shape[1] * shape[2] * shape[3]; k++) if (Math.abs(d[k]) > Math.abs(d[best])) best = k;
+      grid.select({ c: Math.floor(best / (shape[2] * shape[3])), x: Math.floor(best / shape[3]) % shape[2], y: best % shape[3] }, { notify: false });
+    }
+    return grid;
+  }
+
+  async view_featuremaps(box) {
+    await this.#grid(box, 'sequential', `act.${this.layer}`, (c) => this.#emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value }));
+  }
+
+  async view_delta(box) {
+    await this.#grid(box, 'diverging', `delta.${this.layer}`, (c) => this.#emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value }));
+  }
+
+  // a δ map and the formula pane: for a conv, δ at its input (conv_input_delta); else its δ
+  async view_formula(box, status) {
+    const sites = await this.engine.run(null, (e) => e.call('convSites'));
+    const site = sites.find((s) => s.name === this.layer && s.z);
+    if (!site) { status.textContent = `Choose a conv layer that reads a ReLU (e.g. layer2.0.conv1) for the formula view; "${this.layer}" is not one.`; status.classList.add('error'); return; }
+    const pane = new FormulaPane(el('div', 'rp-pane'), { engine: this.#mine(), canQuery: () => true });
+    const grid = await this.#grid(box, 'diverging', `delta.${site.z}`, (c) => {
+      this.#emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value });
+      pane.explain({ kind: 'conv_input_delta', conv: site.name, n: c.n, i: c.c, x: c.x, y: c.y }, { site, caption: `δ at the input of ${site.name}` });
+    });
+    box.append(pane.root);
+    const { c, x, y } = grid.cell;
+    pane.explain({ kind: 'conv_input_delta', conv: site.name, n: 0, i: c, x, y }, { site, caption: `δ at the input of ${site.name}` });
+  }
+
+  async view_draw(box) {
+    const row = box.appendChild(el('div', 'input-row'));
+    const padBox = row.appendChild(el('div', 'drawpad-box'));
+    const seen = row.appendChild(el('div', 'prob-box'));
+    const pred = seen.appendChild(el('p', 'rp-prediction', 'Draw a digit.'));
+    pred.setAttribute('aria-live', 'polite');
+    const bars = new ProbBars(seen.appendChild(el('div')), { onpick: () => {} });
+    new DrawPad(padBox, {
+      size: 196,
+      onchange: async (canvas) => {
+        try {
+          const { pixels } = await canvasToDigit(canvas);
+          this.custom = pixels;
+          this.#fresh();
+          await this.engine.run(this, async () => {});
+          const { p, pred: k } = this.current;
+          bars.show(p, { target: k });
+          pred.textContent = `predicted ${k} (p = ${p[k].toFixed(3)})`;
+          this.#emit('prediction', { predicted: k, probabilities: p });
+        } catch (e) { pred.textContent = `Could not read the drawing: ${e.message}`; }
+      },
+    });
+  }
+
+  async view_train(box, status) {
+    const controls = box.appendChild(el('div', 'controls'));
+    const start = controls.appendChild(el('button', '', 'Train 50 steps'));
+    const stop = controls.appendChild(el('button', 'secondary', 'Stop'));
+    const reset = controls.appendChild(el('button', 'secondary', 'From scratch'));
+    for (const b of [start, stop, reset]) b.type = 'button';
+    stop.disabled = true;
+    const stat = controls.appendChild(el('span', 'rp-stat'));
+    stat.setAttribute('aria-live', 'polite');
+    const canvas = box.appendChild(el('canvas', 'rp-curve'));
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', 'loss by training step');
+    const chart = new Chart(canvas, { yLabel: 'loss', yMax: 0.5, series: [{ key: 'train', label: 'training batch', colour: '#2d6cdf' }] });
+    const client = await this.engine.client;
+    reset.onclick = async () => {
+      await this.engine.run(null, (e) => e.call('resetModel', 1));
+      this.#fresh();
+      chart.clear();
+      stat.textContent = 'random weights: train from scratch';
+    };
+    stop.onclick = () => client.cancel();
+    start.onclick = async () => {
+      start.disabled = reset.disabled = true;
+      stop.disabled = false;
+      try {
+        const last = await this.engine.run(null, () => client.train(50, (p) => {
+          if (p.paused) return;
+          chart.add('train', p.step, p.loss);
+          chart.draw();
+          stat.textContent = `step ${p.step} · loss ${p.loss.toFixed(3)}`;
+          this.#emit('step', { step: p.step, loss: p.loss, accuracy: p.accuracy });
+        }));
+        stat.textContent = `step ${last.step} · loss ${last.loss.toFixed(3)}`;
+      } catch (e) { status.textContent = `Training stopped: ${e.message}`; }
+      this.#fresh(); // the weights changed: every widget passes again
+      start.disabled = reset.disabled = false;
+      stop.disabled = true;
+    };
+  }
+}
+
+if (!customElements.get('resnet-playground')) customElements.define('resnet-playground', ResNetPlayground);
