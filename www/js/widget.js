@@ -58,6 +58,23 @@ function engineFor(modelUrl, own) {
   return engines.get(modelUrl);
 }
 
+// The site's style sheet and the widget's, as constructed sheets shared by every widget. The
+// site's sizes are in rem, which inside a shadow root still follow the host's root font size
+// (mdBook sets it to 10px): they are turned into px of a 16-px rem here, so the widget looks
+// the same on every host.
+let sheets = null;
+function widgetSheets() {
+  sheets ??= Promise.all(['style.css', 'js/widget.css'].map(async (f) => {
+    const res = await fetch(new URL(f, SITE));
+    if (!res.ok) throw new Error(`could not load ${f}: HTTP ${res.status}`);
+    const css = (await res.text()).replace(/(\d*\.?\d+)rem\b/g, (_, v) => `${Number(v) * 16}px`);
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(css);
+    return sheet;
+  }));
+  return sheets;
+}
+
 // KaTeX's @font-face rules only work in the document, not in a shadow root: add them once.
 function documentFonts() {
   if (document.querySelector('link[data-resnet-playground-fonts]')) return;
@@ -136,7 +153,14 @@ export class ResNetPlayground extends HTMLElement {
     const status = el('p', 'status', 'loading the engine…');
     status.setAttribute('role', 'status');
     box.append(status);
-    this.root.replaceChildren(sheet('style.css'), sheet('vendor/katex/katex.min.css'), sheet('js/widget.css'), box);
+    this.root.replaceChildren(sheet('vendor/katex/katex.min.css'), box);
+    try {
+      this.root.adoptedStyleSheets = await widgetSheets();
+    } catch (e) {
+      status.textContent = `The playground's styles could not load: ${e.message}`;
+      return;
+    }
+    if (gen !== this.gen) return;
     if (this.view === 'full') {
       const f = el('iframe', 'rp-full');
       f.src = new URL('index.html', SITE).href;
