@@ -100,3 +100,29 @@ test('hostile host CSS does not change a widget, and the widget works in a cross
   await f.locator('#formula .rp-pane [data-kind], #formula .rp-pane').first().waitFor();
   assert.deepEqual([...plain.errors, ...hostile.errors, ...frame.errors], []);
 });
+
+test('on a cross-origin isolated host the widgets use threads; the delta and full views', async () => {
+  const iso = await serve({ root: DIST, isolated: true });
+  try {
+    const { page, errors } = await open(browser, `${iso.url}embed.html`);
+    await rendered(page);
+    assert.equal(await page.getAttribute('#maps', 'data-build'), 'threads');
+    assert.equal(await page.getAttribute('#maps', 'data-threads'), '2');
+    await page.evaluate(() => {
+      for (const v of ['delta', 'full']) {
+        const w = document.createElement('resnet-playground');
+        w.id = `added-${v}`;
+        w.setAttribute('view', v);
+        w.setAttribute('layer', 'layer3.0.conv2');
+        w.setAttribute('height', '500px');
+        document.body.append(w);
+      }
+    });
+    await page.waitForFunction(() => document.getElementById('added-delta').shadowRoot.querySelectorAll('canvas[data-channel]').length === 64, null, { timeout: 30_000 });
+    assert.equal(await page.getAttribute('#added-delta', 'view'), 'delta');
+    await page.frameLocator('#added-full iframe').locator('#formula[data-kind]').waitFor({ timeout: 90_000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await iso.close();
+  }
+});

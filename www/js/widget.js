@@ -6,15 +6,16 @@
 // Attributes (reflected as properties): view = formula | featuremaps | delta | draw | train |
 // full; layer (a module name, default layer2.0.conv1); cell ("n,c,x,y" of the map the view
 // shows); sample (held-out digit 0–1999); model (weights URL, default the pretrained model next
-// to this file); height (CSS length); theme = light | dark (default: the reader's preference);
-// engine = shared | own.
+// to this file); seed (of "From scratch" in the train view, default 1); height (CSS length);
+// theme = light | dark (default: the reader's preference); engine = shared | own.
+// The host element reports the build it runs on in data-build and data-threads.
 // Events (bubbling, composed): `prediction` {detail: {predicted, probabilities}}, `step`
 // {detail: {step, loss, accuracy}}, `cellchange` {detail: {name, index, value}}.
 //
 // Widgets on a page share one engine worker (one wasm instance, one model) unless
 // engine="own". The tape belongs to whichever widget ran the last pass, so every widget asks
 // for its own pass again before it reads (one queue per engine, in order).
-// Everything renders into a shadow root with the site's own style sheet, so the host's CSS
+// Everything renders into a shadow root with the site's own style sheets, so the host's CSS
 // cannot reach in and the widget's cannot leak out.
 import { EngineClient } from './engine-client.js';
 import { HeatmapGrid } from './views/heatmaps.js';
@@ -93,7 +94,7 @@ const el = (tag, cls, text) => {
 };
 
 export class ResNetPlayground extends HTMLElement {
-  static observedAttributes = ['view', 'layer', 'cell', 'sample', 'model', 'height', 'theme', 'engine'];
+  static observedAttributes = ['view', 'layer', 'cell', 'sample', 'model', 'height', 'theme', 'engine', 'seed'];
 
   constructor() {
     super();
@@ -113,6 +114,8 @@ export class ResNetPlayground extends HTMLElement {
   set sample(v) { this.setAttribute('sample', String(v)); }
   get model() { return new URL(this.getAttribute('model') || 'models/resnet8-mnist.safetensors', this.getAttribute('model') ? document.baseURI : SITE).href; }
   set model(v) { this.setAttribute('model', v); }
+  get seed() { const n = Number(this.getAttribute('seed') ?? 1); return Number.isInteger(n) && n >= 0 && n <= 4294967295 ? n : 1; }
+  set seed(v) { this.setAttribute('seed', String(v)); }
   get height() { return this.getAttribute('height') || ''; }
   set height(v) { this.setAttribute('height', v); }
 
@@ -171,8 +174,11 @@ export class ResNetPlayground extends HTMLElement {
     this.engine = engineFor(this.model, this.getAttribute('engine') === 'own');
     this.engine.owner = this.engine.owner === this ? null : this.engine.owner; // attributes changed: pass again
     try {
-      await this.engine.client;
+      const client = await this.engine.client;
       if (gen !== this.gen) return;
+      // which build runs, for the curious and for tests: threads on a cross-origin isolated host
+      this.dataset.build = client.info.build;
+      this.dataset.threads = String(client.info.threads);
       status.textContent = '';
       await this[`view_${this.view}`](box, status);
     } catch (e) {
@@ -262,7 +268,7 @@ export class ResNetPlayground extends HTMLElement {
     const chart = new Chart(canvas, { yLabel: 'loss', yMax: 0.5, series: [{ key: 'train', label: 'training batch', colour: '#2d6cdf' }] });
     const client = await this.engine.client;
     reset.onclick = async () => {
-      await this.engine.run(null, (e) => e.call('resetModel', 1));
+      await this.engine.run(null, (e) => e.call('resetModel', this.seed));
       this.#fresh();
       chart.clear();
       stat.textContent = 'random weights: train from scratch';
