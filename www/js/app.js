@@ -16,7 +16,7 @@ import { ProbBars } from './views/probs.js';
 import { NetworkStrip } from './views/network.js';
 import { DrawPad } from './views/draw.js';
 import { imageToDigit, canvasToDigit } from './preprocess.js';
-import { readUrlState, urlOf, DEFAULTS } from './state.js';
+import { readUrlState, urlOf, parseValue, DEFAULTS } from './state.js';
 import { SessionStore, sessionToFile, sessionFromFile } from './session.js';
 
 const $ = (id) => document.getElementById(id);
@@ -263,9 +263,8 @@ async function setUpSession(engine, trainer, inspector) {
     const q = new URLSearchParams(fromUrl ? LINK : '');
     for (const k of SETTINGS) {
       if (q.has(k) || s.settings?.[k] === undefined) continue;
-      const v = s.settings[k];
-      const ok = { lr: Number.isFinite(v) && v > 0 && v <= 100, batch: Number.isInteger(v) && v >= 1 && v <= 256, opt: v === 'sgd' || v === 'adam', seed: Number.isInteger(v) && v >= 0 && v <= 4294967295, steps: Number.isInteger(v) && v >= 1 && v <= 100000 }[k];
-      if (ok) { state[k] = v; $(k).value = String(v); }
+      const v = parseValue(k, s.settings[k]);
+      if (v !== undefined) { state[k] = v; $(k).value = String(v); }
     }
     saveUrl();
     await inspector.refresh();
@@ -297,14 +296,7 @@ async function setUpSession(engine, trainer, inspector) {
   $('session-save').onclick = async () => {
     try {
       const s = await gather();
-      const url = URL.createObjectURL(new Blob([sessionToFile(s)], { type: 'application/json' }));
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = `resnet-playground-step${s.step}.json`;
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      download(sessionToFile(s), `resnet-playground-step${s.step}.json`, 'application/json');
     } catch (e) { status(`Could not save the session: ${e.message}`, true); }
   };
   $('session-open').onchange = async () => {
@@ -329,18 +321,8 @@ async function setUpSession(engine, trainer, inspector) {
   return { resumed, restoreSaved };
 }
 
-function settingValue(k) {
-  const raw = $(k).value.trim();
-  const n = Number(raw);
-  switch (k) {
-    case 'opt': return raw === 'sgd' || raw === 'adam' ? raw : undefined;
-    case 'lr': return raw !== '' && Number.isFinite(n) && n > 0 && n <= 100 ? n : undefined;
-    case 'batch': return Number.isInteger(n) && n >= 1 && n <= 256 ? n : undefined;
-    case 'seed': return raw !== '' && Number.isInteger(n) && n >= 0 && n <= 4294967295 ? n : undefined;
-    case 'steps': return Number.isInteger(n) && n >= 1 && n <= 100000 ? n : undefined;
-    default: return undefined;
-  }
-}
+// a training setting from its input, checked by the same rules as the URL's
+const settingValue = (k) => parseValue(k, $(k).value);
 
 function settingError(k) {
   return {
@@ -591,16 +573,6 @@ async function setUpInspector(engine) {
     const sel = $('export-name');
     sel.replaceChildren(...list.map((n) => new Option(n, n)));
   }
-  const download = (bytes, name) => {
-    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = name;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  };
   const safe = (n) => n.replace(/[^a-z0-9_.-]/gi, '_');
   $('export-st').onclick = async () => {
     const n = $('export-name').value;
@@ -620,16 +592,24 @@ async function setUpInspector(engine) {
   return { refresh, pause };
 }
 
+/** Offers `bytes` as a file download called `name`. */
+function download(bytes, name, type = 'application/octet-stream') {
+  const url = URL.createObjectURL(new Blob([bytes], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 // The cell the pane explains before anyone points: the largest |δ| at the conv's input (or of
 // the layer's δ), so the first formula has numbers worth reading.
 function defaultCell(site, inputDeltas, deltas) {
   const g = site?.z ? inputDeltas : deltas;
   if (!g.shape) return null;
-  const [, C, H, W] = g.shape;
-  let best = 0;
-  for (let k = 1; k < C * H * W; k++) if (Math.abs(g.data[k]) > Math.abs(g.data[best])) best = k;
-  const cell = { c: Math.floor(best / (H * W)), x: Math.floor(best / W) % H, y: best % W };
-  g.select(cell, { notify: false });
+  const cell = g.selectLargest();
   return { grid: site?.z ? 'input' : 'deltas', idx: [cell.c, cell.x, cell.y] };
 }
 

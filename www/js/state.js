@@ -37,6 +37,11 @@ const WHAT = {
   opt: 'is not an optimizer (sgd or adam)', seed: 'is not a seed (a whole number)', steps: 'is not a number of steps (1–100000)',
 };
 
+/** One value of `key` from text (an input field, a saved session) by the URL's rules, or undefined. */
+export function parseValue(key, raw) {
+  return PARSE[key] ? PARSE[key](String(raw).trim()) : undefined;
+}
+
 /** Parses a query string: {state, notices} (notices: one sentence per ignored parameter). */
 export function readUrlState(search) {
   const q = new URLSearchParams(search);

@@ -198,11 +198,7 @@ export class ResNetPlayground extends HTMLElement {
     grid.show(name, d, shape);
     const idx = this.cell.split(',').map(Number);
     if (idx.length === 4 && idx.every((v, k) => Number.isInteger(v) && v >= 0 && v < shape[k])) grid.select({ c: idx[1], x: idx[2], y: idx[3] }, { notify: false });
-    else if (kind === 'diverging') { // no cell given: the largest |δ|, so the first formula has numbers worth reading
-      let best = 0;
-      for (let k = 1; k < shape[1] * shape[2] * shape[3]; k++) if (Math.abs(d[k]) > Math.abs(d[best])) best = k;
-      grid.select({ c: Math.floor(best / (shape[2] * shape[3])), x: Math.floor(best / shape[3]) % shape[2], y: best % shape[3] }, { notify: false });
-    }
+    else if (kind === 'diverging') grid.selectLargest(); // no cell given
     return grid;
   }
 

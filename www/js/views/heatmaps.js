@@ -88,6 +88,18 @@ export class HeatmapGrid {
     this.select(this.cell, { notify: false });
   }
 
+  /** Puts the cursor, quietly, on the cell of image n with the largest |value| and returns it
+   *  (a default cell whose formula has numbers worth reading). */
+  selectLargest() {
+    const [, C, H, W] = this.shape;
+    const base = this.n * C * H * W;
+    let best = 0;
+    for (let k = 1; k < C * H * W; k++) if (Math.abs(this.data[base + k]) > Math.abs(this.data[base + best])) best = k;
+    const cell = { c: Math.floor(best / (H * W)), x: Math.floor(best / W) % H, y: best % W };
+    this.select(cell, { notify: false });
+    return cell;
+  }
+
   /** Moves the cursor to channel c, row x, column y (of image n), shows the value and (unless
    *  notify is false) tells onCell. */
   select({ c, x, y }, { notify = true } = {}) {
