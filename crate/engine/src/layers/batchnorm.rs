@@ -169,10 +169,11 @@ pub fn backward_train<T: Float + Send + Sync>(
         e[c] = t(k * (-sum_dy + sum_dy_xhat * inv_std * mu));
     }
     super::for_each_chunk_large(dx, d.c * d.hw, |n, dxn| {
-        for c in 0..d.c {
-            let off = (n * d.c + c) * d.hw;
-            for (i, o) in dxn[c * d.hw..][..d.hw].iter_mut().enumerate() {
-                *o = a[c] * dy[off + i] + b[c] * x[off + i] + e[c];
+        let (dyn_, xn) = (&dy[n * d.c * d.hw..][..d.c * d.hw], &x[n * d.c * d.hw..][..d.c * d.hw]);
+        for (c, ((o, g), v)) in dxn.chunks_exact_mut(d.hw).zip(dyn_.chunks_exact(d.hw)).zip(xn.chunks_exact(d.hw)).enumerate() {
+            let (ac, bc, ec) = (a[c], b[c], e[c]);
+            for ((o, &g), &v) in o.iter_mut().zip(g).zip(v) {
+                *o = ac * g + bc * v + ec;
             }
         }
     });

@@ -65,10 +65,165 @@ fn valid_range(p: usize, a: usize, s: usize, size: usize, out: usize) -> (usize,
     (lo.min(hi), hi)
 }
 
+/// Zeroes a slice that is usually 0 or 1 long (the padding columns of one output row):
+/// stores, not a `memset` call per row.
+#[inline(always)]
+fn zero_few(s: &mut [f32]) {
+    match s.len() {
+        0 => {}
+        1 => s[0] = 0.0,
+        _ => s.fill(0.0),
+    }
+}
+
+/// `dst[xo, yo] = src[xo + dr, yo + dc]` for `src`, `dst` both `h×w`, 0 outside `src`: one
+/// im2col row when the output has the input's size. Rows `xlo..xhi` are `src` shifted by
+/// `dr·w + dc`, one copy; then the columns that wrapped around the edge are zeroed.
+fn shift_copy(src: &[f32], h: usize, w: usize, dr: isize, dc: isize, dst: &mut [f32]) {
+    let (xlo, xhi) = ((-dr).clamp(0, h as isize) as usize, (h as isize - dr).clamp(0, h as isize) as usize);
+    let (lo, hi) = ((-dc).clamp(0, w as isize) as usize, (w as isize - dc).clamp(0, w as isize) as usize);
+    if xlo >= xhi || lo >= hi {
+        dst.fill(0.0);
+        return;
+    }
+    dst[..xlo * w].fill(0.0);
+    dst[xhi * w..].fill(0.0);
+    let shift = dr * w as isize + dc;
+    let (d0, d1) = (xlo * w, xhi * w);
+    let (s0, s1) = ((d0 as isize + shift).max(0) as usize, ((d1 as isize + shift) as usize).min(src.len()));
+    let d0c = (s0 as isize - shift) as usize;
+    dst[d0..d0c].fill(0.0);
+    dst[d0c..d0c + (s1 - s0)].copy_from_slice(&src[s0..s1]);
+    dst[d0c + (s1 - s0)..d1].fill(0.0);
+    if lo > 0 || hi < w {
+        for r in dst[d0..d1].chunks_exact_mut(w) {
+            zero_few(&mut r[..lo]);
+            zero_few(&mut r[hi..]);
+        }
+    }
+}
+
+/// The adjoint of `shift_copy`: `dst[xo + dr, yo + dc] += src[xo, yo]` where inside `dst`
+/// (`src` is scratch: its wrapped columns are zeroed).
+fn shift_add(src: &mut [f32], h: usize, w: usize, dr: isize, dc: isize, dst: &mut [f32]) {
+    let (xlo, xhi) = ((-dr).clamp(0, h as isize) as usize, (h as isize - dr).clamp(0, h as isize) as usize);
+    let (lo, hi) = ((-dc).clamp(0, w as isize) as usize, (w as isize - dc).clamp(0, w as isize) as usize);
+    if xlo >= xhi || lo >= hi {
+        return;
+    }
+    if lo > 0 || hi < w {
+        for r in src[xlo * w..xhi * w].chunks_exact_mut(w) {
+            zero_few(&mut r[..lo]);
+            zero_few(&mut r[hi..]);
+        }
+    }
+    let shift = dr * w as isize + dc;
+    let (d0, d1) = ((xlo * w) as isize, (xhi * w) as isize);
+    let (s0, s1) = ((d0 + shift).max(0), (d1 + shift).min(dst.len() as isize));
+    let src = &src[(s0 - shift) as usize..(s1 - shift) as usize];
+    dst[s0 as usize..s1 as usize].iter_mut().zip(src).for_each(|(d, v)| *d += v);
+}
+
+/// For a stride `s` whose output is the input's size divided by `s` (rounded up) — every
+/// "same" conv, and the stride-2 convs of the ResNet — the size `(hp, wp)` of the
+/// space-to-depth planes: plane `(φr, φc)` of channel `i` holds `x[i, s·r + φr, s·c + φc]`
+/// (0 past the edge). Output `(xo, yo)` of kernel tap `(a, b)` then reads plane
+/// `((a−p) mod s, (b−p) mod s)` at `(xo + ⌊(a−p)/s⌋, yo + ⌊(b−p)/s⌋)`: every im2col row is one
+/// `shift_copy` of a plane, and stride 1 needs no planes at all (the image is its own plane).
+fn plane_dims(g: &ConvGeom) -> Option<(usize, usize)> {
+    // (A 1×1 kernel with stride s reads one plane of s²: the row-by-row path is cheaper.)
+    let (hp, wp) = (g.h.div_ceil(g.stride), g.w.div_ceil(g.stride));
+    (g.h_out == hp && g.w_out == wp && g.k >= g.stride).then_some((hp, wp))
+}
+
+/// For each kernel offset `a` in `0..K`: the phase `(a−p) mod s` and the shift `⌊(a−p)/s⌋`
+/// (see `plane_dims`); the same table serves rows and columns.
+fn taps(g: &ConvGeom) -> Vec<(usize, isize)> {
+    let s = g.stride as isize;
+    (0..g.k).map(|a| {
+        let ar = a as isize - g.pad as isize;
+        (ar.rem_euclid(s) as usize, ar.div_euclid(s))
+    }).collect()
+}
+
+/// Calls `f(i, a, b, plane, dr, dc, row)` for every im2col row `(i·K + a)·K + b` of `col`.
+fn for_each_tap(g: &ConvGeom, col: &mut [f32], mut f: impl FnMut(usize, isize, isize, &mut [f32])) {
+    let (k, s) = (g.k, g.stride);
+    let t = taps(g);
+    let mut rows = col.chunks_exact_mut(g.p());
+    for i in 0..g.c_in {
+        for &(pr, dr) in &t {
+            for &(pc, dc) in &t {
+                let row = rows.next().expect("col has C·K·K rows");
+                f((i * s + pr) * s + pc, dr, dc, row);
+            }
+        }
+    }
+    debug_assert!(k == t.len());
+}
+
+/// `planes[C·s·s, hp, wp]` of `x[C, H, W]` (see `plane_dims`).
+fn space_to_depth(g: &ConvGeom, x: &[f32], (hp, wp): (usize, usize), planes: &mut [f32]) {
+    let s = g.stride;
+    if g.h % s != 0 || g.w % s != 0 {
+        planes.fill(0.0);
+    }
+    for i in 0..g.c_in {
+        for r in 0..g.h {
+            let src = &x[(i * g.h + r) * g.w..][..g.w];
+            let base = (i * s + r % s) * s;
+            for pc in 0..s.min(g.w) {
+                let dst = &mut planes[((base + pc) * hp + r / s) * wp..][..(g.w - pc).div_ceil(s)];
+                dst.iter_mut().zip(src[pc..].iter().step_by(s)).for_each(|(d, v)| *d = *v);
+            }
+        }
+    }
+}
+
+/// The adjoint of `space_to_depth`: `dx[C, H, W] += planes`.
+fn depth_to_space_add(g: &ConvGeom, planes: &[f32], (hp, wp): (usize, usize), dx: &mut [f32]) {
+    let s = g.stride;
+    for i in 0..g.c_in {
+        for r in 0..g.h {
+            let dst = &mut dx[(i * g.h + r) * g.w..][..g.w];
+            let base = (i * s + r % s) * s;
+            for pc in 0..s.min(g.w) {
+                let src = &planes[((base + pc) * hp + r / s) * wp..][..(g.w - pc).div_ceil(s)];
+                dst[pc..].iter_mut().step_by(s).zip(src).for_each(|(d, v)| *d += v);
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The space-to-depth planes of one image, kept between calls.
+    static PLANES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on the planes of image `x` (the image itself when the stride is 1).
+fn with_planes<R>(g: &ConvGeom, x: &[f32], dims: (usize, usize), f: impl FnOnce(&[f32]) -> R) -> R {
+    if g.stride == 1 {
+        return f(x);
+    }
+    PLANES.with(|p| {
+        let mut p = p.borrow_mut();
+        p.resize(g.c_in * g.stride * g.stride * dims.0 * dims.1, 0.0);
+        space_to_depth(g, x, dims, &mut p);
+        f(&p)
+    })
+}
+
 /// `col[CKK, P]` of one image `x[C, H, W]`.
 pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
     let (k, s) = (g.k, g.stride);
     let np = g.p();
+    if let Some(dims) = plane_dims(g) {
+        let plane_len = dims.0 * dims.1;
+        return with_planes(g, x, dims, |planes| {
+            for_each_tap(g, col, |plane, dr, dc, row| shift_copy(&planes[plane * plane_len..][..plane_len], dims.0, dims.1, dr, dc, row));
+        });
+    }
+    // Any other shape: row by row.
     for i in 0..g.c_in {
         let xi = &x[i * g.h * g.w..(i + 1) * g.h * g.w];
         for a in 0..k {
@@ -76,41 +231,23 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
             for b in 0..k {
                 let row = &mut col[((i * k + a) * k + b) * np..][..np];
                 let (lo, hi) = valid_range(g.pad, b, s, g.w, g.w_out);
-                row[..xlo * g.w_out].fill(0.0);
-                row[xhi * g.w_out..].fill(0.0);
-                if lo >= hi {
+                if lo >= hi || xlo >= xhi {
                     row.fill(0.0);
                     continue;
                 }
-                if s == 1 && g.w_out == g.w && xlo < xhi {
-                    // Stride 1, same width: rows xlo..xhi are the image shifted by (a−p, b−p),
-                    // one copy; then the columns that wrapped around the edge are zeroed.
-                    let shift = (a as isize - g.pad as isize) * g.w as isize + b as isize - g.pad as isize;
-                    let (d0, d1) = (xlo * g.w, xhi * g.w);
-                    let (s0, s1) = ((d0 as isize + shift).max(0) as usize, ((d1 as isize + shift) as usize).min(xi.len()));
-                    let d0c = (s0 as isize - shift) as usize;
-                    row[d0..d0c].fill(0.0);
-                    row[d0c..d0c + (s1 - s0)].copy_from_slice(&xi[s0..s1]);
-                    row[d0c + (s1 - s0)..d1].fill(0.0);
-                    for xo in xlo..xhi {
-                        row[xo * g.w..xo * g.w + lo].fill(0.0);
-                        row[xo * g.w + hi..(xo + 1) * g.w].fill(0.0);
-                    }
-                    continue;
-                }
+                row[..xlo * g.w_out].fill(0.0);
+                row[xhi * g.w_out..].fill(0.0);
                 for xo in xlo..xhi {
                     let xr = s * xo + a - g.pad;
                     let dst = &mut row[xo * g.w_out..(xo + 1) * g.w_out];
-                    dst[..lo].fill(0.0);
-                    dst[hi..].fill(0.0);
+                    zero_few(&mut dst[..lo]);
+                    zero_few(&mut dst[hi..]);
                     // first input column s·lo + b − p ≥ 0
                     let src = &xi[xr * g.w + s * lo + b - g.pad..];
                     if s == 1 {
                         dst[lo..hi].copy_from_slice(&src[..hi - lo]);
                     } else {
-                        for (d, v) in dst[lo..hi].iter_mut().zip(src.iter().step_by(s)) {
-                            *d = *v;
-                        }
+                        dst[lo..hi].iter_mut().zip(src.iter().step_by(s)).for_each(|(d, v)| *d = *v);
                     }
                 }
             }
@@ -123,6 +260,23 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
 pub fn col2im(g: &ConvGeom, dcol: &mut [f32], dx: &mut [f32]) {
     let (k, s) = (g.k, g.stride);
     let np = g.p();
+    if let Some(dims) = plane_dims(g) {
+        let plane_len = dims.0 * dims.1;
+        let mut scatter = |planes: &mut [f32]| {
+            for_each_tap(g, dcol, |plane, dr, dc, row| shift_add(row, dims.0, dims.1, dr, dc, &mut planes[plane * plane_len..][..plane_len]));
+        };
+        if s == 1 {
+            return scatter(dx);
+        }
+        return PLANES.with(|p| {
+            let mut p = p.borrow_mut();
+            p.clear();
+            p.resize(g.c_in * s * s * plane_len, 0.0);
+            scatter(&mut p);
+            depth_to_space_add(g, &p, dims, dx);
+        });
+    }
+    // Any other shape: row by row.
     for i in 0..g.c_in {
         let di = &mut dx[i * g.h * g.w..(i + 1) * g.h * g.w];
         for a in 0..k {
@@ -131,20 +285,6 @@ pub fn col2im(g: &ConvGeom, dcol: &mut [f32], dx: &mut [f32]) {
                 let row = &mut dcol[((i * k + a) * k + b) * np..][..np];
                 let (lo, hi) = valid_range(g.pad, b, s, g.w, g.w_out);
                 if lo >= hi || xlo >= xhi {
-                    continue;
-                }
-                if s == 1 && g.w_out == g.w {
-                    // As in im2col: zero the entries that fall in the padding, then one
-                    // shifted add of rows xlo..xhi.
-                    for xo in xlo..xhi {
-                        row[xo * g.w..xo * g.w + lo].fill(0.0);
-                        row[xo * g.w + hi..(xo + 1) * g.w].fill(0.0);
-                    }
-                    let shift = (a as isize - g.pad as isize) * g.w as isize + b as isize - g.pad as isize;
-                    let (d0, d1) = ((xlo * g.w) as isize, (xhi * g.w) as isize);
-                    let (s0, s1) = ((d0 + shift).max(0), (d1 + shift).min(di.len() as isize));
-                    let src = &row[(s0 - shift) as usize..(s1 - shift) as usize];
-                    di[s0 as usize..s1 as usize].iter_mut().zip(src).for_each(|(d, v)| *d += v);
                     continue;
                 }
                 for xo in xlo..xhi {
@@ -282,4 +422,51 @@ fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// im2col and col2im against their definitions, on shapes that take the space-to-depth path
+    /// (stride 1 "same", the ResNet's stride-2 convs, odd sizes) and shapes that do not.
+    #[test]
+    fn im2col_and_col2im_match_their_definitions() {
+        let shapes = [(16, 28, 3, 1, 1), (16, 28, 3, 2, 1), (32, 14, 3, 2, 1), (16, 28, 1, 2, 0), (2, 7, 3, 2, 1), (2, 9, 5, 3, 2), (3, 8, 4, 2, 1), (2, 6, 3, 1, 0), (1, 5, 2, 2, 1)];
+        let mut took_planes = 0;
+        for g in shapes.iter().flat_map(|&(c, h, k, s, p)| [h, h + 1].map(|w| ConvGeom::new(1, c, h, w, 3, k, s, p).unwrap())) {
+            took_planes += plane_dims(&g).is_some() as usize;
+            let x: Vec<f32> = (0..g.in_len()).map(|v| (v as f32 * 0.61).sin()).collect();
+            let pixel = |i: usize, a: usize, b: usize, xo: usize, yo: usize| {
+                let (r, q) = ((g.stride * xo + a) as isize - g.pad as isize, (g.stride * yo + b) as isize - g.pad as isize);
+                (r >= 0 && q >= 0 && (r as usize) < g.h && (q as usize) < g.w).then(|| (i * g.h + r as usize) * g.w + q as usize)
+            };
+            let mut col = vec![7.0f32; g.ckk() * g.p()];
+            im2col(&g, &x, &mut col);
+            let dcol: Vec<f32> = (0..col.len()).map(|v| (v as f32 * 0.37).cos()).collect();
+            let mut want_dx = vec![0.0f32; g.in_len()];
+            for i in 0..g.c_in {
+                for a in 0..g.k {
+                    for b in 0..g.k {
+                        for xo in 0..g.h_out {
+                            for yo in 0..g.w_out {
+                                let at = ((i * g.k + a) * g.k + b) * g.p() + xo * g.w_out + yo;
+                                let want = pixel(i, a, b, xo, yo).map_or(0.0, |j| x[j]);
+                                assert_eq!(col[at], want, "{g:?} col[{i},{a},{b},{xo},{yo}]");
+                                if let Some(j) = pixel(i, a, b, xo, yo) {
+                                    want_dx[j] += dcol[at];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let mut dx = vec![0.0f32; g.in_len()];
+            col2im(&g, &mut dcol.clone(), &mut dx);
+            for (j, (got, want)) in dx.iter().zip(&want_dx).enumerate() {
+                assert!((got - want).abs() <= 1e-5 * (1.0 + want.abs()), "{g:?} dx[{j}] = {got}, want {want}");
+            }
+        }
+        assert!(took_planes >= 8, "only {took_planes} shapes took the space-to-depth path");
+    }
 }
