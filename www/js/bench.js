@@ -8,6 +8,7 @@ const build = params.get('build') || 'auto';
 const batches = (params.get('batches') || '32,64').split(',').map(Number);
 const steps = Number(params.get('steps') || 20);
 const warmup = Number(params.get('warmup') || 3);
+const poolSize = Number(params.get('threads')) || undefined; // the threaded build's pool (default: one per core)
 
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
@@ -23,7 +24,7 @@ async function timeCalls(n, f) {
 
 async function run() {
   const engine = await EngineClient.start({
-    build, dataUrl: 'data/mnist-10k.bin', optimizer: { kind: 'sgd', momentum: 0.9, lr: 0.05, weight_decay: 0 },
+    build, poolSize, dataUrl: 'data/mnist-10k.bin', optimizer: { kind: 'sgd', momentum: 0.9, lr: 0.05, weight_decay: 0 },
   });
   const results = [];
   for (const b of batches) {
@@ -44,7 +45,7 @@ async function run() {
     });
   }
   engine.terminate();
-  return { engine: `wasm-${engine.info.build}`, threads: engine.info.threads, steps, userAgent: navigator.userAgent, results };
+  return { engine: `wasm-${engine.info.build}`, threads: engine.info.threads, warmup: engine.info.warmup, steps, userAgent: navigator.userAgent, results };
 }
 
 run().then((r) => {

@@ -1,6 +1,6 @@
 // The only module that talks to the engine worker: a promise API over postMessage.
 //
-//   const engine = await EngineClient.start({ modelUrl, dataUrl });
+//   const engine = await EngineClient.start({ modelUrl, dataUrl, build?, optimizer?, poolSize? });
 //   engine.info                         -> {build: 'threads'|'simd', threads, simd}
 //   await engine.call('tensor', 'act.conv1')        -> Float32Array (transferred)
 //   const run = engine.train(100, p => ...)         -> promise of the last report
@@ -42,11 +42,11 @@ export class EngineClient {
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
-    const { build, optimizer } = this.options;
+    const { build, optimizer, poolSize } = this.options;
     // URLs are the page's; the worker lives elsewhere (js/), so resolve them here.
     const abs = (u) => (u ? new URL(u, globalThis.location.href).href : u);
     const modelUrl = abs(this.options.modelUrl), dataUrl = abs(this.options.dataUrl);
-    this.info = await this.#post('init', { args: { modelUrl, dataUrl, build, optimizer } });
+    this.info = await this.#post('init', { args: { modelUrl, dataUrl, build, optimizer, poolSize } });
     return this.info;
   }
 

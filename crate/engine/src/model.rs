@@ -391,6 +391,11 @@ impl<T: Scalar> ResNet<T> {
     /// Forward pass over a batch `x [N, C, S, S]`, writing `act.*` (and in training mode
     /// `stat.*`, updating the running statistics) onto a fresh tape. Returns the logits.
     pub fn forward(&mut self, x: &Tensor<T>, mode: Mode) -> Result<&Tensor<T>> {
+        crate::layers::in_pool(|| self.forward_here(x, mode))?;
+        self.tape.get("act.fc")
+    }
+
+    fn forward_here(&mut self, x: &Tensor<T>, mode: Mode) -> Result<()> {
         self.check_input(x)?;
         self.mode = mode;
         let tape = &mut self.tape;
@@ -421,12 +426,16 @@ impl<T: Scalar> ResNet<T> {
             self.tape.set(format!("running.{name}.running_mean"), Tensor { shape: vec![mean.len()], data: mean });
             self.tape.set(format!("running.{name}.running_var"), Tensor { shape: vec![var.len()], data: var });
         }
-        self.tape.get("act.fc")
+        Ok(())
     }
 
     /// Backward pass for the last forward, with cross-entropy against `labels` (one per image;
     /// for inspection, any class). Writes `loss`, `delta.*` and `grad.*`. Returns the loss.
     pub fn backward(&mut self, labels: &[usize]) -> Result<f64> {
+        crate::layers::in_pool(|| self.backward_here(labels))
+    }
+
+    fn backward_here(&mut self, labels: &[usize]) -> Result<f64> {
         let probs = self.tape.get("act.softmax")?;
         let (n, k) = (probs.shape[0], probs.shape[1]);
         if labels.len() != n {

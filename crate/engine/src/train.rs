@@ -42,6 +42,10 @@ impl Trainer {
     /// running statistic is reported as an error before anything changes: the weights are not
     /// updated and the running statistics the forward pass had already moved are put back.
     pub fn step(&mut self, data: &Dataset) -> Result<StepStats> {
+        crate::layers::in_pool(|| self.step_here(data))
+    }
+
+    fn step_here(&mut self, data: &Dataset) -> Result<StepStats> {
         if self.order.is_empty() || self.pos + self.batch > self.order.len() {
             if !self.order.is_empty() {
                 self.epoch += 1;

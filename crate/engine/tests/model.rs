@@ -57,3 +57,31 @@ fn bad_configs_and_inputs_are_refused_with_reasons() {
     assert!(m.backward(&[0, 1]).unwrap_err().0.contains("2 labels given for a batch of 1"));
     assert!(m.tape.get("act.nope").unwrap_err().0.contains("no tensor 'act.nope'"));
 }
+
+/// Passes run as a team on the thread pool (`layers::in_pool`), and several callers may run
+/// passes at once (the tests do, and a native host could): every tensor must come out as it
+/// does with one caller, and nothing may deadlock.
+#[test]
+fn concurrent_passes_from_several_threads_give_the_single_threaded_tensors() {
+    let mut rng = Rng::new(9);
+    let x = Tensor::new(&[6, 1, 28, 28], (0..6 * 784).map(|_| rng.normal() as f32).collect()).unwrap();
+    let labels = [3, 1, 4, 1, 5, 9];
+    let pass = |seed: u64| {
+        let mut m = ResNet::<f32>::new(&Config::default(), seed).unwrap();
+        let mut out = vec![];
+        for mode in [Mode::Train, Mode::Eval, Mode::Train] {
+            m.forward(&x, mode).unwrap();
+            m.backward(&labels).unwrap();
+            out.extend(m.tape.iter().filter(|(n, _)| n.starts_with("grad.") || n.starts_with("delta.")).flat_map(|(_, t)| t.data.clone()));
+        }
+        out
+    };
+    let want: Vec<Vec<f32>> = (0..4).map(pass).collect();
+    for _ in 0..3 {
+        let got: Vec<Vec<f32>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4).map(|seed| s.spawn(move || pass(seed))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(got == want, "a pass run next to others gave different numbers");
+    }
+}

@@ -260,12 +260,18 @@ impl Engine {
         check_batch(labels.len())?;
         let c = &self.trainer.model.config;
         let x = Tensor::new(&[labels.len(), c.in_channels, c.image_size, c.image_size], images.to_vec()).map_err(err)?;
-        let model = &mut self.trainer.model;
-        model.forward(&x, Mode::Train).map_err(err)?;
-        let loss = model.backward(&labels.iter().map(|&l| l as usize).collect::<Vec<_>>()).map_err(err)?;
-        train::check_finite(model, loss).map_err(err)?;
-        self.trainer.opt.step(model).map_err(err)?;
-        Ok(loss)
+        let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+        let trainer = &mut self.trainer;
+        // one hop into the thread pool for the whole step (see `in_pool`)
+        resnet_engine::layers::in_pool(|| -> resnet_engine::Result<f64> {
+            let model = &mut trainer.model;
+            model.forward(&x, Mode::Train)?;
+            let loss = model.backward(&labels)?;
+            train::check_finite(model, loss)?;
+            trainer.opt.step(model)?;
+            Ok(loss)
+        })
+        .map_err(err)
     }
 
     /// Each conv layer timed on its own at batch `n` of the dataset: `[{layer, input, kernel,

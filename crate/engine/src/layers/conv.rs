@@ -165,7 +165,7 @@ fn for_each_tap(g: &ConvGeom, col: &mut [f32], mut f: impl FnMut(usize, isize, i
 /// `planes[C·s·s, hp, wp]` of `x[C, H, W]` (see `plane_dims`).
 fn space_to_depth(g: &ConvGeom, x: &[f32], (hp, wp): (usize, usize), planes: &mut [f32]) {
     let s = g.stride;
-    if g.h % s != 0 || g.w % s != 0 {
+    if !g.h.is_multiple_of(s) || !g.w.is_multiple_of(s) {
         planes.fill(0.0);
     }
     for i in 0..g.c_in {
@@ -373,14 +373,15 @@ pub fn conv2d_backward(
     }
     // dW = Σ_n δ_n · col_nᵀ: each worker sums its share of the images into a partial dW, and
     // the partials are added in a fixed order so the result does not depend on scheduling.
-    PARTS.with(|parts| {
-        let mut parts = parts.borrow_mut();
-        partial_weight_grads(g, x, dy, &mut parts);
-        dw.fill(0.0);
-        for part in parts.chunks(dw.len()) {
-            dw.iter_mut().zip(part).for_each(|(d, p)| *d += p);
-        }
-    });
+    // (The memory is taken out of the thread-local rather than borrowed: while this thread
+    // waits inside the parallel loop it may run another pass's conv backward.)
+    let mut parts = PARTS.take();
+    partial_weight_grads(g, x, dy, &mut parts);
+    dw.fill(0.0);
+    for part in parts.chunks(dw.len()) {
+        dw.iter_mut().zip(part).for_each(|(d, p)| *d += p);
+    }
+    PARTS.set(parts);
     if let Some(db) = db {
         for (o, d) in db.iter_mut().enumerate() {
             *d = (0..g.n).map(|n| dy[n * g.out_len() + o * np..][..np].iter().sum::<f32>()).sum();
@@ -394,7 +395,7 @@ const WGRAD_GROUPS: usize = 4;
 
 thread_local! {
     /// The partial weight gradients' memory, kept between calls.
-    static PARTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static PARTS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// `WGRAD_GROUPS` partial weight gradients, one after the other in `parts`.

@@ -21,13 +21,70 @@ pub(crate) fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(us
     out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
 
+/// Runs a whole pass `f` (a training step, a forward or a backward) on the rayon pool as one
+/// team (with the `parallel` feature; else right here). `f` runs on a pool thread, and every
+/// other pool thread runs a helper that keeps taking the pass's parallel work until `f`
+/// returns: so each of the pass's ~30 parallel loops (convs, BN, ReLU …) starts with all
+/// threads awake, instead of waking sleeping threads each time. Waking a thread costs a few µs
+/// natively and much more in the browser (an `Atomics.wait`/`notify` round trip), which is why
+/// a threaded build without this spent a sizeable part of a step single-threaded. The helpers
+/// spin while `f` runs serial code; they stop when it returns. Nested calls run inline.
+pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    #[cfg(feature = "parallel")]
+    {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        if rayon::current_thread_index().is_some() {
+            return f();
+        }
+        let done = &AtomicBool::new(false);
+        rayon::scope(|s| {
+            for _ in 1..rayon::current_num_threads() {
+                s.spawn(move |_| {
+                    // A helper only spins on a thread that is not already inside a pass or a
+                    // helper (its own pass's thread picks it up while waiting inside a loop; a
+                    // helper may pick up another pass's): spinning there could wait forever on
+                    // work held further down its own stack.
+                    if TEAM_BUSY.get() {
+                        return;
+                    }
+                    TEAM_BUSY.set(true);
+                    while !done.load(Ordering::Acquire) {
+                        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    TEAM_BUSY.set(false);
+                });
+            }
+            // Ends the pass even if `f` panics (else the helpers would spin forever).
+            struct End<'a>(&'a AtomicBool, bool);
+            impl Drop for End<'_> {
+                fn drop(&mut self) {
+                    TEAM_BUSY.set(self.1);
+                    self.0.store(true, Ordering::Release);
+                }
+            }
+            let _end = End(done, TEAM_BUSY.replace(true));
+            f()
+        })
+    }
+    #[cfg(not(feature = "parallel"))]
+    f()
+}
+
+#[cfg(feature = "parallel")]
+thread_local! {
+    /// Whether this pool thread is running a pass of `in_pool` or one of its helpers.
+    static TEAM_BUSY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Memory-bound passes (BN, ReLU, the residual add) over fewer values than this run on one
 /// thread (natively; 2^15 measured no worse than 2^17 within noise): waking the other threads
 /// costs more than it saves. In the browser only the convs,
 /// whose per-image work is large, use the Web Worker pool: with BN there too, the threaded
 /// build trained 453 / 494 images/s (batch 32 / 64), without it 482 / 514 (anchors harness,
 /// one run each, bench/results/).
-pub(crate) const PAR_MIN_LEN: usize = if cfg!(target_arch = "wasm32") { usize::MAX } else { 1 << 15 };
+pub(crate) const PAR_MIN_LEN: usize = 1 << 15;
 
 /// `for_each_chunk` for memory-bound passes: parallel only over `PAR_MIN_LEN` values.
 pub(crate) fn for_each_chunk_large<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
