@@ -79,11 +79,10 @@ thread_local! {
 }
 
 /// Memory-bound passes (BN, ReLU, the residual add) over fewer values than this run on one
-/// thread (natively; 2^15 measured no worse than 2^17 within noise): waking the other threads
-/// costs more than it saves. In the browser only the convs,
-/// whose per-image work is large, use the Web Worker pool: with BN there too, the threaded
-/// build trained 453 / 494 images/s (batch 32 / 64), without it 482 / 514 (anchors harness,
-/// one run each, bench/results/).
+/// thread (2^15 measured no worse than 2^17 within noise): splitting them costs more than it
+/// saves. (Before passes ran as a team, waking the browser's pool workers for BN cost more than
+/// BN itself — 453 against 482 images/s at batch 32 — so the wasm build ran them serially;
+/// with the team they run like the native ones.)
 pub(crate) const PAR_MIN_LEN: usize = 1 << 15;
 
 /// `for_each_chunk` for memory-bound passes: parallel only over `PAR_MIN_LEN` values.
