@@ -55,6 +55,43 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
     }
 }
 
+/// The left operand of many products (a conv's weights, the same for every image), prepared
+/// once: in wasm packed into the kernel's row panels, natively just the matrix (the gemm
+/// crate packs as it goes).
+pub struct Lhs<'a> {
+    m: usize,
+    k: usize,
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    a: Mat<'a>,
+    #[cfg(target_arch = "wasm32")]
+    panels: Vec<f32>,
+}
+
+impl<'a> Lhs<'a> {
+    pub fn new(m: usize, k: usize, a: Mat<'a>) -> Self {
+        assert!(m == 0 || k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "gemm: lhs too small");
+        #[cfg(target_arch = "wasm32")]
+        let panels = packed::pack_a(m, k, &a);
+        Lhs { m, k, a, #[cfg(target_arch = "wasm32")] panels }
+    }
+}
+
+/// `c[m×n] = lhs · b[k×n]` (or `+=`), as `sgemm` with a prepared left operand.
+pub fn sgemm_lhs(lhs: &Lhs, n: usize, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let (m, k) = (lhs.m, lhs.k);
+        if m == 0 || n == 0 {
+            return;
+        }
+        assert!((m - 1) * ldc + n <= c.len(), "gemm: destination too small");
+        assert!(k == 0 || (k - 1) * b.rs + (n - 1) * b.cs < b.data.len(), "gemm: rhs too small");
+        packed::sgemm_packed_a(m, n, k, &lhs.panels, b, c, ldc, accumulate);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    sgemm(lhs.m, n, lhs.k, Mat { data: lhs.a.data, rs: lhs.a.rs, cs: lhs.a.cs }, b, c, ldc, accumulate);
+}
+
 /// A packed GEMM with a 4×8 micro-kernel: simd128 + relaxed madd in wasm, plain arrays
 /// elsewhere (so its packing and edge handling are tested natively too).
 pub mod packed {
@@ -65,26 +102,47 @@ pub mod packed {
     pub const NR: usize = 8;
 
     thread_local! {
-        static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+        static PACK: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+        static PACK_A: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+    }
+
+    /// A as row panels: panel i holds a[i·MR + r, p] at [(i·k + p)·MR + r], zero-padded.
+    pub fn pack_a(m: usize, k: usize, a: &Mat) -> Vec<f32> {
+        let mut pa = vec![];
+        pack_a_into(m, k, a, &mut pa);
+        pa
+    }
+
+    fn pack_a_into(m: usize, k: usize, a: &Mat, pa: &mut Vec<f32>) {
+        pa.clear();
+        pa.resize(m.div_ceil(MR) * k * MR, 0.0);
+        for i in 0..m.div_ceil(MR) {
+            for r in 0..MR.min(m - i * MR) {
+                let row = i * MR + r;
+                for p in 0..k {
+                    pa[(i * k + p) * MR + r] = a.data[row * a.rs + p * a.cs];
+                }
+            }
+        }
     }
 
     /// `c[m×n] (+)= a[m×k] · b[k×n]`; same contract as `super::sgemm`.
     #[allow(clippy::too_many_arguments)]
     pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+        // (The panels are taken out of the thread-local so the product below can borrow it.)
+        let mut pa = PACK_A.take();
+        pack_a_into(m, k, &a, &mut pa);
+        sgemm_packed_a(m, n, k, &pa, b, c, ldc, accumulate);
+        PACK_A.set(pa);
+    }
+
+    /// As `sgemm`, with A already in panels (`pack_a`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sgemm_packed_a(m: usize, n: usize, k: usize, pa: &[f32], b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
         let (mp, np) = (m.div_ceil(MR), n.div_ceil(NR));
+        assert!(pa.len() >= mp * k * MR, "gemm: packed lhs too small");
         PACK.with(|pack| {
-            let (pa, pb) = &mut *pack.borrow_mut();
-            // A as row panels: panel i holds a[i·MR + r, p] at [(i·k + p)·MR + r], zero-padded.
-            pa.clear();
-            pa.resize(mp * k * MR, 0.0);
-            for i in 0..mp {
-                for r in 0..MR.min(m - i * MR) {
-                    let row = i * MR + r;
-                    for p in 0..k {
-                        pa[(i * k + p) * MR + r] = a.data[row * a.rs + p * a.cs];
-                    }
-                }
-            }
+            let pb = &mut *pack.borrow_mut();
             // B: when its rows are contiguous (cs = 1) the kernel reads full 8-column panels in
             // place (row stride b.rs); otherwise, and for a last partial panel, panel j is
             // packed as b[p, j·NR + q] at [(j·k + p)·NR + q], zero-padded.

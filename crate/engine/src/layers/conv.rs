@@ -13,7 +13,7 @@
 //! of the step and rebuilding it is cheap next to the GEMMs.
 
 use super::for_each_chunk;
-use crate::gemm::{sgemm, Mat};
+use crate::gemm::{sgemm, sgemm_lhs, Lhs, Mat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeom {
@@ -324,11 +324,10 @@ fn is_pointwise(g: &ConvGeom) -> bool {
 /// y `[N, O, Ho, Wo]` = conv(x `[N, C, H, W]`, w `[O, C, K, K]`) + bias.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     let (ckk, np) = (g.ckk(), g.p());
+    let w = Lhs::new(g.c_out, ckk, Mat { data: w, rs: ckk, cs: 1 }); // W `[O, CKK]`, prepared once for all images
     for_each_chunk(y, g.out_len(), |n, yn| {
         let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
-        let mut run = |col: &[f32]| {
-            sgemm(g.c_out, np, ckk, Mat { data: w, rs: ckk, cs: 1 }, Mat { data: col, rs: np, cs: 1 }, yn, np, false)
-        };
+        let mut run = |col: &[f32]| sgemm_lhs(&w, np, Mat { data: col, rs: np, cs: 1 }, yn, np, false);
         if is_pointwise(g) {
             run(xn)
         } else {
@@ -358,14 +357,15 @@ pub fn conv2d_backward(
     let (ckk, np) = (g.ckk(), g.p());
     // dx_n = col2im(Wᵀ · δ_n), image by image in parallel.
     if let Some(dx) = dx {
+        let wt = Lhs::new(ckk, g.c_out, Mat { data: w, rs: 1, cs: ckk }); // Wᵀ `[CKK, O]`, once for all images
         for_each_chunk(dx, g.in_len(), |n, dxn| {
             let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];
             dxn.fill(0.0);
             if is_pointwise(g) {
-                sgemm(ckk, np, g.c_out, Mat { data: w, rs: 1, cs: ckk }, Mat { data: dyn_, rs: np, cs: 1 }, dxn, np, false);
+                sgemm_lhs(&wt, np, Mat { data: dyn_, rs: np, cs: 1 }, dxn, np, false);
             } else {
                 with_scratch(ckk * np, |dcol| {
-                    sgemm(ckk, np, g.c_out, Mat { data: w, rs: 1, cs: ckk }, Mat { data: dyn_, rs: np, cs: 1 }, dcol, np, false);
+                    sgemm_lhs(&wt, np, Mat { data: dyn_, rs: np, cs: 1 }, dcol, np, false);
                     col2im(g, dcol, dxn);
                 });
             }
