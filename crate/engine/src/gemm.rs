@@ -3,8 +3,8 @@
 //!
 //! - natively it is the `gemm` crate (blocked, packed, AVX2/AVX-512 micro-kernels chosen at
 //!   run time);
-//! - in wasm it is `packed::sgemm` below: A and B packed into 4-row and 8-column panels and a
-//!   4×8 micro-kernel on simd128 with `f32x4_relaxed_madd` (one fused multiply-add where the
+//! - in wasm it is `packed::sgemm` below: A and B packed into 4-row and 8-column panels (A once
+//!   per conv rather than once per image when it comes as an `Lhs`) and a 4×8 micro-kernel on simd128 with `f32x4_relaxed_madd` (one fused multiply-add where the
 //!   CPU has FMA). Measured in Chromium, the gemm crate's simd128 kernels (separate multiply
 //!   and add) reached ~20 GFLOP/s per thread on the convs; see the README's profile note.
 //!
