@@ -250,3 +250,18 @@ test('storage full: a notice, and training still works', async () => {
   await page.waitForFunction(() => /^Step 6: loss/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
   assert.deepEqual(errors, []);
 });
+
+test('an engine that stops answering (a trap on a pool thread) is restarted by the watchdog', async () => {
+  const { page, errors } = await open(browser, srv.url);
+  await ready(page);
+  const msg = await page.evaluate(async () => {
+    window.playground.engine.hangMs = 2000; // the page's default is 60 s
+    try { await window.playground.engine.simulateHang(); return 'no error'; } catch (e) { return e.message; }
+  });
+  assert.match(msg, /stopped answering for 2 s and was restarted/);
+  await page.waitForFunction(() => /The engine stopped unexpectedly and was restarted/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  // the restarted engine answers
+  await page.click('#next-digit');
+  await page.waitForFunction(() => /held-out digit 1 ·/.test(document.getElementById('prediction').textContent), null, { timeout: 30_000 });
+  assert.deepEqual(errors, []);
+});

@@ -19,6 +19,14 @@ export class EngineClient {
     this.worker = null;
     this.ready = null;     // settles when the current worker has initialised
     this.restarts = 0;
+    // A worker that has owed an answer for `hangMs` without a word (not even a progress
+    // report) is taken for hung and restarted like a trapped one. (In the threaded build a
+    // trap on a pool thread leaves the engine worker waiting for the pool forever.)
+    this.hangMs = options.hangMs ?? 60_000;
+    this.lastHeard = 0;
+    this.watchdog = setInterval(() => {
+      if (this.pending.size > 0 && performance.now() - this.lastHeard > this.hangMs) this.#hung();
+    }, 1000);
   }
 
   static async start(options = {}) {
@@ -27,6 +35,7 @@ export class EngineClient {
     try {
       await client.ready;
     } catch (e) {
+      clearInterval(client.watchdog);
       client.worker?.terminate(); // with its thread pool, if any
       throw e;
     }
@@ -58,6 +67,7 @@ export class EngineClient {
 
   #post(op, fields = {}, onProgress = null, transfer = []) {
     const id = this.nextId++;
+    if (this.pending.size === 0) this.lastHeard = performance.now();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
       try {
@@ -70,6 +80,7 @@ export class EngineClient {
   }
 
   #receive(msg) {
+    this.lastHeard = performance.now();
     const p = this.pending.get(msg.id);
     if (!p) return;
     if (msg.progress) { p.onProgress?.(msg.progress); return; }
@@ -80,6 +91,14 @@ export class EngineClient {
       p.reject(err);
       if (msg.fatal) this.#restart();
     } else p.resolve(msg.result);
+  }
+
+  #hung() {
+    const secs = Math.round(this.hangMs / 1000);
+    for (const p of this.pending.values()) p.reject(Object.assign(new Error(`the engine stopped answering for ${secs} s and was restarted`), { fatal: true }));
+    this.pending.clear();
+    this.worker.terminate();
+    this.#restart();
   }
 
   #restart() {
@@ -115,8 +134,11 @@ export class EngineClient {
   /** For tests: the worker answers as if the wasm module had trapped (then restarts). */
   simulateTrap() { return this.#send('simulate-trap'); }
 
+  /** For tests: the worker stops answering, as a trap on a pool thread leaves it. */
+  simulateHang() { return this.#send('simulate-hang'); }
+
   pause() { this.worker.postMessage({ op: 'pause' }); }
   resume() { this.worker.postMessage({ op: 'resume' }); }
   cancel() { this.worker.postMessage({ op: 'cancel' }); }
-  terminate() { this.worker.terminate(); }
+  terminate() { clearInterval(this.watchdog); this.worker.terminate(); }
 }

@@ -44,7 +44,8 @@ async function init({ modelUrl, dataUrl, build = 'auto', optimizer, poolSize } =
   if (threads) {
     // the pool's workers are started from this origin; if the page's policy forbids them the
     // pool never answers, so give up after a while (the page then falls back to one thread)
-    const pool = wasm.initThreadPool(poolSize || Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8)));
+    const cores = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8));
+    const pool = wasm.initThreadPool(Number.isInteger(poolSize) && poolSize >= 1 ? Math.min(poolSize, cores) : cores);
     const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('the thread pool did not start within 30 s')), 30_000));
     await Promise.race([pool, timeout]);
   }
@@ -53,9 +54,16 @@ async function init({ modelUrl, dataUrl, build = 'auto', optimizer, poolSize } =
     modelUrl ? fetchBytes(modelUrl, 'pretrained model') : null,
     dataUrl ? fetchBytes(dataUrl, 'MNIST digits') : null,
   ]);
-  engine = model ? wasm.Engine.fromSafetensors(model, optimizer) : new wasm.Engine(undefined, 1, optimizer);
-  if (data) engine.setDataset(data);
-  info.warmup = await warmUp();
+  const loaded = model ? wasm.Engine.fromSafetensors(model, optimizer) : new wasm.Engine(undefined, 1, optimizer);
+  if (data) loaded.setDataset(data);
+  // (`engine` is set only after the warm-up: calls that arrive meanwhile are refused as
+  // "not initialised" rather than run between its rounds.)
+  try {
+    info.warmup = await warmUp(loaded.config());
+  } catch (e) {
+    info.warmup = { error: String(e?.message ?? e) }; // only speed is at stake
+  }
+  engine = loaded;
   return { ...info, step: engine.step };
 }
 
@@ -67,11 +75,13 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // threaded build: medians of 20 steps 20 % low). So before the first real call, a scratch
 // engine trains small batches, pausing between rounds so the compiler gets a core, until a
 // round's time stops falling (measured: 6–12 rounds, about half a second) or `maxMs` passes.
-async function warmUp({ maxMs = 1500, n = 8, minRounds = 8 } = {}) {
+// The scratch engine has the loaded model's shape (`config`), so the same kernels warm up.
+async function warmUp(config, { maxMs = 1500, n = 8, minRounds = 8 } = {}) {
   const t0 = performance.now();
-  const scratch = new wasm.Engine(undefined, 1, undefined);
-  const images = Float32Array.from({ length: n * 28 * 28 }, (_, i) => ((i * 7919) % 255) / 255 - 0.5);
-  const labels = Uint32Array.from({ length: n }, (_, i) => i % 10);
+  const scratch = new wasm.Engine(config, 1, undefined);
+  const { in_channels: c, image_size: s, num_classes: k } = config;
+  const images = Float32Array.from({ length: n * c * s * s }, (_, i) => ((i * 7919) % 255) / 255 - 0.5);
+  const labels = Uint32Array.from({ length: n }, (_, i) => i % k);
   const rounds = [];
   const settled = () => {
     const best = Math.min(...rounds);
@@ -174,6 +184,8 @@ self.onmessage = async (ev) => {
     else if (op === 'train') result = await train(id, args);
     // what a wasm trap looks like to the client, so the tests can check the recovery path
     else if (op === 'simulate-trap') throw new WebAssembly.RuntimeError('unreachable (a simulated trap)');
+    // ...and what a trap on a pool thread looks like: no answer at all
+    else if (op === 'simulate-hang') for (;;) { /* spin */ }
     else if (op === 'call') {
       const member = engine[method];
       if (typeof method !== 'string' || method.startsWith('_') || method === 'free' || method === 'constructor' || member === undefined) {

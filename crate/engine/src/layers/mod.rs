@@ -36,14 +36,31 @@ pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         if rayon::current_thread_index().is_some() {
             return f();
         }
-        let done = &AtomicBool::new(false);
-        rayon::scope(|s| {
-            for _ in 1..rayon::current_num_threads() {
-                s.spawn(move |_| {
+        // Restores this thread's TEAM_BUSY once the pass and its helpers are all over (also
+        // when `f` panics).
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                TEAM_BUSY.set(self.0);
+            }
+        }
+        // Ends the pass, so the helpers stop, even if `f` panics (else they would spin forever).
+        struct End<'a>(&'a AtomicBool);
+        impl Drop for End<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        rayon::scope(|_| {
+            let _restore = Restore(TEAM_BUSY.replace(true));
+            let done = &AtomicBool::new(false);
+            rayon::in_place_scope(|s| {
+                // One helper in each thread's own queue (no other thread can take it; this
+                // thread's copy returns at once).
+                s.spawn_broadcast(move |_, _| {
                     // A helper only spins on a thread that is not already inside a pass or a
-                    // helper (its own pass's thread picks it up while waiting inside a loop; a
-                    // helper may pick up another pass's): spinning there could wait forever on
-                    // work held further down its own stack.
+                    // helper: spinning there could wait forever on work held further down its
+                    // own stack.
                     if TEAM_BUSY.get() {
                         return;
                     }
@@ -55,17 +72,9 @@ pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
                     }
                     TEAM_BUSY.set(false);
                 });
-            }
-            // Ends the pass even if `f` panics (else the helpers would spin forever).
-            struct End<'a>(&'a AtomicBool, bool);
-            impl Drop for End<'_> {
-                fn drop(&mut self) {
-                    TEAM_BUSY.set(self.1);
-                    self.0.store(true, Ordering::Release);
-                }
-            }
-            let _end = End(done, TEAM_BUSY.replace(true));
-            f()
+                let _end = End(done);
+                f()
+            })
         })
     }
     #[cfg(not(feature = "parallel"))]
