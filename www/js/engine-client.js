@@ -1,13 +1,14 @@
 // The only module that talks to the engine worker: a promise API over postMessage.
 //
-//   const engine = await EngineClient.start({ modelUrl, dataUrl, build?, optimizer?, poolSize? });
+//   const engine = await EngineClient.start({ modelUrl, dataUrl, build?, optimizer?, poolSize?, hangMs? });
 //   engine.info                         -> {build: 'threads'|'simd', threads, simd}
 //   await engine.call('tensor', 'act.conv1')        -> Float32Array (transferred)
 //   const run = engine.train(100, p => ...)         -> promise of the last report
 //   engine.pause(); engine.resume(); engine.cancel();
 //
 // Errors from the engine reject with an Error carrying its readable message. If the wasm
-// module traps (a bug), the worker is restarted and `onrestart` is told once.
+// module traps (a bug), or the worker owes an answer for `hangMs` (60 s) without a word, the
+// worker is restarted and `onrestart` is told once.
 
 export class EngineClient {
   constructor(options) {

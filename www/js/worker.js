@@ -8,6 +8,7 @@
 //                 (every evalEvery steps and at the end, a held-out evaluation of evalLimit
 //                 digits rides along in the progress report as `heldout: {loss, accuracy}`)
 //               {op: 'pause' | 'resume' | 'cancel'}   (between training steps)
+//               {id, op: 'simulate-trap' | 'simulate-hang'}   (tests: a trap; no answer ever)
 // Messages out: {id, result} | {id, error, fatal} | {id, progress: {...}}
 // Typed arrays in results are transferred, not copied.
 
