@@ -265,3 +265,22 @@ test('an engine that stops answering (a trap on a pool thread) is restarted by t
   await page.waitForFunction(() => /held-out digit 1 ·/.test(document.getElementById('prediction').textContent), null, { timeout: 30_000 });
   assert.deepEqual(errors, []);
 });
+
+test('a paused training run is not taken for a hung engine', async () => {
+  const { page, errors } = await open(browser, `${srv.url}?steps=2000`);
+  await ready(page);
+  await page.evaluate(() => { window.playground.engine.hangMs = 2000; });
+  const step = () => page.evaluate(() => Number(document.getElementById('stat-step').textContent) || 0);
+  await page.click('#start');
+  await page.waitForFunction(() => Number(document.getElementById('stat-step').textContent) > 0, null, { timeout: 60_000 });
+  await page.click('#pause');
+  await page.waitForTimeout(5000); // paused for 2.5 × the watchdog's limit
+  assert.match(await page.textContent('#status'), /^Paused/);
+  const paused = await step();
+  await page.click('#pause'); // resume: the same run goes on
+  await page.waitForFunction((s) => Number(document.getElementById('stat-step').textContent) > s, paused, { timeout: 30_000 });
+  assert.doesNotMatch(await page.textContent('#status'), /restarted/);
+  await page.click('#stop');
+  await page.waitForFunction(() => /^Stopped at step/.test(document.getElementById('status').textContent), null, { timeout: 30_000 });
+  assert.deepEqual(errors, []);
+});

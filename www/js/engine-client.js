@@ -82,6 +82,7 @@ export class EngineClient {
 
   #receive(msg) {
     this.lastHeard = performance.now();
+    if (msg.alive) return; // a paused training run's heartbeat
     const p = this.pending.get(msg.id);
     if (!p) return;
     if (msg.progress) { p.onProgress?.(msg.progress); return; }
@@ -98,8 +99,7 @@ export class EngineClient {
     const secs = Math.round(this.hangMs / 1000);
     for (const p of this.pending.values()) p.reject(Object.assign(new Error(`the engine stopped answering for ${secs} s and was restarted`), { fatal: true }));
     this.pending.clear();
-    this.worker.terminate();
-    this.#restart();
+    this.#restart(); // (a new worker replaces, and terminates, the hung one)
   }
 
   #restart() {

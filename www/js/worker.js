@@ -9,7 +9,7 @@
 //                 digits rides along in the progress report as `heldout: {loss, accuracy}`)
 //               {op: 'pause' | 'resume' | 'cancel'}   (between training steps)
 //               {id, op: 'simulate-trap' | 'simulate-hang'}   (tests: a trap; no answer ever)
-// Messages out: {id, result} | {id, error, fatal} | {id, progress: {...}}
+// Messages out: {id, result} | {id, error, fatal} | {id, progress: {...}} | {id, alive} (paused)
 // Typed arrays in results are transferred, not copied.
 
 let wasm = null;      // the loaded glue module
@@ -131,7 +131,11 @@ async function trainLoop(id, steps, progressMs, evalEvery, evalLimit) {
   while (done < steps && !control.cancelled) {
     if (control.paused) {
       self.postMessage({ id, progress: { ...last, paused: true } });
-      await new Promise((resolve) => { control.wake = resolve; });
+      // (a word now and then, so the client's watchdog knows a paused run is not a hung one)
+      await new Promise((resolve) => {
+        const beat = setInterval(() => self.postMessage({ id, alive: true }), 1000);
+        control.wake = () => { clearInterval(beat); resolve(); };
+      });
       continue;
     }
     const t0 = performance.now();

@@ -4,9 +4,10 @@
 //! - natively it is the `gemm` crate (blocked, packed, AVX2/AVX-512 micro-kernels chosen at
 //!   run time);
 //! - in wasm it is `packed::sgemm` below: A and B packed into 4-row and 8-column panels (A once
-//!   per conv rather than once per image when it comes as an `Lhs`) and a 4×8 micro-kernel on simd128 with `f32x4_relaxed_madd` (one fused multiply-add where the
-//!   CPU has FMA). Measured in Chromium, the gemm crate's simd128 kernels (separate multiply
-//!   and add) reached ~20 GFLOP/s per thread on the convs; see the README's profile note.
+//!   per conv rather than once per image when it comes as an `Lhs`) and a 4×8 micro-kernel on
+//!   simd128 with `f32x4_relaxed_madd` (one fused multiply-add where the CPU has FMA).
+//!   Measured in Chromium, the gemm crate's simd128 kernels (separate multiply and add)
+//!   reached ~20 GFLOP/s per thread on the convs; see the README's profile note.
 //!
 //! Strides are in elements: a row-major `m×k` matrix has `rs = k, cs = 1`; its transpose is the
 //! same buffer read with `rs = 1, cs = k`.

@@ -146,9 +146,10 @@ fn taps(g: &ConvGeom) -> Vec<(usize, isize)> {
     }).collect()
 }
 
-/// Calls `f(i, a, b, plane, dr, dc, row)` for every im2col row `(i·K + a)·K + b` of `col`.
+/// Calls `f(plane, dr, dc, row)` for every im2col row `(i·K + a)·K + b` of `col`: the
+/// space-to-depth plane that kernel tap `(a, b)` of channel `i` reads, and its shift.
 fn for_each_tap(g: &ConvGeom, col: &mut [f32], mut f: impl FnMut(usize, isize, isize, &mut [f32])) {
-    let (k, s) = (g.k, g.stride);
+    let s = g.stride;
     let t = taps(g);
     let mut rows = col.chunks_exact_mut(g.p());
     for i in 0..g.c_in {
@@ -159,7 +160,6 @@ fn for_each_tap(g: &ConvGeom, col: &mut [f32], mut f: impl FnMut(usize, isize, i
             }
         }
     }
-    debug_assert!(k == t.len());
 }
 
 /// `planes[C·s·s, hp, wp]` of `x[C, H, W]` (see `plane_dims`).
