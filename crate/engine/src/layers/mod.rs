@@ -8,83 +8,46 @@ pub mod conv_reference;
 pub mod linear;
 pub mod loss;
 pub mod pool;
+#[cfg(feature = "parallel")]
+mod team;
 
-/// Runs `f(index, chunk)` over the `chunk`-sized pieces of `out`, in parallel when the
-/// `parallel` feature is on (native, threaded wasm) and in order otherwise.
+/// Runs `f(index, chunk)` over the `chunk`-sized pieces of `out`: shared among the threads of
+/// the pass's team with the `parallel` feature (see [`in_pool`]), in order otherwise. Which
+/// index a piece gets never depends on the thread count, so results do not either.
 pub(crate) fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
     #[cfg(feature = "parallel")]
     {
-        use rayon::prelude::*;
-        out.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+        let len = out.len();
+        if chunk == 0 || len <= chunk {
+            return out.chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i, c));
+        }
+        // The pieces are disjoint, so each item may hold a `&mut` to its own piece.
+        struct Base<T>(*mut T);
+        unsafe impl<T: Send> Sync for Base<T> {}
+        let base = Base(out.as_mut_ptr());
+        let base = &base;
+        team::run(len.div_ceil(chunk), &|i| {
+            let start = i * chunk;
+            let piece = unsafe { std::slice::from_raw_parts_mut(base.0.add(start), chunk.min(len - start)) };
+            f(i, piece)
+        });
     }
     #[cfg(not(feature = "parallel"))]
     out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
 
 /// Runs a whole pass `f` (a training step, a forward or a backward) on the rayon pool as one
-/// team (with the `parallel` feature; else right here). `f` runs on a pool thread, and every
-/// other pool thread runs a helper that keeps taking the pass's parallel work until `f`
-/// returns: so each of the pass's ~30 parallel loops (convs, BN, ReLU …) starts with all
-/// threads awake, instead of waking sleeping threads each time. Waking a thread costs a few µs
-/// natively and much more in the browser (an `Atomics.wait`/`notify` round trip), which is why
-/// a threaded build without this spent a sizeable part of a step single-threaded. The helpers
-/// spin while `f` runs serial code; they stop when it returns. Nested calls run inline.
+/// team (with the `parallel` feature; else right here): `f` runs on a pool thread, the
+/// *leader*, and every other pool thread runs a *helper* that takes items of the pass's
+/// parallel loops until `f` returns. Each of the pass's ~30 loops (convs, BN, ReLU …) so
+/// starts with all threads awake instead of waking sleeping threads each time (a few µs
+/// natively, an `Atomics.wait`/`notify` round trip in the browser). Nested calls run inline.
+/// See `team` for why this cannot deadlock.
 pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(feature = "parallel")]
-    {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        if rayon::current_thread_index().is_some() {
-            return f();
-        }
-        // Restores this thread's TEAM_BUSY once the pass and its helpers are all over (also
-        // when `f` panics).
-        struct Restore(bool);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                TEAM_BUSY.set(self.0);
-            }
-        }
-        // Ends the pass, so the helpers stop, even if `f` panics (else they would spin forever).
-        struct End<'a>(&'a AtomicBool);
-        impl Drop for End<'_> {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::Release);
-            }
-        }
-        rayon::scope(|_| {
-            let _restore = Restore(TEAM_BUSY.replace(true));
-            let done = &AtomicBool::new(false);
-            rayon::in_place_scope(|s| {
-                // One helper in each thread's own queue (no other thread can take it; this
-                // thread's copy returns at once).
-                s.spawn_broadcast(move |_, _| {
-                    // A helper only spins on a thread that is not already inside a pass or a
-                    // helper: spinning there could wait forever on work held further down its
-                    // own stack.
-                    if TEAM_BUSY.get() {
-                        return;
-                    }
-                    TEAM_BUSY.set(true);
-                    while !done.load(Ordering::Acquire) {
-                        if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                            std::hint::spin_loop();
-                        }
-                    }
-                    TEAM_BUSY.set(false);
-                });
-                let _end = End(done);
-                f()
-            })
-        })
-    }
+    return team::in_pool(f);
     #[cfg(not(feature = "parallel"))]
     f()
-}
-
-#[cfg(feature = "parallel")]
-thread_local! {
-    /// Whether this pool thread is running a pass of `in_pool` or one of its helpers.
-    static TEAM_BUSY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Memory-bound passes (BN, ReLU, the residual add) over fewer values than this run on one
@@ -110,11 +73,7 @@ pub(crate) fn par_map_large<R: Send>(n: usize, work: usize, f: impl Fn(usize) ->
 
 /// `(0..n).map(f)`, in parallel with the `parallel` feature.
 pub(crate) fn par_map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        (0..n).into_par_iter().map(f).collect()
-    }
-    #[cfg(not(feature = "parallel"))]
-    (0..n).map(f).collect()
+    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    for_each_chunk(&mut out, 1, |i, slot| slot[0] = Some(f(i)));
+    out.into_iter().map(|r| r.expect("every item ran")).collect()
 }
