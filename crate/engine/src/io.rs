@@ -457,6 +457,10 @@ fn load_checked(model: &mut ResNet<f32>, file: &File<'_>) -> Result<()> {
             continue;
         }
         match floats(name, &t) {
+            Ok(v) if name.ends_with(".running_var") && v.iter().any(|&x| x < 0.0) => {
+                let n = v.iter().filter(|&&x| x < 0.0).count();
+                problems.push(format!("{name}: {n} negative values out of {}; a variance must be ≥ 0", v.len()));
+            }
             Ok(v) => values.push(v),
             Err(p) => problems.push(p),
         }
@@ -478,17 +482,46 @@ fn load_checked(model: &mut ResNet<f32>, file: &File<'_>) -> Result<()> {
     }
     report("the file does not fit the model", &problems)?;
 
-    // Everything is valid: only now change the model.
-    for (p, v) in model.params_mut().into_iter().zip(values) {
+    // Every value is valid: try them on a copy, and only then change the model.
+    let mut candidate = model.clone_weights();
+    for (p, v) in candidate.params_mut().into_iter().zip(values) {
         *p.data = v;
     }
-    for (bn, count) in model.batchnorms_mut().into_iter().zip(tracked) {
+    for (bn, count) in candidate.batchnorms_mut().into_iter().zip(tracked) {
         if let Some(c) = count {
             bn.num_batches_tracked = c;
         }
     }
-    model.tape.clear();
-    model.labels.clear();
+    probe(&mut candidate)?;
+    candidate.tape.clear();
+    candidate.mode = model.mode;
+    *model = candidate;
+    Ok(())
+}
+
+/// Weights that are finite one by one can still be useless together (all ×1e30: the
+/// activations overflow): before they replace anything, an eval-mode forward pass of two
+/// probe images — a blank one and one with a bar of ink, normalised like the data — must
+/// give finite logits.
+fn probe(model: &mut ResNet<f32>) -> Result<()> {
+    let (c, s) = (model.config.in_channels, model.config.image_size);
+    let (paper, ink) = (crate::data::normalize(0), crate::data::normalize(255));
+    let mut x = vec![paper; 2 * c * s * s];
+    for ch in 0..c {
+        for r in s / 5..s - s / 5 {
+            for col in (s / 2).saturating_sub(1)..(s / 2 + 2).min(s) {
+                x[(c + ch) * s * s + r * s + col] = ink;
+            }
+        }
+    }
+    let logits = model.forward(&Tensor::new(&[2, c, s, s], x)?, crate::model::Mode::Eval)?;
+    if logits.data.iter().any(|v| !v.is_finite()) {
+        let layer = model.tape.iter().find(|(n, t)| n.starts_with("act.") && t.data.iter().any(|v| !v.is_finite())).map(|(n, _)| n.trim_start_matches("act.").to_string());
+        bail!(
+            "the weights are finite but the model's output is not: on a test image the activations overflow{}; the weights are unusable",
+            layer.map(|l| format!(" (first at {l})")).unwrap_or_default()
+        );
+    }
     Ok(())
 }
 

@@ -205,6 +205,23 @@ fn bad_files_are_refused_with_the_reason() {
     t[last].1.data[0] = f32::NEG_INFINITY;
     refused(&save_tensors(&t), &["fc.bias", "1 infinite"]);
 
+    // Finite but useless: a negative variance, and weights whose activations overflow.
+    let mut t = named(&m);
+    let var = t.iter().position(|(n, _)| n == "layer1.0.bn2.running_var").unwrap();
+    t[var].1.data[2] = -0.5;
+    refused(&save_tensors(&t), &["layer1.0.bn2.running_var: 1 negative values out of 16; a variance must be ≥ 0"]);
+    let mut t = named(&m);
+    for (n, w) in &mut t {
+        if n.ends_with(".weight") {
+            w.data.iter_mut().for_each(|v| *v *= 1e30);
+        }
+    }
+    refused(&save_tensors(&t), &["finite but the model's output is not", "overflow", "unusable"]);
+    // (a zero variance is fine: BN divides by √(σ² + ε))
+    let mut t = named(&m);
+    t[var].1.data.iter_mut().for_each(|v| *v = 0.0);
+    load_model(&save_tensors(&t)).unwrap();
+
     // F16 (hand-written: save_tensors writes only F32)
     let params = m.params();
     let mut entries: Vec<(&str, &str, Vec<usize>, Vec<u8>)> = params.iter().map(|(n, s, d, _)| (n.as_str(), "F32", s.clone(), f32_bytes(d))).collect();
