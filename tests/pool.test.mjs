@@ -17,7 +17,10 @@ after(async () => { await browser?.close(); });
 test('threaded build: short training steps beside a busy worker and a busy main thread never hang', async () => {
   const srv = await serve({ root: DIST, isolated: true });
   try {
-    const { page, errors } = await open(browser, `${srv.url}style.css`); // a quiet same-origin page
+    // a quiet same-origin page (no engine of its own); Chromium asks it for a favicon
+    const { page, errors } = await open(browser, `${srv.url}style.css`, {
+      setup: (context) => context.route('**/favicon.ico', (route) => route.fulfill({ status: 204 })),
+    });
     const result = await page.evaluate(async () => {
       const { EngineClient } = await import('/js/engine-client.js');
       const e = await EngineClient.start({ build: 'threads', dataUrl: '/data/mnist-10k.bin', hangMs: 3_600_000 });

@@ -140,6 +140,13 @@ const BAD_WEIGHTS = [
   ['wrong-dtype.safetensors', rewrite((h) => { h['fc.bias'].dtype = 'I32'; }), /fc\.bias: dtype I32/],
   ['renamed.safetensors', rewrite((h) => { h['fc.beta'] = h['fc.bias']; delete h['fc.bias']; }), /fc\.bias|fc\.beta/],
   ['nan.safetensors', rewrite(() => {}, (h, d) => d.writeFloatLE(NaN, h['fc.bias'].data_offsets[0])), /fc\.bias: 1 NaN values out of 10; every value must be finite/],
+  ['times-1e30.safetensors', rewrite(() => {}, (h, d) => {
+    for (const [name, t] of Object.entries(h)) {
+      if (!name.endsWith('.weight')) continue;
+      for (let o = t.data_offsets[0]; o < t.data_offsets[1]; o += 4) d.writeFloatLE(d.readFloatLE(o) * 1e30, o);
+    }
+  }), /the weights are finite but the model's output is not: on a test image the activations overflow .*unusable/],
+  ['negative-variance.safetensors', rewrite(() => {}, (h, d) => d.writeFloatLE(-1, h['layer2.0.bn1.running_var'].data_offsets[0])), /layer2\.0\.bn1\.running_var: 1 negative values out of 32; a variance must be ≥ 0/],
   ['huge-header.safetensors', Buffer.concat([(() => { const b = Buffer.alloc(8); b.writeBigUInt64LE(1_000_000_000n); return b; })(), Buffer.from('{}')]), /header/i],
 ];
 
@@ -264,6 +271,27 @@ test('an engine that stops answering (a trap on a pool thread) is restarted by t
   await page.click('#next-digit');
   await page.waitForFunction(() => /held-out digit 1 ·/.test(document.getElementById('prediction').textContent), null, { timeout: 30_000 });
   assert.deepEqual(errors, []);
+});
+
+test('pausing saves: a reload right after a pause resumes at the paused step', async () => {
+  const { page, errors, context } = await open(browser, `${srv.url}?steps=2000`);
+  await ready(page);
+  await page.click('#start');
+  await page.waitForFunction(() => Number(document.getElementById('stat-step').textContent) > 3, null, { timeout: 60_000 });
+  await page.click('#pause');
+  // the engine stops between steps; the save that pausing starts holds that step
+  let paused = 0;
+  for (const until = Date.now() + 30_000; !paused && Date.now() < until; await page.waitForTimeout(200)) {
+    paused = await page.evaluate(async () => {
+      const step = await window.playground.engine.call('step');
+      return window.playground.savedStep === step ? step : 0;
+    });
+  }
+  assert.ok(paused > 3, `the session was saved at the paused step (${paused})`);
+  const again = await open(browser, srv.url, { context });
+  await again.page.waitForFunction((s) => new RegExp(`^Welcome back: your session from .* is restored, at step ${s}\\.`).test(document.getElementById('status').textContent), paused, { timeout: 90_000 });
+  await page.click('#stop');
+  assert.deepEqual([...errors, ...again.errors], []);
 });
 
 test('a paused training run is not taken for a hung engine', async () => {

@@ -171,7 +171,7 @@ function setUpTraining(engine, inspector) {
   $('step').onclick = () => run(1);
   $('pause').onclick = () => {
     training.paused = !training.paused;
-    if (training.paused) engine.pause(); else engine.resume();
+    if (training.paused) { engine.pause(); saver?.(true); } else engine.resume(); // pausing saves
     $('pause').textContent = training.paused ? 'Resume' : 'Pause';
     status(training.paused ? 'Paused: the views show the current weights.' : 'Training…');
     if (training.paused) inspector.refresh(); else inspector.pause();
@@ -283,6 +283,8 @@ async function setUpSession(engine, trainer, inspector) {
   }
   let last = -Infinity, saving = null;
   const save = (force = false) => {
+    // a forced save while another is under way (which may hold older weights) follows it
+    if (store && saving && force) return saving.then(() => save(true));
     if (!store || saving || (!force && performance.now() - last < 5000)) return saving;
     last = performance.now();
     saving = gather().then(async (s) => { await store.save(s); window.playground.savedStep = s.step; }).catch((e) => warn(`Your work could not be saved: ${e.message}. Training still works.`)).finally(() => { saving = null; });
