@@ -2,6 +2,7 @@
 // the cross-origin isolation headers (COOP/COEP), and optional extra headers.
 //
 //   const srv = await serve({ root: 'dist', isolated: true });   srv.url, await srv.close()
+//   routes: { '/path': (req, res) => … } answers those paths itself
 //   node tests/server.mjs dist 8080 [--isolated]                 (by hand)
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
@@ -14,10 +15,11 @@ const TYPES = {
   '.safetensors': 'application/octet-stream', '.ico': 'image/x-icon',
 };
 
-export async function serve({ root, isolated = false, port = 0, headers = {} }) {
+export async function serve({ root, isolated = false, port = 0, headers = {}, routes = {} }) {
   const base = resolve(root);
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    if (routes[path]) { routes[path](req, res); return; } // a test's own answer for this path
     let file = normalize(join(base, path));
     if (!file.startsWith(base)) { res.writeHead(403).end(); return; }
     try {
@@ -34,7 +36,7 @@ export async function serve({ root, isolated = false, port = 0, headers = {} }) 
     }
   });
   await new Promise((ok) => server.listen(port, '127.0.0.1', ok));
-  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => new Promise((ok) => server.close(ok)) };
+  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => { server.closeAllConnections(); return new Promise((ok) => server.close(ok)); } };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

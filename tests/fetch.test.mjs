@@ -1,0 +1,65 @@
+// Files the engine worker fetches (a widget's `model=` URL, the digits) are read as a stream
+// and stopped at a size limit, and a server that never answers is given up on: each with a
+// message that names the file and what happened, instead of gigabytes of memory or an engine
+// restarted in a loop.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serve } from './server.mjs';
+import { launch, open } from './browser.mjs';
+
+const DIST = process.env.DIST || new URL('../dist', import.meta.url).pathname;
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+test('a model URL that streams forever is stopped at the limit; one that never answers is given up on', async () => {
+  let sent = 0;
+  const chunk = Buffer.alloc(1 << 20, 7);
+  const routes = {
+    // 1 MB chunks until the client goes away, 1 GiB at the most (bounded: this is a test)
+    '/forever.safetensors': (req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      const more = () => {
+        while (sent < 2 ** 30 && !res.destroyed) {
+          sent += chunk.length;
+          if (!res.write(chunk)) { res.once('drain', more); return; }
+        }
+        res.end();
+      };
+      res.on('close', () => {});
+      more();
+    },
+    // headers never come
+    '/silent.safetensors': () => {},
+  };
+  const srv = await serve({ root: DIST, routes });
+  try {
+    const { page, errors } = await open(browser, `${srv.url}style.css`, {
+      setup: (context) => context.route('**/favicon.ico', (route) => route.fulfill({ status: 204 })),
+    });
+    const start = (modelUrl) => page.evaluate(async (url) => {
+      const { EngineClient } = await import('/js/engine-client.js');
+      const t = performance.now();
+      try {
+        const e = await EngineClient.start({ modelUrl: url, build: 'simd' });
+        e.terminate();
+        return { ok: true };
+      } catch (err) {
+        return { ok: false, message: String(err.message || err), secs: (performance.now() - t) / 1000 };
+      }
+    }, modelUrl);
+
+    const forever = await start('/forever.safetensors');
+    assert.equal(forever.ok, false);
+    assert.match(forever.message, /could not load the pretrained model \(.*forever\.safetensors\): the server sent more than the 80 MB a file may have here, so the download was stopped/);
+    assert.ok(sent < 200 * 2 ** 20, `the server sent ${sent >> 20} MB before the page stopped reading`);
+
+    const silent = await start('/silent.safetensors');
+    assert.equal(silent.ok, false);
+    assert.match(silent.message, /could not load the pretrained model \(.*silent\.safetensors\): the server sent nothing for 30 s; reload the page to try again/);
+    assert.ok(silent.secs < 59, `given up on after ${silent.secs} s, before the engine watchdog's 60 s`);
+    assert.deepEqual(errors.filter((e) => !/forever|silent|Failed to load resource/.test(e)), []);
+  } finally {
+    await srv.close();
+  }
+});
