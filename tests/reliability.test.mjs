@@ -294,6 +294,16 @@ test('pausing saves: a reload right after a pause resumes at the paused step', a
   assert.deepEqual([...errors, ...again.errors], []);
 });
 
+test('a right-to-left override in a link value is written out, not obeyed', async () => {
+  const { page, errors } = await open(browser, `${srv.url}?lr=${encodeURIComponent('1\u202Eabc')}`);
+  await ready(page);
+  await page.waitForFunction(() => /^Ignored from the link: /.test(document.getElementById('status').textContent), null, { timeout: 30_000 });
+  const msg = await page.textContent('#status');
+  assert.match(msg, /lr "1\\u\{202E\}abc" is not a learning rate/);
+  assert.ok(!msg.includes('\u202E'), 'no override character reaches the page');
+  assert.deepEqual(errors, []);
+});
+
 test('a paused training run is not taken for a hung engine', async () => {
   const { page, errors } = await open(browser, `${srv.url}?steps=2000`);
   await ready(page);

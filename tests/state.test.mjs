@@ -1,7 +1,7 @@
 // The URL form of the page state: round trips, and garbage falls back with a notice per key.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readUrlState, urlOf, DEFAULTS } from '../www/js/state.js';
+import { readUrlState, urlOf, visible, DEFAULTS } from '../www/js/state.js';
 
 test('a state survives the URL', () => {
   const state = { ...DEFAULTS, layer: 'layer3.0.downsample.0', digit: 1999, target: 0, cell: { grid: 'weights', idx: [63, 31, 0, 0] }, lr: 0.001, batch: 256, opt: 'adam', seed: 4294967295, steps: 1 };
@@ -22,4 +22,11 @@ test('garbage falls back to the defaults, one notice per parameter', () => {
   assert.equal(odd.state.cell, null);
   assert.equal(odd.state.lr, DEFAULTS.lr);
   assert.equal(odd.state.digit, 7);
+});
+
+test('a right-to-left override in a value cannot reverse the notice: it is written out', () => {
+  const { notices } = readUrlState(`?layer=${encodeURIComponent('abc\u202Edef')}`);
+  assert.equal(notices[0], 'layer "abc\\u{202E}def" is not a layer name');
+  assert.equal(visible('a\u2066b\u200Fc'), 'a\\u{2066}b\\u{200F}c');
+  assert.equal(visible('plain "name".png'), 'plain "name".png');
 });

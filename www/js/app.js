@@ -16,7 +16,7 @@ import { ProbBars } from './views/probs.js';
 import { NetworkStrip } from './views/network.js';
 import { DrawPad } from './views/draw.js';
 import { imageToDigit, canvasToDigit } from './preprocess.js';
-import { readUrlState, urlOf, parseValue, DEFAULTS } from './state.js';
+import { readUrlState, urlOf, parseValue, visible, DEFAULTS } from './state.js';
 import { SessionStore, sessionToFile, sessionFromFile } from './session.js';
 
 const $ = (id) => document.getElementById(id);
@@ -210,9 +210,9 @@ function setUpTraining(engine, inspector) {
       await engine.call('restoreCheckpoint', new Uint8Array(await file.arrayBuffer()), 0);
       clearStats();
       saver?.(true);
-      status(`Weights "${file.name}" loaded.`);
+      status(`Weights "${visible(file.name)}" loaded.`);
     } catch (e) {
-      status(`Could not use "${file.name}": ${e.message}. The model is unchanged.`, true);
+      status(`Could not use "${visible(file.name)}": ${e.message}. The model is unchanged.`, true);
     }
     await inspector.refresh();
   };
@@ -309,8 +309,8 @@ async function setUpSession(engine, trainer, inspector) {
       const s = sessionFromFile(await file.text());
       await restore(s, false);
       save(true);
-      status(`Session "${file.name}" opened, at step ${s.step}.`);
-    } catch (e) { status(`Could not open "${file.name}": ${e.message}`, true); }
+      status(`Session "${visible(file.name)}" opened, at step ${s.step}.`);
+    } catch (e) { status(`Could not open "${visible(file.name)}": ${e.message}`, true); }
     $('session-open').value = '';
   };
   // after a crash: the last saved session (null if there is none)
@@ -539,8 +539,8 @@ async function setUpInspector(engine) {
     if (!file) return;
     try {
       const { pixels } = await imageToDigit(file);
-      await useImage(pixels, `"${file.name || 'the pasted image'}"`);
-    } catch (e) { status(`Could not use ${file.name ? `"${file.name}"` : 'that'}: ${e.message}`, true); }
+      await useImage(pixels, `"${visible(file.name || 'the pasted image')}"`);
+    } catch (e) { status(`Could not use ${file.name ? `"${visible(file.name)}"` : 'that'}: ${e.message}`, true); }
   };
   $('file').onchange = () => takeFile($('file').files[0]);
   const panel = $('input-panel');

@@ -42,6 +42,13 @@ export function parseValue(key, raw) {
   return PARSE[key] ? PARSE[key](String(raw).trim()) : undefined;
 }
 
+/** `text` with its bidirectional control characters (U+202E RIGHT-TO-LEFT OVERRIDE and kin)
+ *  written out as `\u{202E}`: a value quoted in a message (a URL value, a file name) then
+ *  cannot reverse the sentence around it, and the reader sees the hidden character. */
+export function visible(text) {
+  return String(text).replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, (c) => `\\u{${c.codePointAt(0).toString(16).toUpperCase()}}`);
+}
+
 /** Parses a query string: {state, notices} (notices: one sentence per ignored parameter). */
 export function readUrlState(search) {
   const q = new URLSearchParams(search);
@@ -51,7 +58,7 @@ export function readUrlState(search) {
     const raw = q.get(key);
     if (raw === null) continue;
     const v = PARSE[key](raw);
-    if (v === undefined) notices.push(`${key} "${raw.slice(0, 60)}" ${WHAT[key]}`);
+    if (v === undefined) notices.push(`${key} "${visible(raw.slice(0, 60))}" ${WHAT[key]}`);
     else state[key] = v;
   }
   return { state, notices };

@@ -28,7 +28,8 @@ function relaxedSimd() {
   try { return WebAssembly.validate(RELAXED_PROBE); } catch { return false; }
 }
 
-// Files the worker fetches are read as a stream and stopped at a size limit (the engine
+// Files the worker fetches are checked against a size limit: by their declared size, or, when
+// the server declares none, read as a stream and stopped at the limit (the engine
 // refuses a model over 16 million values, 64 MB, anyway; the digits are 7.85 MB), so a URL
 // that streams forever costs at most the limit; a server that sends nothing for 30 s is given
 // up on. Either way the message says which file, what happened, and that a reload retries.
@@ -36,43 +37,43 @@ const FETCH_LIMIT = 80 * 1024 * 1024;
 const FETCH_STALL_MS = 30_000;
 
 async function fetchBytes(url, what, limit = FETCH_LIMIT) {
-  const abort = new AbortController();
-  let timer = null;
-  const stalled = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => abort.abort(), FETCH_STALL_MS);
-  };
   const fail = (why) => new Error(`could not load the ${what} (${url}): ${why}`);
-  stalled();
+  // (a timer raced against each wait, not an AbortSignal: Chromium reports a fetch that
+  // carries a signal as aborted even when it completes)
+  let timer = null;
+  const inTime = (promise) => Promise.race([promise, new Promise((_, reject) => {
+    timer = setTimeout(() => reject(fail(`the server sent nothing for ${FETCH_STALL_MS / 1000} s; reload the page to try again`)), FETCH_STALL_MS);
+  })]).finally(() => clearTimeout(timer));
+  let res;
   try {
-    const res = await fetch(url, { signal: abort.signal });
-    if (!res.ok) throw fail(`HTTP ${res.status}`);
-    const declared = Number(res.headers.get('Content-Length'));
-    if (declared > limit) throw fail(`it is ${declared} bytes, more than the ${limit / 2 ** 20} MB a file may have here`);
-    const reader = res.body.getReader();
-    const chunks = [];
-    let total = 0;
+    res = await inTime(fetch(url));
+  } catch (e) {
+    throw e.message?.startsWith('could not load') ? e : fail(e.message || String(e));
+  }
+  if (!res.ok) throw fail(`HTTP ${res.status}`);
+  const declared = res.headers.get('Content-Length');
+  if (Number(declared) > limit) throw fail(`it is ${declared} bytes, more than the ${limit / 2 ** 20} MB a file may have here`);
+  // a declared size within the limit (HTTP's framing holds the server to it): read it whole
+  if (declared !== null && !res.headers.get('Content-Encoding')) return new Uint8Array(await res.arrayBuffer());
+  const reader = res.body.getReader();
+  const chunks = [];
+  let total = 0;
+  try {
     for (;;) {
-      stalled();
-      const { done, value } = await reader.read();
+      const { done, value } = await inTime(reader.read());
       if (done) break;
       total += value.length;
-      if (total > limit) {
-        reader.cancel().catch(() => {});
-        throw fail(`the server sent more than the ${limit / 2 ** 20} MB a file may have here, so the download was stopped`);
-      }
+      if (total > limit) throw fail(`the server sent more than the ${limit / 2 ** 20} MB a file may have here, so the download was stopped`);
       chunks.push(value);
     }
-    const bytes = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) { bytes.set(c, at); at += c.length; }
-    return bytes;
   } catch (e) {
-    if (abort.signal.aborted) throw fail(`the server sent nothing for ${FETCH_STALL_MS / 1000} s; reload the page to try again`);
-    throw e.message?.startsWith('could not load') ? e : fail(e.message || String(e));
-  } finally {
-    clearTimeout(timer);
+    reader.cancel().catch(() => {});
+    throw e;
   }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) { bytes.set(c, at); at += c.length; }
+  return bytes;
 }
 
 async function init({ modelUrl, dataUrl, build = 'auto', optimizer, poolSize } = {}) {
