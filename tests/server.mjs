@@ -25,7 +25,7 @@ export async function serve({ root, isolated = false, port = 0, headers = {}, ro
     try {
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
       const body = await readFile(file);
-      const h = { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store', ...headers };
+      const h = { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream', 'Content-Length': body.length, 'Cache-Control': 'no-store', ...headers };
       if (isolated) {
         h['Cross-Origin-Opener-Policy'] = 'same-origin';
         h['Cross-Origin-Embedder-Policy'] = 'require-corp';

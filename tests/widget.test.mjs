@@ -119,6 +119,17 @@ test('on a cross-origin isolated host the widgets use threads; the delta and ful
       }
     });
     await page.waitForFunction(() => document.getElementById('added-delta').shadowRoot.querySelectorAll('canvas[data-channel]').length === 64, null, { timeout: 30_000 });
+    // a layer the model does not have: said so, with the layers it has (the name stays text)
+    await page.evaluate(() => {
+      const w = document.createElement('resnet-playground');
+      w.id = 'added-bad';
+      w.setAttribute('view', 'featuremaps');
+      w.setAttribute('layer', '<b>x</b>');
+      document.body.append(w);
+    });
+    const bad = await page.waitForFunction(() => document.getElementById('added-bad').shadowRoot.querySelector('.status.error')?.textContent, null, { timeout: 30_000 }).then((h) => h.jsonValue());
+    assert.match(bad, /^This model has no layer "<b>x<\/b>"\. Its layers: conv1, bn1, relu, .*layer2\.0\.conv1, .*fc, softmax\.$/);
+    assert.equal(await page.evaluate(() => document.getElementById('added-bad').shadowRoot.querySelector('b')), null);
     assert.equal(await page.getAttribute('#added-delta', 'view'), 'delta');
     await page.frameLocator('#added-full iframe').locator('#formula[data-kind]').waitFor({ timeout: 90_000 });
     assert.deepEqual(errors, []);

@@ -24,6 +24,7 @@ import { ProbBars } from './views/probs.js';
 import { DrawPad } from './views/draw.js';
 import { Chart } from './views/curves.js';
 import { canvasToDigit } from './preprocess.js';
+import { visible } from './state.js';
 
 const SITE = new URL('../', import.meta.url); // the folder with index.html, data/, models/
 const HELD_OUT = 8000;
@@ -182,7 +183,7 @@ export class ResNetPlayground extends HTMLElement {
       status.textContent = '';
       await this[`view_${this.view}`](box, status);
     } catch (e) {
-      if (gen === this.gen) { status.textContent = `The playground could not start: ${e.message}`; status.classList.add('error'); }
+      if (gen === this.gen) { status.textContent = e.forReader ? e.message : `The playground could not start: ${e.message}`; status.classList.add('error'); }
     }
   }
 
@@ -192,6 +193,11 @@ export class ResNetPlayground extends HTMLElement {
   #fresh() { this.engine.owner = null; }
 
   async #grid(box, kind, name, onCell) {
+    const names = (await this.engine.run(this, (e) => e.call('tensorNames'))).map((t) => t.name);
+    if (!names.includes(name)) {
+      const layers = names.filter((n) => n.startsWith('act.') && n !== 'act.input').map((n) => n.slice(4));
+      throw Object.assign(new Error(`This model has no layer "${visible(this.layer)}". Its layers: ${layers.join(', ')}.`), { forReader: true });
+    }
     const grid = new HeatmapGrid(box.appendChild(el('div')), { kind, label: name, onCell });
     const [d, s] = await this.engine.run(this, (e) => Promise.all([e.call('tensor', name), e.call('tensorShape', name)]));
     const shape = s.length === 2 ? [s[0], 1, 1, s[1]] : Array.from(s);
