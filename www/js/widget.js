@@ -193,13 +193,14 @@ export class ResNetPlayground extends HTMLElement {
   #fresh() { this.engine.owner = null; }
 
   async #grid(box, kind, name, onCell) {
-    const names = (await this.engine.run(this, (e) => e.call('tensorNames'))).map((t) => t.name);
-    if (!names.includes(name)) {
+    const [d, s] = await this.engine.run(this, (e) => Promise.all([e.call('tensor', name), e.call('tensorShape', name)])).catch(async (err) => {
+      // the tensor is missing: say whether the layer is (only then, so the usual path stays one round trip)
+      const names = (await this.engine.run(this, (e) => e.call('tensorNames'))).map((t) => t.name);
+      if (names.includes(name)) throw err;
       const layers = names.filter((n) => n.startsWith('act.') && n !== 'act.input').map((n) => n.slice(4));
       throw Object.assign(new Error(`This model has no layer "${visible(this.layer)}". Its layers: ${layers.join(', ')}.`), { forReader: true });
-    }
+    });
     const grid = new HeatmapGrid(box.appendChild(el('div')), { kind, label: name, onCell });
-    const [d, s] = await this.engine.run(this, (e) => Promise.all([e.call('tensor', name), e.call('tensorShape', name)]));
     const shape = s.length === 2 ? [s[0], 1, 1, s[1]] : Array.from(s);
     grid.show(name, d, shape);
     const idx = this.cell.split(',').map(Number);

@@ -31,15 +31,15 @@ function relaxedSimd() {
 // Files the worker fetches are checked against a size limit: by their declared size, or, when
 // the server declares none, read as a stream and stopped at the limit (the engine
 // refuses a model over 16 million values, 64 MB, anyway; the digits are 7.85 MB), so a URL
-// that streams forever costs at most the limit; a server that sends nothing for 30 s is given
-// up on. Either way the message says which file, what happened, and that a reload retries.
+// that streams forever costs at most the limit; a server that sends no answer (or, while
+// streaming, no bytes) for 30 s is given up on. Each message says which file and what happened.
 const FETCH_LIMIT = 80 * 1024 * 1024;
 const FETCH_STALL_MS = 30_000;
 
 async function fetchBytes(url, what, limit = FETCH_LIMIT) {
-  const fail = (why) => new Error(`could not load the ${what} (${url}): ${why}`);
-  // (a timer raced against each wait, not an AbortSignal: Chromium reports a fetch that
-  // carries a signal as aborted even when it completes)
+  const fail = (why) => Object.assign(new Error(`could not load the ${what} (${url}): ${why}`), { said: true });
+  // (a timer raced against each wait, not an AbortSignal: in the e2e tests Chromium reported
+  // fetches that carried a signal as aborted although every byte arrived)
   let timer = null;
   const inTime = (promise) => Promise.race([promise, new Promise((_, reject) => {
     timer = setTimeout(() => reject(fail(`the server sent nothing for ${FETCH_STALL_MS / 1000} s; reload the page to try again`)), FETCH_STALL_MS);
@@ -48,7 +48,7 @@ async function fetchBytes(url, what, limit = FETCH_LIMIT) {
   try {
     res = await inTime(fetch(url));
   } catch (e) {
-    throw e.message?.startsWith('could not load') ? e : fail(e.message || String(e));
+    throw e.said ? e : fail(e.message || String(e));
   }
   if (!res.ok) throw fail(`HTTP ${res.status}`);
   const declared = res.headers.get('Content-Length');

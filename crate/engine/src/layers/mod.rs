@@ -18,8 +18,8 @@ pub(crate) fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(us
     #[cfg(feature = "parallel")]
     {
         let len = out.len();
-        if chunk == 0 || len <= chunk {
-            return out.chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i, c));
+        if len <= chunk {
+            return out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
         }
         // The pieces are disjoint, so each item may hold a `&mut` to its own piece.
         struct Base<T>(*mut T);
