@@ -66,7 +66,8 @@
 
 use crate::layers::batchnorm::EPS;
 use crate::layers::conv::ConvGeom;
-use crate::model::{Conv, Mode};
+use crate::graph::{Kind, Module};
+use crate::model::{act, delta, Conv, Mode};
 use crate::tensor::Tensor;
 use crate::{bail, Result, ResNet, Scalar};
 use serde::{Deserialize, Serialize};
@@ -91,6 +92,8 @@ pub enum Query {
     BnInputDelta { bn: String, n: usize, c: usize, x: usize, y: usize },
     /// `delta.<block input>[n,c,x,y]`: main branch (through the block's conv1) + shortcut.
     ResidualFork { block: String, n: usize, c: usize, x: usize, y: usize },
+    /// `act.<shortcut>[n,c,x,y]` of an option-A shortcut: one input cell, or zero padding.
+    ShortcutForward { module: String, n: usize, c: usize, x: usize, y: usize },
     /// `act.fc[n,j]` as a sum over `k`.
     FcForward { n: usize, j: usize },
     /// `grad.fc.weight[j,k]` as a sum over `n`.
@@ -108,6 +111,7 @@ impl Query {
             Query::ConvWeightGrad { .. } => "conv_weight_grad",
             Query::BnInputDelta { .. } => "bn_input_delta",
             Query::ResidualFork { .. } => "residual_fork",
+            Query::ShortcutForward { .. } => "shortcut_forward",
             Query::FcForward { .. } => "fc_forward",
             Query::FcWeightGrad { .. } => "fc_weight_grad",
             Query::FcInputDelta { .. } => "fc_input_delta",
@@ -216,6 +220,7 @@ pub fn formula<T: Scalar>(model: &ResNet<T>, q: &Query, top_k: usize) -> Result<
         Query::ConvWeightGrad { conv, o, i, a, b } => conv_weight_grad(model, conv, [*o, *i, *a, *b], top_k),
         Query::BnInputDelta { bn, n, c, x, y } => bn_input_delta(model, bn, [*n, *c, *x, *y], top_k),
         Query::ResidualFork { block, n, c, x, y } => residual_fork(model, block, [*n, *c, *x, *y], top_k),
+        Query::ShortcutForward { module, n, c, x, y } => shortcut_forward(model, module, [*n, *c, *x, *y], top_k),
         Query::FcForward { n, j } => fc_forward(model, *n, *j, top_k),
         Query::FcWeightGrad { j, k } => fc_weight_grad(model, *j, *k, top_k),
         Query::FcInputDelta { n, k } => fc_input_delta(model, *n, *k, top_k),
@@ -283,12 +288,13 @@ fn check_cell(idx: [usize; 4], shape: &[usize], caxis: &str, what: &str) -> Resu
 
 // ---- where a conv sits -----------------------------------------------------------------------
 
-/// The other branch at a conv's input, when that input forks.
+/// Another module reading the same tensor as the conv being explained: its part of the δ.
 enum Other {
-    None,
-    /// Identity shortcut of this block: `delta.<blk>.add`.
-    Identity(String),
-    /// Another conv reads the same input (`downsample.0` for `conv1`, and back).
+    /// The junction reads it directly (a same-shape identity shortcut): `delta.<add>`.
+    Identity { add: String },
+    /// Option A's subsample-and-pad reads it: `delta.<shortcut>` at the mapped cell, or nothing.
+    OptionA { module: String, stride: usize, pad_lo: usize },
+    /// Another conv reads it (`downsample.0` for `conv1`, and back).
     Conv { conv: String, name: &'static str },
 }
 
@@ -298,32 +304,29 @@ struct Site<'a, T> {
     input: String,
     /// The ReLU pre-activation whose output is the input (None for the image).
     z: Option<String>,
-    other: Other,
+    /// The other modules reading the same input.
+    others: Vec<Other>,
 }
 
+/// Where conv `name` sits, asked of the graph: what it reads, the ReLU behind that, and who
+/// else reads it.
 fn site<'a, T: Scalar>(model: &'a ResNet<T>, name: &str) -> Result<Site<'a, T>> {
     let conv = model.conv(name)?;
-    if model.conv1.name == name {
-        return Ok(Site { conv, input: "input".into(), z: None, other: Other::None });
+    let g = &model.graph;
+    let input = g.module(name)?.inputs[0].clone();
+    let src = g.module(&input)?;
+    let z = matches!(src.kind, Kind::Relu).then(|| src.inputs[0].clone());
+    let others = g.consumers(&input).into_iter().filter(|m| m.name != name).filter_map(|m| other(m)).collect();
+    Ok(Site { conv, input, z, others })
+}
+
+fn other(m: &Module) -> Option<Other> {
+    match m.kind {
+        Kind::Add => Some(Other::Identity { add: m.name.clone() }),
+        Kind::Shortcut { stride, pad_lo, .. } => Some(Other::OptionA { module: m.name.clone(), stride, pad_lo }),
+        Kind::Conv { .. } => Some(Other::Conv { conv: m.name.clone(), name: if m.side { "shortcut" } else { "main branch" } }),
+        _ => None,
     }
-    for (bi, blk) in model.blocks.iter().enumerate() {
-        let input = model.block_input_name(bi);
-        let z = Some(if bi == 0 { "bn1".to_string() } else { format!("{input}.add") });
-        if blk.conv1.name == name {
-            let other = match &blk.downsample {
-                Some((c, _)) => Other::Conv { conv: c.name.clone(), name: "shortcut" },
-                None => Other::Identity(blk.name.clone()),
-            };
-            return Ok(Site { conv, input, z, other });
-        }
-        if blk.conv2.name == name {
-            return Ok(Site { conv, input: format!("{}.relu1", blk.name), z: Some(format!("{}.bn1", blk.name)), other: Other::None });
-        }
-        if matches!(&blk.downsample, Some((c, _)) if c.name == name) {
-            return Ok(Site { conv, input, z, other: Other::Conv { conv: blk.conv1.name.clone(), name: "main branch" } });
-        }
-    }
-    bail!("conv '{name}' has no place in the model's blocks")
 }
 
 /// Where a conv sits, for a page that draws the formulas: its geometry, the module it reads,
@@ -341,32 +344,34 @@ pub struct ConvSite {
     pub input: String,
     /// The ReLU pre-activation behind the input (`None` for the image).
     pub z: Option<String>,
-    /// The BatchNorm module that normalises the conv's output.
-    pub bn: String,
+    /// The BatchNorm module that normalises the conv's output (`None` in a net without BN).
+    pub bn: Option<String>,
+    /// Whether the conv has a bias (nets without BN).
+    pub bias: bool,
     /// The other conv reading the same input (a block's `conv1` ↔ `downsample.0`), if any.
     pub sibling: Option<String>,
+    /// The other module reading the same input, if any: a conv, an `add` (identity shortcut)
+    /// or an option-A `shortcut`.
+    pub other: Option<String>,
+    /// On a block's shortcut branch.
+    pub side: bool,
 }
 
 /// Every conv's [`ConvSite`], in forward order.
 pub fn conv_sites<T: Scalar>(model: &ResNet<T>) -> Result<Vec<ConvSite>> {
-    // each conv with the BN that normalises it, read from the module that holds both
-    let mut pairs = vec![(&model.conv1, &model.bn1)];
-    for blk in &model.blocks {
-        pairs.push((&blk.conv1, &blk.bn1));
-        pairs.push((&blk.conv2, &blk.bn2));
-        if let Some((c, b)) = &blk.downsample {
-            pairs.push((c, b));
-        }
-    }
-    pairs
-        .into_iter()
-        .map(|(c, bn)| {
-            let s = site(model, &c.name)?;
-            let sibling = match s.other {
-                Other::Conv { conv, .. } => Some(conv),
-                _ => None,
-            };
-            Ok(ConvSite { name: c.name.clone(), c_in: c.c_in, c_out: c.c_out, k: c.k, stride: c.stride, padding: c.pad, input: s.input, z: s.z, bn: bn.name.clone(), sibling })
+    let g = &model.graph;
+    g.of_kind("conv")
+        .map(|m| {
+            let s = site(model, &m.name)?;
+            let bn = g.consumers(&m.name).into_iter().find(|c| matches!(c.kind, Kind::BatchNorm { .. })).map(|c| c.name.clone());
+            let sibling = s.others.iter().find_map(|o| if let Other::Conv { conv, .. } = o { Some(conv.clone()) } else { None });
+            let other = s.others.first().map(|o| match o {
+                Other::Identity { add } => add.clone(),
+                Other::OptionA { module, .. } => module.clone(),
+                Other::Conv { conv, .. } => conv.clone(),
+            });
+            let c = s.conv;
+            Ok(ConvSite { name: c.name.clone(), c_in: c.c_in, c_out: c.c_out, k: c.k, stride: c.stride, padding: c.pad, input: s.input, z: s.z, bn, bias: c.bias.is_some(), sibling, other, side: m.side })
         })
         .collect()
 }
@@ -424,32 +429,47 @@ fn named(ix: &[(&str, usize)]) -> Vec<(String, usize)> {
     ix.iter().map(|&(k, v)| (k.to_string(), v)).collect()
 }
 
-/// The part the other branch of a forked input adds at `idx`.
-fn other_part<T: Scalar>(model: &ResNet<T>, site: &Site<T>, idx: [usize; 4]) -> Result<Option<Part>> {
+/// The parts the other branches of a forked input add at `idx`.
+fn other_parts<T: Scalar>(model: &ResNet<T>, site: &Site<T>, idx: [usize; 4]) -> Result<Vec<Part>> {
     let idx_v = idx.to_vec();
-    Ok(match &site.other {
-        Other::None => None,
-        Other::Identity(blk) => {
-            let shape = tape(model, &format!("act.{}", site.input))?.shape.clone();
-            let name = format!("delta.{blk}.add");
-            let t = tape_shaped(model, &name, &shape)?;
-            Some(Part {
-                adds: true,
-                note: format!("δ of {blk}.add at this cell: the identity shortcut passes it unchanged"),
-                ..Part::cell("shortcut", val(t, &idx), &name, &idx_v)
+    let shape = tape(model, &format!("act.{}", site.input))?.shape.clone();
+    site.others
+        .iter()
+        .map(|o| {
+            Ok(match o {
+                Other::Identity { add } => {
+                    let name = format!("delta.{add}");
+                    let t = tape_shaped(model, &name, &shape)?;
+                    Part { adds: true, note: format!("δ of {add} at this cell: the identity shortcut passes it unchanged"), ..Part::cell("shortcut", val(t, &idx), &name, &idx_v) }
+                }
+                Other::OptionA { module, stride, pad_lo } => {
+                    let name = format!("delta.{module}");
+                    let t = tape(model, &name)?;
+                    let [n, i, x, y] = idx;
+                    if x % stride != 0 || y % stride != 0 {
+                        Part {
+                            adds: true,
+                            note: format!("0: {module} keeps every {stride}th row and column (x[:, :, ::{stride}, ::{stride}]), and skips ({x}, {y}), so no δ comes back this way"),
+                            ..Part::scalar("shortcut", 0.0)
+                        }
+                    } else {
+                        let at = [n, i + pad_lo, x / stride, y / stride];
+                        Part {
+                            adds: true,
+                            note: format!("δ of {module} at channel {} = {i} + {pad_lo} (the zero-padded channels before it), row {x}/{stride}, column {y}/{stride}: option A subsamples and pads, and passes δ back unchanged", i + pad_lo),
+                            ..Part::cell("shortcut", val(t, &at), &name, &at)
+                        }
+                    }
+                }
+                Other::Conv { conv, name } => {
+                    let c = model.conv(conv)?;
+                    let terms = conv_dx_terms(model, c, &site.input, idx)?;
+                    let value = terms.iter().map(|t| t.value).sum();
+                    Part { adds: true, note: format!("Σ_o Σ_{{x',y'}} δ·w through {conv} ({} terms)", terms.len()), ..Part::scalar(name, value) }
+                }
             })
-        }
-        Other::Conv { conv, name } => {
-            let c = model.conv(conv)?;
-            let terms = conv_dx_terms(model, c, &site.input, idx)?;
-            let value = terms.iter().map(|t| t.value).sum();
-            Some(Part {
-                adds: true,
-                note: format!("Σ_o Σ_{{x',y'}} δ·w through {conv} ({} terms)", terms.len()),
-                ..Part::scalar(name, value)
-            })
-        }
-    })
+        })
+        .collect()
 }
 
 // ---- the formulas ----------------------------------------------------------------------------
@@ -550,7 +570,7 @@ fn conv_input_delta<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], t
     let names = vec![format!("delta.{name}"), format!("{name}.weight")];
     let mut d = Draft::new("conv_input_delta", target, &idx, val(t, &idx), names, terms);
     d.factor = Some(Factor { name: "σ'(z)".into(), tensor: z_name, index: idx.to_vec(), z: zv, value: if zv > 0.0 { 1.0 } else { 0.0 } });
-    d.parts.extend(other_part(model, &site, idx)?);
+    d.parts.extend(other_parts(model, &site, idx)?);
     Ok(d.finish(top_k))
 }
 
@@ -599,27 +619,8 @@ fn conv_weight_grad<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], t
 
 fn bn_input_delta<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let bn = model.batchnorm(name)?;
-    // the conv feeding it
-    let conv = if model.bn1.name == name {
-        model.conv1.name.clone()
-    } else {
-        let mut found = None;
-        for blk in &model.blocks {
-            if blk.bn1.name == name {
-                found = Some(blk.conv1.name.clone());
-            } else if blk.bn2.name == name {
-                found = Some(blk.conv2.name.clone());
-            } else if let Some((c, b)) = &blk.downsample {
-                if b.name == name {
-                    found = Some(c.name.clone());
-                }
-            }
-        }
-        match found {
-            Some(c) => c,
-            None => bail!("batchnorm '{name}' has no conv feeding it"),
-        }
-    };
+    // the module feeding it (a conv)
+    let conv = model.graph.module(name)?.inputs[0].clone();
     let x_name = format!("act.{conv}");
     let x_t = tape(model, &x_name)?;
     let shape = x_t.shape.clone();
@@ -707,76 +708,108 @@ fn bn_input_delta<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top
 }
 
 fn residual_fork<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
-    let blk = model.block(name)?;
-    let site = site(model, &blk.conv1.name)?;
-    let terms = conv_dx_terms(model, &blk.conv1, &site.input, idx)?;
+    let blk = model.graph.block(name)?;
+    let site = site(model, &blk.entry)?;
+    let terms = conv_dx_terms(model, site.conv, &site.input, idx)?;
     let shape = tape(model, &format!("act.{}", site.input))?.shape.clone();
     let target = format!("delta.{}", site.input);
     let t = tape_shaped(model, &target, &shape)?;
-    let names = vec![format!("delta.{}", blk.conv1.name), format!("{}.weight", blk.conv1.name)];
+    let names = vec![format!("delta.{}", blk.entry), format!("{}.weight", blk.entry)];
     let mut d = Draft::new("residual_fork", target, &idx, val(t, &idx), names, terms);
-    d.parts.extend(other_part(model, &site, idx)?);
+    d.parts.extend(other_parts(model, &site, idx)?);
     Ok(d.finish(top_k))
+}
+
+fn shortcut_forward<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
+    let m = model.graph.module(name)?;
+    let Kind::Shortcut { c_in, stride, pad_lo, .. } = m.kind else {
+        bail!("{name} is not an option-A shortcut; the shortcuts of this model are: {}", model.graph.of_kind("shortcut").map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "))
+    };
+    let target = format!("act.{name}");
+    let out = tape(model, &target)?;
+    check_cell(idx, &out.shape, "c", &target)?;
+    let [n, c, x, y] = idx;
+    let input = format!("act.{}", m.inputs[0]);
+    let a = tape(model, &input)?;
+    let mut d = if c < pad_lo || c >= pad_lo + c_in {
+        let mut d = Draft::new("shortcut_forward", target.clone(), &idx, val(out, &idx), vec![input.clone()], vec![]);
+        d.parts.push(Part { note: format!("channel {c} is zero padding: option A fills channels 0…{} and {}…{} with zeros", pad_lo.saturating_sub(1), pad_lo + c_in, out.shape[1] - 1), ..Part::scalar("padding", 0.0) });
+        d
+    } else {
+        let at = vec![n, c - pad_lo, stride * x, stride * y];
+        let v = val(a, &at);
+        let term = Term { index: named(&[("i", c - pad_lo)]), factors: vec![v], at: vec![at.clone()], value: v, label: None };
+        let mut d = Draft::new("shortcut_forward", target.clone(), &idx, val(out, &idx), vec![input.clone()], vec![term]);
+        d.parts.push(Part { note: format!("the block input at channel {c} − {pad_lo}, row {stride}·{x}, column {stride}·{y}: every {stride}th row and column is kept"), ..Part::cell("input cell", v, &input, &at) });
+        d
+    };
+    d.padding = 0;
+    Ok(d.finish(top_k))
+}
+
+/// The module the fc reads (the pool).
+fn fc_in<T: Scalar>(model: &ResNet<T>) -> String {
+    model.graph.fc().inputs[0].clone()
 }
 
 /// The fc's tensors, checked: (act.avgpool [N, In], batch size).
 fn fc_input<T: Scalar>(model: &ResNet<T>) -> Result<(&Tensor<T>, usize)> {
-    let a = tape(model, "act.avgpool")?;
-    let fc = &model.fc;
+    let a = tape(model, &act(&fc_in(model)))?;
+    let fc = model.fc();
     if a.shape.len() != 2 || a.shape[1] != fc.n_in || fc.weight.len() != fc.n_in * fc.n_out || fc.bias.len() != fc.n_out {
-        bail!("'act.avgpool' has shape {:?}, which does not fit fc ({} → {}): the tape is out of date", a.shape, fc.n_in, fc.n_out);
+        bail!("'{}' has shape {:?}, which does not fit {} ({} → {}): the tape is out of date", act(&fc_in(model)), a.shape, fc.name, fc.n_in, fc.n_out);
     }
     Ok((a, a.shape[0]))
 }
 
 fn fc_forward<T: Scalar>(model: &ResNet<T>, n: usize, j: usize, top_k: usize) -> Result<Formula> {
     let (a, batch) = fc_input(model)?;
-    let fc = &model.fc;
+    let fc = model.fc();
     check_n(n, batch)?;
     check("j", j, fc.n_out, || format!("fc has {} outputs (classes)", fc.n_out))?;
-    let z = tape_shaped(model, "act.fc", &[batch, fc.n_out])?;
+    let z = tape_shaped(model, &act(&fc.name), &[batch, fc.n_out])?;
     let terms = (0..fc.n_in)
         .map(|k| {
             let (w, av) = (wval(&fc.weight, j * fc.n_in + k), val(a, &[n, k]));
             Term { index: named(&[("k", k)]), factors: vec![w, av], at: vec![vec![j, k], vec![n, k]], value: w * av, label: None }
         })
         .collect();
-    let names = vec!["fc.weight".into(), "act.avgpool".into()];
-    let mut d = Draft::new("fc_forward", "act.fc".into(), &[n, j], val(z, &[n, j]), names, terms);
-    d.parts.push(Part { adds: true, ..Part::cell("bias", wval(&fc.bias, j), "fc.bias", &[j]) });
+    let names = vec![format!("{}.weight", fc.name), act(&fc_in(model))];
+    let mut d = Draft::new("fc_forward", act(&fc.name), &[n, j], val(z, &[n, j]), names, terms);
+    d.parts.push(Part { adds: true, ..Part::cell("bias", wval(&fc.bias, j), &format!("{}.bias", fc.name), &[j]) });
     Ok(d.finish(top_k))
 }
 
 fn fc_weight_grad<T: Scalar>(model: &ResNet<T>, j: usize, k: usize, top_k: usize) -> Result<Formula> {
     let (a, batch) = fc_input(model)?;
-    let fc = &model.fc;
+    let fc = model.fc();
     check("j", j, fc.n_out, || format!("fc has {} outputs (classes)", fc.n_out))?;
     check("k", k, fc.n_in, || format!("fc has {} inputs", fc.n_in))?;
-    let delta = tape_shaped(model, "delta.fc", &[batch, fc.n_out])?;
-    let grad = tape_shaped(model, "grad.fc.weight", &[fc.n_out, fc.n_in])?;
+    let dz = tape_shaped(model, &delta(&fc.name), &[batch, fc.n_out])?;
+    let grad = tape_shaped(model, &format!("grad.{}.weight", fc.name), &[fc.n_out, fc.n_in])?;
     let terms = (0..batch)
         .map(|n| {
-            let (dv, av) = (val(delta, &[n, j]), val(a, &[n, k]));
+            let (dv, av) = (val(dz, &[n, j]), val(a, &[n, k]));
             Term { index: named(&[("n", n)]), factors: vec![dv, av], at: vec![vec![n, j], vec![n, k]], value: dv * av, label: None }
         })
         .collect();
-    let names = vec!["delta.fc".into(), "act.avgpool".into()];
-    Ok(Draft::new("fc_weight_grad", "grad.fc.weight".into(), &[j, k], val(grad, &[j, k]), names, terms).finish(top_k))
+    let names = vec![delta(&fc.name), act(&fc_in(model))];
+    Ok(Draft::new("fc_weight_grad", format!("grad.{}.weight", fc.name), &[j, k], val(grad, &[j, k]), names, terms).finish(top_k))
 }
 
 fn fc_input_delta<T: Scalar>(model: &ResNet<T>, n: usize, k: usize, top_k: usize) -> Result<Formula> {
     let (_, batch) = fc_input(model)?;
-    let fc = &model.fc;
+    let fc = model.fc();
     check_n(n, batch)?;
     check("k", k, fc.n_in, || format!("fc has {} inputs", fc.n_in))?;
-    let delta = tape_shaped(model, "delta.fc", &[batch, fc.n_out])?;
-    let target = tape_shaped(model, "delta.avgpool", &[batch, fc.n_in])?;
+    let dz = tape_shaped(model, &delta(&fc.name), &[batch, fc.n_out])?;
+    let target = tape_shaped(model, &delta(&fc_in(model)), &[batch, fc.n_in])?;
     let terms = (0..fc.n_out)
         .map(|j| {
-            let (w, dv) = (wval(&fc.weight, j * fc.n_in + k), val(delta, &[n, j]));
+            let (w, dv) = (wval(&fc.weight, j * fc.n_in + k), val(dz, &[n, j]));
             Term { index: named(&[("j", j)]), factors: vec![w, dv], at: vec![vec![j, k], vec![n, j]], value: w * dv, label: None }
         })
         .collect();
-    let names = vec!["fc.weight".into(), "delta.fc".into()];
-    Ok(Draft::new("fc_input_delta", "delta.avgpool".into(), &[n, k], val(target, &[n, k]), names, terms).finish(top_k))
+    let names = vec![format!("{}.weight", fc.name), delta(&fc.name)];
+    Ok(Draft::new("fc_input_delta", delta(&fc_in(model)), &[n, k], val(target, &[n, k]), names, terms).finish(top_k))
 }

@@ -16,7 +16,7 @@
 
 use crate::model::BatchNorm;
 use crate::optim::{Optimizer, OptimizerConfig};
-use crate::{bail, Config, Error, ResNet, Result, Scalar, Tape, Tensor};
+use crate::{bail, Config, Error, Graph, ResNet, Result, Scalar, Shortcut, Tape, Tensor};
 use safetensors::tensor::{Metadata, TensorView};
 use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
 use std::borrow::Cow;
@@ -80,7 +80,7 @@ fn write(tensors: Vec<(String, Raw)>, metadata: Option<HashMap<String, String>>)
 
 /// The BatchNorm modules of a model, in module order (read-only, via a copy of the weights).
 fn batchnorms<T: Scalar>(model: &ResNet<T>) -> Vec<BatchNorm<T>> {
-    model.clone_weights().batchnorms_mut().into_iter().map(|b| b.clone()).collect()
+    model.batchnorms().into_iter().cloned().collect()
 }
 
 /// The model's `state_dict` as a safetensors file: every parameter and buffer as F32 under
@@ -93,7 +93,10 @@ pub fn save_model<T: Scalar>(model: &ResNet<T>) -> Vec<u8> {
         tensors.push((format!("{}.num_batches_tracked", bn.name), Raw::i64(&[], [bn.num_batches_tracked])));
     }
     let config = serde_json::to_string(&model.config).expect("a config serializes to JSON");
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string()), ("config".to_string(), config)]);
+    let mut metadata = HashMap::from([("format".to_string(), "pt".to_string()), ("config".to_string(), config)]);
+    if let Some(id) = model.config.arch_id() {
+        metadata.insert("arch".to_string(), id);
+    }
     write(tensors, Some(metadata))
 }
 
@@ -367,39 +370,134 @@ fn integers(t: &TensorView<'_>) -> Option<Vec<i64>> {
 }
 
 /// How many parameter and buffer values a model with this (valid) config holds, counted from
-/// the config alone so that a file's config can be weighed against the file's size before a
-/// model is built (a forged config could ask for gigabytes). Must mirror `ResNet::new`.
+/// its graph so that a file's config can be weighed against the file's size before a model
+/// is built (a forged config could ask for gigabytes).
 fn state_len(c: &Config) -> u64 {
-    let u = |v: usize| v as u64;
-    let bn = |w: u64| 4 * w;
-    let w0 = u(c.widths[0]);
-    let mut n = u(c.in_channels) * w0 * 9 + bn(w0);
-    let mut c_in = w0;
-    for (stage, (&width, &count)) in c.widths.iter().zip(&c.blocks).enumerate() {
-        let w = u(width);
-        for b in 0..count {
-            n += c_in * w * 9 + bn(w) + w * w * 9 + bn(w);
-            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
-            if stride != 1 || c_in != w {
-                n += c_in * w + bn(w);
-            }
-            c_in = w;
-        }
-    }
-    n + c_in * u(c.num_classes) + u(c.num_classes)
+    Graph::build(c).state_len()
 }
 
-/// A model rebuilt from a file written by [`save_model`] (or by PyTorch with the same names):
-/// the config from the metadata (`Config::default()`, ResNet-8 for MNIST, if the file has no
-/// config), then the weights as [`load_weights_into`] checks and loads them.
-pub fn load_model(bytes: &[u8]) -> Result<ResNet<f32>> {
-    let file = read(bytes)?;
-    let config = match file.meta.metadata().as_ref().and_then(|m| m.get("config")) {
-        None => Config::default(),
+/// What a weights file says about the model it holds, for a page that must ask before it
+/// opens one: the member it is (from the metadata, or inferred from names and shapes), or
+/// the members it could be when names and shapes cannot tell (option A and a plain net both
+/// have no shortcut tensors).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FileArch {
+    /// The member, when the file says or its tensors tell.
+    pub config: Option<Config>,
+    /// When `config` is `None`: the members whose tensors are exactly the file's.
+    pub candidates: Vec<Config>,
+    /// Where the answer came from: `metadata`, `tensors`, or which members it could be.
+    pub source: String,
+}
+
+/// The config in a file's metadata, if it has one.
+fn meta_config(file: &File<'_>) -> Result<Option<Config>> {
+    match file.meta.metadata().as_ref().and_then(|m| m.get("config")) {
+        None => Ok(None),
         Some(json) => {
             let config: Config = serde_json::from_str(json).map_err(|e| Error(format!("the file's config metadata is not a valid config: {e}")))?;
             config.validate().map_err(|e| Error(format!("the file's config is invalid: {e}")))?;
-            config
+            Ok(Some(config))
+        }
+    }
+}
+
+/// The family members a `state_dict` without metadata can be: the stem's `conv1.weight`
+/// gives the input channels, `layer{s}.{b}.conv1.weight` the stages, blocks and widths,
+/// `bn1.weight` whether there is BatchNorm, `fc.weight` the classes; every shortcut kind
+/// whose tensors (names and shapes) are exactly the file's is a candidate. Image size: 28 for
+/// one input channel (MNIST), 32 otherwise (CIFAR).
+fn infer_configs(file: &File<'_>) -> Result<Vec<Config>> {
+    let names = file.names();
+    let shape = |n: &str| file.tensor(n).map(|t| t.shape().to_vec());
+    // a file without the stem, the classifier or a first block is measured against ResNet-8
+    let default = || -> Result<Vec<Config>> {
+        if !names.iter().any(|n| n.ends_with(".weight")) {
+            bail!("the file has no metadata and no weights of this family (its tensors: {})", some_names(names.iter().map(String::as_str)));
+        }
+        let mut model = ResNet::<f32>::new(&Config::default(), 0)?;
+        load_checked(&mut model, file).map_err(|e| Error(format!("{e} (read as ResNet-8: the file has no metadata, and no stem, first block and classifier to tell another member by)")))?;
+        Ok(vec![Config::default()])
+    };
+    let (Some(stem), Some(fc)) = (shape("conv1.weight").filter(|s| s.len() == 4), shape("fc.weight").filter(|s| s.len() == 2)) else {
+        return default();
+    };
+    let (mut widths, mut blocks) = (vec![], vec![]);
+    for s in 1..=64 {
+        let b = (0..).take_while(|b| names.contains(&format!("layer{s}.{b}.conv1.weight"))).count();
+        if b == 0 {
+            break;
+        }
+        widths.push(shape(&format!("layer{s}.0.conv1.weight")).map_or(0, |v| v[0]));
+        blocks.push(b);
+    }
+    if widths.is_empty() {
+        return default();
+    }
+    let batchnorm = names.contains("bn1.weight");
+    let in_channels = stem[1];
+    let base = Config { in_channels, image_size: if in_channels == 1 { 28 } else { 32 }, num_classes: fc[0], widths, blocks, shortcut: Shortcut::Projection, batchnorm };
+    base.validate().map_err(|e| Error(format!("the file's tensors describe no model the engine can build: {e}")))?;
+    let wanted: BTreeSet<(String, Vec<usize>)> = names.iter().filter(|n| !n.ends_with(".num_batches_tracked")).map(|n| (n.clone(), shape(n).unwrap_or_default())).collect();
+    let fits: Vec<Config> = Shortcut::ALL
+        .into_iter()
+        .map(|shortcut| Config { shortcut, ..base.clone() })
+        .filter(|c| c.validate().is_ok())
+        .filter(|c| Graph::build(c).params().map(|p| (p.name.clone(), p.shape.clone())).collect::<BTreeSet<_>>() == wanted)
+        .collect();
+    if fits.is_empty() {
+        // the nearest member says precisely what does not fit
+        let near = Config { shortcut: if names.iter().any(|n| n.contains(".downsample.")) { Shortcut::Projection } else { Shortcut::Identity }, ..base };
+        let mut model = ResNet::<f32>::new(&near, 0)?;
+        load_checked(&mut model, file).map_err(|e| Error(format!("{e} (read as {}, the member nearest to its tensors)", near.label())))?;
+        return Ok(vec![near]);
+    }
+    Ok(fits)
+}
+
+/// What [`load_model_as`] would build from this file (see [`FileArch`]); reads the header.
+pub fn file_arch(bytes: &[u8]) -> Result<FileArch> {
+    let file = read(bytes)?;
+    if let Some(config) = meta_config(&file)? {
+        return Ok(FileArch { config: Some(config), candidates: vec![], source: "metadata".into() });
+    }
+    let mut fits = infer_configs(&file)?;
+    if fits.len() == 1 {
+        return Ok(FileArch { config: fits.pop(), candidates: vec![], source: "tensors".into() });
+    }
+    let source = format!("its tensors fit {}: names and shapes cannot tell them apart", fits.iter().map(|c| c.label()).collect::<Vec<_>>().join(" and "));
+    Ok(FileArch { config: None, candidates: fits, source })
+}
+
+/// A model rebuilt from a file written by [`save_model`] (or by PyTorch or numpy with the
+/// same names): the config from the metadata, else inferred from the tensors' names and
+/// shapes (see [`file_arch`]); `shortcut` picks among the members a file without metadata
+/// could be (a ResNet with option-A shortcuts or a plain net), and must agree with the
+/// metadata when the file has it. Then the weights as [`load_weights_into`] checks and loads them.
+pub fn load_model_as(bytes: &[u8], shortcut: Option<Shortcut>) -> Result<ResNet<f32>> {
+    let file = read(bytes)?;
+    let config = match meta_config(&file)? {
+        Some(c) => {
+            if let Some(s) = shortcut.filter(|&s| s != c.shortcut) {
+                bail!("the file says it holds {} ({} shortcuts), not {} shortcuts", c.label(), c.shortcut.id(), s.id());
+            }
+            c
+        }
+        None => {
+            let fits = infer_configs(&file)?;
+            let labels = || fits.iter().map(|c| c.label()).collect::<Vec<_>>();
+            match shortcut {
+                Some(s) => match fits.iter().find(|c| c.shortcut == s) {
+                    Some(c) => c.clone(),
+                    None => bail!("the file's tensors fit {}, not {} shortcuts", labels().join(" or "), s.id()),
+                },
+                None if fits.len() == 1 => fits[0].clone(),
+                None => bail!(
+                    "the file has no metadata, and its tensors fit {}: say which (--shortcut {})",
+                    labels().join(" and "),
+                    fits.iter().map(|c| c.shortcut.id()).collect::<Vec<_>>().join(" or ")
+                ),
+            }
         }
     };
     // A small model is built and the file checked against it name by name; a larger one
@@ -415,6 +513,11 @@ pub fn load_model(bytes: &[u8]) -> Result<ResNet<f32>> {
     let mut model = ResNet::<f32>::new(&config, 0)?;
     load_checked(&mut model, &file)?;
     Ok(model)
+}
+
+/// [`load_model_as`] without a choice of shortcut.
+pub fn load_model(bytes: &[u8]) -> Result<ResNet<f32>> {
+    load_model_as(bytes, None)
 }
 
 /// Loads the weights, running statistics and `num_batches_tracked` of a file into `model`.
@@ -568,7 +671,7 @@ mod tests {
 
     #[test]
     fn state_len_counts_what_the_model_holds() {
-        let small = Config { in_channels: 2, image_size: 8, num_classes: 3, widths: vec![4, 4, 6], blocks: vec![2, 1, 2] };
+        let small = Config { in_channels: 2, image_size: 8, num_classes: 3, widths: vec![4, 4, 6], blocks: vec![2, 1, 2], ..Config::default() };
         for config in [Config::default(), Config::resnet20_cifar(), small] {
             let model = ResNet::<f32>::new(&config, 0).unwrap();
             let n: usize = model.params().iter().map(|p| p.2.len()).sum();

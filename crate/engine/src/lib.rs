@@ -16,6 +16,7 @@ pub mod bench;
 pub mod data;
 pub mod formula;
 pub mod gemm;
+pub mod graph;
 pub mod io;
 pub mod layers;
 pub mod model;
@@ -26,7 +27,8 @@ pub mod tape;
 pub mod tensor;
 pub mod train;
 
-pub use model::{Config, ResNet};
+pub use graph::{Config, Graph, Shortcut};
+pub use model::ResNet;
 pub use scalar::Scalar;
 pub use tape::Tape;
 pub use tensor::Tensor;

@@ -1,5 +1,8 @@
-//! The ResNet: a configuration becomes modules with PyTorch names; `forward` and `backward`
-//! write every tensor they compute onto the named tape.
+//! The ResNet: a [`Config`] becomes a [`Graph`] of modules with PyTorch names (see `graph.rs`
+//! for the family and its names); the model holds one [`Layer`] per module. `forward` walks
+//! the graph in order and `backward` walks it in reverse, writing every tensor they compute
+//! onto the named tape: `act.<module>`, `delta.<module>` (∂C/∂ its output, summed over every
+//! module that reads it: the residual fork is no special case), `grad.<param>`.
 //!
 //! Default: ResNet-8 for MNIST (He et al. 2016 §4.2, n = 1), input `[N, 1, 28, 28]`:
 //!
@@ -8,68 +11,17 @@
 //!   layer2.0  BasicBlock 16→32, stride 2, downsample = 1×1 conv s2 + BN         [N,32,14,14]
 //!   layer3.0  BasicBlock 32→64, stride 2, downsample = 1×1 conv s2 + BN         [N,64, 7, 7]
 //!   avgpool → fc 64→10 → softmax cross-entropy
-//!
-//! BasicBlock (torchvision's): `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`. Its
-//! modules on the tape: `.conv1 .bn1 .relu1 .conv2 .bn2 [.downsample.0 .downsample.1] .add`
-//! and the block itself (`act.layer1.0` = relu of `.add`).
 
+use crate::graph::{Graph, Kind, Module};
 use crate::layers::batchnorm::{self, Dims};
 use crate::layers::conv::ConvGeom;
-use crate::layers::{activation, linear, loss, pool};
+use crate::layers::{activation, linear, loss, pool, shortcut};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::{bail, Result, Scalar, Tape};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Config {
-    pub in_channels: usize,
-    pub image_size: usize,
-    pub num_classes: usize,
-    /// Channels of each stage; stage 0 is also the stem's width.
-    pub widths: Vec<usize>,
-    /// BasicBlocks per stage (ResNet-8: 1,1,1; ResNet-20: 3,3,3).
-    pub blocks: Vec<usize>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { in_channels: 1, image_size: 28, num_classes: 10, widths: vec![16, 32, 64], blocks: vec![1, 1, 1] }
-    }
-}
-
-impl Config {
-    /// CIFAR-shaped ResNet-20: 3×32×32 input, three stages of three blocks.
-    pub fn resnet20_cifar() -> Self {
-        Config { in_channels: 3, image_size: 32, num_classes: 10, widths: vec![16, 32, 64], blocks: vec![3, 3, 3] }
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        if self.widths.is_empty() || self.widths.len() != self.blocks.len() {
-            bail!("config: widths {:?} and blocks {:?} must be non-empty and of the same length", self.widths, self.blocks);
-        }
-        if self.in_channels == 0 || self.num_classes == 0 || self.widths.contains(&0) || self.blocks.contains(&0) {
-            bail!("config: channels, classes, widths and blocks must all be at least 1");
-        }
-        if self.image_size < 1 << (self.widths.len() - 1) || self.image_size > 512 {
-            bail!("config: image_size {} must be between {} and 512", self.image_size, 1 << (self.widths.len() - 1));
-        }
-        if self.in_channels > 64 || self.widths.iter().any(|&w| w > 1024) || self.blocks.iter().sum::<usize>() > 64 || self.num_classes > 10_000 {
-            bail!("config: too large (at most 64 input channels, widths ≤ 1024, at most 64 blocks, at most 10000 classes)");
-        }
-        // 3×3 convs dominate: bound the weights so a config cannot ask for gigabytes.
-        let mut c_in = self.widths[0];
-        let mut weights = 9 * self.in_channels * c_in;
-        for (&w, &b) in self.widths.iter().zip(&self.blocks) {
-            weights += b * 9 * (c_in * w + w * w) + c_in * w;
-            c_in = w;
-        }
-        if weights > 16_000_000 {
-            bail!("config: about {weights} weights; the engine takes at most 16 million");
-        }
-        Ok(())
-    }
-}
+pub use crate::graph::{Config, Shortcut};
 
 #[derive(Clone, Debug)]
 pub struct Conv<T> {
@@ -85,7 +37,7 @@ pub struct Conv<T> {
 }
 
 impl<T: Scalar> Conv<T> {
-    fn new(name: String, c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, rng: &mut Rng) -> Self {
+    pub fn new(name: String, c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, rng: &mut Rng) -> Self {
         // torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu")
         let std = (2.0 / (c_out * k * k) as f64).sqrt();
         let weight = (0..c_out * c_in * k * k).map(|_| T::of(rng.normal() * std)).collect();
@@ -118,7 +70,7 @@ pub struct BatchNorm<T> {
 }
 
 impl<T: Scalar> BatchNorm<T> {
-    fn new(name: String, c: usize) -> Self {
+    pub fn new(name: String, c: usize) -> Self {
         BatchNorm {
             name,
             c,
@@ -141,17 +93,6 @@ pub struct Linear<T> {
     pub bias: Vec<T>,
 }
 
-#[derive(Clone, Debug)]
-pub struct Block<T> {
-    pub name: String,
-    pub conv1: Conv<T>,
-    pub bn1: BatchNorm<T>,
-    pub conv2: Conv<T>,
-    pub bn2: BatchNorm<T>,
-    /// `downsample.0` (1×1 conv, stride s) and `downsample.1` (BN), when the shape changes.
-    pub downsample: Option<(Conv<T>, BatchNorm<T>)>,
-}
-
 /// One parameter or buffer of the model, by its PyTorch `state_dict` name.
 pub struct Param<'a, T> {
     pub name: String,
@@ -168,13 +109,21 @@ pub enum Mode {
     Eval,
 }
 
+/// The state of one module: its parameters, if it has any.
+#[derive(Clone, Debug)]
+pub enum Layer<T> {
+    Plain,
+    Conv(Conv<T>),
+    Bn(BatchNorm<T>),
+    Fc(Linear<T>),
+}
+
 #[derive(Clone, Debug)]
 pub struct ResNet<T> {
     pub config: Config,
-    pub conv1: Conv<T>,
-    pub bn1: BatchNorm<T>,
-    pub blocks: Vec<Block<T>>,
-    pub fc: Linear<T>,
+    pub graph: Graph,
+    /// One per module of `graph`, in the same order.
+    pub layers: Vec<Layer<T>>,
     pub tape: Tape<T>,
     /// Mode of the last forward pass (backward follows it).
     pub mode: Mode,
@@ -185,79 +134,51 @@ pub struct ResNet<T> {
 impl<T: Scalar> ResNet<T> {
     pub fn new(config: &Config, seed: u64) -> Result<Self> {
         config.validate()?;
+        let graph = Graph::build(config);
         let mut rng = Rng::new(seed);
-        let w0 = config.widths[0];
-        let conv1 = Conv::new("conv1".into(), config.in_channels, w0, 3, 1, 1, &mut rng);
-        let bn1 = BatchNorm::new("bn1".into(), w0);
-        let mut blocks = Vec::new();
-        let mut c_in = w0;
-        for (stage, (&width, &count)) in config.widths.iter().zip(&config.blocks).enumerate() {
-            for b in 0..count {
-                let name = format!("layer{}.{}", stage + 1, b);
-                let stride = if stage > 0 && b == 0 { 2 } else { 1 };
-                let conv1 = Conv::new(format!("{name}.conv1"), c_in, width, 3, stride, 1, &mut rng);
-                let conv2 = Conv::new(format!("{name}.conv2"), width, width, 3, 1, 1, &mut rng);
-                let downsample = (stride != 1 || c_in != width).then(|| {
-                    (
-                        Conv::new(format!("{name}.downsample.0"), c_in, width, 1, stride, 0, &mut rng),
-                        BatchNorm::new(format!("{name}.downsample.1"), width),
-                    )
-                });
-                blocks.push(Block {
-                    bn1: BatchNorm::new(format!("{name}.bn1"), width),
-                    bn2: BatchNorm::new(format!("{name}.bn2"), width),
-                    name,
-                    conv1,
-                    conv2,
-                    downsample,
-                });
-                c_in = width;
-            }
-        }
-        // nn.Linear's default: U(−1/√in, 1/√in) for weight and bias.
-        let bound = 1.0 / (c_in as f64).sqrt();
-        let mut uni = |n: usize| (0..n).map(|_| T::of((2.0 * rng.uniform() - 1.0) * bound)).collect::<Vec<T>>();
-        let fc = Linear { name: "fc".into(), n_in: c_in, n_out: config.num_classes, weight: uni(config.num_classes * c_in), bias: uni(config.num_classes) };
-        Ok(ResNet { config: config.clone(), conv1, bn1, blocks, fc, tape: Tape::new(), mode: Mode::Eval, labels: vec![] })
+        let layers = graph
+            .modules
+            .iter()
+            .map(|m| match m.kind {
+                Kind::Conv { c_in, c_out, k, stride, pad, bias } => {
+                    let mut c = Conv::new(m.name.clone(), c_in, c_out, k, stride, pad, &mut rng);
+                    // without BN: a bias, starting at zero
+                    c.bias = bias.then(|| vec![T::zero(); c_out]);
+                    Layer::Conv(c)
+                }
+                Kind::BatchNorm { c } => Layer::Bn(BatchNorm::new(m.name.clone(), c)),
+                Kind::Fc { n_in, n_out } => {
+                    // nn.Linear's default: U(−1/√in, 1/√in) for weight and bias.
+                    let bound = 1.0 / (n_in as f64).sqrt();
+                    let mut uni = |n: usize| (0..n).map(|_| T::of((2.0 * rng.uniform() - 1.0) * bound)).collect::<Vec<T>>();
+                    Layer::Fc(Linear { name: m.name.clone(), n_in, n_out, weight: uni(n_out * n_in), bias: uni(n_out) })
+                }
+                _ => Layer::Plain,
+            })
+            .collect();
+        Ok(ResNet { config: config.clone(), graph, layers, tape: Tape::new(), mode: Mode::Eval, labels: vec![] })
     }
 
     /// Every parameter and buffer, in module order, with PyTorch `state_dict` names
     /// (`num_batches_tracked` is kept on the BN modules and handled by `io`).
     pub fn params_mut(&mut self) -> Vec<Param<'_, T>> {
         let mut out = Vec::new();
-        fn conv<'a, T>(out: &mut Vec<Param<'a, T>>, c: &'a mut Conv<T>) {
-            let shape = vec![c.c_out, c.c_in, c.k, c.k];
-            out.push(Param { name: format!("{}.weight", c.name), shape, data: &mut c.weight, trainable: true });
-            if let Some(b) = c.bias.as_mut() {
-                out.push(Param { name: format!("{}.bias", c.name), shape: vec![c.c_out], data: b, trainable: true });
+        for (layer, m) in self.layers.iter_mut().zip(&self.graph.modules) {
+            let data: Vec<&mut Vec<T>> = match layer {
+                Layer::Plain => vec![],
+                Layer::Conv(c) => std::iter::once(&mut c.weight).chain(c.bias.as_mut()).collect(),
+                Layer::Bn(b) => vec![&mut b.weight, &mut b.bias, &mut b.running_mean, &mut b.running_var],
+                Layer::Fc(f) => vec![&mut f.weight, &mut f.bias],
+            };
+            debug_assert_eq!(data.len(), m.params.len(), "{}", m.name);
+            for (data, s) in data.into_iter().zip(&m.params) {
+                out.push(Param { name: s.name.clone(), shape: s.shape.clone(), data, trainable: s.trainable });
             }
         }
-        fn bn<'a, T>(out: &mut Vec<Param<'a, T>>, b: &'a mut BatchNorm<T>) {
-            let s = vec![b.c];
-            out.push(Param { name: format!("{}.weight", b.name), shape: s.clone(), data: &mut b.weight, trainable: true });
-            out.push(Param { name: format!("{}.bias", b.name), shape: s.clone(), data: &mut b.bias, trainable: true });
-            out.push(Param { name: format!("{}.running_mean", b.name), shape: s.clone(), data: &mut b.running_mean, trainable: false });
-            out.push(Param { name: format!("{}.running_var", b.name), shape: s, data: &mut b.running_var, trainable: false });
-        }
-        conv(&mut out, &mut self.conv1);
-        bn(&mut out, &mut self.bn1);
-        for blk in &mut self.blocks {
-            conv(&mut out, &mut blk.conv1);
-            bn(&mut out, &mut blk.bn1);
-            conv(&mut out, &mut blk.conv2);
-            bn(&mut out, &mut blk.bn2);
-            if let Some((c, b)) = blk.downsample.as_mut() {
-                conv(&mut out, c);
-                bn(&mut out, b);
-            }
-        }
-        let f = &mut self.fc;
-        out.push(Param { name: "fc.weight".into(), shape: vec![f.n_out, f.n_in], data: &mut f.weight, trainable: true });
-        out.push(Param { name: "fc.bias".into(), shape: vec![f.n_out], data: &mut f.bias, trainable: true });
         out
     }
 
-    /// (name, shape, values) of every parameter and buffer; a read-only view of `params_mut`.
+    /// (name, shape, values, trainable) of every parameter and buffer; a read-only view of `params_mut`.
     pub fn params(&self) -> Vec<(String, Vec<usize>, Vec<T>, bool)> {
         // Cloning a few hundred KB is fine for the callers (export, optimizer set-up).
         let mut me = self.clone_weights();
@@ -272,7 +193,7 @@ impl<T: Scalar> ResNet<T> {
             debug_assert_eq!(p.name, name);
             *p.data = data.iter().map(|v| U::of(v.f64())).collect();
         }
-        let counts: Vec<i64> = self.clone_weights().batchnorms_mut().iter().map(|b| b.num_batches_tracked).collect();
+        let counts: Vec<i64> = self.batchnorms().iter().map(|b| b.num_batches_tracked).collect();
         for (b, c) in out.batchnorms_mut().into_iter().zip(counts) {
             b.num_batches_tracked = c;
         }
@@ -281,41 +202,24 @@ impl<T: Scalar> ResNet<T> {
 
     /// A copy without the tape.
     pub fn clone_weights(&self) -> Self {
-        ResNet {
-            config: self.config.clone(),
-            conv1: self.conv1.clone(),
-            bn1: self.bn1.clone(),
-            blocks: self.blocks.clone(),
-            fc: self.fc.clone(),
-            tape: Tape::new(),
-            mode: self.mode,
-            labels: vec![],
-        }
+        ResNet { config: self.config.clone(), graph: self.graph.clone(), layers: self.layers.clone(), tape: Tape::new(), mode: self.mode, labels: vec![] }
+    }
+
+    pub fn batchnorms(&self) -> Vec<&BatchNorm<T>> {
+        self.layers.iter().filter_map(|l| if let Layer::Bn(b) = l { Some(b) } else { None }).collect()
     }
 
     pub fn batchnorms_mut(&mut self) -> Vec<&mut BatchNorm<T>> {
-        let mut out = vec![&mut self.bn1];
-        for blk in &mut self.blocks {
-            out.push(&mut blk.bn1);
-            out.push(&mut blk.bn2);
-            if let Some((_, b)) = blk.downsample.as_mut() {
-                out.push(b);
-            }
-        }
-        out
+        self.layers.iter_mut().filter_map(|l| if let Layer::Bn(b) = l { Some(b) } else { None }).collect()
     }
 
     /// Every conv module, in forward order.
     pub fn convs(&self) -> Vec<&Conv<T>> {
-        let mut out = vec![&self.conv1];
-        for blk in &self.blocks {
-            out.push(&blk.conv1);
-            out.push(&blk.conv2);
-            if let Some((c, _)) = &blk.downsample {
-                out.push(c);
-            }
-        }
-        out
+        self.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some(c) } else { None }).collect()
+    }
+
+    pub fn convs_mut(&mut self) -> Vec<&mut Conv<T>> {
+        self.layers.iter_mut().filter_map(|l| if let Layer::Conv(c) = l { Some(c) } else { None }).collect()
     }
 
     pub fn conv(&self, name: &str) -> Result<&Conv<T>> {
@@ -326,50 +230,27 @@ impl<T: Scalar> ResNet<T> {
     }
 
     pub fn batchnorm(&self, name: &str) -> Result<&BatchNorm<T>> {
-        let mut all = vec![&self.bn1];
-        for blk in &self.blocks {
-            all.extend([&blk.bn1, &blk.bn2]);
-            if let Some((_, b)) = &blk.downsample {
-                all.push(b);
-            }
-        }
-        match all.iter().find(|b| b.name == name) {
+        match self.batchnorms().into_iter().find(|b| b.name == name) {
             Some(b) => Ok(b),
+            None if !self.config.batchnorm => bail!("no batchnorm module '{name}': this model has no BatchNorm"),
             None => bail!("no batchnorm module '{name}'"),
         }
     }
 
-    pub fn block(&self, name: &str) -> Result<&Block<T>> {
-        match self.blocks.iter().find(|b| b.name == name) {
-            Some(b) => Ok(b),
-            None => bail!("no residual block '{name}'; the blocks are {}", self.blocks.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")),
-        }
+    /// The classifier.
+    pub fn fc(&self) -> &Linear<T> {
+        self.layers.iter().find_map(|l| if let Layer::Fc(f) = l { Some(f) } else { None }).expect("every model ends in an fc")
     }
 
-    /// Name of the module whose output is the input of block `i`.
-    pub fn block_input_name(&self, i: usize) -> String {
-        if i == 0 { "relu".into() } else { self.blocks[i - 1].name.clone() }
-    }
-
-    /// The module whose output conv `name` reads: `input`, `relu`, `<blk>.relu1` or a block.
+    /// The module whose output conv `name` reads (`input`, `relu`, `<blk>.relu1`, a block).
     pub fn conv_input_name(&self, name: &str) -> Result<String> {
-        if self.conv1.name == name {
-            return Ok("input".into());
-        }
-        for (i, blk) in self.blocks.iter().enumerate() {
-            if blk.conv1.name == name || blk.downsample.as_ref().is_some_and(|d| d.0.name == name) {
-                return Ok(self.block_input_name(i));
-            }
-            if blk.conv2.name == name {
-                return Ok(format!("{}.relu1", blk.name));
-            }
-        }
-        self.conv(name).map(|_| unreachable!("every conv is the stem's or a block's"))
+        self.conv(name)?;
+        Ok(self.graph.module(name)?.inputs[0].clone())
     }
 
     /// Number of trainable values.
     pub fn num_parameters(&self) -> usize {
-        self.params().iter().filter(|p| p.3).map(|p| p.2.len()).sum()
+        self.graph.params().filter(|p| p.trainable).map(|p| p.shape.iter().product::<usize>()).sum()
     }
 
     /// Checks an input batch `[N, C, S, S]` against the configuration.
@@ -392,7 +273,7 @@ impl<T: Scalar> ResNet<T> {
     /// `stat.*`, updating the running statistics) onto a fresh tape. Returns the logits.
     pub fn forward(&mut self, x: &Tensor<T>, mode: Mode) -> Result<&Tensor<T>> {
         crate::layers::in_pool(|| self.forward_here(x, mode))?;
-        self.tape.get("act.fc")
+        self.tape.get(&act(&self.graph.fc().name))
     }
 
     fn forward_here(&mut self, x: &Tensor<T>, mode: Mode) -> Result<()> {
@@ -400,28 +281,47 @@ impl<T: Scalar> ResNet<T> {
         self.mode = mode;
         let tape = &mut self.tape;
         tape.clear();
-        tape.set("act.input", x.clone());
-        conv_forward(tape, &self.conv1, "act.input")?;
-        bn_forward(tape, &mut self.bn1, "act.conv1", mode);
-        relu_forward(tape, "act.bn1", "act.relu");
-        let mut inp = "relu".to_string();
-        for blk in &mut self.blocks {
-            block_forward(tape, blk, &inp, mode)?;
-            inp = blk.name.clone();
+        for (m, layer) in self.graph.modules.iter().zip(self.layers.iter_mut()) {
+            let inp = m.inputs.first().map(|i| act(i)).unwrap_or_default();
+            let out = act(&m.name);
+            match (&m.kind, layer) {
+                (Kind::Input, _) => tape.set(out, x.clone()),
+                (Kind::Conv { .. }, Layer::Conv(c)) => conv_forward(tape, c, &inp)?,
+                (Kind::BatchNorm { .. }, Layer::Bn(b)) => bn_forward(tape, b, &inp, mode)?,
+                (Kind::Relu, _) => relu_forward(tape, &inp, &out)?,
+                (Kind::Add, _) => add_forward(tape, m, &inp, &act(&m.inputs[1]))?,
+                (&Kind::Shortcut { c_out, stride, pad_lo, .. }, _) => {
+                    let shape = tape.get(&inp)?.shape.clone();
+                    let g = shortcut::Geom { n: shape[0], c_in: shape[1], h: shape[2], w: shape[3], c_out, stride, lo: pad_lo };
+                    let mut y = tape.buffer(&out, &[g.n, c_out, g.h_out(), g.w_out()]);
+                    shortcut::forward(&g, &tape.get(&inp)?.data, &mut y.data);
+                    tape.set(out, y);
+                }
+                (Kind::AvgPool, _) => {
+                    let last = tape.get(&inp)?;
+                    let (n, c, hw) = (last.shape[0], last.shape[1], last.shape[2] * last.shape[3]);
+                    let mut pooled = Tensor::zeros(&[n, c]);
+                    pool::gap_forward(&last.data, hw, &mut pooled.data);
+                    tape.set(out, pooled);
+                }
+                (Kind::Fc { .. }, Layer::Fc(f)) => {
+                    let a = tape.get(&inp)?;
+                    let n = a.shape[0];
+                    let mut logits = Tensor::zeros(&[n, f.n_out]);
+                    linear::linear_forward(&a.data, &f.weight, &f.bias, f.n_in, &mut logits.data);
+                    tape.set(out, logits);
+                }
+                (Kind::Softmax, _) => {
+                    let logits = tape.get(&inp)?;
+                    let (n, k) = (logits.shape[0], logits.shape[1]);
+                    let mut probs = Tensor::zeros(&[n, k]);
+                    loss::softmax_ce_forward(&logits.data, &vec![0; n], k, &mut probs.data);
+                    tape.set(out, probs);
+                }
+                (k, _) => bail!("{}: the model holds no parameters for a {k:?} module", m.name),
+            }
         }
-        let last = tape.get(&format!("act.{inp}"))?;
-        let (n, c, hw) = (last.shape[0], last.shape[1], last.shape[2] * last.shape[3]);
-        let mut pooled = Tensor::zeros(&[n, c]);
-        pool::gap_forward(&last.data, hw, &mut pooled.data);
-        let mut logits = Tensor::zeros(&[n, self.fc.n_out]);
-        linear::linear_forward(&pooled.data, &self.fc.weight, &self.fc.bias, c, &mut logits.data);
-        tape.set("act.avgpool", pooled);
-        let mut probs = Tensor::zeros(&logits.shape);
-        let zeros = vec![0; n];
-        loss::softmax_ce_forward(&logits.data, &zeros, self.fc.n_out, &mut probs.data);
-        tape.set("act.fc", logits);
-        tape.set("act.softmax", probs);
-        let running: Vec<_> = self.batchnorms_mut().into_iter().map(|b| (b.name.clone(), b.running_mean.clone(), b.running_var.clone())).collect();
+        let running: Vec<_> = self.batchnorms().into_iter().map(|b| (b.name.clone(), b.running_mean.clone(), b.running_var.clone())).collect();
         for (name, mean, var) in running {
             self.tape.set(format!("running.{name}.running_mean"), Tensor { shape: vec![mean.len()], data: mean });
             self.tape.set(format!("running.{name}.running_var"), Tensor { shape: vec![var.len()], data: var });
@@ -436,7 +336,8 @@ impl<T: Scalar> ResNet<T> {
     }
 
     fn backward_here(&mut self, labels: &[usize]) -> Result<f64> {
-        let probs = self.tape.get("act.softmax")?;
+        let loss_module = self.graph.modules.last().expect("a graph ends in its loss");
+        let probs = self.tape.get(&act(&loss_module.name))?;
         let (n, k) = (probs.shape[0], probs.shape[1]);
         if labels.len() != n {
             bail!("{} labels given for a batch of {}", labels.len(), n);
@@ -444,43 +345,94 @@ impl<T: Scalar> ResNet<T> {
         if let Some(&bad) = labels.iter().find(|&&l| l >= k) {
             bail!("label {bad} is out of range: the model has {k} classes (0..{})", k - 1);
         }
-        let logits = self.tape.get("act.fc")?;
-        let mut p = Tensor::zeros(&[n, k]);
-        let loss = loss::softmax_ce_forward(&logits.data, labels, k, &mut p.data);
-        let mut dz = Tensor::zeros(&[n, k]);
-        loss::softmax_ce_backward(&p.data, labels, k, &mut dz.data);
         self.labels = labels.to_vec();
         let tape = &mut self.tape;
         tape.remove_prefix("delta.");
         tape.remove_prefix("grad.");
-        tape.set("loss", Tensor { shape: vec![], data: vec![T::of(loss)] });
-
-        // fc and pooling
-        let pooled = tape.get("act.avgpool")?;
-        let c = self.fc.n_in;
-        let (mut dpool, mut dw, mut db) = (Tensor::zeros(&[n, c]), Tensor::zeros(&[k, c]), Tensor::zeros(&[k]));
-        linear::linear_backward(&pooled.data, &self.fc.weight, &dz.data, c, &mut dpool.data, &mut dw.data, &mut db.data);
-        tape.set("delta.fc", dz);
-        tape.set("grad.fc.weight", dw);
-        tape.set("grad.fc.bias", db);
-        let last = self.blocks.last().map_or("relu".to_string(), |b| b.name.clone());
-        let shape = tape.get(&format!("act.{last}"))?.shape.clone();
-        let mut dlast = Tensor::zeros(&shape);
-        pool::gap_backward(&dpool.data, shape[2] * shape[3], &mut dlast.data);
-        tape.set("delta.avgpool", dpool);
-        tape.set(format!("delta.{last}"), dlast);
-
-        // blocks, last to first
-        let inputs: Vec<String> = (0..self.blocks.len()).map(|i| self.block_input_name(i)).collect();
-        let tape = &mut self.tape;
-        for i in (0..self.blocks.len()).rev() {
-            block_backward(tape, &self.blocks[i], &inputs[i], self.mode)?;
+        let mut loss_value = f64::NAN;
+        for (m, layer) in self.graph.modules.iter().zip(self.layers.iter()).rev() {
+            let inp = m.inputs.first().cloned().unwrap_or_default();
+            match (&m.kind, layer) {
+                (Kind::Input, _) => {}
+                (Kind::Softmax, _) => {
+                    // δ of the logits: softmax(z) − onehot(label), averaged over the batch
+                    let logits = tape.get(&act(&inp))?;
+                    let mut p = Tensor::zeros(&[n, k]);
+                    loss_value = loss::softmax_ce_forward(&logits.data, labels, k, &mut p.data);
+                    let mut dz = Tensor::zeros(&[n, k]);
+                    loss::softmax_ce_backward(&p.data, labels, k, &mut dz.data);
+                    tape.set("loss", Tensor { shape: vec![], data: vec![T::of(loss_value)] });
+                    accumulate(tape, &inp, dz);
+                }
+                (Kind::Fc { .. }, Layer::Fc(f)) => {
+                    let a = tape.get(&act(&inp))?;
+                    let (mut da, mut dw, mut db) = (Tensor::zeros(&a.shape), Tensor::zeros(&[f.n_out, f.n_in]), Tensor::zeros(&[f.n_out]));
+                    linear::linear_backward(&a.data, &f.weight, &tape.get(&delta(&m.name))?.data, f.n_in, &mut da.data, &mut dw.data, &mut db.data);
+                    tape.set(format!("grad.{}.weight", m.name), dw);
+                    tape.set(format!("grad.{}.bias", m.name), db);
+                    accumulate(tape, &inp, da);
+                }
+                (Kind::AvgPool, _) => {
+                    let shape = tape.get(&act(&inp))?.shape.clone();
+                    let mut dx = tape.buffer(&delta(&inp), &shape);
+                    pool::gap_backward(&tape.get(&delta(&m.name))?.data, shape[2] * shape[3], &mut dx.data);
+                    accumulate(tape, &inp, dx);
+                }
+                (Kind::Relu, _) => {
+                    let shape = tape.get(&act(&m.name))?.shape.clone();
+                    let mut dx = tape.buffer(&delta(&inp), &shape);
+                    activation::relu_backward(&tape.get(&act(&m.name))?.data, &tape.get(&delta(&m.name))?.data, &mut dx.data);
+                    accumulate(tape, &inp, dx);
+                }
+                (Kind::Add, _) => {
+                    // the junction passes its δ unchanged to both branches
+                    for i in &m.inputs {
+                        let d = tape.get(&delta(&m.name))?;
+                        let mut t = tape.buffer(&delta(i), &d.shape.clone());
+                        t.data.copy_from_slice(&tape.get(&delta(&m.name))?.data);
+                        accumulate(tape, i, t);
+                    }
+                }
+                (&Kind::Shortcut { c_out, stride, pad_lo, .. }, _) => {
+                    let shape = tape.get(&act(&inp))?.shape.clone();
+                    let g = shortcut::Geom { n: shape[0], c_in: shape[1], h: shape[2], w: shape[3], c_out, stride, lo: pad_lo };
+                    let mut dx = tape.buffer(&delta(&inp), &shape);
+                    shortcut::backward(&g, &tape.get(&delta(&m.name))?.data, &mut dx.data);
+                    accumulate(tape, &inp, dx);
+                }
+                (Kind::BatchNorm { .. }, Layer::Bn(b)) => {
+                    let dx = bn_backward(tape, b, &inp, self.mode)?;
+                    accumulate(tape, &inp, dx);
+                }
+                (Kind::Conv { .. }, Layer::Conv(c)) => {
+                    // the image gets no δ (nothing below it is trained)
+                    let dx_name = (inp != "input" || m.inputs.len() > 1).then(|| delta(&inp));
+                    if let Some(dx) = conv_backward(tape, c, &act(&inp), dx_name.as_deref())? {
+                        accumulate(tape, &inp, dx);
+                    }
+                }
+                (k, _) => bail!("{}: the model holds no parameters for a {k:?} module", m.name),
+            }
         }
-        // stem
-        relu_backward(tape, "bn1", "relu")?;
-        bn_backward(tape, &self.bn1, "conv1", self.mode)?;
-        conv_backward(tape, &self.conv1, "act.input", None)?;
-        Ok(loss)
+        Ok(loss_value)
+    }
+}
+
+/// Tape names of a module's output and of its δ.
+pub fn act(module: &str) -> String {
+    format!("act.{module}")
+}
+
+pub fn delta(module: &str) -> String {
+    format!("delta.{module}")
+}
+
+/// `delta.<module> += d`: a module read by several others (the residual fork) sums their δ.
+fn accumulate<T: Scalar>(tape: &mut Tape<T>, module: &str, d: Tensor<T>) {
+    let name = delta(module);
+    match tape.get_mut(&name) {
+        Some(acc) => activation::add_assign(&mut acc.data, &d.data),
+        None => tape.set(name, d),
     }
 }
 
@@ -489,7 +441,7 @@ impl<T: Scalar> ResNet<T> {
 fn conv_forward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str) -> Result<()> {
     let x = tape.get(input)?;
     let g = conv.geom(&x.shape)?;
-    let name = format!("act.{}", conv.name);
+    let name = act(&conv.name);
     let mut y = tape.buffer(&name, &[g.n, g.c_out, g.h_out, g.w_out]);
     let x = tape.get(input)?;
     T::conv_forward(&g, &x.data, &conv.weight, conv.bias.as_deref(), &mut y.data);
@@ -504,9 +456,9 @@ fn conv_backward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str, dx_
     let g = conv.geom(&shape)?;
     let mut dw = Tensor::zeros(&conv.weight_shape());
     let mut db = conv.bias.as_ref().map(|_| Tensor::zeros(&[conv.c_out]));
-    let mut dx = dx_name.map(|name| tape.buffer(name, &shape));
+    let mut dx = dx_name.map(|name| if tape.contains(name) { Tensor::zeros(&shape) } else { tape.buffer(name, &shape) });
     let x = tape.get(input)?;
-    let dy = tape.get(&format!("delta.{}", conv.name))?;
+    let dy = tape.get(&delta(&conv.name))?;
     T::conv_backward(&g, &x.data, &conv.weight, &dy.data, dx.as_mut().map(|t| &mut t.data[..]), &mut dw.data, db.as_mut().map(|t| &mut t.data[..]));
     tape.set(format!("grad.{}.weight", conv.name), dw);
     if let Some(db) = db {
@@ -520,12 +472,12 @@ fn bn_dims(shape: &[usize]) -> Dims {
 }
 
 /// `act.<bn>` from `input`; in training mode also `stat.<bn>.{mean,var}`.
-fn bn_forward<T: Scalar>(tape: &mut Tape<T>, bn: &mut BatchNorm<T>, input: &str, mode: Mode) {
-    let shape = tape.get(input).expect("bn input on tape").shape.clone();
+fn bn_forward<T: Scalar>(tape: &mut Tape<T>, bn: &mut BatchNorm<T>, input: &str, mode: Mode) -> Result<()> {
+    let shape = tape.get(input)?.shape.clone();
     let d = bn_dims(&shape);
-    let name = format!("act.{}", bn.name);
+    let name = act(&bn.name);
     let mut y = tape.buffer(&name, &shape);
-    let x = tape.get(input).expect("bn input on tape");
+    let x = tape.get(input)?;
     match mode {
         Mode::Train => {
             let (mut mean, mut var) = (Tensor::zeros(&[bn.c]), Tensor::zeros(&[bn.c]));
@@ -537,16 +489,17 @@ fn bn_forward<T: Scalar>(tape: &mut Tape<T>, bn: &mut BatchNorm<T>, input: &str,
         Mode::Eval => batchnorm::forward_eval(&d, &x.data, &bn.weight, &bn.bias, &bn.running_mean, &bn.running_var, &mut y.data),
     }
     tape.set(name, y);
+    Ok(())
 }
 
-/// From `delta.<bn>`: `grad.<bn>.{weight,bias}` and `delta.<conv>` (the conv feeding it).
-fn bn_backward<T: Scalar>(tape: &mut Tape<T>, bn: &BatchNorm<T>, conv: &str, mode: Mode) -> Result<()> {
-    let shape = tape.get(&format!("act.{conv}"))?.shape.clone();
+/// From `delta.<bn>`: `grad.<bn>.{weight,bias}`; returns δ of its input (the conv feeding it).
+fn bn_backward<T: Scalar>(tape: &mut Tape<T>, bn: &BatchNorm<T>, input: &str, mode: Mode) -> Result<Tensor<T>> {
+    let shape = tape.get(&act(input))?.shape.clone();
     let d = bn_dims(&shape);
-    let mut dx = tape.buffer(&format!("delta.{conv}"), &shape);
+    let mut dx = tape.buffer(&delta(input), &shape);
     let (mut dg, mut dbeta) = (Tensor::zeros(&[bn.c]), Tensor::zeros(&[bn.c]));
-    let x = tape.get(&format!("act.{conv}"))?;
-    let dy = tape.get(&format!("delta.{}", bn.name))?;
+    let x = tape.get(&act(input))?;
+    let dy = tape.get(&delta(&bn.name))?;
     match mode {
         Mode::Train => {
             let mean = tape.get(&format!("stat.{}.mean", bn.name))?;
@@ -557,94 +510,26 @@ fn bn_backward<T: Scalar>(tape: &mut Tape<T>, bn: &BatchNorm<T>, conv: &str, mod
     }
     tape.set(format!("grad.{}.weight", bn.name), dg);
     tape.set(format!("grad.{}.bias", bn.name), dbeta);
-    tape.set(format!("delta.{conv}"), dx);
-    Ok(())
+    Ok(dx)
 }
 
-fn relu_forward<T: Scalar>(tape: &mut Tape<T>, input: &str, output: &str) {
-    let shape = tape.get(input).expect("relu input on tape").shape.clone();
+fn relu_forward<T: Scalar>(tape: &mut Tape<T>, input: &str, output: &str) -> Result<()> {
+    let shape = tape.get(input)?.shape.clone();
     let mut y = tape.buffer(output, &shape);
-    let x = tape.get(input).expect("relu input on tape");
-    activation::relu_forward(&x.data, &mut y.data);
+    activation::relu_forward(&tape.get(input)?.data, &mut y.data);
     tape.set(output, y);
-}
-
-/// `delta.<z>` = `delta.<out>` ⊙ σ'(`act.<z>`) for `out = relu(z)`.
-fn relu_backward<T: Scalar>(tape: &mut Tape<T>, z: &str, out: &str) -> Result<()> {
-    let shape = tape.get(&format!("act.{out}"))?.shape.clone();
-    let mut dx = tape.buffer(&format!("delta.{z}"), &shape);
-    let y = tape.get(&format!("act.{out}"))?;
-    let dy = tape.get(&format!("delta.{out}"))?;
-    activation::relu_backward(&y.data, &dy.data, &mut dx.data);
-    tape.set(format!("delta.{z}"), dx);
     Ok(())
 }
 
-fn block_forward<T: Scalar>(tape: &mut Tape<T>, blk: &mut Block<T>, input: &str, mode: Mode) -> Result<()> {
-    let n = &blk.name;
-    let act_in = format!("act.{input}");
-    conv_forward(tape, &blk.conv1, &act_in)?;
-    bn_forward(tape, &mut blk.bn1, &format!("act.{n}.conv1"), mode);
-    relu_forward(tape, &format!("act.{n}.bn1"), &format!("act.{n}.relu1"));
-    conv_forward(tape, &blk.conv2, &format!("act.{n}.relu1"))?;
-    bn_forward(tape, &mut blk.bn2, &format!("act.{n}.conv2"), mode);
-    let shortcut = match blk.downsample.as_mut() {
-        Some((c, b)) => {
-            conv_forward(tape, c, &act_in)?;
-            bn_forward(tape, b, &format!("act.{}", c.name), mode);
-            format!("act.{}", b.name)
-        }
-        None => act_in,
-    };
-    let shape = tape.get(&format!("act.{n}.bn2"))?.shape.clone();
-    let mut sum = tape.buffer(&format!("act.{n}.add"), &shape);
-    let main = tape.get(&format!("act.{n}.bn2"))?;
-    let short = tape.get(&shortcut)?;
-    if main.shape != short.shape {
-        bail!("{n}: main branch {:?} and shortcut {:?} differ in shape", main.shape, short.shape);
+fn add_forward<T: Scalar>(tape: &mut Tape<T>, m: &Module, main: &str, short: &str) -> Result<()> {
+    let (a, b) = (tape.get(main)?, tape.get(short)?);
+    if a.shape != b.shape {
+        bail!("{}: main branch {:?} and shortcut {:?} differ in shape", m.name, a.shape, b.shape);
     }
-    activation::add(&main.data, &short.data, &mut sum.data);
-    tape.set(format!("act.{n}.add"), sum);
-    relu_forward(tape, &format!("act.{n}.add"), &format!("act.{n}"));
-    Ok(())
-}
-
-/// From `delta.<block>`: every delta and grad inside the block, and `delta.<input>`, the
-/// residual fork: the main branch's part (through conv1) plus the shortcut's part.
-fn block_backward<T: Scalar>(tape: &mut Tape<T>, blk: &Block<T>, input: &str, mode: Mode) -> Result<()> {
-    let n = &blk.name;
-    relu_backward(tape, &format!("{n}.add"), n)?;
-    copy(tape, &format!("delta.{n}.add"), &format!("delta.{n}.bn2"))?;
-    bn_backward(tape, &blk.bn2, &format!("{n}.conv2"), mode)?;
-    let name = format!("delta.{n}.relu1");
-    let d_relu1 = conv_backward(tape, &blk.conv2, &format!("act.{n}.relu1"), Some(&name))?.expect("dx");
-    tape.set(name, d_relu1);
-    relu_backward(tape, &format!("{n}.bn1"), &format!("{n}.relu1"))?;
-    bn_backward(tape, &blk.bn1, &format!("{n}.conv1"), mode)?;
-    let act_in = format!("act.{input}");
-    let mut d_in = conv_backward(tape, &blk.conv1, &act_in, Some(&format!("delta.{input}")))?.expect("dx");
-    let d_short = match &blk.downsample {
-        Some((c, b)) => {
-            copy(tape, &format!("delta.{n}.add"), &format!("delta.{}", b.name))?;
-            bn_backward(tape, b, &c.name, mode)?;
-            let name = format!("dx.{}", c.name);
-            let dx = conv_backward(tape, c, &act_in, Some(&name))?.expect("dx");
-            tape.set(name.clone(), dx);
-            name
-        }
-        None => format!("delta.{n}.add"),
-    };
-    activation::add_assign(&mut d_in.data, &tape.get(&d_short)?.data);
-    tape.remove_prefix(&format!("dx.{}", blk.name));
-    tape.set(format!("delta.{input}"), d_in);
-    Ok(())
-}
-
-/// Writes a copy of tape tensor `from` under `to`.
-fn copy<T: Scalar>(tape: &mut Tape<T>, from: &str, to: &str) -> Result<()> {
-    let shape = tape.get(from)?.shape.clone();
-    let mut t = tape.buffer(to, &shape);
-    t.data.copy_from_slice(&tape.get(from)?.data);
-    tape.set(to, t);
+    let shape = a.shape.clone();
+    let name = act(&m.name);
+    let mut sum = tape.buffer(&name, &shape);
+    activation::add(&tape.get(main)?.data, &tape.get(short)?.data, &mut sum.data);
+    tape.set(name, sum);
     Ok(())
 }

@@ -71,6 +71,10 @@ impl<T: Copy + Default> Tape<T> {
         }
     }
 
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Tensor<T>> {
+        self.index.get(name).map(|&i| &mut self.entries[i].1)
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.index.contains_key(name)
     }

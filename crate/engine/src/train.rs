@@ -159,7 +159,7 @@ mod tests {
         let data = Dataset::mnist();
         let mut model = ResNet::new(&Config::default(), 3).unwrap();
         // Weights this large overflow f32 in the first conv (±∞), and BN turns ∞ − ∞ into NaN.
-        model.conv1.weight.iter_mut().for_each(|w| *w *= f32::MAX);
+        model.convs_mut()[0].weight.iter_mut().for_each(|w| *w *= f32::MAX);
         let before = model.params();
         let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 0.0), 32, 3).unwrap();
         let err = t.step(&data).unwrap_err();
@@ -176,7 +176,7 @@ mod tests {
         let mut model = ResNet::new(&Config::default(), 3).unwrap();
         // large enough that layer1.0.conv1's outputs square to ∞ in the batch variance, small
         // enough that the normalised activations, the loss and the gradients stay finite
-        model.blocks[0].conv1.weight.iter_mut().for_each(|w| *w *= 1e19);
+        model.convs_mut()[1].weight.iter_mut().for_each(|w| *w *= 1e19);
         let before = model.params();
         let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 0.0), 32, 3).unwrap();
         let err = t.step(&data).unwrap_err();

@@ -57,12 +57,7 @@ proptest! {
 /// model takes the f32 model's side at those entries (its ReLU output, which backward reads as
 /// σ', is set to the f32 value). Asserts the flips are rare and really at the kink.
 fn share_relu_kinks(a: &ResNet<f32>, b: &mut ResNet<f64>) {
-    let mut outs = vec!["act.relu".to_string()];
-    for blk in &a.blocks {
-        outs.push(format!("act.{}.relu1", blk.name));
-        outs.push(format!("act.{}", blk.name));
-    }
-    for name in outs {
+    for name in a.graph.of_kind("relu").map(|m| format!("act.{}", m.name)) {
         let (ya, mut yb) = (a.tape.get(&name).unwrap().clone(), b.tape.get(&name).unwrap().clone());
         let scale = yb.data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let mut flips = 0;
@@ -79,13 +74,12 @@ fn share_relu_kinks(a: &ResNet<f32>, b: &mut ResNet<f64>) {
 }
 
 /// Every tensor on the tape of the fast f32 model against the f64 model (reference convs), on
-/// 16 real digits, after one training-mode forward + backward — the check the `grads`
-/// command's output must pass (1e-3 relative per tensor). BN statistics are taken from a few
-/// prior steps so the comparison is of a model in use, not at initialisation.
-#[test]
-fn f32_model_equals_f64_reference_model_on_every_tensor() {
+/// real digits, after one training-mode forward + backward — the check the `grads` command's
+/// output must pass (1e-3 relative per tensor). BN statistics are taken from a few prior steps
+/// so the comparison is of a model in use, not at initialisation.
+fn f32_equals_f64(config: &Config, images: usize, tolerance: f64) {
     let data = Dataset::mnist();
-    let mut m32 = ResNet::<f32>::new(&Config::default(), 3).unwrap();
+    let mut m32 = ResNet::<f32>::new(config, 3).unwrap();
     let mut opt = resnet_engine::optim::Optimizer::new(resnet_engine::optim::OptimizerConfig::sgd(0.05, 0.9, 0.0)).unwrap();
     for s in 0..3 {
         let (x, y) = data.batch(&(s * 16..s * 16 + 16).collect::<Vec<_>>());
@@ -93,8 +87,8 @@ fn f32_model_equals_f64_reference_model_on_every_tensor() {
         m32.backward(&y).unwrap();
         opt.step(&mut m32).unwrap();
     }
-    let mut m64 = m32.cast::<f64>();
-    let (x, y) = data.batch(&(100..116).collect::<Vec<_>>());
+    let m64 = m32.cast::<f64>();
+    let (x, y) = data.batch(&(100..100 + images).collect::<Vec<_>>());
     for mode in [Mode::Train, Mode::Eval] {
         let (mut a, mut b) = (m32.clone_weights(), m64.clone_weights());
         a.forward(&x, mode).unwrap();
@@ -104,11 +98,36 @@ fn f32_model_equals_f64_reference_model_on_every_tensor() {
         b.backward(&y).unwrap();
         let list = a.tape.list();
         assert_eq!(list, b.tape.list(), "same tensors, same order");
-        assert!(list.len() > 100, "{} tensors", list.len());
+        // every module's output and δ (the image's δ aside), every parameter's gradient
+        for m in &a.graph.modules {
+            assert!(a.tape.contains(&format!("act.{}", m.name)), "{}: act.{} missing", config.label(), m.name);
+            // the image gets no δ, nor does the loss (back-propagation starts at the logits)
+            assert!(matches!(m.kind_name(), "input" | "loss") || a.tape.contains(&format!("delta.{}", m.name)), "{}: delta.{} missing", config.label(), m.name);
+        }
+        for p in a.graph.params().filter(|p| p.trainable) {
+            assert!(a.tape.contains(&format!("grad.{}", p.name)), "{}: grad.{} missing", config.label(), p.name);
+        }
         for (name, _) in list {
             let e = rel_err(&a.tape.get(&name).unwrap().data, &b.tape.get(&name).unwrap().data);
-            assert!(e < 1e-4, "{mode:?} {name}: relative error {e:.2e}");
+            assert!(e < tolerance, "{} {mode:?} {name}: relative error {e:.2e}", config.label());
         }
     }
-    let _ = &mut m64;
+}
+
+#[test]
+fn f32_model_equals_f64_reference_model_on_every_tensor() {
+    f32_equals_f64(&Config::default(), 16, 1e-4);
+}
+
+/// The same for every shortcut kind, BatchNorm on and off, n = 1 and n = 3 (4 digits each).
+#[test]
+fn f32_equals_f64_for_every_member_of_the_family() {
+    use resnet_engine::Shortcut;
+    for n in [1, 3] {
+        for shortcut in Shortcut::ALL {
+            for bn in [true, false] {
+                f32_equals_f64(&Config::family(n, 8, shortcut, bn), 4, 1e-4);
+            }
+        }
+    }
 }

@@ -7,7 +7,7 @@ use resnet_engine::layers::conv::ConvGeom;
 use resnet_engine::layers::{activation, conv_reference, linear, loss, pool};
 use resnet_engine::model::Mode;
 use resnet_engine::rng::Rng;
-use resnet_engine::{Config, ResNet, Tensor};
+use resnet_engine::{Config, ResNet, Shortcut, Tensor};
 
 const H: f64 = 1e-6;
 
@@ -160,14 +160,23 @@ fn small_layers_match_finite_differences() {
     check("softmax-ce", &mut z, &dz, |v| loss::softmax_ce_forward(v, &labels, 4, &mut vec![0.0; 12]), None, &mut rng);
 }
 
-fn tiny() -> Config {
-    Config { in_channels: 2, image_size: 8, num_classes: 4, widths: vec![3, 4, 5], blocks: vec![1, 2, 1] }
+fn tiny(shortcut: Shortcut, batchnorm: bool) -> Config {
+    Config { in_channels: 2, image_size: 8, num_classes: 4, widths: vec![2, 4, 6], blocks: vec![1, 2, 1], shortcut, batchnorm }
 }
 
-/// The whole model: ∂C/∂(every parameter) and ∂C/∂input, training and eval mode.
+/// The whole model: ∂C/∂(every parameter), training and eval mode, for every shortcut kind
+/// (projection, option A, none) with BatchNorm on and off.
 #[test]
 fn whole_model_gradients_match_finite_differences() {
-    let cfg = tiny();
+    for shortcut in Shortcut::ALL {
+        for bn in [true, false] {
+            whole_model(&tiny(shortcut, bn));
+        }
+    }
+}
+
+fn whole_model(cfg: &Config) {
+    let cfg = cfg.clone();
     for mode in [Mode::Train, Mode::Eval] {
         let mut rng = Rng::new(4);
         let mut model = ResNet::<f64>::new(&cfg, 7).unwrap();
@@ -191,12 +200,18 @@ fn whole_model_gradients_match_finite_differences() {
         let base = model.clone_weights();
         model.backward(&labels).unwrap();
         let names: Vec<String> = model.params().into_iter().filter(|p| p.3).map(|p| p.0).collect();
-        assert_eq!(names.len(), 3 + 4 * 6 + 2 * 3 + 2, "stem conv+BN, 4 blocks of 2 conv+BN, 2 downsamples, fc");
+        let want = match (cfg.shortcut, cfg.batchnorm) {
+            (Shortcut::Projection, true) => 3 + 4 * 6 + 2 * 3 + 2,  // stem conv+BN, 4 blocks of 2 conv+BN, 2 downsamples, fc
+            (Shortcut::Projection, false) => 2 + 4 * 4 + 2 * 2 + 2, // every conv with a bias, no BN
+            (_, true) => 3 + 4 * 6 + 2,
+            (_, false) => 2 + 4 * 4 + 2,
+        };
+        assert_eq!(names.len(), want, "{}", cfg.label());
         for name in names {
             let grad = model.tape.get(&format!("grad.{name}")).unwrap().data.clone();
             let mut m = base.clone_weights();
             let mut v = m.params_mut().into_iter().find(|p| p.name == name).unwrap().data.clone();
-            check(&format!("{mode:?} {name}"), &mut v, &grad, |v| {
+            check(&format!("{} {mode:?} {name}", cfg.label()), &mut v, &grad, |v| {
                 *m.params_mut().into_iter().find(|p| p.name == name).unwrap().data = v.to_vec();
                 loss_of(&m, &x)
             }, Some(12), &mut rng);

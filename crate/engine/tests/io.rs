@@ -78,7 +78,7 @@ fn a_non_default_config_round_trips() {
     let x = Tensor::new(&[2, 3, 16, 16], (0..2 * 3 * 256).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap();
     assert_eq!(eval_logits(&loaded, &x), eval_logits(&m, &x));
 
-    let small = Config { in_channels: 2, image_size: 8, num_classes: 4, widths: vec![4, 6], blocks: vec![2, 1] };
+    let small = Config { in_channels: 2, image_size: 8, num_classes: 4, widths: vec![4, 6], blocks: vec![2, 1], ..Config::default() };
     let m = trained(&small, 1);
     let loaded = load_model(&save_model(&m)).unwrap();
     assert_eq!((loaded.config.clone(), state(&loaded)), (small, state(&m)));
@@ -180,13 +180,23 @@ fn bad_files_are_refused_with_the_reason() {
     extra.extend_from_slice(&[0; 4]);
     refused(&extra, &["4 extra bytes"]);
 
+    // into ResNet-8 a two-channel stem does not fit; read alone (no metadata), the file is
+    // the two-channel member its tensors describe
+    let mut m8 = trained(&Config::default(), 1);
     let mut t = named(&m);
     t[0].1 = Tensor::zeros(&[16, 2, 3, 3]);
-    refused(&save_tensors(&t), &["conv1.weight: shape [16, 2, 3, 3] in the file, the model needs [16, 1, 3, 3]"]);
+    let err = load_weights_into(&mut m8, &save_tensors(&t)).unwrap_err().0;
+    assert!(err.contains("conv1.weight: shape [16, 2, 3, 3] in the file, the model needs [16, 1, 3, 3]"), "{err}");
+    assert_eq!(load_model(&save_tensors(&t)).unwrap().config.in_channels, 2);
 
     let mut t = named(&m);
     t.push(("layer4.0.conv1.weight".into(), Tensor::zeros(&[2])));
-    refused(&save_tensors(&t), &["the model does not have", "layer4.0.conv1.weight"]);
+    let mut m8 = trained(&Config::default(), 1);
+    let err = load_weights_into(&mut m8, &save_tensors(&t)).unwrap_err().0;
+    assert!(err.contains("the model does not have") && err.contains("layer4.0.conv1.weight"), "{err}");
+    // read alone, a fourth stage is what the names say, and the rest of it is missing
+    let err = load_model(&save_tensors(&t)).map(|_| ()).unwrap_err().0;
+    assert!(err.contains("missing") && err.contains("layer4.0.bn1.weight") && err.contains("nearest"), "{err}");
 
     let mut t = named(&m);
     t.retain(|(n, _)| n != "layer2.0.bn1.running_var" && n != "fc.bias");
@@ -256,7 +266,7 @@ fn bad_files_are_refused_with_the_reason() {
     let mut f64_entries = entries2.clone();
     f64_entries[0] = ("conv1.weight", "F64", vec![16, 1, 3, 3], (0..144).flat_map(|i| (i as f64 / 7.0).to_le_bytes()).collect());
     let loaded = load_model(&raw_file(&f64_entries, None)).unwrap();
-    assert_eq!(loaded.conv1.weight[10], (10.0f64 / 7.0) as f32);
+    assert_eq!(loaded.conv("conv1").unwrap().weight[10], (10.0f64 / 7.0) as f32);
 }
 
 #[test]
@@ -357,7 +367,7 @@ fn npy_has_numpys_header_and_little_endian_data() {
 fn valid_files() -> &'static (Vec<u8>, Vec<u8>, Config) {
     static FILES: OnceLock<(Vec<u8>, Vec<u8>, Config)> = OnceLock::new();
     FILES.get_or_init(|| {
-        let config = Config { in_channels: 1, image_size: 4, num_classes: 3, widths: vec![2, 3], blocks: vec![1, 1] };
+        let config = Config { in_channels: 1, image_size: 4, num_classes: 3, widths: vec![2, 3], blocks: vec![1, 1], ..Config::default() };
         let model = trained(&config, 1);
         let x = Tensor::new(&[2, 1, 4, 4], (0..32).map(|i| i as f32 / 8.0).collect()).unwrap();
         (save_model(&model), save_batch(&x, &[0, 2]), config)

@@ -8,6 +8,7 @@ pub mod conv_reference;
 pub mod linear;
 pub mod loss;
 pub mod pool;
+pub mod shortcut;
 #[cfg(feature = "parallel")]
 mod team;
 
