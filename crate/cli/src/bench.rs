@@ -11,14 +11,14 @@ use resnet_engine::{Config, ResNet};
 use serde_json::{json, Value};
 use std::time::Instant;
 
-pub fn run(batches: &[usize], warmup: usize, steps: usize, as_json: bool) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run(config: &Config, batches: &[usize], warmup: usize, steps: usize, as_json: bool) -> Result<(), Box<dyn std::error::Error>> {
     let data = Dataset::mnist();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let origin = Instant::now();
     let now = move || origin.elapsed().as_secs_f64() * 1e3;
     let mut results = vec![];
     for &b in batches {
-        let model = ResNet::new(&Config::default(), 1)?;
+        let model = ResNet::new(config, 1)?;
         let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 0.0), b, 1)?;
         for _ in 0..warmup {
             t.step(&data)?;
@@ -39,7 +39,7 @@ pub fn run(batches: &[usize], warmup: usize, steps: usize, as_json: bool) -> Res
             "conv_layers": layers,
         }));
     }
-    let out = json!({ "engine": "native", "threads": threads, "steps": steps, "results": results });
+    let out = json!({ "engine": "native", "arch": config.arch_id(), "model": config.label(), "threads": threads, "steps": steps, "results": results });
     if as_json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -49,7 +49,7 @@ pub fn run(batches: &[usize], warmup: usize, steps: usize, as_json: bool) -> Res
 }
 
 fn print_table(out: &Value) {
-    println!("native engine, {} threads, median of {} steps", out["threads"], out["steps"]);
+    println!("{}, native engine, {} threads, median of {} steps", out["model"].as_str().unwrap_or("?"), out["threads"], out["steps"]);
     for r in out["results"].as_array().unwrap() {
         println!(
             "\nbatch {}: training {:.0} images/s ({:.1} ms/step), inference {:.0} images/s",

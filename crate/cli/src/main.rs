@@ -7,7 +7,8 @@ use resnet_engine::data::{Dataset, Split};
 use resnet_engine::model::Mode;
 use resnet_engine::optim::OptimizerConfig;
 use resnet_engine::train::{cosine_lr, evaluate, Trainer};
-use resnet_engine::{io, Config, ResNet};
+use resnet_engine::graph::WIDTHS;
+use resnet_engine::{io, Config, ResNet, Shortcut};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,6 +21,67 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Which member of the family: `--arch` names one (resnet8, resnet20, plain20, resnet56, …;
+/// `-a`, `-w8`, `-nobn` suffixes as on the page), the other flags change it.
+#[derive(clap::Args, Clone, Default)]
+struct Arch {
+    /// resnet<depth> or plain<depth>, depth 6n+2 = 8, 14, 20, … 56 [train, bench default: resnet8;
+    /// grads, eval: the weights file's]
+    #[arg(long)]
+    arch: Option<String>,
+    /// projection (1×1 conv where the shape changes), identity (option A) or none (a plain net);
+    /// alone, it says which of the two a weights file without metadata is
+    #[arg(long)]
+    shortcut: Option<String>,
+    /// Base width: 8, 16 or 32 (stages ×1, ×2, ×4)
+    #[arg(long)]
+    width: Option<usize>,
+    /// No BatchNorm (every conv gets a bias)
+    #[arg(long)]
+    no_bn: bool,
+}
+
+impl Arch {
+    /// Whether the flags name a member (rather than leave it to a weights file).
+    fn given(&self) -> bool {
+        self.arch.is_some() || self.width.is_some() || self.no_bn
+    }
+
+    fn shortcut(&self) -> AnyResult<Option<Shortcut>> {
+        Ok(self.shortcut.as_deref().map(Shortcut::parse).transpose()?)
+    }
+
+    fn config(&self) -> AnyResult<Config> {
+        let mut c = Config::from_arch_id(self.arch.as_deref().unwrap_or("resnet8"))?;
+        if let Some(s) = self.shortcut()? {
+            c.shortcut = s;
+        }
+        if let Some(w) = self.width {
+            if !WIDTHS.contains(&w) {
+                return Err(format!("--width must be one of {WIDTHS:?}, not {w}").into());
+            }
+            c = Config::family(c.blocks[0], w, c.shortcut, c.batchnorm);
+        }
+        if self.no_bn {
+            c.batchnorm = false;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// The model in a weights file: of the member the flags name, or the one the file says
+    /// (or its tensors tell; `--shortcut` settles option A against plain).
+    fn load(&self, bytes: &[u8]) -> AnyResult<ResNet<f32>> {
+        if self.given() {
+            let mut m = ResNet::new(&self.config()?, 0)?;
+            io::load_weights_into(&mut m, bytes).map_err(|e| format!("{e} (read as {})", m.config.label()))?;
+            Ok(m)
+        } else {
+            Ok(io::load_model_as(bytes, self.shortcut()?)?)
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Opt {
     Sgd,
@@ -28,8 +90,11 @@ enum Opt {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Train ResNet-8 on the 8,000 training digits; report held-out accuracy; write the model.
+    /// Train a ResNet (ResNet-8 unless --arch) on the 8,000 training digits; report held-out
+    /// accuracy; write the model.
     Train {
+        #[command(flatten)]
+        arch: Arch,
         #[arg(long, default_value_t = 10)]
         epochs: u64,
         #[arg(long, default_value_t = 32)]
@@ -56,6 +121,8 @@ enum Cmd {
     Grads {
         #[arg(long)]
         weights: PathBuf,
+        #[command(flatten)]
+        arch: Arch,
         /// safetensors with `images` f32 [N,1,28,28] (fed as given) and `labels` i64 [N].
         #[arg(long)]
         batch: PathBuf,
@@ -77,9 +144,13 @@ enum Cmd {
     Eval {
         #[arg(long)]
         weights: PathBuf,
+        #[command(flatten)]
+        arch: Arch,
     },
     /// Training and inference images/s at batch 32 and 64, and per-layer conv time and GFLOP/s.
     Bench {
+        #[command(flatten)]
+        arch: Arch,
         #[arg(long, value_delimiter = ',', default_value = "32,64")]
         batches: Vec<usize>,
         #[arg(long, default_value_t = 5)]
@@ -114,18 +185,19 @@ fn write(path: &PathBuf, bytes: &[u8]) -> AnyResult<()> {
 
 fn run(cmd: Cmd) -> AnyResult<()> {
     match cmd {
-        Cmd::Train { epochs, batch, lr, optimizer, momentum, weight_decay, constant_lr, seed, out } => {
+        Cmd::Train { arch, epochs, batch, lr, optimizer, momentum, weight_decay, constant_lr, seed, out } => {
             let data = Dataset::mnist();
             let opt = match optimizer {
                 Opt::Sgd => OptimizerConfig::sgd(lr.unwrap_or(0.1), momentum, weight_decay),
                 Opt::Adam => OptimizerConfig::adam(lr.unwrap_or(2e-3), weight_decay),
             };
-            let model = ResNet::new(&Config::default(), seed)?;
+            let model = ResNet::new(&arch.config()?, seed)?;
             let mut t = Trainer::new(model, opt, batch, seed)?;
             let per_epoch = t.steps_per_epoch(&data) as u64;
             let total = per_epoch * epochs;
             println!(
-                "ResNet-8, {} parameters; {} training / {} held-out digits; {:?}, batch {batch}, {epochs} epochs",
+                "{}, {} parameters; {} training / {} held-out digits; {:?}, batch {batch}, {epochs} epochs",
+                t.model.config.label(),
                 t.model.num_parameters(),
                 data.n_train,
                 data.len() - data.n_train,
@@ -164,12 +236,13 @@ fn run(cmd: Cmd) -> AnyResult<()> {
             write(&out, &io::save_model(&t.model))?;
             println!("wrote {}", out.display());
         }
-        Cmd::Grads { weights, batch, out } => {
-            let mut model = io::load_model(&read(&weights)?)?;
+        Cmd::Grads { weights, arch, batch, out } => {
+            let mut model = arch.load(&read(&weights)?)?;
             let (x, labels) = io::load_batch(&read(&batch)?, &model.config)?;
             model.forward(&x, Mode::Train)?;
             model.backward(&labels)?;
-            let mut names: Vec<String> = vec!["loss".into(), "act.fc".into(), "delta.fc".into()];
+            let fc = model.graph.fc().name.clone();
+            let mut names: Vec<String> = vec!["loss".into(), format!("act.{fc}"), format!("delta.{fc}")];
             let tape = model.tape.list();
             names.extend(tape.iter().map(|t| t.0.clone()).filter(|n| n.starts_with("grad.") || n.starts_with("running.")));
             for c in model.convs() {
@@ -188,8 +261,9 @@ fn run(cmd: Cmd) -> AnyResult<()> {
             write(&out, &io::save_batch(&x, &labels))?;
             println!("wrote {count} digits (labels {labels:?}) to {}", out.display());
         }
-        Cmd::Eval { weights } => {
-            let mut model = io::load_model(&read(&weights)?)?;
+        Cmd::Eval { weights, arch } => {
+            let mut model = arch.load(&read(&weights)?)?;
+            println!("{}, {} parameters", model.config.label(), model.num_parameters());
             let data = Dataset::mnist();
             for split in [Split::Test, Split::Train] {
                 let (loss, acc) = evaluate(&mut model, &data, split, 250)?;
@@ -197,7 +271,7 @@ fn run(cmd: Cmd) -> AnyResult<()> {
                 println!("{:<9} {n:>5} digits: loss {loss:.4}, accuracy {:.2}%", format!("{split:?}").replace("Test", "held-out"), 100.0 * acc);
             }
         }
-        Cmd::Bench { batches, warmup, steps, json } => bench::run(&batches, warmup, steps, json)?,
+        Cmd::Bench { arch, batches, warmup, steps, json } => bench::run(&arch.config()?, &batches, warmup, steps, json)?,
     }
     Ok(())
 }

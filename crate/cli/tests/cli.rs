@@ -119,3 +119,41 @@ fn default_training_reaches_98_percent() {
     assert!(acc >= 98.0, "held-out accuracy {acc}%\n{text}");
     assert!(io::load_model(&std::fs::read(&path).unwrap()).is_ok());
 }
+
+/// Another member end to end: `train --arch plain20` (one epoch), `eval` reads the member from
+/// the file, `--arch resnet20` on it is refused with the reason, `grads` writes the same tensor
+/// names for it, and `--shortcut` settles a metadata-free file.
+#[test]
+fn plain20_trains_evaluates_and_explains_from_the_cli() {
+    let path = tmp("plain20.safetensors");
+    let out = bin().args(["train", "--arch", "plain20", "--epochs", "1", "--out"]).arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("Plain-20, 269434 parameters"), "{text}");
+    assert!(held_out_accuracy(&text) >= 90.0, "{text}");
+
+    let out = bin().args(["eval", "--weights"]).arg(&path).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Plain-20"));
+    let out = bin().args(["eval", "--arch", "resnet20", "--weights"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("layer2.0.downsample.0.weight") && err.contains("read as ResNet-20"), "{err}");
+
+    // the same file without metadata: option A or plain, until --shortcut says
+    let model = io::load_model(&std::fs::read(&path).unwrap()).unwrap();
+    let bare = tmp("plain20-bare.safetensors");
+    std::fs::write(&bare, io::save_tensors(&model.params().into_iter().map(|(n, s, d, _)| (n, resnet_engine::Tensor::new(&s, d).unwrap())).collect::<Vec<_>>())).unwrap();
+    let out = bin().args(["eval", "--weights"]).arg(&bare).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--shortcut identity or none"));
+    let batch = tmp("b4.safetensors");
+    let (x, labels) = Dataset::mnist().batch(&[8000, 8001, 8002, 8003]);
+    std::fs::write(&batch, io::save_batch(&x, &labels)).unwrap();
+    let grads = tmp("plain20-grads.safetensors");
+    let out = bin().args(["grads", "--shortcut", "none", "--weights"]).arg(&bare).arg("--batch").arg(&batch).arg("--out").arg(&grads).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&grads).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for name in ["loss", "act.fc", "delta.fc", "act.layer3.2.conv2", "delta.layer1.0.conv1", "grad.layer2.1.conv1.weight", "running.layer3.2.bn2.running_var"] {
+        assert!(file.tensor(name).is_ok(), "{name} missing");
+    }
+    assert!(file.tensor("delta.layer2.0.downsample.0").is_err(), "a plain net has no shortcut");
+}
