@@ -20,6 +20,9 @@ cargo build --release -q -p resnet-playground
 ./target/release/resnet-playground batch --from 8000 --count 4 --out "$fixture/batch.safetensors"
 ./target/release/resnet-playground grads --weights models/resnet8-mnist.safetensors \
   --batch "$fixture/batch.safetensors" --out "$fixture/native.safetensors"
+./target/release/resnet-playground train --arch resnet14-a-nobn --epochs 0 --seed 3 --out "$fixture/member.safetensors" >/dev/null
+./target/release/resnet-playground grads --weights "$fixture/member.safetensors" \
+  --batch "$fixture/batch.safetensors" --out "$fixture/member-native.safetensors"
 export RP_FIXTURE_DIR="$fixture"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export CHROMEDRIVER=/usr/bin/chromedriver

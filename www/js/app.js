@@ -22,6 +22,9 @@ import { SessionStore, sessionToFile, sessionFromFile } from './session.js';
 const $ = (id) => document.getElementById(id);
 const HELD_OUT = 8000; // digits 8000.. of the data file are the held-out split
 const MODEL_URL = 'models/resnet8-mnist.safetensors';
+// pretrained files shipped with the page, by network; a network without one starts from its seed
+const PRETRAINED = { resnet8: MODEL_URL };
+const engineModel = (arch) => (PRETRAINED[arch] ? { modelUrl: PRETRAINED[arch], arch: undefined } : { modelUrl: null, arch });
 
 function status(msg, isError = false) {
   $('status').textContent = msg;
@@ -43,13 +46,24 @@ async function main() {
     // ?engine=threads|simd|compat forces a build (default: the fastest this page can run)
     const wanted = new URLSearchParams(location.search).get('engine');
     const build = ['threads', 'simd', 'compat'].includes(wanted) ? wanted : 'auto';
-    const start = (b) => EngineClient.start({ modelUrl: MODEL_URL, dataUrl: 'data/mnist-10k.bin', build: b });
+    const start = (b) => EngineClient.start({ ...engineModel(state.arch), dataUrl: 'data/mnist-10k.bin', build: b });
+    const startBuild = async () => {
+      try {
+        return await start(build);
+      } catch (e) {
+        if (build !== 'auto' || !self.crossOriginIsolated) throw e;
+        engineNote = `The threaded engine did not start (${e.message}); the page runs on one thread.`;
+        return start('simd'); // threads failed to start: one thread still works
+      }
+    };
     try {
-      engine = await start(build);
+      engine = await startBuild();
     } catch (e) {
-      if (build !== 'auto' || !self.crossOriginIsolated) throw e;
-      engine = await start('simd'); // threads failed to start: one thread still works
-      engineNote = `The threaded engine did not start (${e.message}); the page runs on one thread.`;
+      // a network the engine does not know (a mistyped link): say so, and start the default
+      if (state.arch === DEFAULTS.arch || !e.message) throw e;
+      notices.push(`arch "${visible(state.arch)}": ${e.message}`);
+      state.arch = DEFAULTS.arch;
+      engine = await startBuild();
     }
   } catch (e) {
     $('build').textContent = 'engine failed';
@@ -65,7 +79,8 @@ async function main() {
   const inspector = await setUpInspector(engine);
   const trainer = setUpTraining(engine, inspector);
   window.playground = { engine, inspect: inspector.refresh, state };
-  const { resumed, restoreSaved } = await setUpSession(engine, trainer, inspector);
+  const arch = await setUpArchitecture(engine, inspector, trainer);
+  const { resumed, restoreSaved } = await setUpSession(engine, trainer, inspector, arch);
   engine.onrestart = async () => {
     trainer.forget();
     const back = await restoreSaved().catch(() => null);
@@ -76,7 +91,10 @@ async function main() {
   };
   window.playground.ready = true;
   if (engineNote) status(engineNote, true);
-  else if (!notices.length && !resumed) status('Engine ready: pretrained ResNet-8 loaded. Hover any map to see its formula.');
+  else if (!notices.length && !resumed) {
+    status(state.arch === DEFAULTS.arch ? 'Engine ready: pretrained ResNet-8 loaded. Hover any map to see its formula.'
+      : `Engine ready: ${$('arch-name').textContent} with random weights from seed 1 (press Start to train it). Hover any map to see its formula.`);
+  }
 }
 
 // ---- training ----------------------------------------------------------------------------
@@ -111,7 +129,7 @@ function setUpTraining(engine, inspector) {
     if (!applied || JSON.parse(applied)[1] !== state.batch || JSON.parse(applied)[2] !== state.seed) await engine.call('setBatch', state.batch, state.seed);
     applied = key;
   };
-  const buttons = ['start', 'step', 'reset', 'pretrained'];
+  const buttons = ['start', 'step', 'reset', 'pretrained', 'arch-build'];
   const clearStats = () => {
     loss.clear();
     acc.clear();
@@ -121,7 +139,7 @@ function setUpTraining(engine, inspector) {
   const setRunning = (r, started = r) => {
     training.running = r;
     training.paused = false;
-    for (const b of buttons) $(b).disabled = r;
+    for (const b of buttons) $(b).disabled = r || (b === 'pretrained' && $(b).dataset.none === 'none') || (b === 'arch-build' && $(b).dataset.same === 'yes');
     $('pause').disabled = !started;
     $('stop').disabled = !started;
     $('pause').textContent = 'Pause';
@@ -189,7 +207,9 @@ function setUpTraining(engine, inspector) {
   };
   $('pretrained').onclick = async () => {
     try {
-      const res = await fetch(MODEL_URL);
+      const url = PRETRAINED[state.arch];
+      if (!url) throw new Error(`no pretrained file is shipped for ${$('arch-name').textContent}; train it from scratch`);
+      const res = await fetch(url);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       // as if just loaded: step 0, no optimizer moments from the run before
       await engine.call('restoreCheckpoint', new Uint8Array(await res.arrayBuffer()), 0);
@@ -206,21 +226,33 @@ function setUpTraining(engine, inspector) {
     if (!file) return;
     if (training.running) { status('Stop training before opening weights.', true); return; }
     try {
-      if (file.size > 64 << 20) throw new Error(`it is ${(file.size / 2 ** 20).toFixed(0)} MB; the model's weights take about 0.3 MB`);
-      await engine.call('restoreCheckpoint', new Uint8Array(await file.arrayBuffer()), 0);
+      if (file.size > 64 << 20) throw new Error(`it is ${(file.size / 2 ** 20).toFixed(0)} MB; the largest network here takes about 3.4 MB`);
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      // which network the file holds; names and shapes cannot tell option A from a plain net
+      const what = await engine.static('fileArch', bytes);
+      let shortcut;
+      if (!what.config) {
+        shortcut = await archPanel.ask(`"${visible(file.name)}" has no note of its network, and ${what.source}. Which is it?`, what.candidates);
+        if (!shortcut) { status('Nothing opened.'); return; }
+      }
+      saver?.(true); // the network before keeps its session
+      await engine.call('loadModel', bytes, shortcut);
       clearStats();
+      await archPanel.changed();
       saver?.(true);
-      status(`Weights "${visible(file.name)}" loaded.`);
+      status(`Weights "${visible(file.name)}" loaded: ${$('arch-name').textContent}.`);
     } catch (e) {
       status(`Could not use "${visible(file.name)}": ${e.message}. The model is unchanged.`, true);
     }
-    await inspector.refresh();
+    await inspector.refresh().catch(() => {});
   };
   window.addEventListener('keydown', (e) => { // Escape stops a run, from anywhere
     if (e.key === 'Escape' && training.running) engine.cancel();
   });
   const stats = ['step', 'loss', 'acc', 'heldout', 'ips'];
   return {
+    clearStats,
+    setPretrained: (has) => { $('pretrained').dataset.none = has ? '' : 'none'; $('pretrained').disabled = training.running || !has; },
     forget: () => { applied = null; }, // after a restart the worker has the defaults
     setSaver: (fn) => { saver = fn; },
     busy: () => training.running,
@@ -234,11 +266,120 @@ function setUpTraining(engine, inspector) {
   };
 }
 
+// ---- the network: presets and fields, built by the engine ------------------------------------
+
+let archPanel = null; // what the weights and session code ask of the panel (set below)
+
+const SHORTCUT_TEXT = { projection: 'projection (1×1 conv)', identity: 'identity (option A)', none: 'none (plain net)' };
+
+// The architecture panel: a preset or the fields (depth, width, shortcut, BatchNorm) name a
+// member of the family; the engine says what it is (its id, name, parameters) and builds it.
+// The page follows whatever network the engine holds: built here, or opened from a file.
+async function setUpArchitecture(engine, inspector, trainer) {
+  const fam = await engine.static('family');
+  $('arch-preset').replaceChildren(...fam.presets.map((p) => new Option(p.label, p.id)), new Option('(custom)', ''));
+  $('arch-depth').replaceChildren(...fam.depths.map((d) => new Option(String(d), String(d))));
+  $('arch-width').replaceChildren(...fam.widths.map((w) => new Option(String(w), String(w))));
+  $('arch-shortcut').replaceChildren(...fam.shortcuts.map((k) => new Option(SHORTCUT_TEXT[k] ?? k, k)));
+  let built = null; // the engine's network: {config, id, label, depth, parameters}
+  const setFields = (c) => {
+    $('arch-depth').value = String(2 * c.blocks.reduce((a, b) => a + b, 0) + 2);
+    $('arch-width').value = String(c.widths[0]);
+    $('arch-shortcut').value = c.shortcut;
+    $('arch-bn').checked = c.batchnorm;
+  };
+  const wanted = () => engine.static('archOf', Number($('arch-depth').value), Number($('arch-width').value), $('arch-shortcut').value, $('arch-bn').checked);
+  const count = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(n < 1e5 ? 1 : 0)} k`);
+  const words = (a) => `${a.label}, ${a.depth} weighted layers, ${count(a.parameters)} parameters`;
+  const preview = async () => {
+    try {
+      const a = await wanted();
+      $('arch-preset').value = fam.presets.some((p) => p.id === a.id) ? a.id : '';
+      const same = built && a.id === built.id;
+      $('arch-build').dataset.same = same ? 'yes' : '';
+      $('arch-build').disabled = same || training.running;
+      $('arch-summary').textContent = same ? `This page runs ${words(built)}.`
+        : `This page runs ${words(built)}. “Build this network” makes ${words(a)}, from random weights (seed ${state.seed}).`;
+    } catch (e) {
+      $('arch-summary').textContent = e.message;
+      $('arch-build').disabled = true;
+    }
+  };
+  for (const id of ['arch-depth', 'arch-width', 'arch-shortcut', 'arch-bn']) $(id).onchange = preview;
+  $('arch-preset').onchange = () => {
+    const p = fam.presets.find((x) => x.id === $('arch-preset').value);
+    if (p) setFields(p.config);
+    preview();
+  };
+  // the engine's network changed (built, or from a file or a session): the page follows
+  const changed = async () => {
+    built = await engine.call('architecture');
+    const id = built.id ?? state.arch;
+    const switched = id !== state.arch || !inspectorMatches;
+    state.arch = id;
+    Object.assign(engine.options, engineModel(id)); // a restarted engine comes back as this network
+    $('arch-name').textContent = built.label;
+    setFields(built.config);
+    trainer.setPretrained(!!PRETRAINED[id]);
+    await preview();
+    saveUrl();
+    inspectorMatches = true;
+    if (switched) await inspector.rebuild();
+  };
+  let inspectorMatches = true;
+  let onSwitch = (build) => build();
+  $('arch-build').onclick = async () => {
+    if (training.running) { status('Stop training before building another network.', true); return; }
+    let a;
+    try { a = await wanted(); } catch (e) { status(e.message, true); return; }
+    $('arch-build').disabled = true;
+    status(`Building ${a.label}…`);
+    try {
+      const back = await onSwitch(async () => {
+        await engine.call('setArchitecture', a.config, state.seed);
+        trainer.clearStats();
+        inspectorMatches = false;
+        await changed();
+      });
+      status(back == null ? `Built ${a.label} with random weights from seed ${state.seed}: press Start to train it.`
+        : `${a.label}: your last session with it is back, at step ${back}.`);
+    } catch (e) {
+      status(`Could not build ${a.label}: ${e.message}`, true);
+      await preview();
+    }
+  };
+  // a question with one button per answer (and Cancel); resolves with the answer or null
+  const ask = (text, candidates) => new Promise((resolve) => {
+    const box = $('arch-ask');
+    $('arch-ask-text').textContent = text;
+    const done = (v) => { box.hidden = true; box.onkeydown = null; resolve(v); };
+    const buttons = candidates.map((c) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = c.label;
+      b.onclick = () => done(c.config.shortcut);
+      return b;
+    });
+    const cancel = document.createElement('button');
+    cancel.type = 'button';
+    cancel.className = 'secondary';
+    cancel.textContent = 'Cancel';
+    cancel.onclick = () => done(null);
+    $('arch-ask-buttons').replaceChildren(...buttons, cancel);
+    box.onkeydown = (e) => { if (e.key === 'Escape') { e.stopPropagation(); done(null); } };
+    box.hidden = false;
+    buttons[0]?.focus();
+  });
+  await changed();
+  archPanel = { changed, ask, onSwitch: (fn) => { onSwitch = fn; } };
+  return archPanel;
+}
+
 // ---- nothing lost: the session in IndexedDB and in a file ----------------------------------
 
 const SETTINGS = ['lr', 'batch', 'opt', 'seed', 'steps'];
 
-async function setUpSession(engine, trainer, inspector) {
+async function setUpSession(engine, trainer, inspector, archPanel) {
   let store = null, warned = false, resumed = false;
   const warn = (msg) => {
     if (warned) return;
@@ -252,12 +393,14 @@ async function setUpSession(engine, trainer, inspector) {
   }
   const gather = async () => {
     const [weights, optimizer, step] = await Promise.all([engine.call('saveWeights'), engine.call('saveOptimizer'), engine.call('step')]);
-    return { savedAt: Date.now(), weights, optimizer, step, settings: Object.fromEntries(SETTINGS.map((k) => [k, state[k]])), ...trainer.snapshot() };
+    return { savedAt: Date.now(), arch: state.arch, weights, optimizer, step, settings: Object.fromEntries(SETTINGS.map((k) => [k, state[k]])), ...trainer.snapshot() };
   };
   // weights and optimizer first (validated by the engine; a bad file changes nothing), then the page
   const restore = async (s, fromUrl) => {
-    await engine.call('loadWeights', s.weights);
+    // the file's network, whichever it is (a session file may hold another one)
+    await engine.call('loadModel', s.weights);
     await engine.call('loadOptimizer', s.optimizer);
+    await archPanel.changed(false);
     trainer.restore(s);
     // training settings from the session unless the link names them
     const q = new URLSearchParams(fromUrl ? LINK : '');
@@ -271,7 +414,7 @@ async function setUpSession(engine, trainer, inspector) {
   };
   if (store) {
     try {
-      const s = await store.load();
+      const s = await store.load(state.arch);
       if (s) {
         await restore(s, true);
         status(`Welcome back: your session from ${new Date(s.savedAt).toLocaleString()} is restored, at step ${s.step}.`);
@@ -287,7 +430,7 @@ async function setUpSession(engine, trainer, inspector) {
     if (store && saving && force) return saving.then(() => save(true));
     if (!store || saving || (!force && performance.now() - last < 5000)) return saving;
     last = performance.now();
-    saving = gather().then(async (s) => { await store.save(s); window.playground.savedStep = s.step; }).catch((e) => warn(`Your work could not be saved: ${e.message}. Training still works.`)).finally(() => { saving = null; });
+    saving = gather().then(async (s) => { await store.save(s, s.arch); window.playground.savedStep = s.step; }).catch((e) => warn(`Your work could not be saved: ${e.message}. Training still works.`)).finally(() => { saving = null; });
     return saving;
   };
   trainer.setSaver(save);
@@ -315,11 +458,19 @@ async function setUpSession(engine, trainer, inspector) {
   };
   // after a crash: the last saved session (null if there is none)
   const restoreSaved = async () => {
-    const s = store && await store.load();
+    const s = store && await store.load(state.arch);
     if (!s) return null;
     await restore(s, false);
     return s.step;
   };
+  // another network: the one before is saved first, and this one's last session comes back
+  archPanel.onSwitch(async (build) => {
+    await save(true);
+    await build();
+    const back = await restoreSaved().catch(() => null);
+    await save(true);
+    return back;
+  });
   return { resumed, restoreSaved };
 }
 
@@ -336,24 +487,25 @@ function settingError(k) {
 
 // ---- looking inside ------------------------------------------------------------------------
 
-// What a module's output is, for the layer description.
-function describe(name, sites) {
+// What a module's output is, for the layer description: the engine's words for it, and for a
+// conv where it reads from and what follows it.
+function describe(name, graph, sites) {
+  const m = graph.modules.find((x) => x.name === name);
   const site = sites.find((s) => s.name === name);
-  if (site) return `conv ${site.k}×${site.k}, stride ${site.stride}, padding ${site.padding}, ${site.c_in}→${site.c_out} channels, reads ${site.input}, followed by ${site.bn}`;
-  if (name.endsWith('.add')) return 'residual junction: main branch + shortcut, before the block\'s ReLU';
-  if (/bn\d$|downsample\.1$/.test(name)) return 'BatchNorm (eval mode while inspecting: running statistics)';
-  if (/relu\d?$/.test(name)) return 'ReLU';
-  if (/^layer\d+\.\d+$/.test(name)) return 'block output: ReLU(main + shortcut)';
-  return { avgpool: 'global average pool', fc: 'fully connected 64→10 (logits)', softmax: 'class probabilities' }[name] ?? '';
+  if (!m) return '';
+  if (site) return `${m.about}, reads ${site.input}${site.bn ? `, followed by ${site.bn}` : ''}`;
+  return m.about;
 }
 
 async function setUpInspector(engine) {
-  const sites = await engine.call('convSites');
+  // the model's shape, asked of the engine (and asked again when the network changes)
+  let sites = [], graph = { modules: [], blocks: [] };
   const siteOf = (m) => sites.find((s) => s.name === m);
+  const moduleOf = (m) => graph.modules.find((x) => x.name === m);
   // the conv whose input-δ formula explains delta.<m> (m a ReLU pre-activation)
-  const zConsumer = (m) => sites.find((s) => s.z === m && !s.name.includes('downsample'));
-  // the block whose input is m (a ReLU output that forks into conv1 and the shortcut)
-  const blockOf = (m) => sites.find((s) => s.input === m && /\.conv1$/.test(s.name) && s.name !== 'conv1')?.name.replace(/\.conv1$/, '');
+  const zConsumer = (m) => sites.find((s) => s.z === m && !s.side);
+  // the block whose input is m (a ReLU output that forks into the block and its shortcut)
+  const blockOf = (m) => graph.blocks.find((b) => b.input === m)?.name;
 
   const pane = new FormulaPane($('formula'), { engine, canQuery: () => !training.running || training.paused, summary: $('formula-summary') });
   const onCell = (grid) => (cell) => { state.cell = { grid, idx: grid === 'weights' ? [cell.o, cell.i, cell.a, cell.b] : [cell.c, cell.x, cell.y] }; saveUrl(); explain(); };
@@ -387,17 +539,18 @@ async function setUpInspector(engine) {
     }
     if (cell.grid === 'acts') {
       if (site) pane.explain({ kind: 'conv_forward', conv: m, n, o: c, x, y }, { site, caption: 'conv output (forward)' });
+      else if (moduleOf(m)?.kind === 'shortcut') pane.explain({ kind: 'shortcut_forward', module: m, n, c, x, y }, { caption: 'option-A shortcut (forward)' });
       else if (m === 'fc') pane.explain({ kind: 'fc_forward', n, j: y }, { caption: 'fc output (a logit)' });
-      else pane.note(`act.${m}[${n}, ${c}, ${x}, ${y}] = ${grids.acts.readout.dataset.value}`, actNote(m));
+      else pane.note(`act.${m}[${n}, ${c}, ${x}, ${y}] = ${grids.acts.readout.dataset.value}`, actNote(moduleOf(m)));
       return;
     }
     // δ of module m
     const z = zConsumer(m), blk = blockOf(m);
-    if (site) pane.explain({ kind: 'bn_input_delta', bn: site.bn, n, c, x, y }, { caption: `δ back through ${site.bn}` });
+    if (site?.bn) pane.explain({ kind: 'bn_input_delta', bn: site.bn, n, c, x, y }, { caption: `δ back through ${site.bn}` });
     else if (z) pane.explain({ kind: 'conv_input_delta', conv: z.name, n, i: c, x, y }, { site: z, caption: `δ at the input of ${z.name}` });
     else if (blk) pane.explain({ kind: 'residual_fork', block: blk, n, c, x, y }, { caption: `the fork into ${blk}` });
     else if (m === 'avgpool') pane.explain({ kind: 'fc_input_delta', n, k: y }, { caption: 'δ back through fc' });
-    else pane.note(`delta.${m}[${n}, ${c}, ${x}, ${y}] = ${grids.deltas.readout.dataset.value}`, ...deltaNote(m));
+    else pane.note(`delta.${m}[${n}, ${c}, ${x}, ${y}] = ${grids.deltas.readout.dataset.value}`, ...deltaNote(moduleOf(m), graph));
   }
 
   // Everything that reads the tape runs one at a time, in order (a fast ◀▶ or ←→ would
@@ -439,7 +592,7 @@ async function setUpInspector(engine) {
     const fetch2 = (name) => Promise.all([engine.call('tensor', name), engine.call('tensorShape', name)]);
     $('layer').value = m;
     $('layer-name').textContent = m;
-    $('layer-desc').textContent = describe(m, sites);
+    $('layer-desc').textContent = describe(m, graph, sites);
     strip?.select(m);
     const target = current.target;
     const [[a, as], [d, ds]] = await Promise.all([fetch2(`act.${m}`), fetch2(`delta.${m}`)]);
@@ -480,30 +633,30 @@ async function setUpInspector(engine) {
     saveUrl();
   }
 
-  // the layer list: every module with an activation and a δ, in forward order
-  const names = await (async () => {
-    await engine.call('forwardDigits', Uint32Array.of(HELD_OUT), 'eval');
-    await engine.call('backward', Uint32Array.of(0));
-    return engine.call('tensorNames');
-  })();
-  const modules = names.filter((t) => t.name.startsWith('act.')).map((t) => ({ name: t.name.slice(4), shape: t.shape }));
-  const layers = modules.filter((m) => m.name !== 'input' && names.some((t) => t.name === `delta.${m.name}`));
-  for (const { name } of layers) $('layer').add(new Option(name, name));
-  if (!layers.some((l) => l.name === state.layer)) {
-    notices.push(`layer "${state.layer}" is not a layer of this model`);
-    state.layer = DEFAULTS.layer;
-    state.cell = null;
+  // the layer list and the strip: every module with an activation and a δ, in forward order,
+  // as the engine's graph lists them (rebuilt when the network changes)
+  let layers = [], strip = null;
+  const isLayer = (n) => layers.some((l) => l.name === n);
+  async function loadModel(first = false) {
+    [graph, sites] = await Promise.all([engine.call('modules'), engine.call('convSites')]);
+    layers = graph.modules.filter((m) => m.kind !== 'input' && m.kind !== 'loss');
+    $('layer').replaceChildren(...layers.map(({ name }) => new Option(name, name)));
+    if (!isLayer(state.layer)) {
+      if (first) notices.push(`layer "${state.layer}" is not a layer of this model`);
+      state.layer = isLayer(DEFAULTS.layer) ? DEFAULTS.layer : layers[0].name;
+      state.cell = null;
+    }
+    try {
+      strip = new NetworkStrip($('network'), { modules: graph.modules, selectable: isLayer, onselect: (m) => select(m) });
+    } catch (e) {
+      strip = null;
+      $('network').textContent = `(the network diagram could not be drawn: ${e.message})`;
+    }
   }
+  await loadModel(true);
   if (state.digit !== DEFAULTS.digit) $('sample').value = String(state.digit);
-  const kernels = Object.fromEntries(sites.map((s) => [s.name, { k: s.k, stride: s.stride }]));
-  let strip = null;
-  try {
-    strip = new NetworkStrip($('network'), { modules, kernels, selectable: (n) => layers.some((l) => l.name === n), onselect: (m) => select(m) });
-  } catch (e) {
-    $('network').textContent = `(the network diagram could not be drawn: ${e.message})`;
-  }
   const select = (m) => {
-    if (!layers.some((l) => l.name === m) || m === state.layer) return;
+    if (!isLayer(m) || m === state.layer) return;
     state.layer = m;
     state.cell = null;
     saveUrl();
@@ -570,7 +723,7 @@ async function setUpInspector(engine) {
   function exportNames(m, site) {
     const list = [`act.${m}`, `delta.${m}`];
     if (site?.z) list.push(`delta.${site.z}`);
-    if (site || m === 'fc') list.push(`grad.${m}.weight`);
+    if (site || moduleOf(m)?.kind === 'fc') list.push(`grad.${m}.weight`);
     list.push('act.input', 'act.softmax');
     const sel = $('export-name');
     sel.replaceChildren(...list.map((n) => new Option(n, n)));
@@ -585,13 +738,18 @@ async function setUpInspector(engine) {
     try { download(await engine.call('tensorNpy', n), `${safe(n)}.npy`); } catch (e) { status(`Export failed: ${e.message}`, true); }
   };
   $('export-model').onclick = async () => {
-    try { download(await engine.call('saveWeights'), `resnet8-step${await engine.call('step')}.safetensors`); } catch (e) { status(`Export failed: ${e.message}`, true); }
+    try {
+      const arch = await engine.call('architecture');
+      download(await engine.call('saveWeights'), `${arch.id ?? 'resnet'}-step${await engine.call('step')}.safetensors`);
+    } catch (e) { status(`Export failed: ${e.message}`, true); }
   };
 
   await refresh();
   if (notices.length) status(`Ignored from the link: ${notices.join('; ')}. Showing the defaults instead.`, true);
   const pause = () => pane.message('The formulas update when training is paused or stopped.');
-  return { refresh, pause };
+  // after the engine's model changed shape (another network, a file of another member)
+  const rebuild = async () => { current = null; await loadModel(); await refresh(); };
+  return { refresh, pause, rebuild };
 }
 
 /** Offers `bytes` as a file download called `name`. */
@@ -630,23 +788,28 @@ function notADigit(pixels, p) {
   return p < 0.5 ? ' — not sure: is it a digit?' : '';
 }
 
+// A sentence for a cell no formula kind explains, by the module's kind (m: a graph module).
 function actNote(m) {
-  if (m.endsWith('.add')) return 'The residual junction adds the main branch (bn2) and the shortcut (the block input, or downsample.1).';
-  if (/bn\d$|downsample\.1$/.test(m)) return 'BatchNorm: y = γ (x − μ)/√(σ² + ε) + β, per channel; while inspecting, μ and σ² are the running statistics.';
-  if (/relu\d?$/.test(m) || /^layer\d+\.\d+$/.test(m)) return 'a = σ(z) = max(0, z): the ReLU keeps positive values and zeroes the rest.';
-  if (m === 'avgpool') return 'The mean of each channel of the last block: a_c = (1/HW) Σ_{x,y} a_{c,x,y}.';
-  if (m === 'softmax') return 'p_j = e^{z_j} / Σ_k e^{z_k}: the class probabilities.';
-  return '';
+  switch (m?.kind) {
+    case 'add': return `The residual junction adds the main branch (${m.inputs[0]}) and the shortcut (${m.inputs[1]}).`;
+    case 'bn': return 'BatchNorm: y = γ (x − μ)/√(σ² + ε) + β, per channel; while inspecting, μ and σ² are the running statistics.';
+    case 'relu': return 'a = σ(z) = max(0, z): the ReLU keeps positive values and zeroes the rest.';
+    case 'pool': return 'The mean of each channel of the last block: a_c = (1/HW) Σ_{x,y} a_{c,x,y}.';
+    case 'loss': return 'p_j = e^{z_j} / Σ_k e^{z_k}: the class probabilities.';
+    default: return m?.about ?? '';
+  }
 }
 
-function deltaNote(m) {
-  if (/bn2$|downsample\.1$/.test(m)) return ['The add passes its δ unchanged to both branches, so this equals the δ of the block\'s add.'];
-  if (m.endsWith('.relu1')) return ['δ of a ReLU output: Σ_o Σ_{x\',y\'} δ·w through the next conv. Select the block\'s bn1 δ map (or its conv2) to see the terms and the σ\'(z) factor.'];
-  if (m.endsWith('.add')) return ['The last block\'s junction: δ = σ\'(z) · δ^{pool}_{n,c} / (H·W), the average pool spreading its δ evenly.'];
-  if (/^layer\d+\.\d+$/.test(m)) return ['The last block\'s output feeds the average pool: δ_{n,c,x,y} = δ^{pool}_{n,c} / (H·W).', '\\delta_{n,c,x,y} = \\frac{\\delta^{\\text{pool}}_{n,c}}{H\\,W}'];
-  if (m === 'fc') return ['Softmax with cross-entropy, one image: δ^L_j = softmax(z)_j − [j = target class].', '\\delta^{L}_{j} = \\operatorname{softmax}(z)_j - [\\,j = y\\,]'];
-  if (m === 'softmax') return ['The page back-propagates from the logits (the fc output); the softmax δ is not used.'];
-  return [''];
+function deltaNote(m, graph) {
+  const readers = graph.modules.filter((x) => x.inputs.includes(m?.name));
+  const into = readers[0];
+  if (m?.kind === 'shortcut') return [`Option A passes δ back unchanged: this cell's δ (the δ of ${into?.name}) goes to the block input at channel c − (padding), row 2x, column 2y; the zero-padded channels send nothing back. Select the block input (${m.inputs[0]}) to see it in the fork's formula.`];
+  if (into?.kind === 'add') return [`The add passes its δ unchanged to both branches, so this equals the δ of ${into.name}.`];
+  if (m?.kind === 'relu' && into?.kind === 'conv') return [`δ of a ReLU output: Σ_o Σ_{x',y'} δ·w through ${readers.map((r) => r.name).join(' and ')}. Select the ReLU's input (or the conv) to see the terms and the σ'(z) factor.`];
+  if (into?.kind === 'pool') return ['The last block\'s output feeds the average pool: δ_{n,c,x,y} = δ^{pool}_{n,c} / (H·W).', '\\delta_{n,c,x,y} = \\frac{\\delta^{\\text{pool}}_{n,c}}{H\\,W}'];
+  if (into?.kind === 'relu' && graph.modules.some((x) => x.inputs.includes(into.name) && x.kind === 'pool')) return ['The last block\'s junction: δ = σ\'(z) · δ^{pool}_{n,c} / (H·W), the average pool spreading its δ evenly.'];
+  if (m?.kind === 'fc') return ['Softmax with cross-entropy, one image: δ^L_j = softmax(z)_j − [j = target class].', '\\delta^{L}_{j} = \\operatorname{softmax}(z)_j - [\\,j = y\\,]'];
+  return [m?.about ?? ''];
 }
 
 function drawDigit(input) {

@@ -1,6 +1,6 @@
 // The only module that talks to the engine worker: a promise API over postMessage.
 //
-//   const engine = await EngineClient.start({ modelUrl, dataUrl, build?, optimizer?, poolSize?, hangMs? });
+//   const engine = await EngineClient.start({ modelUrl, dataUrl, arch?, build?, optimizer?, poolSize?, hangMs? });
 //   engine.info                         -> {build: 'threads'|'simd', threads, simd}
 //   await engine.call('tensor', 'act.conv1')        -> Float32Array (transferred)
 //   const run = engine.train(100, p => ...)         -> promise of the last report
@@ -52,11 +52,11 @@ export class EngineClient {
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
-    const { build, optimizer, poolSize } = this.options;
+    const { build, optimizer, poolSize, arch } = this.options;
     // URLs are the page's; the worker lives elsewhere (js/), so resolve them here.
     const abs = (u) => (u ? new URL(u, globalThis.location.href).href : u);
     const modelUrl = abs(this.options.modelUrl), dataUrl = abs(this.options.dataUrl);
-    this.info = await this.#post('init', { args: { modelUrl, dataUrl, build, optimizer, poolSize } });
+    this.info = await this.#post('init', { args: { modelUrl, dataUrl, arch, build, optimizer, poolSize } });
     return this.info;
   }
 
@@ -122,6 +122,11 @@ export class EngineClient {
     // typed-array arguments are transferred (the caller's array is detached afterwards)
     const transfer = [...new Set(args.filter((a) => ArrayBuffer.isView(a) && !shared(a.buffer)).map((a) => a.buffer))];
     return this.#send('call', { method, args }, null, transfer);
+  }
+
+  /** Calls a static function of the engine module: `family`, `archFromId`, `archOf`, `fileArch`. */
+  static(method, ...args) {
+    return this.#send('static', { method, args });
   }
 
   /** Trains `steps` steps; `onProgress` gets {step, loss, accuracy, imagesPerSec, done, steps}

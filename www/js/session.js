@@ -1,6 +1,7 @@
 // The session kept in IndexedDB, so a reload or a closed tab loses nothing: the weights and the
 // optimizer's state (safetensors bytes from the engine), the step, the training settings and
-// the curves. One record, overwritten on every save. When IndexedDB is missing (some private
+// the curves. One record per network (`key`: the architecture id; ResNet-8's is the record
+// older pages wrote), overwritten on every save. When IndexedDB is missing (some private
 // modes) or full, `open` or `save` reject with a readable message and the page trains on
 // without it.
 //
@@ -9,6 +10,8 @@
 
 const DB = 'resnet-playground', STORE = 'session', KEY = 'current', VERSION = 1;
 export const FORMAT = 'resnet-playground-session/1';
+// ResNet-8 (the page's first network) keeps the key sessions had before there were others
+const keyOf = (arch) => (!arch || arch === 'resnet8' ? KEY : `arch:${arch}`);
 
 export class SessionStore {
   constructor(db) { this.db = db; }
@@ -40,15 +43,15 @@ export class SessionStore {
     });
   }
 
-  /** The saved session, or null. */
-  async load() {
-    const r = await this.#run('readonly', (s) => s.get(KEY));
+  /** The saved session of network `arch`, or null. */
+  async load(arch) {
+    const r = await this.#run('readonly', (s) => s.get(keyOf(arch)));
     return r && r.format === FORMAT ? r : null;
   }
 
-  save(session) { return this.#run('readwrite', (s) => s.put({ ...session, format: FORMAT }, KEY)); }
+  save(session, arch) { return this.#run('readwrite', (s) => s.put({ ...session, format: FORMAT }, keyOf(arch))); }
 
-  clear() { return this.#run('readwrite', (s) => s.delete(KEY)); }
+  clear(arch) { return this.#run('readwrite', (s) => s.delete(keyOf(arch))); }
 }
 
 const toB64 = (bytes) => {

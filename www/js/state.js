@@ -1,12 +1,13 @@
 // The page's shared state and its URL form, so a link reproduces a view:
-//   ?layer=layer2.0.conv1&digit=7&target=3&cell=input:0,3,4,6&lr=0.05&batch=32&opt=sgd&seed=1&steps=200
+//   ?arch=plain20&layer=layer2.0.conv1&digit=7&target=3&cell=input:0,3,4,6&lr=0.05&batch=32&opt=sgd&seed=1&steps=200
 // `cell` is `<grid>:<indices>`: grid `acts`, `deltas`, `input` (δ at a conv's input) with
-// c,x,y, or `weights` with o,i,a,b. Values that do not parse fall back to the defaults, and
+// c,x,y, or `weights` with o,i,a,b. `arch` names the network (the engine reads the id:
+// resnet8, resnet20, plain56, resnet20-a-nobn, …; its form is checked here, its meaning there). Values that do not parse fall back to the defaults, and
 // each one is reported so the page can say what it ignored. (Whether a layer exists or a cell
 // is inside its map is checked later, against the model.)
 
 export const DEFAULTS = Object.freeze({
-  layer: 'layer2.0.conv1', digit: 0, target: null, cell: null,
+  arch: 'resnet8', layer: 'layer2.0.conv1', digit: 0, target: null, cell: null,
   lr: 0.05, batch: 32, opt: 'sgd', seed: 1, steps: 200,
 });
 
@@ -14,6 +15,7 @@ export const GRIDS = ['acts', 'deltas', 'input', 'weights'];
 
 const int = (lo, hi) => (v) => (/^\d{1,10}$/.test(v) && Number(v) >= lo && Number(v) <= hi ? Number(v) : undefined);
 const PARSE = {
+  arch: (v) => (/^[a-z]{1,12}\d{1,3}(-[a-z0-9]{1,6}){0,3}$/i.test(v) ? v.toLowerCase() : undefined),
   layer: (v) => (/^[a-z0-9_.]{1,40}$/i.test(v) ? v : undefined),
   digit: int(0, 1999),
   target: int(0, 9),
@@ -32,7 +34,7 @@ const PARSE = {
 };
 
 const WHAT = {
-  layer: 'is not a layer name', digit: 'is not a held-out digit number (0–1999)', target: 'is not a class (0–9)',
+  arch: 'is not a network name (e.g. resnet20, plain20)', layer: 'is not a layer name', digit: 'is not a held-out digit number (0–1999)', target: 'is not a class (0–9)',
   cell: 'is not a cell (grid:indices)', lr: 'is not a learning rate in (0, 100]', batch: 'is not a batch size (1–256)',
   opt: 'is not an optimizer (sgd or adam)', seed: 'is not a seed (a whole number)', steps: 'is not a number of steps (1–100000)',
 };

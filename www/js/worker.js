@@ -2,7 +2,7 @@
 // build, owns the one Engine, and answers the client (engine-client.js). The UI thread never
 // runs engine code.
 //
-// Messages in:  {id, op: 'init', args: {modelUrl, dataUrl, build: 'auto'|'simd'|'threads', poolSize?}}
+// Messages in:  {id, op: 'init', args: {modelUrl, dataUrl, arch?, build: 'auto'|'simd'|'threads', poolSize?}}
 //               {id, op: 'call', method, args}     a method of Engine (see crate/wasm/src/lib.rs)
 //               {id, op: 'train', args: {steps, progressMs, evalEvery, evalLimit}}
 //                 (every evalEvery steps and at the end, a held-out evaluation of evalLimit
@@ -76,7 +76,7 @@ async function fetchBytes(url, what, limit = FETCH_LIMIT) {
   return bytes;
 }
 
-async function init({ modelUrl, dataUrl, build = 'auto', optimizer, poolSize } = {}) {
+async function init({ modelUrl, dataUrl, arch, build = 'auto', optimizer, poolSize } = {}) {
   const relaxed = relaxedSimd();
   const threads = build === 'threads' || (build === 'auto' && isolated() && relaxed);
   if (threads && !isolated()) throw new Error('the threaded build needs a cross-origin isolated page (COOP/COEP headers)');
@@ -97,7 +97,8 @@ async function init({ modelUrl, dataUrl, build = 'auto', optimizer, poolSize } =
     modelUrl ? fetchBytes(modelUrl, 'pretrained model') : null,
     dataUrl ? fetchBytes(dataUrl, 'MNIST digits') : null,
   ]);
-  const loaded = model ? wasm.Engine.fromSafetensors(model, optimizer) : new wasm.Engine(undefined, 1, optimizer);
+  // the pretrained file, or a fresh model of the member `arch` names (e.g. 'plain20')
+  const loaded = model ? wasm.Engine.fromSafetensors(model, optimizer) : new wasm.Engine(arch ? wasm.archFromId(arch).config : undefined, 1, optimizer);
   if (data) loaded.setDataset(data);
   // (`engine` is set only after the warm-up: calls that arrive meanwhile are refused as
   // "not initialised" rather than run between its rounds.)
@@ -229,6 +230,8 @@ self.onmessage = async (ev) => {
     if (op === 'init') result = await init(args);
     else if (!engine) throw new Error('the engine is not initialised');
     else if (op === 'train') result = await train(id, args);
+    // the engine's static functions: the family, an id's member, what a weights file holds
+    else if (op === 'static' && ['family', 'archFromId', 'archOf', 'fileArch'].includes(method)) result = wasm[method](...(args || []));
     // what a wasm trap looks like to the client, so the tests can check the recovery path
     else if (op === 'simulate-trap') throw new WebAssembly.RuntimeError('unreachable (a simulated trap)');
     // ...and what a trap on a pool thread looks like: no answer at all

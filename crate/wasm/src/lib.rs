@@ -11,7 +11,7 @@ use resnet_engine::formula::{self, Query};
 use resnet_engine::model::Mode;
 use resnet_engine::optim::OptimizerConfig;
 use resnet_engine::train::{self, Trainer};
-use resnet_engine::{io, Config, ResNet, Tensor};
+use resnet_engine::{io, Config, ResNet, Shortcut, Tensor};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -65,6 +65,80 @@ pub fn bench_gemm(m: usize, n: usize, k: usize, reps: usize) -> Result<f64, JsEr
         resnet_engine::gemm::sgemm(m, n, k, resnet_engine::gemm::Mat { data: &a, rs: k, cs: 1 }, resnet_engine::gemm::Mat { data: &b, rs: n, cs: 1 }, &mut c, n, false)
     });
     Ok(2.0 * m as f64 * n as f64 * k as f64 / ms / 1e6)
+}
+
+/// The family the page offers: presets, the choices of each field (one source for the page's
+/// architecture panel and the CLI's flags), and every preset's id.
+#[wasm_bindgen]
+pub fn family() -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    struct Family {
+        presets: Vec<resnet_engine::graph::Preset>,
+        depths: Vec<usize>,
+        widths: Vec<usize>,
+        shortcuts: Vec<&'static str>,
+    }
+    let depths = resnet_engine::graph::DEPTH_N.map(|n| 6 * n + 2).collect();
+    to_js(&Family { presets: resnet_engine::graph::presets(), depths, widths: resnet_engine::graph::WIDTHS.to_vec(), shortcuts: Shortcut::ALL.iter().map(|s| s.id()).collect() })
+}
+
+/// `{config, id, label}` of an architecture id (`resnet20`, `plain56`, `resnet20-a-nobn`, …).
+#[wasm_bindgen(js_name = archFromId)]
+pub fn arch_from_id(id: &str) -> Result<JsValue, JsError> {
+    let config = Config::from_arch_id(id).map_err(err)?;
+    to_js(&arch_info(&config))
+}
+
+/// `{config, id, label, depth, parameters}` of the MNIST member with these fields (the page's
+/// architecture panel): depth 6n+2, base width, shortcut `projection|identity|none`, BN on/off.
+#[wasm_bindgen(js_name = archOf)]
+pub fn arch_of(depth: usize, width: usize, shortcut: &str, batchnorm: bool) -> Result<JsValue, JsError> {
+    if depth < 8 || (depth - 2) % 6 != 0 || !resnet_engine::graph::DEPTH_N.contains(&((depth - 2) / 6)) {
+        return Err(err(format!("depth {depth} is not in the family (6n+2, 8 to 56)")));
+    }
+    if !resnet_engine::graph::WIDTHS.contains(&width) {
+        return Err(err(format!("width {width} is not one of {:?}", resnet_engine::graph::WIDTHS)));
+    }
+    let config = Config::family((depth - 2) / 6, width, Shortcut::parse(shortcut).map_err(err)?, batchnorm);
+    config.validate().map_err(err)?;
+    to_js(&arch_info(&config))
+}
+
+/// What a weights file holds (see `resnet_engine::io::FileArch`): `{config, candidates,
+/// source}`, the member (as `archFromId` describes one) or, when names and shapes cannot tell,
+/// the members it could be.
+#[wasm_bindgen(js_name = fileArch)]
+pub fn file_arch(bytes: &[u8]) -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    struct Answer {
+        config: Option<ArchInfo>,
+        candidates: Vec<ArchInfo>,
+        source: String,
+    }
+    let a = io::file_arch(bytes).map_err(err)?;
+    to_js(&Answer { config: a.config.as_ref().map(arch_info), candidates: a.candidates.iter().map(arch_info).collect(), source: a.source })
+}
+
+#[derive(Serialize)]
+struct ArchInfo {
+    config: Config,
+    id: Option<String>,
+    label: String,
+    depth: usize,
+    parameters: usize,
+}
+
+fn arch_info(config: &Config) -> ArchInfo {
+    let parameters = resnet_engine::Graph::build(config).params().filter(|p| p.trainable).map(|p| p.shape.iter().product::<usize>()).sum();
+    ArchInfo { config: config.clone(), id: config.arch_id(), label: config.label(), depth: config.depth(), parameters }
+}
+
+fn parse_shortcut(v: &JsValue) -> Result<Option<Shortcut>, JsError> {
+    match v.as_string() {
+        None if v.is_undefined() || v.is_null() => Ok(None),
+        None => Err(err("shortcut must be a string: projection, identity or none")),
+        Some(s) => Ok(Some(Shortcut::parse(&s).map_err(err)?)),
+    }
 }
 
 #[derive(Serialize)]
@@ -135,13 +209,50 @@ impl Engine {
         Ok(Engine { trainer, data: None, batch: 32, seed: seed as u64 })
     }
 
-    /// A model from a safetensors file (PyTorch names; the config is read from its metadata).
+    /// A model from a safetensors file (PyTorch names; the member is read from its metadata,
+    /// or inferred from names and shapes; `shortcut` settles option A against plain).
     #[wasm_bindgen(js_name = fromSafetensors)]
-    pub fn from_safetensors(bytes: &[u8], optimizer: JsValue) -> Result<Engine, JsError> {
+    pub fn from_safetensors(bytes: &[u8], optimizer: JsValue, shortcut: JsValue) -> Result<Engine, JsError> {
         console_error_panic_hook::set_once();
-        let model = io::load_model(bytes).map_err(err)?;
+        let model = io::load_model_as(bytes, parse_shortcut(&shortcut)?).map_err(err)?;
         let trainer = Trainer::new(model, parse_optimizer(optimizer)?, 32, 0).map_err(err)?;
         Ok(Engine { trainer, data: None, batch: 32, seed: 0 })
+    }
+
+    /// A fresh model of another member (`config` as `archFromId` gives it, or an id string),
+    /// random weights from `seed`; the digits, batch size and optimizer settings stay.
+    #[wasm_bindgen(js_name = setArchitecture)]
+    pub fn set_architecture(&mut self, config: JsValue, seed: u32) -> Result<(), JsError> {
+        let config = match config.as_string() {
+            Some(id) => Config::from_arch_id(&id).map_err(err)?,
+            None => serde_wasm_bindgen::from_value(config).map_err(|e| err(format!("model config: {e}")))?,
+        };
+        let model = ResNet::new(&config, seed as u64).map_err(err)?;
+        self.trainer = Trainer::new(model, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?;
+        self.seed = seed as u64;
+        Ok(())
+    }
+
+    /// Replaces the model with the one in a file, whatever member it is (the member read as
+    /// `fromSafetensors` reads it; validated first: a bad file changes nothing). The optimizer
+    /// starts afresh at step 0.
+    #[wasm_bindgen(js_name = loadModel)]
+    pub fn load_model(&mut self, bytes: &[u8], shortcut: JsValue) -> Result<(), JsError> {
+        let model = io::load_model_as(bytes, parse_shortcut(&shortcut)?).map_err(err)?;
+        self.trainer = Trainer::new(model, self.trainer.opt.config, self.batch, self.seed).map_err(err)?;
+        Ok(())
+    }
+
+    /// The member: `{config, id, label, depth, parameters}`.
+    pub fn architecture(&self) -> Result<JsValue, JsError> {
+        to_js(&arch_info(&self.trainer.model.config))
+    }
+
+    /// The module graph (`resnet_engine::graph::Graph`): `{modules: [{name, kind, inputs, shape,
+    /// params, block, side, about, …}], blocks: [{name, input, entry, shortcut, reshapes}]}`,
+    /// shapes per image. The page draws the strip, the layer list and the descriptions from it.
+    pub fn modules(&self) -> Result<JsValue, JsError> {
+        to_js(&self.trainer.model.graph)
     }
 
     /// Replaces the weights with a file's (validated first: a bad file changes nothing).

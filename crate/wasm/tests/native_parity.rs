@@ -21,6 +21,10 @@ wasm_bindgen_test_configure!(run_in_browser);
 const MODEL: &[u8] = include_bytes!("../../../models/resnet8-mnist.safetensors");
 const BATCH: &[u8] = include_bytes!(concat!(env!("RP_FIXTURE_DIR"), "/batch.safetensors"));
 const NATIVE: &[u8] = include_bytes!(concat!(env!("RP_FIXTURE_DIR"), "/native.safetensors"));
+/// A member other than the default: ResNet-14 with option-A shortcuts and no BN (convs with
+/// biases), at its initialisation, with the native `grads` of the same batch.
+const MEMBER: &[u8] = include_bytes!(concat!(env!("RP_FIXTURE_DIR"), "/member.safetensors"));
+const MEMBER_NATIVE: &[u8] = include_bytes!(concat!(env!("RP_FIXTURE_DIR"), "/member-native.safetensors"));
 
 fn f32s(t: &safetensors::tensor::TensorView) -> Vec<f32> {
     t.data().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
@@ -43,16 +47,24 @@ async fn wasm_engine_equals_native_engine() {
     #[cfg(not(feature = "threads"))]
     assert_eq!(threads, 1);
 
+    assert_eq!(compare(MODEL, NATIVE), 68, "loss, logits, delta.fc, 29 grads, 9 act+delta convs, 18 running stats");
+    let checked = compare(MEMBER, MEMBER_NATIVE);
+    assert_eq!(checked, 3 + 2 * 13 + 2 * 13 + 2, "loss, logits, delta.fc, 13 convs' weight and bias grads, act+delta of 13 convs, fc grads");
+}
+
+/// Forward + backward of the fixture batch on `weights` in the wasm engine, every tensor
+/// against the native file; returns how many were compared.
+fn compare(weights: &[u8], native: &[u8]) -> usize {
     let batch = SafeTensors::deserialize(BATCH).unwrap();
     let images = f32s(&batch.tensor("images").unwrap());
     let labels: Vec<u32> = batch.tensor("labels").unwrap().data().chunks(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32).collect();
     let n = labels.len();
 
-    let mut engine = Engine::from_safetensors(MODEL, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    let mut engine = Engine::from_safetensors(weights, JsValue::UNDEFINED, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
     engine.forward(&images, n, "train").map_err(JsValue::from).unwrap();
     let loss = engine.backward(&labels).map_err(JsValue::from).unwrap();
 
-    let native = SafeTensors::deserialize(NATIVE).unwrap();
+    let native = SafeTensors::deserialize(native).unwrap();
     let native_loss = f32s(&native.tensor("loss").unwrap())[0] as f64;
     assert!((loss - native_loss).abs() <= 1e-5 * native_loss.abs(), "loss {loss} vs native {native_loss}");
     let mut checked = 0;
@@ -65,15 +77,15 @@ async fn wasm_engine_equals_native_engine() {
         assert!(err <= 1e-5, "{name}: relative error {err:e}");
         checked += 1;
     }
-    assert_eq!(checked, 68, "loss, logits, delta.fc, 29 grads, 9 act+delta convs, 18 running stats");
+    checked
 }
 
 #[wasm_bindgen_test]
 fn bad_input_is_an_error_not_a_panic() {
     // Messages are checked in the e2e test (tests/engine.test.mjs); here: errors, no panic,
     // and the engine still works afterwards.
-    assert!(Engine::from_safetensors(&[1, 2, 3], JsValue::UNDEFINED).is_err());
-    let mut engine = Engine::from_safetensors(MODEL, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    assert!(Engine::from_safetensors(&[1, 2, 3], JsValue::UNDEFINED, JsValue::UNDEFINED).is_err());
+    let mut engine = Engine::from_safetensors(MODEL, JsValue::UNDEFINED, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
     assert!(engine.load_weights(&MODEL[..MODEL.len() / 2]).is_err());
     assert!(engine.tensor("act.conv1").is_err(), "empty tape");
     assert!(engine.forward(&[0.0; 10], 1, "eval").is_err());

@@ -100,7 +100,7 @@ fn random_query(rng: &mut Rng) -> JsValue {
 fn random_calls_never_panic() {
     console_error_panic_hook::set_once();
     let mut rng = Rng(0x5eed_1234_abcd_0001);
-    let mut e = Engine::from_safetensors(MODEL, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    let mut e = Engine::from_safetensors(MODEL, JsValue::UNDEFINED, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
     e.set_dataset(DATA).map_err(JsValue::from).unwrap();
     let (mut ok, mut err) = (0, 0);
     for _ in 0..400 {

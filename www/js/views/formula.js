@@ -38,7 +38,7 @@ function general(f, site) {
   const g = site ? `\\quad(K=${site.k},\\ s=${site.stride},\\ p=${site.padding})` : '';
   switch (f.kind) {
     case 'conv_forward':
-      return `z^{l+1}_{n,o,x',y'} = \\sum_i \\sum_{a=0}^{K-1}\\sum_{b=0}^{K-1} w_{o,i,a,b}\\; a^{l}_{n,i,\\,s x'+a-p,\\,s y'+b-p}${g}`;
+      return `z^{l+1}_{n,o,x',y'} = \\sum_i \\sum_{a=0}^{K-1}\\sum_{b=0}^{K-1} w_{o,i,a,b}\\; a^{l}_{n,i,\\,s x'+a-p,\\,s y'+b-p}${site?.bias ? ' + b_o' : ''}${g}`;
     case 'conv_input_delta':
       return `\\delta^{l}_{n,i,x,y} = \\sigma'(z^{l}_{n,i,x,y})\\,\\sum_o \\sum_{x',y'} \\delta^{l+1}_{n,o,x',y'}\\; w^{l+1}_{o,i,\\,x+p-s x',\\,y+p-s y'}${g}`;
     case 'conv_weight_grad':
@@ -49,6 +49,8 @@ function general(f, site) {
         : '\\frac{\\partial C}{\\partial x} = \\frac{\\gamma}{\\sqrt{\\text{running\\_var}+\\varepsilon}}\\; dy \\quad(\\text{eval mode: BN is a fixed affine map})';
     case 'residual_fork':
       return '\\delta_{x} = \\underbrace{\\sum_o\\sum_{x\',y\'} \\delta^{\\text{conv1}}_{n,o,x\',y\'}\\, w^{\\text{conv1}}_{o,c,\\dots}}_{\\text{main branch } F} + \\underbrace{\\delta_{\\text{through } S}}_{\\text{shortcut}}';
+    case 'shortcut_forward':
+      return 'S(x)_{n,c,x\',y\'} = \\begin{cases} x_{n,\\,c-p,\\,2x\',\\,2y\'} & p \\le c < p + C_{\\text{in}} \\\\ 0 & \\text{otherwise (zero padding)} \\end{cases}';
     case 'fc_forward':
       return 'z_{n,j} = \\sum_k W_{j,k}\\, a_{n,k} + b_j';
     case 'fc_weight_grad':
@@ -65,7 +67,7 @@ function substituted(f) {
   const lhs = {
     conv_forward: `z_{${sub(f.index)}}`, conv_input_delta: `\\delta^{l}_{${sub(f.index)}}`,
     conv_weight_grad: `\\tfrac{\\partial C}{\\partial w_{${sub(f.index)}}}`, bn_input_delta: `\\tfrac{\\partial C}{\\partial x_{${sub(f.index)}}}`,
-    residual_fork: `\\delta_{${sub(f.index)}}`, fc_forward: `z_{${sub(f.index)}}`,
+    residual_fork: `\\delta_{${sub(f.index)}}`, shortcut_forward: `S(x)_{${sub(f.index)}}`, fc_forward: `z_{${sub(f.index)}}`,
     fc_weight_grad: `\\tfrac{\\partial C}{\\partial W_{${sub(f.index)}}}`, fc_input_delta: `\\delta^{\\text{pool}}_{${sub(f.index)}}`,
   }[f.kind] ?? f.target;
   const sum = f.kind === 'bn_input_delta' && f.terms.length === 1 ? `${tex(f.terms[0].factors[0])}\\cdot ${tex(f.terms[0].factors[1])}`
@@ -79,7 +81,7 @@ function substituted(f) {
 // Short column heads for the factors (the caption names the tensors).
 const SYMBOLS = {
   conv_forward: ['w', 'aˡ'], conv_input_delta: ['δˡ⁺¹', 'w'], conv_weight_grad: ['δˡ⁺¹', 'aˡ'],
-  residual_fork: ['δ', 'w'], fc_forward: ['W', 'a'], fc_weight_grad: ['δ', 'a'], fc_input_delta: ['W', 'δ'],
+  residual_fork: ['δ', 'w'], shortcut_forward: ['x'], fc_forward: ['W', 'a'], fc_weight_grad: ['δ', 'a'], fc_input_delta: ['W', 'δ'],
 };
 
 export class FormulaPane {

@@ -1,9 +1,12 @@
 // The network strip: the model as one row of small boxes in forward order (conv, BN, ReLU, the
 // residual add, pool, fc, softmax), arrows between them, each residual block framed, and its
 // shortcut drawn as a skip arc over the main branch, through the 1×1 downsample conv and its BN
-// when there is one. The layout comes from the module names alone (a block is a prefix P with a
-// module `P.add`), so other depths (layer1.1, ...) draw too. Click a box, or focus the strip and
-// use ←/→/Home/End, to select a module; onselect(name) is told. SVG only, no inline styles.
+// (or option A's subsample-and-pad) when the shape changes; a plain net's blocks have no arc.
+// Everything is drawn from the engine's module graph (`modules()`: name, kind, shape, block,
+// side, about), never from names. A deep net folds: the block holding the selection is drawn
+// whole, the other blocks of its stage as one box each, and the other stages as one box each;
+// selecting a folded box unfolds it. Click a box, or focus the strip and use ←/→/Home/End, to
+// select a module; onselect(name) is told. SVG only, no inline styles.
 //
 // CSS for www/style.css (the root keeps its own classes; the strip adds `net-strip`):
 //   /* network strip */
@@ -32,6 +35,8 @@
 //   .net-add .net-kind { font-size: 16px; font-weight: 700; }
 //   .net-pool rect, .net-fc rect { fill: #f3effa; stroke: #a594cf; }
 //   .net-io rect { fill: #f7f7f5; }
+//   .net-fold rect { fill: #f7f9fc; stroke: #8a949f; stroke-dasharray: 4 2; }
+//   .net-shortcut rect { fill: #fdf0e2; stroke: #d9822b; }
 //   .net-fixed { cursor: default; }
 //   .net-fixed rect { stroke-dasharray: 3 2; }
 //   .net-box:not(.net-fixed):hover rect { stroke: var(--fg); }
@@ -54,7 +59,8 @@ const FRAME_B = NAME_Y + 6; // bottom of the block frames
 const RUN_Y = FRAME_B + 8; // the line under a run of equal shapes
 const SHAPE_Y = RUN_Y + 12; // and its text
 const HEIGHT = SHAPE_Y + 6;
-const WIDTH = { conv: 38, bn: 28, relu: 34, add: 26, pool: 32, fc: 28, io: 34, other: 44 };
+const WIDTH = { conv: 38, bn: 28, relu: 34, add: 26, pool: 32, fc: 28, io: 34, fold: 62, foldblock: 30, other: 44 };
+const FOLD_AT = 4; // more blocks than this: fold
 let instances = 0;
 
 function svg(tag, attrs = {}, text) {
@@ -64,68 +70,94 @@ function svg(tag, attrs = {}, text) {
   return e;
 }
 
-const shapeText = (s) => s.slice(1).join('×') || '?';
+const shapeText = (s) => s.join('×') || '?';
 
-/** The drawing of module `name` (`block` is its residual block's prefix or null): the box's
- *  kind (colour), its label lines, the short name under it, and a spoken description. */
-function describe(name, block, kernels) {
-  const last = block ? (name === block ? '' : name.slice(block.length + 1)) : name;
-  const tail = last.split('.').at(-1);
-  const short = block ? (name === block ? 'out' : last.replace(/^downsample\./, 'ds.')) : name;
-  if (name === 'input') return { kind: 'io', lines: ['input'], short: '', speak: 'input' };
-  if (name === block) return { kind: 'relu', lines: ['ReLU'], short, speak: 'block output, ReLU' };
-  if (tail === 'add') return { kind: 'add', lines: ['+'], short, speak: 'residual add' };
-  if (/^bn\d*$|^norm\d*$/.test(tail) || /downsample\.1$/.test(name)) return { kind: 'bn', lines: ['BN'], short, speak: 'batch norm' };
-  if (/^relu\d*$/.test(tail)) return { kind: 'relu', lines: ['ReLU'], short, speak: 'ReLU' };
-  if (/pool/.test(tail)) return { kind: 'pool', lines: ['pool'], short, speak: `${tail.startsWith('avg') ? 'average' : ''} pool`.trim() };
-  if (/^fc\d*$|^linear|^classifier/.test(tail)) return { kind: 'fc', lines: ['fc'], short: tail === 'fc' ? '' : short, speak: 'fully connected' };
-  if (tail === 'softmax') return { kind: 'io', lines: ['soft', 'max'], short: '', speak: 'softmax' };
-  if (/^conv\d*$/.test(tail) || /downsample\.0$/.test(name) || kernels[name]) {
-    const c = kernels[name];
-    if (!c) return { kind: 'conv', lines: ['conv'], short, speak: 'conv' };
-    const k = `${c.k}×${c.k}`, s = c.stride > 1 ? ` /${c.stride}` : '';
-    return { kind: 'conv', lines: ['conv', `${k}${s}`], short, speak: `conv ${k}${c.stride > 1 ? ` stride ${c.stride}` : ''}` };
+/** The drawing of module `m` (a graph module): the box's kind (colour), its label lines, the
+ *  short name under it, and a spoken description. */
+function describe(m) {
+  const last = m.block ? (m.name === m.block ? '' : m.name.slice(m.block.length + 1)) : m.name;
+  const short = m.block ? (m.name === m.block ? 'out' : last.replace(/^downsample\./, 'ds.')) : (m.kind === 'relu' || m.kind === 'bn' || m.kind === 'conv' ? m.name : '');
+  switch (m.kind) {
+    case 'input': return { kind: 'io', lines: ['input'], short: '', speak: 'input' };
+    case 'loss': return { kind: 'io', lines: ['soft', 'max'], short: '', speak: 'softmax' };
+    case 'add': return { kind: 'add', lines: ['+'], short, speak: 'residual add' };
+    case 'bn': return { kind: 'bn', lines: ['BN'], short, speak: 'batch norm' };
+    case 'relu': return m.name === m.block ? { kind: 'relu', lines: ['ReLU'], short, speak: 'block output, ReLU' } : { kind: 'relu', lines: ['ReLU'], short, speak: 'ReLU' };
+    case 'pool': return { kind: 'pool', lines: ['pool'], short: '', speak: 'average pool' };
+    case 'fc': return { kind: 'fc', lines: ['fc'], short: '', speak: 'fully connected' };
+    case 'shortcut': return { kind: 'shortcut', lines: ['::2, pad'], short, speak: 'identity shortcut, subsample and zero-pad' };
+    case 'conv': {
+      const k = `${m.k}×${m.k}`, s = m.stride > 1 ? ` /${m.stride}` : '';
+      return { kind: 'conv', lines: ['conv', `${k}${s}`], short, speak: `conv ${k}${m.stride > 1 ? ` stride ${m.stride}` : ''}${m.bias ? ' with bias' : ''}` };
+    }
+    default: return { kind: 'other', lines: [m.kind], short: '', speak: m.kind };
   }
-  return { kind: 'other', lines: [tail], short: '', speak: tail };
 }
 
 export class NetworkStrip {
   /**
    * @param {HTMLElement} root  container; the strip replaces its children and may scroll sideways
-   * @param {{modules: {name: string, shape: number[]}[],
-   *          kernels?: Object<string, {k: number, stride: number}>,
-   *          selectable?: (name: string) => boolean, onselect?: (name: string) => void}} opts
-   *   modules in forward order; kernels labels the convs ('conv 3×3 /2'); modules that are not
-   *   selectable are drawn dashed and skipped by the keyboard.
+   * @param {{modules: object[], selectable?: (name: string) => boolean, onselect?: (name: string) => void}} opts
+   *   modules: the engine's graph modules in forward order ({name, kind, shape, block, side,
+   *   k, stride, ...}); modules that are not selectable are drawn dashed and skipped by the keyboard.
    */
-  constructor(root, { modules, kernels = {}, selectable = () => true, onselect }) {
+  constructor(root, { modules, selectable = () => true, onselect }) {
     this.root = root;
+    this.modules = modules;
+    this.selectable = selectable;
     this.onselect = onselect;
     this.selected = null;
+    this.uid = `net${++instances}`;
+    const blocks = [...new Set(modules.map((m) => m.block).filter(Boolean))];
+    this.blocks = blocks;
+    this.fold = blocks.length > FOLD_AT;
+    this.open = blocks[0] ?? null; // the block drawn whole when folding
+    root.classList.add('net-strip');
+    this.#render();
+  }
+
+  /** The items drawn along the main branch, in order: modules, or folded blocks and stages. */
+  #items() {
+    const stage = (b) => b.split('.')[0];
+    const out = [];
+    const seen = new Set();
+    for (const m of this.modules) {
+      if (!this.fold || !m.block || m.block === this.open) { out.push({ ...m, ...describe(m) }); continue; }
+      const sameStage = stage(m.block) === stage(this.open);
+      const key = sameStage ? m.block : stage(m.block);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const members = this.blocks.filter((b) => (sameStage ? b === key : stage(b) === key));
+      const target = members.at(-1); // selecting the box selects this block's output
+      const shape = this.modules.find((x) => x.name === target).shape;
+      const lines = sameStage ? [key.slice(stage(key).length + 1 - 2)] : [key, `×${members.length} blocks`];
+      out.push({ name: target, shape, block: null, kind: 'fold', width: sameStage ? 'foldblock' : 'fold', lines, short: '', fold: members,
+        speak: sameStage ? `block ${key}, folded` : `stage ${key}, ${members.length} blocks, folded` });
+    }
+    return out;
+  }
+
+  #render() {
+    const root = this.root, uid = this.uid;
+    const hadFocus = this.svg && document.activeElement === this.svg;
     this.boxes = new Map(); // name -> {g, x, y, w, h}
     this.order = []; // the selectable names in forward order
-    const uid = `net${++instances}`;
-    root.classList.add('net-strip');
     root.replaceChildren();
-
-    // residual blocks: every prefix P with a module P.add; a module is in P if it is P or P.*
-    const blocks = modules.filter((m) => m.name.endsWith('.add')).map((m) => m.name.slice(0, -4));
-    const blockOf = (n) => blocks.find((b) => n === b || n.startsWith(`${b}.`)) ?? null;
-    const isSide = (n) => { const b = blockOf(n); return !!b && /^(downsample|shortcut)\b/.test(n.slice(b.length + 1)); };
-    const info = new Map(modules.map((m) => [m.name, { ...m, ...describe(m.name, blockOf(m.name), kernels) }]));
-    const main = modules.filter((m) => !isSide(m.name));
+    const items = this.#items();
+    const main = items.filter((m) => !m.side);
+    const blockOf = (m) => m.block;
 
     // x positions along the main branch; a block's frame adds PAD inside and FRAME_GAP outside
     const frames = [];
     let edge = MARGIN, gap = 0, cur = null, frame = null;
     for (const m of main) {
-      const b = blockOf(m.name);
+      const b = blockOf(m);
       if (b !== cur) {
         if (cur) { frame.x1 = edge + PAD; edge = frame.x1; gap = FRAME_GAP; }
         if (b) { frame = { name: b, x0: edge + (gap && FRAME_GAP) }; frames.push(frame); edge = frame.x0 + PAD; gap = 0; }
         cur = b;
       }
-      const it = info.get(m.name), w = WIDTH[it.kind] + (it.lines[1]?.includes('/') ? 6 : 0);
+      const w = WIDTH[m.width ?? m.kind] + (m.lines[1]?.includes('/') ? 6 : 0);
       this.boxes.set(m.name, { x: edge + gap, y: MAIN_Y, w, h: BOX_H });
       edge += gap + w;
       gap = GAP;
@@ -160,53 +192,60 @@ export class NetworkStrip {
     // skip arcs: forking off the arrow into the block, over the main branch, down into the add
     const side = [];
     for (const f of frames) {
-      const add = this.boxes.get(`${f.name}.add`);
-      const first = main.find((m) => blockOf(m.name) === f.name);
-      if (!add || !first) continue;
-      const xf = this.boxes.get(first.name).x - PAD / 2 - 1, xa = add.x + add.w / 2, r = 8;
+      const add = items.find((m) => m.block === f.name && m.kind === 'add');
+      const first = main.find((m) => blockOf(m) === f.name);
+      if (!first) continue;
+      const centreOf = (a, b) => (a + b) / 2;
+      if (!add) { // a plain net's block: no shortcut to draw
+        const fb = this.boxes.get(first.name), last = this.boxes.get(f.name);
+        s.append(svg('text', { class: 'net-skip-label', x: centreOf(fb.x, last.x + last.w), y: ARC_Y - 5, 'text-anchor': 'middle' }, 'no shortcut'));
+        continue;
+      }
+      const addBox = this.boxes.get(add.name);
+      const xf = this.boxes.get(first.name).x - PAD / 2 - 1, xa = addBox.x + addBox.w / 2, r = 8;
       s.append(svg('path', {
         class: 'net-skip', 'marker-end': `url(#${uid}-skiparrow)`,
         d: `M${xf},${mid} V${ARC_Y + r} Q${xf},${ARC_Y} ${xf + r},${ARC_Y} H${xa - r} Q${xa},${ARC_Y} ${xa},${ARC_Y + r} V${MAIN_Y - 0.5}`,
       }));
       s.append(svg('circle', { class: 'net-fork', cx: xf, cy: mid, r: 2.6 }));
-      const ds = modules.filter((m) => blockOf(m.name) === f.name && isSide(m.name));
-      const centre = (xf + xa) / 2;
+      const ds = items.filter((m) => m.block === f.name && m.side);
+      const centre = centreOf(xf, xa);
       if (!ds.length) {
         s.append(svg('text', { class: 'net-skip-label', x: centre, y: ARC_Y - 5, 'text-anchor': 'middle' }, 'identity'));
         continue;
       }
-      // the downsample boxes sit on the arc, centred on its top run
-      const ws = ds.map((m) => (info.get(m.name).kind === 'conv' ? 74 : 30));
+      // the shortcut's boxes sit on the arc, centred on its top run
+      const ws = ds.map((m) => (m.kind === 'conv' ? 74 : m.kind === 'shortcut' ? 66 : 30));
       let x = centre - (ws.reduce((a, b) => a + b, 0) + GAP * (ds.length - 1)) / 2;
       ds.forEach((m, k) => {
         this.boxes.set(m.name, { x, y: ARC_Y - SIDE_H / 2, w: ws[k], h: SIDE_H, side: true });
         side.push(m);
         x += ws[k] + GAP;
       });
-      s.append(svg('text', { class: 'net-skip-label', x: centre, y: ARC_Y - SIDE_H / 2 - 6, 'text-anchor': 'middle' }, 'downsample'));
+      const label = ds.some((m) => m.kind === 'shortcut') ? 'option A' : 'downsample';
+      s.append(svg('text', { class: 'net-skip-label', x: centre, y: ARC_Y - SIDE_H / 2 - 6, 'text-anchor': 'middle' }, label));
     }
     // the boxes
-    const drawn = new Set([...main, ...side].map((m) => m.name));
-    for (const m of modules) {
-      if (!drawn.has(m.name)) continue;
-      const it = info.get(m.name), box = this.boxes.get(m.name);
-      const can = selectable(m.name);
-      const speak = `${m.name}, ${it.speak}, output ${shapeText(m.shape)}`;
+    for (const m of [...main, ...side].sort((a, b) => items.indexOf(a) - items.indexOf(b))) {
+      const box = this.boxes.get(m.name);
+      const can = this.selectable(m.name);
+      const speak = `${m.fold ? '' : `${m.name}, `}${m.speak}, output ${shapeText(m.shape)}`;
       const g = svg('g', {
-        id: `${uid}-${m.name.replace(/[^\w-]/g, '_')}`, class: `net-box net-${it.kind}${can ? '' : ' net-fixed'}`,
+        id: `${uid}-${m.name.replace(/[^\w-]/g, '_')}`, class: `net-box net-${m.kind}${can ? '' : ' net-fixed'}`,
         role: 'option', 'aria-selected': 'false', 'aria-label': speak,
       });
       if (!can) g.setAttribute('aria-disabled', 'true');
       g.dataset.name = m.name;
+      if (m.fold) g.dataset.fold = m.fold.join(' ');
       g.append(svg('title', {}, speak));
-      g.append(svg('rect', { x: box.x, y: box.y, width: box.w, height: box.h, rx: it.kind === 'add' ? box.h / 2 : 5 }));
+      g.append(svg('rect', { x: box.x, y: box.y, width: box.w, height: box.h, rx: m.kind === 'add' ? box.h / 2 : 5 }));
       const cx = box.x + box.w / 2;
-      const lines = box.side ? [it.lines.join(' ')] : it.lines;
+      const lines = box.side ? [m.lines.join(' ')] : m.lines;
       lines.forEach((t, k) => {
         const dy = (k - (lines.length - 1) / 2) * 12;
         g.append(svg('text', { class: 'net-kind', x: cx, y: box.y + box.h / 2 + dy + 4, 'text-anchor': 'middle' }, t));
       });
-      if (it.short && !box.side) g.append(svg('text', { class: 'net-name', x: cx, y: NAME_Y, 'text-anchor': 'middle' }, it.short));
+      if (m.short && !box.side) g.append(svg('text', { class: 'net-name', x: cx, y: NAME_Y, 'text-anchor': 'middle' }, m.short));
       if (can) {
         g.addEventListener('click', () => this.#choose(m.name, true));
         this.order.push(m.name);
@@ -230,11 +269,17 @@ export class NetworkStrip {
     s.append(this.ring);
     s.addEventListener('keydown', (e) => this.#key(e));
     root.append(s);
+    if (hadFocus) s.focus();
   }
 
   /** Highlights module `name` (without calling onselect) and scrolls it into view. */
   select(name) {
     this.selected = name;
+    const block = this.modules.find((m) => m.name === name)?.block;
+    if (this.fold && block && block !== this.open) {
+      this.open = block;
+      this.#render();
+    }
     for (const [n, { g }] of this.boxes) {
       g.classList.toggle('selected', n === name);
       g.setAttribute('aria-selected', String(n === name));
