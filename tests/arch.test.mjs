@@ -175,7 +175,7 @@ test('ResNet-56 folds into a strip that fits; a weights file that could be optio
   assert.match(await page.textContent('#arch-ask-text'), /fit ResNet-20 \(identity shortcuts\) and Plain-20: names and shapes cannot tell them apart/);
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'ResNet-20 (identity shortcuts)', 'the first answer has the focus');
   await page.click('#arch-ask-buttons button:has-text("Plain-20")');
-  await statusIs(page, /Weights "bare.safetensors" loaded: Plain-20/);
+  await statusIs(page, /Weights "bare.safetensors" loaded\. The page runs Plain-20\./);
   assert.equal(await page.textContent('#arch-name'), 'Plain-20');
   await page.waitForFunction(() => /arch=plain20/.test(location.search));
   assert.deepEqual(errors, []);

@@ -1,7 +1,24 @@
 // The URL form of the page state: round trips, and garbage falls back with a notice per key.
+// The training settings' ranges and defaults come from the engine, as in the page: the built
+// wasm module (dist/pkg/compat) is loaded in Node for them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readUrlState, urlOf, visible, DEFAULTS } from '../www/js/state.js';
+import { readFileSync } from 'node:fs';
+import { readUrlState, urlOf, visible, useSettings, SETTING_KEYS, DEFAULTS } from '../www/js/state.js';
+
+const PKG = `${process.env.DIST || new URL('../dist', import.meta.url).pathname}/pkg/compat/`;
+const wasm = await import(`${PKG}resnet_wasm.js`);
+wasm.initSync({ module: readFileSync(`${PKG}resnet_wasm_bg.wasm`) });
+
+test('before the engine has said the ranges, the training settings are not read', () => {
+  const { state, notices } = readUrlState('?lr=0.2&batch=9999&arch=plain20');
+  assert.equal(state.arch, 'plain20');
+  assert.equal(state.lr, undefined);
+  assert.deepEqual(notices, []);
+  useSettings(wasm.settings());
+  assert.deepEqual(SETTING_KEYS.map((k) => DEFAULTS[k]), [0.05, 32, 'sgd', 1, 200]);
+  assert.match(readUrlState('?batch=9999', SETTING_KEYS).notices[0], /^batch "9999" is not a batch size \(1–256\)$/);
+});
 
 test('a state survives the URL', () => {
   const state = { ...DEFAULTS, layer: 'layer3.0.downsample.0', digit: 1999, target: 0, cell: { grid: 'weights', idx: [63, 31, 0, 0] }, lr: 0.001, batch: 256, opt: 'adam', seed: 4294967295, steps: 1 };

@@ -131,6 +131,23 @@ test('on a cross-origin isolated host the widgets use threads; the delta and ful
     assert.match(bad, /^This model has no layer "<b>x<\/b>"\. Its layers: conv1, bn1, relu, .*layer2\.0\.conv1, .*fc, softmax\.$/);
     assert.equal(await page.evaluate(() => document.getElementById('added-bad').shadowRoot.querySelector('b')), null);
     assert.equal(await page.getAttribute('#added-delta', 'view'), 'delta');
+    // another network of the family: arch="plain20" (its own engine, random weights), and a
+    // network that is not one, said so in the engine's words
+    await page.evaluate(() => {
+      for (const [id, arch] of [['added-plain', 'plain20'], ['added-nonet', 'resnet9']]) {
+        const w = document.createElement('resnet-playground');
+        w.id = id;
+        w.setAttribute('view', 'featuremaps');
+        w.setAttribute('arch', arch);
+        w.setAttribute('layer', 'layer3.2');
+        document.body.append(w);
+      }
+    });
+    await page.waitForFunction(() => document.getElementById('added-plain').shadowRoot.querySelectorAll('canvas[data-channel]').length === 64, null, { timeout: 60_000 });
+    const nonet = await page.waitForFunction(() => document.getElementById('added-nonet').shadowRoot.querySelector('.status.error')?.textContent, null, { timeout: 60_000 }).then((h) => h.jsonValue());
+    assert.match(nonet, /depth 9 is not in the family/);
+    // Plain-20 runs beside the pretrained ResNet-8, which the other widgets still show
+    assert.equal(await page.evaluate(() => document.getElementById('maps').shadowRoot.querySelectorAll('canvas[data-channel]').length), 16);
     await page.frameLocator('#added-full iframe').locator('#formula[data-kind]').waitFor({ timeout: 90_000 });
     assert.deepEqual(errors, []);
   } finally {

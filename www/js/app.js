@@ -16,7 +16,7 @@ import { ProbBars } from './views/probs.js';
 import { NetworkStrip } from './views/network.js';
 import { DrawPad } from './views/draw.js';
 import { imageToDigit, canvasToDigit } from './preprocess.js';
-import { readUrlState, urlOf, parseValue, visible, DEFAULTS } from './state.js';
+import { readUrlState, urlOf, parseValue, visible, whatIs, useSettings, DEFAULTS, SETTING_KEYS } from './state.js';
 import { SessionStore, sessionToFile, sessionFromFile } from './session.js';
 
 const $ = (id) => document.getElementById(id);
@@ -32,7 +32,9 @@ function status(msg, isError = false) {
 }
 
 const LINK = location.search; // the link as opened (the page rewrites location.search as the view changes)
+// (the training settings are read from the link once the engine has said their ranges)
 const { state, notices } = readUrlState(LINK);
+let SETTINGS = null; // the engine's training settings: ranges, defaults, optimizers' hyper-parameters
 const training = { running: false, paused: false };
 let saveUrlTimer = 0;
 function saveUrl() {
@@ -70,6 +72,12 @@ async function main() {
     status(`The engine could not start: ${e.message}`, true);
     return;
   }
+  // the training settings' ranges and defaults are the engine's: now the rest of the link is read
+  SETTINGS = await engine.static('settings');
+  useSettings(SETTINGS);
+  const rest = readUrlState(LINK, SETTING_KEYS);
+  for (const k of SETTING_KEYS) state[k] = rest.state[k];
+  notices.push(...rest.notices);
   const { build, threads, variant } = engine.info;
   $('build').textContent = build === 'threads' ? `wasm threads ×${threads} + SIMD`
     : variant === 'compat' ? 'wasm SIMD (no relaxed SIMD), single thread' : 'wasm SIMD, single thread';
@@ -109,6 +117,8 @@ function setUpTraining(engine, inspector) {
     series: [{ key: 'train', label: 'training batch', colour: '#2d6cdf' }, { key: 'heldout', label: 'held-out', colour: '#d9730d', dots: true }],
   });
   // settings from the URL into the inputs, and back on every change
+  for (const [k, [lo, hi]] of Object.entries({ steps: SETTINGS.steps, batch: SETTINGS.batch, seed: SETTINGS.seed })) Object.assign($(k), { min: lo, max: hi });
+  $('lr').max = SETTINGS.lr[1];
   for (const k of ['steps', 'lr', 'batch', 'opt', 'seed']) {
     $(k).value = String(state[k]);
     $(k).onchange = () => {
@@ -120,9 +130,7 @@ function setUpTraining(engine, inspector) {
   }
   let applied = null; // the settings the engine has
   const apply = async () => {
-    const opt = state.opt === 'adam'
-      ? { kind: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8, lr: state.lr, weight_decay: 0 }
-      : { kind: 'sgd', momentum: 0.9, lr: state.lr, weight_decay: 5e-4 };
+    const opt = { ...SETTINGS[state.opt], lr: state.lr }; // the engine's hyper-parameters, the page's rate
     const key = JSON.stringify([opt, state.batch, state.seed]);
     if (key === applied) return;
     await engine.call('setOptimizer', opt);
@@ -175,7 +183,7 @@ function setUpTraining(engine, inspector) {
       status(last.cancelled ? `Stopped at step ${last.step}.` : `Step ${last.step}: loss ${last.loss.toFixed(4)}.`);
     } catch (e) {
       status(`Training stopped: ${e.message}`, true);
-      if (/learning rate/.test(e.message)) $('lr').focus();
+      if (e.kind === 'diverged') $('lr').focus();
     }
     setRunning(false);
     saver?.(true);
@@ -240,7 +248,7 @@ function setUpTraining(engine, inspector) {
       clearStats();
       await archPanel.changed();
       saver?.(true);
-      status(`Weights "${visible(file.name)}" loaded: ${$('arch-name').textContent}.`);
+      status(`Weights "${visible(file.name)}" loaded. The page runs ${$('arch-name').textContent}.`);
     } catch (e) {
       status(`Could not use "${visible(file.name)}": ${e.message}. The model is unchanged.`, true);
     }
@@ -377,7 +385,6 @@ async function setUpArchitecture(engine, inspector, trainer) {
 
 // ---- nothing lost: the session in IndexedDB and in a file ----------------------------------
 
-const SETTINGS = ['lr', 'batch', 'opt', 'seed', 'steps'];
 
 async function setUpSession(engine, trainer, inspector, archPanel) {
   let store = null, warned = false, resumed = false;
@@ -393,7 +400,7 @@ async function setUpSession(engine, trainer, inspector, archPanel) {
   }
   const gather = async () => {
     const [weights, optimizer, step] = await Promise.all([engine.call('saveWeights'), engine.call('saveOptimizer'), engine.call('step')]);
-    return { savedAt: Date.now(), arch: state.arch, weights, optimizer, step, settings: Object.fromEntries(SETTINGS.map((k) => [k, state[k]])), ...trainer.snapshot() };
+    return { savedAt: Date.now(), arch: state.arch, weights, optimizer, step, settings: Object.fromEntries(SETTING_KEYS.map((k) => [k, state[k]])), ...trainer.snapshot() };
   };
   // weights and optimizer first (validated by the engine; a bad file changes nothing), then the page
   const restore = async (s, fromUrl) => {
@@ -404,7 +411,7 @@ async function setUpSession(engine, trainer, inspector, archPanel) {
     trainer.restore(s);
     // training settings from the session unless the link names them
     const q = new URLSearchParams(fromUrl ? LINK : '');
-    for (const k of SETTINGS) {
+    for (const k of SETTING_KEYS) {
       if (q.has(k) || s.settings?.[k] === undefined) continue;
       const v = parseValue(k, s.settings[k]);
       if (v !== undefined) { state[k] = v; $(k).value = String(v); }
@@ -478,11 +485,7 @@ async function setUpSession(engine, trainer, inspector, archPanel) {
 const settingValue = (k) => parseValue(k, $(k).value);
 
 function settingError(k) {
-  return {
-    steps: 'Steps must be a whole number from 1 to 100000.', lr: 'The learning rate must be a number above 0 and at most 100.',
-    batch: 'The batch size must be a whole number from 1 to 256.', seed: 'The seed must be a whole number from 0 to 4294967295.',
-    opt: 'Choose SGD or Adam.',
-  }[k];
+  return k === 'opt' ? 'Choose SGD or Adam.' : `"${visible($(k).value)}" ${whatIs(k)}.`;
 }
 
 // ---- looking inside ------------------------------------------------------------------------
@@ -506,6 +509,8 @@ async function setUpInspector(engine) {
   const zConsumer = (m) => sites.find((s) => s.z === m && !s.side);
   // the block whose input is m (a ReLU output that forks into the block and its shortcut)
   const blockOf = (m) => graph.blocks.find((b) => b.input === m)?.name;
+  // the graph's first module (the image) and last (the class probabilities)
+  const ends = () => ({ input: graph.modules[0].name, probs: graph.modules.at(-1).name });
 
   const pane = new FormulaPane($('formula'), { engine, canQuery: () => !training.running || training.paused, summary: $('formula-summary') });
   const onCell = (grid) => (cell) => { state.cell = { grid, idx: grid === 'weights' ? [cell.o, cell.i, cell.a, cell.b] : [cell.c, cell.x, cell.y] }; saveUrl(); explain(); };
@@ -530,7 +535,7 @@ async function setUpInspector(engine) {
     if (cell.grid === 'weights') {
       const [o, i, a, b] = cell.idx;
       if (site) pane.explain({ kind: 'conv_weight_grad', conv: m, o, i, a, b }, { site, caption: 'weight gradient' });
-      else if (m === 'fc') pane.explain({ kind: 'fc_weight_grad', j: o, k: i }, { caption: 'fc weight gradient' });
+      else if (moduleOf(m)?.kind === 'fc') pane.explain({ kind: 'fc_weight_grad', j: o, k: i }, { caption: 'fc weight gradient' });
       return;
     }
     if (cell.grid === 'input') {
@@ -540,7 +545,7 @@ async function setUpInspector(engine) {
     if (cell.grid === 'acts') {
       if (site) pane.explain({ kind: 'conv_forward', conv: m, n, o: c, x, y }, { site, caption: 'conv output (forward)' });
       else if (moduleOf(m)?.kind === 'shortcut') pane.explain({ kind: 'shortcut_forward', module: m, n, c, x, y }, { caption: 'option-A shortcut (forward)' });
-      else if (m === 'fc') pane.explain({ kind: 'fc_forward', n, j: y }, { caption: 'fc output (a logit)' });
+      else if (moduleOf(m)?.kind === 'fc') pane.explain({ kind: 'fc_forward', n, j: y }, { caption: 'fc output (a logit)' });
       else pane.note(`act.${m}[${n}, ${c}, ${x}, ${y}] = ${grids.acts.readout.dataset.value}`, actNote(moduleOf(m)));
       return;
     }
@@ -549,7 +554,7 @@ async function setUpInspector(engine) {
     if (site?.bn) pane.explain({ kind: 'bn_input_delta', bn: site.bn, n, c, x, y }, { caption: `δ back through ${site.bn}` });
     else if (z) pane.explain({ kind: 'conv_input_delta', conv: z.name, n, i: c, x, y }, { site: z, caption: `δ at the input of ${z.name}` });
     else if (blk) pane.explain({ kind: 'residual_fork', block: blk, n, c, x, y }, { caption: `the fork into ${blk}` });
-    else if (m === 'avgpool') pane.explain({ kind: 'fc_input_delta', n, k: y }, { caption: 'δ back through fc' });
+    else if (moduleOf(m)?.kind === 'pool') pane.explain({ kind: 'fc_input_delta', n, k: y }, { caption: 'δ back through fc' });
     else pane.note(`delta.${m}[${n}, ${c}, ${x}, ${y}] = ${grids.deltas.readout.dataset.value}`, ...deltaNote(moduleOf(m), graph));
   }
 
@@ -568,7 +573,7 @@ async function setUpInspector(engine) {
       if (custom) await engine.call('forwardPixels', custom.slice(), 1, 'eval');
       else await engine.call('forwardDigits', Uint32Array.of(HELD_OUT + sample), 'eval');
       const label = custom ? null : (await engine.call('labels', Uint32Array.of(HELD_OUT + sample)))[0];
-      const p = Array.from(await engine.call('tensor', 'act.softmax'));
+      const p = Array.from(await engine.call('tensor', `act.${ends().probs}`));
       const pred = p.indexOf(Math.max(...p));
       const target = state.target ?? label ?? pred;
       await engine.call('backward', Uint32Array.of(target));
@@ -577,7 +582,7 @@ async function setUpInspector(engine) {
       $('prediction').textContent = custom
         ? `your image · predicted ${pred} (p = ${p[pred].toFixed(3)})${notADigit(custom, p[pred])}`
         : `held-out digit ${sample} · label ${label} · predicted ${pred} (p = ${p[pred].toFixed(3)})`;
-      drawDigit(await engine.call('tensor', 'act.input'));
+      drawDigit(await engine.call('tensor', `act.${ends().input}`));
       await showLayerNow();
       explain();
     } catch (e) {
@@ -606,8 +611,9 @@ async function setUpInspector(engine) {
       $('input-title-deltas').textContent = `Error at its input δˡ = ∂C/∂zˡ, zˡ = ${site.z} (the pre-activation behind ${site.input})`;
       inputDeltas.show(`delta.${site.z}`, di, Array.from(dis));
     }
-    $('weights-block').hidden = !(site || m === 'fc');
-    if (site || m === 'fc') {
+    const weighted = site || moduleOf(m)?.kind === 'fc';
+    $('weights-block').hidden = !weighted;
+    if (weighted) {
       const pname = `${m}.weight`;
       const [w, g, gs] = await Promise.all([engine.call('parameter', pname), engine.call('tensor', `grad.${pname}`), engine.call('tensorShape', `grad.${pname}`)]);
       const shape = gs.length === 2 ? [gs[0], gs[1], 1, 1] : Array.from(gs);
@@ -642,9 +648,10 @@ async function setUpInspector(engine) {
     layers = graph.modules.filter((m) => m.kind !== 'input' && m.kind !== 'loss');
     $('layer').replaceChildren(...layers.map(({ name }) => new Option(name, name)));
     if (!isLayer(state.layer)) {
-      if (first) notices.push(`layer "${state.layer}" is not a layer of this model`);
-      state.layer = isLayer(DEFAULTS.layer) ? DEFAULTS.layer : layers[0].name;
-      state.cell = null;
+      // (a cell of a layer that is not there means nothing; one without a layer is the focus's)
+      if (state.layer !== null) state.cell = null;
+      if (first && state.layer !== null) notices.push(`layer "${state.layer}" is not a layer of this model`);
+      state.layer = graph.focus; // the engine's choice: where the formulas have most to say
     }
     try {
       strip = new NetworkStrip($('network'), { modules: graph.modules, selectable: isLayer, onselect: (m) => select(m) });
@@ -724,7 +731,7 @@ async function setUpInspector(engine) {
     const list = [`act.${m}`, `delta.${m}`];
     if (site?.z) list.push(`delta.${site.z}`);
     if (site || moduleOf(m)?.kind === 'fc') list.push(`grad.${m}.weight`);
-    list.push('act.input', 'act.softmax');
+    list.push(`act.${ends().input}`, `act.${ends().probs}`);
     const sel = $('export-name');
     sel.replaceChildren(...list.map((n) => new Option(n, n)));
   }

@@ -6,7 +6,8 @@
 //   const run = engine.train(100, p => ...)         -> promise of the last report
 //   engine.pause(); engine.resume(); engine.cancel();
 //
-// Errors from the engine reject with an Error carrying its readable message. If the wasm
+// Errors from the engine reject with an Error carrying its readable message (and `kind`, when
+// the engine gives one: 'diverged' for a run it stopped and set back). If the wasm
 // module traps (a bug), or the worker owes an answer for `hangMs` (60 s) without a word, the
 // worker is restarted and `onrestart` is told once.
 
@@ -90,6 +91,7 @@ export class EngineClient {
     if (msg.error !== undefined) {
       const err = new Error(msg.error);
       err.fatal = !!msg.fatal;
+      if (msg.kind) err.kind = msg.kind; // the engine's own word for the failure ('diverged', …)
       p.reject(err);
       if (msg.fatal) this.#restart();
     } else p.resolve(msg.result);
@@ -124,7 +126,7 @@ export class EngineClient {
     return this.#send('call', { method, args }, null, transfer);
   }
 
-  /** Calls a static function of the engine module: `family`, `archFromId`, `archOf`, `fileArch`. */
+  /** Calls a static function of the engine module: `family`, `archFromId`, `archOf`, `fileArch`, `settings`. */
   static(method, ...args) {
     return this.#send('static', { method, args });
   }

@@ -2,18 +2,29 @@
 //   ?arch=plain20&layer=layer2.0.conv1&digit=7&target=3&cell=input:0,3,4,6&lr=0.05&batch=32&opt=sgd&seed=1&steps=200
 // `cell` is `<grid>:<indices>`: grid `acts`, `deltas`, `input` (δ at a conv's input) with
 // c,x,y, or `weights` with o,i,a,b. `arch` names the network (the engine reads the id:
-// resnet8, resnet20, plain56, resnet20-a-nobn, …; its form is checked here, its meaning there). Values that do not parse fall back to the defaults, and
-// each one is reported so the page can say what it ignored. (Whether a layer exists or a cell
-// is inside its map is checked later, against the model.)
+// resnet8, resnet20, plain56, resnet20-a-nobn, …; its form is checked here, its meaning there).
+// Without `layer` the page shows the layer the engine's graph names as its focus. Values that
+// do not parse fall back to the defaults, and each one is reported so the page can say what it
+// ignored. (Whether a layer exists or a cell is inside its map is checked later, against the
+// model.) The training settings' ranges and defaults (lr, batch, opt, seed, steps) are the
+// engine's (`settings()`, resnet_engine::train::SETTINGS): `useSettings` hands them over, and
+// until then those keys are not read.
 
-export const DEFAULTS = Object.freeze({
-  arch: 'resnet8', layer: 'layer2.0.conv1', digit: 0, target: null, cell: null,
-  lr: 0.05, batch: 32, opt: 'sgd', seed: 1, steps: 200,
-});
+export const DEFAULTS = { arch: 'resnet8', layer: null, digit: 0, target: null, cell: null };
+let LIMITS = null;
+
+/** The engine's training settings: their ranges check the values, their defaults fill DEFAULTS. */
+export function useSettings(settings) {
+  LIMITS = settings;
+  const { lr, batch, opt, seed, steps } = settings.defaults;
+  Object.assign(DEFAULTS, { lr, batch, opt, seed, steps });
+}
 
 export const GRIDS = ['acts', 'deltas', 'input', 'weights'];
+export const SETTING_KEYS = ['lr', 'batch', 'opt', 'seed', 'steps'];
 
 const int = (lo, hi) => (v) => (/^\d{1,10}$/.test(v) && Number(v) >= lo && Number(v) <= hi ? Number(v) : undefined);
+const range = (key) => (v) => int(...LIMITS[key])(v);
 const PARSE = {
   arch: (v) => (/^[a-z]{1,12}\d{1,3}(-[a-z0-9]{1,6}){0,3}$/i.test(v) ? v.toLowerCase() : undefined),
   layer: (v) => (/^[a-z0-9_.]{1,40}$/i.test(v) ? v : undefined),
@@ -26,22 +37,28 @@ const PARSE = {
     if ((m[1] === 'weights') !== (idx.length === 4)) return undefined;
     return { grid: m[1], idx };
   },
-  lr: (v) => (/^\d*\.?\d+(e-?\d+)?$/i.test(v) && Number(v) > 0 && Number(v) <= 100 ? Number(v) : undefined),
-  batch: int(1, 256),
+  lr: (v) => (/^\d*\.?\d+(e-?\d+)?$/i.test(v) && Number(v) > LIMITS.lr[0] && Number(v) <= LIMITS.lr[1] ? Number(v) : undefined),
+  batch: range('batch'),
   opt: (v) => (v === 'sgd' || v === 'adam' ? v : undefined),
-  seed: int(0, 4294967295),
-  steps: int(1, 100000),
+  seed: range('seed'),
+  steps: range('steps'),
 };
 
-const WHAT = {
-  arch: 'is not a network name (e.g. resnet20, plain20)', layer: 'is not a layer name', digit: 'is not a held-out digit number (0–1999)', target: 'is not a class (0–9)',
-  cell: 'is not a cell (grid:indices)', lr: 'is not a learning rate in (0, 100]', batch: 'is not a batch size (1–256)',
-  opt: 'is not an optimizer (sgd or adam)', seed: 'is not a seed (a whole number)', steps: 'is not a number of steps (1–100000)',
-};
+/** What a value of `key` must be, for a message ("is not a batch size (1–256)"). */
+export function whatIs(key) {
+  const L = LIMITS;
+  return {
+    arch: 'is not a network name (e.g. resnet20, plain20)', layer: 'is not a layer name', digit: 'is not a held-out digit number (0–1999)', target: 'is not a class (0–9)',
+    cell: 'is not a cell (grid:indices)', lr: `is not a learning rate in (${L?.lr[0]}, ${L?.lr[1]}]`, batch: `is not a batch size (${L?.batch[0]}–${L?.batch[1]})`,
+    opt: 'is not an optimizer (sgd or adam)', seed: `is not a seed (a whole number from ${L?.seed[0]} to ${L?.seed[1]})`, steps: `is not a number of steps (${L?.steps[0]}–${L?.steps[1]})`,
+  }[key];
+}
+
+const readable = (key) => LIMITS || !SETTING_KEYS.includes(key);
 
 /** One value of `key` from text (an input field, a saved session) by the URL's rules, or undefined. */
 export function parseValue(key, raw) {
-  return PARSE[key] ? PARSE[key](String(raw).trim()) : undefined;
+  return PARSE[key] && readable(key) ? PARSE[key](String(raw).trim()) : undefined;
 }
 
 /** `text` with its bidirectional control characters (U+202E RIGHT-TO-LEFT OVERRIDE and kin)
@@ -51,16 +68,17 @@ export function visible(text) {
   return String(text).replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, (c) => `\\u{${c.codePointAt(0).toString(16).toUpperCase()}}`);
 }
 
-/** Parses a query string: {state, notices} (notices: one sentence per ignored parameter). */
-export function readUrlState(search) {
+/** Parses a query string: {state, notices} (notices: one sentence per ignored parameter);
+ *  `only`: just these keys. */
+export function readUrlState(search, only = null) {
   const q = new URLSearchParams(search);
   const state = { ...DEFAULTS };
   const notices = [];
-  for (const key of Object.keys(PARSE)) {
+  for (const key of only ?? Object.keys(PARSE)) {
     const raw = q.get(key);
-    if (raw === null) continue;
+    if (raw === null || !readable(key)) continue;
     const v = PARSE[key](raw);
-    if (v === undefined) notices.push(`${key} "${visible(raw.slice(0, 60))}" ${WHAT[key]}`);
+    if (v === undefined) notices.push(`${key} "${visible(raw.slice(0, 60))}" ${whatIs(key)}`);
     else state[key] = v;
   }
   return { state, notices };

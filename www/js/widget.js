@@ -4,9 +4,11 @@
 //   <resnet-playground view="formula" layer="layer2.0.conv1" cell="0,3,4,6"></resnet-playground>
 //
 // Attributes (reflected as properties): view = formula | featuremaps | delta | draw | train |
-// full; layer (a module name, default layer2.0.conv1); cell ("n,c,x,y" of the map the view
+// full; layer (a module name; default: the model's focus, the first conv of its first block
+// that changes shape); cell ("n,c,x,y" of the map the view
 // shows); sample (held-out digit 0–1999); model (weights URL, default the pretrained model next
-// to this file); seed (of "From scratch" in the train view, default 1); height (CSS length);
+// to this file); arch (a network of the family instead, from random weights: plain20,
+// resnet56, resnet20-a, … as the page's ?arch=; ignored when model is given); seed (of "From scratch" in the train view, default 1); height (CSS length);
 // theme = light | dark (default: the reader's preference); engine = shared | own.
 // The host element reports the build it runs on in data-build and data-threads.
 // Events (bubbling, composed): `prediction` {detail: {predicted, probabilities}}, `step`
@@ -33,8 +35,10 @@ const VIEWS = ['formula', 'featuremaps', 'delta', 'draw', 'train', 'full'];
 // ---- one engine per model URL, shared ---------------------------------------------------
 
 class SharedEngine {
-  constructor(modelUrl) {
-    this.client = EngineClient.start({ modelUrl, dataUrl: new URL('data/mnist-10k.bin', SITE).href, build: 'auto' });
+  /** `source`: a weights URL, or `arch:<id>` for a fresh network of the family. */
+  constructor(source) {
+    const [modelUrl, arch] = source.startsWith('arch:') ? [null, source.slice(5)] : [source, undefined];
+    this.client = EngineClient.start({ modelUrl, arch, dataUrl: new URL('data/mnist-10k.bin', SITE).href, build: 'auto' });
     this.queue = Promise.resolve();
     this.owner = null; // the widget whose pass is on the tape
   }
@@ -54,10 +58,10 @@ class SharedEngine {
   }
 }
 const engines = new Map();
-function engineFor(modelUrl, own) {
-  if (own) return new SharedEngine(modelUrl);
-  if (!engines.has(modelUrl)) engines.set(modelUrl, new SharedEngine(modelUrl));
-  return engines.get(modelUrl);
+function engineFor(source, own) {
+  if (own) return new SharedEngine(source);
+  if (!engines.has(source)) engines.set(source, new SharedEngine(source));
+  return engines.get(source);
 }
 
 // The site's style sheet and the widget's, as constructed sheets shared by every widget. The
@@ -95,7 +99,7 @@ const el = (tag, cls, text) => {
 };
 
 export class ResNetPlayground extends HTMLElement {
-  static observedAttributes = ['view', 'layer', 'cell', 'sample', 'model', 'height', 'theme', 'engine', 'seed'];
+  static observedAttributes = ['view', 'layer', 'cell', 'sample', 'model', 'arch', 'height', 'theme', 'engine', 'seed'];
 
   constructor() {
     super();
@@ -107,7 +111,7 @@ export class ResNetPlayground extends HTMLElement {
   // reflected attributes
   get view() { return VIEWS.includes(this.getAttribute('view')) ? this.getAttribute('view') : 'formula'; }
   set view(v) { this.setAttribute('view', v); }
-  get layer() { return this.getAttribute('layer') || 'layer2.0.conv1'; }
+  get layer() { return this.getAttribute('layer') || ''; }
   set layer(v) { this.setAttribute('layer', v); }
   get cell() { return this.getAttribute('cell') || ''; }
   set cell(v) { this.setAttribute('cell', v); }
@@ -115,6 +119,10 @@ export class ResNetPlayground extends HTMLElement {
   set sample(v) { this.setAttribute('sample', String(v)); }
   get model() { return new URL(this.getAttribute('model') || 'models/resnet8-mnist.safetensors', this.getAttribute('model') ? document.baseURI : SITE).href; }
   set model(v) { this.setAttribute('model', v); }
+  get arch() { return this.getAttribute('arch') || ''; }
+  set arch(v) { this.setAttribute('arch', v); }
+  /** What the engine loads: the model URL, or a fresh network of the family (`arch`). */
+  get source() { return !this.getAttribute('model') && this.arch && this.arch !== 'resnet8' ? `arch:${this.arch}` : this.model; }
   get seed() { const n = Number(this.getAttribute('seed') ?? 1); return Number.isInteger(n) && n >= 0 && n <= 4294967295 ? n : 1; }
   set seed(v) { this.setAttribute('seed', String(v)); }
   get height() { return this.getAttribute('height') || ''; }
@@ -137,7 +145,7 @@ export class ResNetPlayground extends HTMLElement {
   async pass(e) {
     if (this.custom) await e.call('forwardPixels', this.custom.slice(), 1, 'eval');
     else await e.call('forwardDigits', Uint32Array.of(HELD_OUT + this.sample), 'eval');
-    const p = Array.from(await e.call('tensor', 'act.softmax'));
+    const p = Array.from(await e.call('tensor', `act.${this.graph.modules.at(-1).name}`));
     const label = this.custom ? null : (await e.call('labels', Uint32Array.of(HELD_OUT + this.sample)))[0];
     const pred = p.indexOf(Math.max(...p));
     this.current = { p, label, pred, target: this.target ?? label ?? pred };
@@ -153,7 +161,7 @@ export class ResNetPlayground extends HTMLElement {
     const sheet = (href) => Object.assign(document.createElement('link'), { rel: 'stylesheet', href: new URL(href, SITE).href });
     const box = el('div', `rp-widget rp-${this.view}`);
     box.setAttribute('role', 'group');
-    box.setAttribute('aria-label', `resnet-playground: ${this.view} of ${this.layer}`);
+    box.setAttribute('aria-label', `resnet-playground: ${this.view}${this.layer ? ` of ${this.layer}` : ''}`);
     const status = el('p', 'status', 'loading the engine…');
     status.setAttribute('role', 'status');
     box.append(status);
@@ -172,7 +180,7 @@ export class ResNetPlayground extends HTMLElement {
       box.replaceChildren(f);
       return;
     }
-    this.engine = engineFor(this.model, this.getAttribute('engine') === 'own');
+    this.engine = engineFor(this.source, this.getAttribute('engine') === 'own');
     this.engine.owner = this.engine.owner === this ? null : this.engine.owner; // attributes changed: pass again
     try {
       const client = await this.engine.client;
@@ -181,6 +189,9 @@ export class ResNetPlayground extends HTMLElement {
       this.dataset.build = client.info.build;
       this.dataset.threads = String(client.info.threads);
       status.textContent = '';
+      // the model's graph: its ends, and (no layer given) the layer it names as its focus
+      this.graph = await this.engine.run(null, (e) => e.call('modules'));
+      this.shown = this.layer || this.graph.focus;
       await this[`view_${this.view}`](box, status);
     } catch (e) {
       if (gen === this.gen) { status.textContent = e.forReader ? e.message : `The playground could not start: ${e.message}`; status.classList.add('error'); }
@@ -194,11 +205,10 @@ export class ResNetPlayground extends HTMLElement {
 
   async #grid(box, kind, name, onCell) {
     const [d, s] = await this.engine.run(this, (e) => Promise.all([e.call('tensor', name), e.call('tensorShape', name)])).catch(async (err) => {
-      // the tensor is missing: say whether the layer is (only then, so the usual path stays one round trip)
-      const names = (await this.engine.run(this, (e) => e.call('tensorNames'))).map((t) => t.name);
-      if (names.includes(name)) throw err;
-      const layers = names.filter((n) => n.startsWith('act.') && n !== 'act.input').map((n) => n.slice(4));
-      throw Object.assign(new Error(`This model has no layer "${visible(this.layer)}". Its layers: ${layers.join(', ')}.`), { forReader: true });
+      // the tensor is missing: is the layer? (the graph says)
+      if (this.graph.modules.some((m) => m.name === this.shown)) throw err;
+      const layers = this.graph.modules.slice(1).map((m) => m.name);
+      throw Object.assign(new Error(`This model has no layer "${visible(this.shown)}". Its layers: ${layers.join(', ')}.`), { forReader: true });
     });
     const grid = new HeatmapGrid(box.appendChild(el('div')), { kind, label: name, onCell });
     const shape = s.length === 2 ? [s[0], 1, 1, s[1]] : Array.from(s);
@@ -210,18 +220,23 @@ export class ResNetPlayground extends HTMLElement {
   }
 
   async view_featuremaps(box) {
-    await this.#grid(box, 'sequential', `act.${this.layer}`, (c) => this.#emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value }));
+    await this.#grid(box, 'sequential', `act.${this.shown}`, (c) => this.#emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value }));
   }
 
   async view_delta(box) {
-    await this.#grid(box, 'diverging', `delta.${this.layer}`, (c) => this.#emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value }));
+    await this.#grid(box, 'diverging', `delta.${this.shown}`, (c) => this.#emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value }));
   }
 
   // a δ map and the formula pane: for a conv, δ at its input (conv_input_delta); else its δ
   async view_formula(box, status) {
     const sites = await this.engine.run(null, (e) => e.call('convSites'));
-    const site = sites.find((s) => s.name === this.layer && s.z);
-    if (!site) { status.textContent = `Choose a conv layer that reads a ReLU (e.g. layer2.0.conv1) for the formula view; "${this.layer}" is not one.`; status.classList.add('error'); return; }
+    const site = sites.find((s) => s.name === this.shown && s.z);
+    if (!site) {
+      const some = sites.filter((s) => s.z).slice(0, 3).map((s) => s.name).join(', ');
+      status.textContent = `Choose a conv layer that reads a ReLU (${some}, …) for the formula view; "${visible(this.shown)}" is not one.`;
+      status.classList.add('error');
+      return;
+    }
     const pane = new FormulaPane(el('div', 'rp-pane'), { engine: this.#mine(), canQuery: () => true });
     const grid = await this.#grid(box, 'diverging', `delta.${site.z}`, (c) => {
       this.#emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value });

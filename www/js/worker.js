@@ -145,8 +145,6 @@ async function warmUp(config, { maxMs = 1500, n = 8, minRounds = 8 } = {}) {
   return { ms: Math.round(performance.now() - t0), rounds };
 }
 
-const CHECKPOINT_EVERY = 10; // training steps between kept copies of the weights (≈ 0.3 MB each)
-
 const yieldToEvents = () => new Promise((resolve) => {
   const ch = new MessageChannel();
   ch.port1.onmessage = () => resolve();
@@ -170,7 +168,7 @@ async function trainLoop(id, steps, progressMs, evalEvery, evalLimit) {
   const start = performance.now();
   let last = null, lastPost = 0, done = 0, images = 0, activeMs = 0;
   const batch = engine.batchSize;
-  const checkpoints = [{ weights: engine.saveWeights(), step: engine.step }]; // oldest first, ≤ 3
+  engine.beginRun(); // the engine keeps the run's checkpoints and falls back on them
   while (done < steps && !control.cancelled) {
     if (control.paused) {
       self.postMessage({ id, progress: { ...last, paused: true } });
@@ -182,22 +180,9 @@ async function trainLoop(id, steps, progressMs, evalEvery, evalLimit) {
       continue;
     }
     const t0 = performance.now();
-    try {
-      last = engine.train(1);
-    } catch (e) {
-      // A non-finite loss, gradient or running statistic: the engine refused the step, but the
-      // weights that got there are already too large to train on. Go back to the oldest kept
-      // checkpoint (10–30 steps back, or the start of the run), with fresh optimizer moments.
-      if (!/not finite/.test(e.message)) throw e;
-      const back = checkpoints[0];
-      const at = engine.step;
-      engine.restoreCheckpoint(back.weights, back.step);
-      throw new Error(`${e.message}. Training stopped at step ${at}; the weights of step ${back.step} are restored. Lower the learning rate and train on.`);
-    }
-    if (done % CHECKPOINT_EVERY === CHECKPOINT_EVERY - 1) {
-      checkpoints.push({ weights: engine.saveWeights(), step: engine.step });
-      if (checkpoints.length > 3) checkpoints.shift();
-    }
+    // (a diverging step throws with kind 'diverged': the engine has restored the run's
+    // oldest checkpoint, and its message says which step)
+    last = engine.train(1);
     activeMs += performance.now() - t0;
     done += 1;
     images += batch;
@@ -231,7 +216,7 @@ self.onmessage = async (ev) => {
     else if (!engine) throw new Error('the engine is not initialised');
     else if (op === 'train') result = await train(id, args);
     // the engine's static functions: the family, an id's member, what a weights file holds
-    else if (op === 'static' && ['family', 'archFromId', 'archOf', 'fileArch'].includes(method)) result = wasm[method](...(args || []));
+    else if (op === 'static' && ['family', 'archFromId', 'archOf', 'fileArch', 'settings'].includes(method)) result = wasm[method](...(args || []));
     // what a wasm trap looks like to the client, so the tests can check the recovery path
     else if (op === 'simulate-trap') throw new WebAssembly.RuntimeError('unreachable (a simulated trap)');
     // ...and what a trap on a pool thread looks like: no answer at all
@@ -247,6 +232,6 @@ self.onmessage = async (ev) => {
   } catch (e) {
     // A wasm trap (a Rust panic) leaves the instance unusable: tell the client to restart.
     const fatal = e instanceof WebAssembly.RuntimeError;
-    self.postMessage({ id, error: String(e?.message ?? e), fatal });
+    self.postMessage({ id, error: String(e?.message ?? e), fatal, kind: typeof e?.kind === 'string' ? e.kind : undefined });
   }
 };

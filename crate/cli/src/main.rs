@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use resnet_engine::data::{Dataset, Split};
 use resnet_engine::model::Mode;
-use resnet_engine::optim::OptimizerConfig;
-use resnet_engine::train::{cosine_lr, evaluate, Trainer};
+use resnet_engine::optim::{OptimizerConfig, OptimizerKind};
+use resnet_engine::train::{cosine_lr, evaluate, Trainer, SETTINGS};
 use resnet_engine::graph::WIDTHS;
 use resnet_engine::{io, Config, ResNet, Shortcut};
 use std::path::PathBuf;
@@ -82,6 +82,14 @@ impl Arch {
     }
 }
 
+/// SGD's momentum in the engine's settings.
+const fn sgd_momentum() -> f64 {
+    match SETTINGS.sgd.kind {
+        OptimizerKind::Sgd { momentum } => momentum,
+        OptimizerKind::Adam { .. } => 0.0,
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Opt {
     Sgd,
@@ -95,23 +103,25 @@ enum Cmd {
     Train {
         #[command(flatten)]
         arch: Arch,
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = SETTINGS.cli.epochs)]
         epochs: u64,
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = SETTINGS.defaults.batch)]
         batch: usize,
-        /// Peak learning rate (cosine-decayed to 0 over the run unless --constant-lr).
+        /// Peak learning rate (cosine-decayed to 0 over the run unless --constant-lr) [default:
+        /// 0.1 for SGD, 0.002 for Adam]
         #[arg(long)]
         lr: Option<f64>,
         #[arg(long, value_enum, default_value_t = Opt::Sgd)]
         optimizer: Opt,
         /// SGD momentum.
-        #[arg(long, default_value_t = 0.9)]
+        #[arg(long, default_value_t = sgd_momentum())]
         momentum: f64,
-        #[arg(long, default_value_t = 5e-4)]
-        weight_decay: f64,
+        /// Weight decay [default: SGD 0.0005, Adam 0]
+        #[arg(long)]
+        weight_decay: Option<f64>,
         #[arg(long)]
         constant_lr: bool,
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = SETTINGS.defaults.seed)]
         seed: u64,
         #[arg(long, default_value = "model.safetensors")]
         out: PathBuf,
@@ -188,8 +198,8 @@ fn run(cmd: Cmd) -> AnyResult<()> {
         Cmd::Train { arch, epochs, batch, lr, optimizer, momentum, weight_decay, constant_lr, seed, out } => {
             let data = Dataset::mnist();
             let opt = match optimizer {
-                Opt::Sgd => OptimizerConfig::sgd(lr.unwrap_or(0.1), momentum, weight_decay),
-                Opt::Adam => OptimizerConfig::adam(lr.unwrap_or(2e-3), weight_decay),
+                Opt::Sgd => OptimizerConfig::sgd(lr.unwrap_or(SETTINGS.cli.lr_sgd), momentum, weight_decay.unwrap_or(SETTINGS.sgd.weight_decay)),
+                Opt::Adam => OptimizerConfig { lr: lr.unwrap_or(SETTINGS.cli.lr_adam), weight_decay: weight_decay.unwrap_or(SETTINGS.adam.weight_decay), ..SETTINGS.adam },
             };
             let model = ResNet::new(&arch.config()?, seed)?;
             let mut t = Trainer::new(model, opt, batch, seed)?;

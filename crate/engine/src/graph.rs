@@ -297,20 +297,40 @@ pub struct Block {
 pub struct Graph {
     pub modules: Vec<Module>,
     pub blocks: Vec<Block>,
+    /// The module a viewer shows first: the first conv of the first block that changes shape
+    /// (a stride-2 conv whose input forks, where the formula pane has the most to say), or
+    /// the first block's conv.
+    pub focus: String,
+}
+
+/// The stem's conv, BN and classifier, as torchvision names them (a file's tensors are read by
+/// these names too).
+pub const STEM_CONV: &str = "conv1";
+pub const STEM_BN: &str = "bn1";
+pub const FC: &str = "fc";
+
+/// The name of block `index` (from 0) of stage `stage` (from 1): torchvision's `layer2.0`.
+pub fn block_name(stage: usize, index: usize) -> String {
+    format!("layer{stage}.{index}")
+}
+
+/// A block's first conv: `layer2.0.conv1`.
+pub fn block_entry(block: &str) -> String {
+    format!("{block}.conv1")
 }
 
 impl Graph {
     /// The graph of a (valid) config.
     pub fn build(c: &Config) -> Graph {
-        let mut b = Builder { g: Graph { modules: vec![], blocks: vec![] }, bn: c.batchnorm, block: None, side: false };
+        let mut b = Builder { g: Graph { modules: vec![], blocks: vec![], focus: String::new() }, bn: c.batchnorm, block: None, side: false };
         b.push("input", Kind::Input, &[], vec![c.in_channels, c.image_size, c.image_size], vec![], "the image".into());
         let w0 = c.widths[0];
-        let x = b.conv("conv1", "input", w0, 3, 1, 1);
-        let x = b.bn("bn1", &x);
+        let x = b.conv(STEM_CONV, "input", w0, 3, 1, 1);
+        let x = b.bn(STEM_BN, &x);
         let mut x = b.relu("relu", &x);
         for (s, (&width, &count)) in c.widths.iter().zip(&c.blocks).enumerate() {
             for i in 0..count {
-                let p = format!("layer{}.{}", s + 1, i);
+                let p = block_name(s + 1, i);
                 let stride = if s > 0 && i == 0 { 2 } else { 1 };
                 x = b.basic_block(&p, &x, width, stride, c.shortcut);
             }
@@ -318,10 +338,12 @@ impl Graph {
         let k = b.shape(&x)[0];
         b.push("avgpool", Kind::AvgPool, &[&x], vec![k], vec![], format!("global average pool: the mean of each of the {k} channels"));
         let fc = Kind::Fc { n_in: k, n_out: c.num_classes };
-        let params = vec![ParamSpec { name: "fc.weight".into(), shape: vec![c.num_classes, k], trainable: true }, ParamSpec { name: "fc.bias".into(), shape: vec![c.num_classes], trainable: true }];
-        b.push("fc", fc, &["avgpool"], vec![c.num_classes], params, format!("fully connected {k}→{} (the logits)", c.num_classes));
-        b.push("softmax", Kind::Softmax, &["fc"], vec![c.num_classes], vec![], "class probabilities (trained with cross-entropy)".into());
-        b.g
+        let params = vec![ParamSpec { name: format!("{FC}.weight"), shape: vec![c.num_classes, k], trainable: true }, ParamSpec { name: format!("{FC}.bias"), shape: vec![c.num_classes], trainable: true }];
+        b.push(FC, fc, &["avgpool"], vec![c.num_classes], params, format!("fully connected {k}→{} (the logits)", c.num_classes));
+        b.push("softmax", Kind::Softmax, &[FC], vec![c.num_classes], vec![], "class probabilities (trained with cross-entropy)".into());
+        let mut g = b.g;
+        g.focus = g.blocks.iter().find(|b| b.reshapes).or(g.blocks.first()).map(|b| b.entry.clone()).unwrap_or_else(|| STEM_CONV.into());
+        g
     }
 
     pub fn module(&self, name: &str) -> Result<&Module> {
@@ -437,7 +459,7 @@ impl Builder {
     fn basic_block(&mut self, p: &str, x: &str, width: usize, stride: usize, shortcut: Shortcut) -> String {
         self.block = Some(p.into());
         let c_in = self.shape(x)[0];
-        let h = self.conv(&format!("{p}.conv1"), x, width, 3, stride, 1);
+        let h = self.conv(&block_entry(p), x, width, 3, stride, 1);
         let h = self.bn(&format!("{p}.bn1"), &h);
         let h = self.relu(&format!("{p}.relu1"), &h);
         let h = self.conv(&format!("{p}.conv2"), &h, width, 3, 1, 1);
@@ -476,7 +498,7 @@ impl Builder {
         if let Some(m) = self.g.modules.last_mut() {
             m.about = if shortcut == Shortcut::None { "block output: ReLU of the main branch (no shortcut)".into() } else { "block output: ReLU(main branch + shortcut)".into() };
         }
-        self.g.blocks.push(Block { name: p.into(), input: x.into(), entry: format!("{p}.conv1"), shortcut, reshapes });
+        self.g.blocks.push(Block { name: p.into(), input: x.into(), entry: block_entry(p), shortcut, reshapes });
         self.block = None;
         out
     }

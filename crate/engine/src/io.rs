@@ -16,6 +16,7 @@
 
 use crate::model::BatchNorm;
 use crate::optim::{Optimizer, OptimizerConfig};
+use crate::graph::{block_entry, block_name, FC, STEM_BN, STEM_CONV};
 use crate::{bail, Config, Error, Graph, ResNet, Result, Scalar, Shortcut, Tape, Tensor};
 use safetensors::tensor::{Metadata, TensorView};
 use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
@@ -419,22 +420,23 @@ fn infer_configs(file: &File<'_>) -> Result<Vec<Config>> {
         load_checked(&mut model, file).map_err(|e| Error(format!("{e} (read as ResNet-8: the file has no metadata, and no stem, first block and classifier to tell another member by)")))?;
         Ok(vec![Config::default()])
     };
-    let (Some(stem), Some(fc)) = (shape("conv1.weight").filter(|s| s.len() == 4), shape("fc.weight").filter(|s| s.len() == 2)) else {
+    let (Some(stem), Some(fc)) = (shape(&format!("{STEM_CONV}.weight")).filter(|s| s.len() == 4), shape(&format!("{FC}.weight")).filter(|s| s.len() == 2)) else {
         return default();
     };
     let (mut widths, mut blocks) = (vec![], vec![]);
     for s in 1..=64 {
-        let b = (0..).take_while(|b| names.contains(&format!("layer{s}.{b}.conv1.weight"))).count();
+        let entry = |b: usize| format!("{}.weight", block_entry(&block_name(s, b)));
+        let b = (0..).take_while(|&b| names.contains(&entry(b))).count();
         if b == 0 {
             break;
         }
-        widths.push(shape(&format!("layer{s}.0.conv1.weight")).map_or(0, |v| v[0]));
+        widths.push(shape(&entry(0)).map_or(0, |v| v[0]));
         blocks.push(b);
     }
     if widths.is_empty() {
         return default();
     }
-    let batchnorm = names.contains("bn1.weight");
+    let batchnorm = names.contains(&format!("{STEM_BN}.weight"));
     let in_channels = stem[1];
     let base = Config { in_channels, image_size: if in_channels == 1 { 28 } else { 32 }, num_classes: fc[0], widths, blocks, shortcut: Shortcut::Projection, batchnorm };
     base.validate().map_err(|e| Error(format!("the file's tensors describe no model the engine can build: {e}")))?;

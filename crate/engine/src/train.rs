@@ -1,10 +1,102 @@
 //! The training loop shared by the CLI and the browser: seeded epochs over the training
-//! split, one optimizer step per batch, and evaluation on the held-out digits.
+//! split, one optimizer step per batch, checkpoints to fall back on when a run diverges, and
+//! evaluation on the held-out digits. The settings a person chooses (batch, learning rate,
+//! steps, seed, optimizer) have their limits and the page's defaults here, once ([`SETTINGS`]).
 
 use crate::data::{Dataset, Split};
 use crate::model::Mode;
 use crate::optim::{Optimizer, OptimizerConfig};
-use crate::{bail, Result, ResNet};
+use crate::{bail, Error, Result, ResNet, Tensor};
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// Limits and defaults of the training settings: the CLI, the wasm API, the worker and the
+/// page's inputs (`Engine.settings()`) all read these.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Settings {
+    /// Batch sizes a training step takes, inclusive.
+    pub batch: (usize, usize),
+    /// Learning rates: above the first, at most the second.
+    pub lr: (f64, f64),
+    /// Steps of one run, inclusive.
+    pub steps: (u64, u64),
+    /// Seeds, inclusive (a u32: the wasm API's seed type).
+    pub seed: (u64, u64),
+    /// Training steps between the checkpoints a diverging run falls back on.
+    pub checkpoint_every: u64,
+    /// How many checkpoints are kept (the oldest is restored).
+    pub checkpoints: usize,
+    /// The page's starting values.
+    pub defaults: Defaults,
+    /// The CLI's `train`: epochs, and the peak learning rates of its cosine schedule.
+    pub cli: CliDefaults,
+    /// The optimizers' fixed hyper-parameters (the learning rate is the setting's).
+    pub sgd: OptimizerConfig,
+    pub adam: OptimizerConfig,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct CliDefaults {
+    pub epochs: u64,
+    pub lr_sgd: f64,
+    pub lr_adam: f64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Defaults {
+    pub lr: f64,
+    pub batch: usize,
+    pub opt: &'static str,
+    pub seed: u64,
+    pub steps: u64,
+}
+
+pub const SETTINGS: Settings = Settings {
+    batch: (1, 256),
+    lr: (0.0, 100.0),
+    steps: (1, 100_000),
+    seed: (0, u32::MAX as u64),
+    checkpoint_every: 10,
+    checkpoints: 3,
+    defaults: Defaults { lr: 0.05, batch: 32, opt: "sgd", seed: 1, steps: 200 },
+    cli: CliDefaults { epochs: 10, lr_sgd: 0.1, lr_adam: 2e-3 },
+    sgd: OptimizerConfig { kind: crate::optim::OptimizerKind::Sgd { momentum: 0.9 }, lr: 0.05, weight_decay: 5e-4 },
+    adam: OptimizerConfig { kind: crate::optim::OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, lr: 2e-3, weight_decay: 0.0 },
+};
+
+/// Why a training step did not happen.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepError {
+    /// The loss, a gradient or a BN running statistic was not finite (the learning rate is too
+    /// high for these weights): the run's oldest kept checkpoint is back, with fresh optimizer
+    /// moments. `at`: the step that failed; `restored`: the step the weights are from.
+    Diverged { message: String, at: u64, restored: u64 },
+    /// Anything else (bad data, a bad setting): nothing changed.
+    Failed(Error),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Diverged { message, at, restored } => {
+                write!(f, "{message}. Training stopped at step {at}; the weights of step {restored} are restored. Lower the learning rate and train on.")
+            }
+            StepError::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A step refused before anything changed, and why.
+enum Refused {
+    NonFinite(Error),
+    Other(Error),
+}
+
+impl From<Error> for Refused {
+    fn from(e: Error) -> Self {
+        Refused::Other(e)
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepStats {
@@ -23,6 +115,10 @@ pub struct Trainer {
     pub epoch: u64,
     order: Vec<usize>,
     pos: usize,
+    /// (weights, step) to fall back on, oldest first (see [`Trainer::run_step`]).
+    checkpoints: VecDeque<(ResNet<f32>, u64)>,
+    /// Steps since the run began.
+    run_steps: u64,
 }
 
 impl Trainer {
@@ -30,7 +126,7 @@ impl Trainer {
         if !(1..=1024).contains(&batch) {
             bail!("batch size must be between 1 and 1024, got {batch}");
         }
-        Ok(Trainer { model, opt: Optimizer::new(opt)?, batch, seed, epoch: 0, order: vec![], pos: 0 })
+        Ok(Trainer { model, opt: Optimizer::new(opt)?, batch, seed, epoch: 0, order: vec![], pos: 0, checkpoints: VecDeque::new(), run_steps: 0 })
     }
 
     /// Batches per epoch (the last partial batch is dropped).
@@ -42,10 +138,52 @@ impl Trainer {
     /// running statistic is reported as an error before anything changes: the weights are not
     /// updated and the running statistics the forward pass had already moved are put back.
     pub fn step(&mut self, data: &Dataset) -> Result<StepStats> {
-        crate::layers::in_pool(|| self.step_here(data))
+        crate::layers::in_pool(|| self.step_here(data)).map_err(|r| match r {
+            Refused::NonFinite(e) | Refused::Other(e) => e,
+        })
     }
 
-    fn step_here(&mut self, data: &Dataset) -> Result<StepStats> {
+    /// Starts a run: the weights as they are now become its first checkpoint.
+    pub fn begin_run(&mut self) {
+        self.checkpoints = VecDeque::from([(self.model.clone_weights(), self.opt.step)]);
+        self.run_steps = 0;
+    }
+
+    /// One step of a run (see [`begin_run`](Trainer::begin_run); a run begins by itself if none
+    /// has). Every `checkpoint_every` steps the weights are kept, the last `checkpoints` of
+    /// them. A step whose loss, gradients or running statistics are not finite is refused, and
+    /// the oldest kept weights come back (10–30 steps back, or the start of the run) with
+    /// fresh optimizer moments: weights that got that far are already too large to train on.
+    pub fn run_step(&mut self, data: &Dataset) -> std::result::Result<StepStats, StepError> {
+        if self.checkpoints.is_empty() {
+            self.begin_run();
+        }
+        match crate::layers::in_pool(|| self.step_here(data)) {
+            Ok(s) => {
+                self.run_steps += 1;
+                if self.run_steps % SETTINGS.checkpoint_every == 0 {
+                    self.checkpoints.push_back((self.model.clone_weights(), self.opt.step));
+                    if self.checkpoints.len() > SETTINGS.checkpoints {
+                        self.checkpoints.pop_front();
+                    }
+                }
+                Ok(s)
+            }
+            Err(Refused::Other(e)) => Err(StepError::Failed(e)),
+            Err(Refused::NonFinite(e)) => {
+                let at = self.opt.step;
+                let (weights, restored) = self.checkpoints.front().cloned().expect("a run has a checkpoint");
+                self.model = weights;
+                self.opt.m.clear();
+                self.opt.v.clear();
+                self.opt.step = restored;
+                self.begin_run();
+                Err(StepError::Diverged { message: e.0, at, restored })
+            }
+        }
+    }
+
+    fn step_here(&mut self, data: &Dataset) -> std::result::Result<StepStats, Refused> {
         if self.order.is_empty() || self.pos + self.batch > self.order.len() {
             if !self.order.is_empty() {
                 self.epoch += 1;
@@ -53,22 +191,44 @@ impl Trainer {
             self.order = data.epoch_order(self.seed, self.epoch);
             self.pos = 0;
             if self.order.len() < self.batch {
-                bail!("the training split has {} digits, fewer than one batch of {}", self.order.len(), self.batch);
+                return Err(Refused::Other(Error(format!("the training split has {} digits, fewer than one batch of {}", self.order.len(), self.batch))));
             }
         }
         let idx = &self.order[self.pos..self.pos + self.batch];
         self.pos += self.batch;
         let (x, labels) = data.batch(idx);
+        self.step_on(&x, &labels)
+    }
+
+    /// One step on a batch the caller gives (`x [N, C, S, S]`, one label each), refused as
+    /// [`step`](Trainer::step) refuses: the page's step on the digits it has and a benchmark's
+    /// on its own batch are the same step.
+    pub fn step_batch(&mut self, x: &Tensor<f32>, labels: &[usize]) -> Result<StepStats> {
+        crate::layers::in_pool(|| self.step_on(x, labels)).map_err(|r| match r {
+            Refused::NonFinite(e) | Refused::Other(e) => e,
+        })
+    }
+
+    fn step_on(&mut self, x: &Tensor<f32>, labels: &[usize]) -> std::result::Result<StepStats, Refused> {
         let stats: Vec<_> = self.model.batchnorms_mut().iter().map(|b| (b.running_mean.clone(), b.running_var.clone(), b.num_batches_tracked)).collect();
-        let logits = self.model.forward(&x, Mode::Train)?;
-        let accuracy = accuracy(&logits.data, &labels);
-        let loss = self.model.backward(&labels)?;
-        if let Err(e) = check_finite(&self.model, loss) {
-            for (b, (mean, var, n)) in self.model.batchnorms_mut().into_iter().zip(stats) {
-                (b.running_mean, b.running_var, b.num_batches_tracked) = (mean, var, n);
+        // forward, backward, check: a refusal puts back the running statistics the forward
+        // pass had moved, so nothing has changed
+        let pass = (|| -> std::result::Result<(f64, f64), Refused> {
+            let logits = self.model.forward(x, Mode::Train)?;
+            let accuracy = accuracy(&logits.data, labels);
+            let loss = self.model.backward(labels)?;
+            check_finite(&self.model, loss).map_err(Refused::NonFinite)?;
+            Ok((loss, accuracy))
+        })();
+        let (loss, accuracy) = match pass {
+            Ok(v) => v,
+            Err(e) => {
+                for (b, (mean, var, n)) in self.model.batchnorms_mut().into_iter().zip(stats) {
+                    (b.running_mean, b.running_var, b.num_batches_tracked) = (mean, var, n);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         self.opt.step(&mut self.model)?;
         Ok(StepStats { step: self.opt.step, epoch: self.epoch, loss, accuracy })
     }
@@ -115,7 +275,8 @@ pub fn evaluate_indices(model: &mut ResNet<f32>, data: &Dataset, idx: &[usize], 
         let (x, labels) = data.batch(chunk);
         let logits = model.forward(&x, Mode::Eval)?;
         correct += accuracy(&logits.data, &labels) * chunk.len() as f64;
-        let probs = &model.tape.get("act.softmax")?.data;
+        let out = &model.graph.modules.last().expect("a graph ends in its loss").name;
+        let probs = &model.tape.get(&format!("act.{out}"))?.data;
         let k = probs.len() / chunk.len();
         loss -= labels.iter().enumerate().map(|(n, &l)| (probs[n * k + l].max(1e-30) as f64).ln()).sum::<f64>();
     }
@@ -142,6 +303,45 @@ mod tests {
         assert!(first > 1.5, "an untrained model is near chance (ln 10 ≈ 2.3): {first}");
         assert!(last < 0.5 * first, "loss fell from {first:.3} to {last:.3}");
         assert_eq!(losses, run(), "seeded runs are identical");
+    }
+
+    /// A run at an absurd learning rate: the step that overflows is refused, the weights of the
+    /// run's oldest checkpoint come back (bit for bit) with fresh moments, and the error says so
+    /// in its type, not only in words.
+    #[test]
+    fn a_diverging_run_falls_back_to_its_oldest_checkpoint() {
+        let data = Dataset::mnist();
+        let model = ResNet::new(&Config::default(), 4).unwrap();
+        let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 0.0), 32, 4).unwrap();
+        for _ in 0..5 {
+            t.run_step(&data).unwrap();
+        }
+        t.begin_run();
+        let start = t.model.params();
+        t.opt.config.lr = 1e6;
+        let mut steps = 0;
+        let err = loop {
+            match t.run_step(&data) {
+                Ok(_) => steps += 1,
+                Err(e) => break e,
+            }
+            assert!(steps < 200, "lr 1e6 must diverge");
+        };
+        let StepError::Diverged { at, restored, .. } = err.clone() else { panic!("{err:?}") };
+        assert!(at > restored && restored >= 5, "at {at}, restored {restored}");
+        assert_eq!(t.opt.step, restored);
+        assert!(t.opt.m.is_empty());
+        if steps < SETTINGS.checkpoint_every as usize {
+            assert_eq!(t.model.params(), start, "before the first checkpoint: the run's start");
+        }
+        assert!(err.to_string().contains(&format!("the weights of step {restored} are restored")), "{err}");
+        // a failure of another kind changes nothing and says what it is
+        let mut bad = Dataset::mnist();
+        bad.labels.iter_mut().for_each(|l| *l = 12);
+        let before = (t.model.params(), t.opt.step);
+        let e = t.run_step(&bad);
+        assert!(matches!(&e, Err(StepError::Failed(f)) if f.0.contains("label 12 is out of range")), "{e:?}");
+        assert_eq!((t.model.params(), t.opt.step), before);
     }
 
     #[test]

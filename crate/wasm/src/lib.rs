@@ -10,7 +10,7 @@ use resnet_engine::data::{self, Dataset, Split};
 use resnet_engine::formula::{self, Query};
 use resnet_engine::model::Mode;
 use resnet_engine::optim::OptimizerConfig;
-use resnet_engine::train::{self, Trainer};
+use resnet_engine::train::{self, StepError, Trainer};
 use resnet_engine::{io, Config, ResNet, Shortcut, Tensor};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -141,6 +141,22 @@ fn parse_shortcut(v: &JsValue) -> Result<Option<Shortcut>, JsError> {
     }
 }
 
+/// A JS `Error` with a `kind` and numbers, for failures the caller acts on by type.
+fn step_error(kind: &str, message: &str, fields: &[(&str, u64)]) -> JsValue {
+    let e = js_sys::Error::new(message);
+    let _ = js_sys::Reflect::set(&e, &"kind".into(), &kind.into());
+    for &(k, v) in fields {
+        let _ = js_sys::Reflect::set(&e, &k.into(), &(v as f64).into());
+    }
+    e.into()
+}
+
+/// The training settings' limits and the page's defaults (`resnet_engine::train::SETTINGS`).
+#[wasm_bindgen]
+pub fn settings() -> Result<JsValue, JsError> {
+    to_js(&train::SETTINGS)
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StepReport {
@@ -184,7 +200,7 @@ fn parse_mode(mode: &str) -> Result<Mode, JsError> {
 
 fn parse_optimizer(v: JsValue) -> Result<OptimizerConfig, JsError> {
     if v.is_undefined() || v.is_null() {
-        return Ok(OptimizerConfig::sgd(0.05, 0.9, 5e-4));
+        return Ok(train::SETTINGS.sgd);
     }
     let cfg: OptimizerConfig = serde_wasm_bindgen::from_value(v).map_err(|e| err(format!("optimizer settings: {e}")))?;
     cfg.validate().map_err(err)?;
@@ -340,22 +356,36 @@ impl Engine {
     /// Batch size and shuffle seed of the training loop.
     #[wasm_bindgen(js_name = setBatch)]
     pub fn set_batch(&mut self, batch: usize, seed: u32) -> Result<(), JsError> {
-        if !(1..=256).contains(&batch) {
-            return Err(err(format!("batch size must be between 1 and 256, got {batch}")));
+        let (lo, hi) = train::SETTINGS.batch;
+        if !(lo..=hi).contains(&batch) {
+            return Err(err(format!("batch size must be between {lo} and {hi}, got {batch}")));
         }
         self.rebuild_trainer(batch, seed as u64)
     }
 
-    /// Runs `steps` training steps on the dataset; returns the last step's report. A
-    /// non-finite loss stops before the update, with an error.
-    pub fn train(&mut self, steps: u32) -> Result<JsValue, JsError> {
-        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+    /// Starts a training run: the weights as they are now are its first checkpoint (see
+    /// `resnet_engine::train::Trainer::run_step`).
+    #[wasm_bindgen(js_name = beginRun)]
+    pub fn begin_run(&mut self) {
+        self.trainer.begin_run();
+    }
+
+    /// Runs `steps` training steps of the run on the dataset; returns the last step's report.
+    /// A step whose loss, gradients or running statistics are not finite is refused and the
+    /// run's oldest checkpoint restored: the error then has `kind: "diverged"` with `at` and
+    /// `restored` (steps); any other failure `kind: "failed"`, with nothing changed.
+    pub fn train(&mut self, steps: u32) -> Result<JsValue, JsValue> {
+        let data = self.data.as_ref().ok_or_else(|| step_error("failed", "no dataset: call setDataset first", &[]))?;
         let mut last = None;
         for _ in 0..steps.max(1) {
-            last = Some(self.trainer.step(data).map_err(err)?);
+            match self.trainer.run_step(data) {
+                Ok(s) => last = Some(s),
+                Err(e @ StepError::Diverged { at, restored, .. }) => return Err(step_error("diverged", &e.to_string(), &[("at", at), ("restored", restored)])),
+                Err(e) => return Err(step_error("failed", &e.to_string(), &[])),
+            }
         }
         let s = last.expect("at least one step");
-        to_js(&StepReport { step: s.step, epoch: s.epoch, loss: s.loss, accuracy: s.accuracy })
+        to_js(&StepReport { step: s.step, epoch: s.epoch, loss: s.loss, accuracy: s.accuracy }).map_err(JsValue::from)
     }
 
     /// Images per training step.
@@ -365,24 +395,15 @@ impl Engine {
     }
 
     /// One training step on a given batch (`images`: `n × C × S × S` normalised floats,
-    /// `labels`: one class each): forward, backward, check, update. Returns the loss.
+    /// `labels`: one class each): the trainer's step (forward, backward, check, update) on
+    /// this batch instead of the next of the dataset. Returns the loss.
     #[wasm_bindgen(js_name = trainBatch)]
     pub fn train_batch(&mut self, images: &[f32], labels: &[u32]) -> Result<f64, JsError> {
         check_batch(labels.len())?;
         let c = &self.trainer.model.config;
         let x = Tensor::new(&[labels.len(), c.in_channels, c.image_size, c.image_size], images.to_vec()).map_err(err)?;
         let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
-        let trainer = &mut self.trainer;
-        // one hop into the thread pool for the whole step (see `in_pool`)
-        resnet_engine::layers::in_pool(|| -> resnet_engine::Result<f64> {
-            let model = &mut trainer.model;
-            model.forward(&x, Mode::Train)?;
-            let loss = model.backward(&labels)?;
-            train::check_finite(model, loss)?;
-            trainer.opt.step(model)?;
-            Ok(loss)
-        })
-        .map_err(err)
+        Ok(self.trainer.step_batch(&x, &labels).map_err(err)?.loss)
     }
 
     /// Each conv layer timed on its own at batch `n` of the dataset: `[{layer, input, kernel,

@@ -104,7 +104,7 @@ fn random_calls_never_panic() {
     e.set_dataset(DATA).map_err(JsValue::from).unwrap();
     let (mut ok, mut err) = (0, 0);
     for _ in 0..400 {
-        let r: Result<(), wasm_bindgen::JsError> = match rng.below(22) {
+        let r: Result<(), wasm_bindgen::JsError> = match rng.below(25) {
             0 => {
                 let n = rng.size(4);
                 let len = if rng.below(2) == 0 { n.min(8) * 784 } else { rng.size(2000) };
@@ -159,7 +159,7 @@ fn random_calls_never_panic() {
                 let s = ["{\"kind\": \"sgd\", \"momentum\": 0.9, \"lr\": 0.05, \"weight_decay\": 0}", "{\"kind\": \"adam\", \"beta1\": 0.9, \"beta2\": 0.999, \"eps\": 1e-8, \"lr\": 1e-3, \"weight_decay\": 0}", "{\"kind\": \"sgd\", \"momentum\": 2, \"lr\": -1, \"weight_decay\": 0}", "{\"kind\": \"rmsprop\"}", "null", "42", "{\"lr\": 1e400}"];
                 e.set_optimizer(json(s[rng.below(s.len() as u64) as usize]))
             }
-            14 if e.batch_size() <= 16 => e.train(1 + rng.below(2) as u32).map(|_| ()),
+            14 if e.batch_size() <= 16 => e.train(1 + rng.below(2) as u32).map(|_| ()).map_err(|v| wasm_bindgen::JsError::new(&format!("{v:?}"))),
             15 => {
                 let n = rng.size(3).min(4);
                 let x = vec![0.5f32; n * 784 + rng.below(2) as usize];
@@ -184,16 +184,23 @@ fn random_calls_never_panic() {
                 e.set_dataset(&d)
             }
             20 => e.reset_model(rng.next() as u32),
+            // other members of the family, real and not
+            21 => {
+                let a = ["\"plain14\"", "\"resnet14-a-nobn\"", "\"resnet8-w8\"", "\"resnet8\"", "\"resnet9\"", "\"plain\"", "{}", "null", "7", "{\"widths\": [8], \"blocks\": [1]}"];
+                e.set_architecture(json(a[rng.below(a.len() as u64) as usize]), rng.next() as u32)
+            }
+            22 => e.load_model(&mutated(&mut rng), json(rng.pick(&["null", "\"none\"", "\"identity\"", "\"sideways\"", "3"]))),
+            23 => resnet_wasm::file_arch(&mutated(&mut rng)).map(|_| ()),
             _ => {
-                let _ = (e.save_weights(), e.step(), e.tensor_names(), e.conv_sites(), e.config());
+                let _ = (e.save_weights(), e.step(), e.tensor_names(), e.conv_sites(), e.config(), e.modules(), e.architecture());
                 Ok(())
             }
         };
         if r.is_ok() { ok += 1 } else { err += 1 }
     }
     assert!(ok > 50 && err > 50, "the calls exercise both paths: {ok} ok, {err} errors");
-    // still a working engine
-    e.load_weights(MODEL).map_err(JsValue::from).unwrap();
+    // still a working engine (of whichever member the calls left it; the pretrained one again)
+    e.load_model(MODEL, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
     e.set_dataset(DATA).map_err(JsValue::from).unwrap();
     let idx: Vec<u32> = (8000..8010).collect();
     let logits = e.forward_digits(&idx, "eval").map_err(JsValue::from).unwrap();

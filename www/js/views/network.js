@@ -76,7 +76,7 @@ const shapeText = (s) => s.join('×') || '?';
  *  short name under it, and a spoken description. */
 function describe(m) {
   const last = m.block ? (m.name === m.block ? '' : m.name.slice(m.block.length + 1)) : m.name;
-  const short = m.block ? (m.name === m.block ? 'out' : last.replace(/^downsample\./, 'ds.')) : (m.kind === 'relu' || m.kind === 'bn' || m.kind === 'conv' ? m.name : '');
+  const short = m.block ? (m.name === m.block ? 'out' : last) : (m.kind === 'relu' || m.kind === 'bn' || m.kind === 'conv' ? m.name : '');
   switch (m.kind) {
     case 'input': return { kind: 'io', lines: ['input'], short: '', speak: 'input' };
     case 'loss': return { kind: 'io', lines: ['soft', 'max'], short: '', speak: 'softmax' };
