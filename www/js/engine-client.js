@@ -2,8 +2,12 @@
 //
 //   const engine = await EngineClient.start({ modelUrl, dataUrl, arch?, build?, optimizer?, poolSize?, hangMs? });
 //   engine.info                         -> {build: 'threads'|'simd', threads, simd}
-//   await engine.call('tensor', 'act.conv1')        -> Float32Array (transferred)
+//   await engine.inspect({heldOut: 7, layer: 'layer2.0.conv1'})   -> a layer's tensors, one call
+//   await engine.formula(query, 12)                 -> the terms behind one cell
+//   await engine.tensor('act.conv1')                -> Float32Array (transferred)
 //   const run = engine.train(100, p => ...)         -> promise of the last report
+// Each named method below is one entry of the worker's table (worker.js CALLS), which calls
+// the wasm Engine method of the same name (crate/wasm/src/lib.rs documents what it returns).
 //   engine.pause(); engine.resume(); engine.cancel();
 //
 // Errors from the engine reject with an Error carrying its readable message (and `kind`, when
@@ -118,7 +122,46 @@ export class EngineClient {
     this.ready.then(() => this.onrestart?.(), () => {});
   }
 
-  /** Calls a method of the engine (crate/wasm/src/lib.rs) with plain or typed-array args. */
+  // ---- the engine's methods, by name ---------------------------------------------------------
+  /** A layer's view for one input, in one call: {probs, label, pred, target, input, act, delta, inputDelta?, weights?}. */
+  inspect(request) { return this.call('inspect', request); }
+  /** The terms of the formula behind one cell (a resnet_engine::formula::Query). */
+  formula(query, topK) { return this.call('formula', query, topK); }
+  /** The module graph: {modules, blocks, focus}. */
+  modules() { return this.call('modules'); }
+  /** Every conv's place: geometry, input, the ReLU pre-activation behind it, its BN. */
+  convSites() { return this.call('convSites'); }
+  /** The network: {config, id, label, depth, parameters}. */
+  architecture() { return this.call('architecture'); }
+  /** A fresh network of the family (a config or an id), random weights from `seed`. */
+  setArchitecture(config, seed) { return this.call('setArchitecture', config, seed); }
+  /** The network in a weights file, whichever member (`shortcut` settles option A or plain). */
+  loadModel(bytes, shortcut) { return this.call('loadModel', bytes, shortcut); }
+  /** Weights of `step` back, with fresh optimizer moments. */
+  restoreCheckpoint(bytes, step) { return this.call('restoreCheckpoint', bytes, step); }
+  saveWeights() { return this.call('saveWeights'); }
+  saveOptimizer() { return this.call('saveOptimizer'); }
+  loadOptimizer(bytes) { return this.call('loadOptimizer', bytes); }
+  /** Random weights from `seed`, a fresh optimizer: train from scratch. */
+  resetModel(seed) { return this.call('resetModel', seed); }
+  setOptimizer(opt) { return this.call('setOptimizer', opt); }
+  setBatch(batch, seed) { return this.call('setBatch', batch, seed); }
+  /** Steps taken so far. */
+  step() { return this.call('step'); }
+  tensor(name) { return this.call('tensor', name); }
+  tensorShape(name) { return this.call('tensorShape', name); }
+  /** A parameter or buffer by its PyTorch name (`layer1.0.conv1.weight`). */
+  parameter(name) { return this.call('parameter', name); }
+  /** Tape tensors as one safetensors file; one as .npy. */
+  exportTensors(names) { return this.call('exportTensors', names); }
+  tensorNpy(name) { return this.call('tensorNpy', name); }
+  // (the engine module's static functions)
+  family() { return this.static('family'); }
+  settings() { return this.static('settings'); }
+  archOf(depth, width, shortcut, batchnorm) { return this.static('archOf', depth, width, shortcut, batchnorm); }
+  fileArch(bytes) { return this.static('fileArch', bytes); }
+
+  /** Any entry of the worker's table by name (for tools and tests; the page uses the named methods). */
   call(method, ...args) {
     const shared = (b) => typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer;
     // typed-array arguments are transferred (the caller's array is detached afterwards)

@@ -27,9 +27,9 @@ import { DrawPad } from './views/draw.js';
 import { Chart } from './views/curves.js';
 import { canvasToDigit } from './preprocess.js';
 import { visible } from './state.js';
+import { el } from './dom.js';
 
 const SITE = new URL('../', import.meta.url); // the folder with index.html, data/, models/
-const HELD_OUT = 8000;
 const VIEWS = ['formula', 'featuremaps', 'delta', 'draw', 'train', 'full'];
 
 // ---- one engine per model URL, shared ---------------------------------------------------
@@ -91,12 +91,6 @@ function documentFonts() {
   document.head.append(l);
 }
 
-const el = (tag, cls, text) => {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-};
 
 export class ResNetPlayground extends HTMLElement {
   static observedAttributes = ['view', 'layer', 'cell', 'sample', 'model', 'arch', 'height', 'theme', 'engine', 'seed'];
@@ -141,15 +135,14 @@ export class ResNetPlayground extends HTMLElement {
     if (this.height) this.style.setProperty('--rp-height', this.height);
   }
 
-  /** This widget's pass: its input forward in eval mode, δ from its target class. */
+  /** This widget's pass, the page's one engine call: its input forward in eval mode, δ from
+   *  its target class, and the tensors of its layer (when the model has it). */
   async pass(e) {
-    if (this.custom) await e.call('forwardPixels', this.custom.slice(), 1, 'eval');
-    else await e.call('forwardDigits', Uint32Array.of(HELD_OUT + this.sample), 'eval');
-    const p = Array.from(await e.call('tensor', `act.${this.graph.modules.at(-1).name}`));
-    const label = this.custom ? null : (await e.call('labels', Uint32Array.of(HELD_OUT + this.sample)))[0];
-    const pred = p.indexOf(Math.max(...p));
-    this.current = { p, label, pred, target: this.target ?? label ?? pred };
-    await e.call('backward', Uint32Array.of(this.current.target));
+    const input = this.custom ? { pixels: this.custom.slice() } : { heldOut: this.sample };
+    const layer = this.graph.modules.some((m) => m.name === this.shown) ? this.shown : this.graph.focus;
+    const v = await e.inspect({ ...input, target: this.target, layer });
+    this.seen = v;
+    this.current = { p: Array.from(v.probs), label: v.label, pred: v.pred, target: v.target };
   }
 
   #emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true })); }
@@ -190,7 +183,7 @@ export class ResNetPlayground extends HTMLElement {
       this.dataset.threads = String(client.info.threads);
       status.textContent = '';
       // the model's graph: its ends, and (no layer given) the layer it names as its focus
-      this.graph = await this.engine.run(null, (e) => e.call('modules'));
+      this.graph = await this.engine.run(null, (e) => e.modules());
       this.shown = this.layer || this.graph.focus;
       await this[`view_${this.view}`](box, status);
     } catch (e) {
@@ -199,12 +192,17 @@ export class ResNetPlayground extends HTMLElement {
   }
 
   /** Calls on the engine with this widget's pass on the tape. */
-  #mine() { return { call: (...a) => this.engine.run(this, (e) => e.call(...a)) }; }
+  #mine() {
+    const run = (fn) => this.engine.run(this, fn);
+    return { formula: (q, k) => run((e) => e.formula(q, k)), tensor: (n) => run((e) => e.tensor(n)), tensorShape: (n) => run((e) => e.tensorShape(n)), parameter: (n) => run((e) => e.parameter(n)) };
+  }
 
   #fresh() { this.engine.owner = null; }
 
   async #grid(box, kind, name, onCell) {
-    const [d, s] = await this.engine.run(this, (e) => Promise.all([e.call('tensor', name), e.call('tensorShape', name)])).catch(async (err) => {
+    // the pass brought the layer's tensors; any other is asked for
+    const mine = (e) => [this.seen?.act, this.seen?.delta, this.seen?.inputDelta].find((t) => t?.name === name);
+    const [d, s] = await this.engine.run(this, (e) => (mine(e) ? [mine(e).data, mine(e).shape] : Promise.all([e.tensor(name), e.tensorShape(name)]))).catch(async (err) => {
       // the tensor is missing: is the layer? (the graph says)
       if (this.graph.modules.some((m) => m.name === this.shown)) throw err;
       const layers = this.graph.modules.slice(1).map((m) => m.name);
@@ -229,7 +227,7 @@ export class ResNetPlayground extends HTMLElement {
 
   // a δ map and the formula pane: for a conv, δ at its input (conv_input_delta); else its δ
   async view_formula(box, status) {
-    const sites = await this.engine.run(null, (e) => e.call('convSites'));
+    const sites = await this.engine.run(null, (e) => e.convSites());
     const site = sites.find((s) => s.name === this.shown && s.z);
     if (!site) {
       const some = sites.filter((s) => s.z).slice(0, 3).map((s) => s.name).join(', ');
@@ -286,7 +284,7 @@ export class ResNetPlayground extends HTMLElement {
     const chart = new Chart(canvas, { yLabel: 'loss', yMax: 0.5, series: [{ key: 'train', label: 'training batch', colour: '#2d6cdf' }] });
     const client = await this.engine.client;
     reset.onclick = async () => {
-      await this.engine.run(null, (e) => e.call('resetModel', this.seed));
+      await this.engine.run(null, (e) => e.resetModel(this.seed));
       this.#fresh();
       chart.clear();
       stat.textContent = 'random weights: train from scratch';

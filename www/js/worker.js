@@ -200,6 +200,57 @@ async function trainLoop(id, steps, progressMs, evalEvery, evalLimit) {
   return { ...last, cancelled: control.cancelled, elapsedMs: performance.now() - start };
 }
 
+// What the page may ask of the engine, by name: one explicit table each (the named methods of
+// EngineClient post these names; nothing is looked up by reflection). The wasm side is
+// crate/wasm/src/lib.rs, where each method says what it takes and returns.
+const CALLS = {
+  inspect: (e, request) => e.inspect(request),
+  formula: (e, query, topK) => e.formula(query, topK),
+  modules: (e) => e.modules(),
+  convSites: (e) => e.convSites(),
+  architecture: (e) => e.architecture(),
+  config: (e) => e.config(),
+  setArchitecture: (e, config, seed) => e.setArchitecture(config, seed),
+  loadModel: (e, bytes, shortcut) => e.loadModel(bytes, shortcut),
+  loadWeights: (e, bytes) => e.loadWeights(bytes),
+  restoreCheckpoint: (e, bytes, step) => e.restoreCheckpoint(bytes, step),
+  saveWeights: (e) => e.saveWeights(),
+  saveOptimizer: (e) => e.saveOptimizer(),
+  loadOptimizer: (e, bytes) => e.loadOptimizer(bytes),
+  resetModel: (e, seed) => e.resetModel(seed),
+  setOptimizer: (e, opt) => e.setOptimizer(opt),
+  setBatch: (e, batch, seed) => e.setBatch(batch, seed),
+  step: (e) => e.step,
+  batchSize: (e) => e.batchSize,
+  forward: (e, images, n, mode) => e.forward(images, n, mode),
+  forwardDigits: (e, indices, mode) => e.forwardDigits(indices, mode),
+  forwardPixels: (e, pixels, n, mode) => e.forwardPixels(pixels, n, mode),
+  labels: (e, indices) => e.labels(indices),
+  backward: (e, labels) => e.backward(labels),
+  trainBatch: (e, images, labels) => e.trainBatch(images, labels),
+  train: (e, steps) => e.train(steps), // steps of the current run, without the worker's loop (the bench page)
+  evaluate: (e, split, limit) => e.evaluate(split, limit),
+  tensorNames: (e) => e.tensorNames(),
+  tensor: (e, name) => e.tensor(name),
+  tensorShape: (e, name) => e.tensorShape(name),
+  parameter: (e, name) => e.parameter(name),
+  exportTensors: (e, names) => e.exportTensors(names),
+  tensorNpy: (e, name) => e.tensorNpy(name),
+  profileConvs: (e, n, reps) => e.profileConvs(n, reps),
+};
+const STATICS = {
+  family: () => wasm.family(),
+  settings: () => wasm.settings(),
+  archFromId: (id) => wasm.archFromId(id),
+  archOf: (depth, width, shortcut, bn) => wasm.archOf(depth, width, shortcut, bn),
+  fileArch: (bytes) => wasm.fileArch(bytes),
+  benchGemm: (m, n, k, reps) => wasm.benchGemm(m, n, k, reps),
+};
+const pick = (table, name) => {
+  if (typeof name !== 'string' || !Object.hasOwn(table, name)) throw new Error(`no engine method '${name}'`);
+  return table[name];
+};
+
 function transferables(value) {
   if (ArrayBuffer.isView(value)) return [value.buffer];
   return [];
@@ -216,18 +267,13 @@ self.onmessage = async (ev) => {
     else if (!engine) throw new Error('the engine is not initialised');
     else if (op === 'train') result = await train(id, args);
     // the engine's static functions: the family, an id's member, what a weights file holds
-    else if (op === 'static' && ['family', 'archFromId', 'archOf', 'fileArch', 'settings'].includes(method)) result = wasm[method](...(args || []));
+    else if (op === 'static') result = pick(STATICS, method)(...(args || []));
+    else if (op === 'call') result = pick(CALLS, method)(engine, ...(args || []));
     // what a wasm trap looks like to the client, so the tests can check the recovery path
     else if (op === 'simulate-trap') throw new WebAssembly.RuntimeError('unreachable (a simulated trap)');
     // ...and what a trap on a pool thread looks like: no answer at all
     else if (op === 'simulate-hang') for (;;) { /* spin */ }
-    else if (op === 'call') {
-      const member = engine[method];
-      if (typeof method !== 'string' || method.startsWith('_') || method === 'free' || method === 'constructor' || member === undefined) {
-        throw new Error(`no engine method '${method}'`);
-      }
-      result = typeof member === 'function' ? member.apply(engine, args || []) : member;
-    } else throw new Error(`unknown operation '${op}'`);
+    else throw new Error(`unknown operation '${op}'`);
     self.postMessage({ id, result }, transferables(result));
   } catch (e) {
     // A wasm trap (a Rust panic) leaves the instance unusable: tell the client to restart.

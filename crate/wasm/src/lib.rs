@@ -417,6 +417,85 @@ impl Engine {
         to_js(&resnet_engine::bench::conv_layers(&mut model, &x, reps.clamp(1, 100), &now).map_err(err)?)
     }
 
+    /// Everything a view of one layer needs, in one call. `request`: `{heldOut: k}` (the k-th
+    /// held-out digit) or `{pixels: Uint8Array}` (one image of 8-bit pixels, as `forwardPixels`),
+    /// `target` (a class, or null: the label, else the prediction) and `layer` (a module name).
+    /// Runs the input forward in eval mode and back-propagates from the target, then returns
+    /// `{probs, label, pred, target, input, layer, act, delta, inputDelta?, weights?}`: tensors
+    /// as `{name, data: Float32Array, shape}`; `inputDelta` is δ of the ReLU pre-activation
+    /// behind a conv's input (`delta.<z>`), `weights` a conv's or the fc's `{name, data, grad,
+    /// shape}`. The tape then holds this pass (for `formula`).
+    pub fn inspect(&mut self, request: JsValue) -> Result<JsValue, JsError> {
+        let get = |k: &str| js_sys::Reflect::get(&request, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
+        let (layer, target, held, pixels) = (get("layer"), get("target"), get("heldOut"), get("pixels"));
+        let layer = layer.as_string().ok_or_else(|| err("inspect: layer must be a module name"))?;
+        let module = self.trainer.model.graph.module(&layer).map_err(err)?.clone();
+        let label = if let Some(k) = held.as_f64() {
+            let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+            let held_out = data.len() - data.n_train;
+            if k < 0.0 || k.fract() != 0.0 || k as usize >= held_out {
+                return Err(err(format!("held-out digit {k} is out of range: there are {held_out} (0 to {})", held_out - 1)));
+            }
+            let i = data.n_train + k as usize;
+            let (x, labels) = data.batch(&[i]);
+            self.trainer.model.forward(&x, Mode::Eval).map_err(err)?;
+            Some(labels[0])
+        } else if pixels.is_instance_of::<js_sys::Uint8Array>() {
+            let px = js_sys::Uint8Array::from(pixels).to_vec();
+            self.forward_pixels(&px, 1, "eval")?;
+            None
+        } else {
+            return Err(err("inspect: give heldOut (a held-out digit) or pixels (a Uint8Array image)"));
+        };
+        let m = &self.trainer.model;
+        let probs = m.tape.get(&format!("act.{}", m.graph.modules.last().expect("a loss module").name)).map_err(err)?.data.clone();
+        let pred = train::argmax(&probs);
+        let target = match target.as_f64() {
+            Some(t) if t >= 0.0 && t.fract() == 0.0 && (t as usize) < probs.len() => t as usize,
+            Some(t) => return Err(err(format!("target {t} is not a class of this model (0 to {})", probs.len() - 1))),
+            None => label.unwrap_or(pred),
+        };
+        self.trainer.model.backward(&[target]).map_err(err)?;
+        let m = &self.trainer.model;
+        let o = js_sys::Object::new();
+        let set = |o: &js_sys::Object, k: &str, v: JsValue| {
+            let _ = js_sys::Reflect::set(o, &JsValue::from_str(k), &v);
+        };
+        let tensor = |name: &str| -> Result<JsValue, JsError> {
+            let t = m.tape.get(name).map_err(err)?;
+            let o = js_sys::Object::new();
+            set(&o, "name", name.into());
+            set(&o, "data", js_sys::Float32Array::from(&t.data[..]).into());
+            set(&o, "shape", to_js(&t.shape)?);
+            Ok(o.into())
+        };
+        set(&o, "probs", js_sys::Float32Array::from(&probs[..]).into());
+        set(&o, "label", label.map_or(JsValue::NULL, |l| (l as f64).into()));
+        set(&o, "pred", (pred as f64).into());
+        set(&o, "target", (target as f64).into());
+        set(&o, "input", tensor(&format!("act.{}", m.graph.modules[0].name))?);
+        set(&o, "layer", layer.as_str().into());
+        set(&o, "act", tensor(&format!("act.{layer}"))?);
+        set(&o, "delta", tensor(&format!("delta.{layer}"))?);
+        if module.kind_name() == "conv" {
+            let src = m.graph.module(&module.inputs[0]).map_err(err)?;
+            if src.kind_name() == "relu" {
+                set(&o, "inputDelta", tensor(&format!("delta.{}", src.inputs[0]))?);
+            }
+        }
+        if matches!(module.kind_name(), "conv" | "fc") {
+            let w = if module.kind_name() == "conv" { &m.conv(&layer).map_err(err)?.weight } else { &m.fc().weight };
+            let g = m.tape.get(&format!("grad.{layer}.weight")).map_err(err)?;
+            let wo = js_sys::Object::new();
+            set(&wo, "name", format!("{layer}.weight").into());
+            set(&wo, "data", js_sys::Float32Array::from(&w[..]).into());
+            set(&wo, "grad", js_sys::Float32Array::from(&g.data[..]).into());
+            set(&wo, "shape", to_js(&module.params[0].shape)?);
+            set(&o, "weights", wo.into());
+        }
+        Ok(o.into())
+    }
+
     /// Steps taken so far.
     #[wasm_bindgen(getter)]
     pub fn step(&self) -> f64 {

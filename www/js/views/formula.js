@@ -6,6 +6,7 @@
 // cell, the contributing δ^{l+1} cells outlined and the kernel entries they meet highlighted.
 import katex from '../../vendor/katex/katex.mjs';
 import { diverging, sequential, fmt } from '../colormap.js';
+import { el } from '../dom.js';
 
 const LISTED = 8;          // terms listed in the table (the rest are summed by the engine)
 const ALL = 100000;        // "every term" (more than any cell has), for the pictures
@@ -19,12 +20,6 @@ export function tex(v) {
 }
 
 const sub = (idx) => idx.join(',');
-const el = (tag, cls, text) => {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-};
 
 function math(parent, src, display = true) {
   const span = el(display ? 'div' : 'span', display ? 'math' : 'math-inline');
@@ -87,7 +82,8 @@ const SYMBOLS = {
 export class FormulaPane {
   /**
    * @param {HTMLElement} root
-   * @param {{engine: object, canQuery: () => boolean}} opts  canQuery: false while training
+   * @param {{engine: object, canQuery: () => boolean}} opts  engine: {formula, tensor, tensorShape,
+   *        parameter} (an EngineClient, or the widget's queue of one); canQuery: false while training
    *        runs (the tape is changing under the pane)
    */
   constructor(root, { engine, canQuery, summary = null }) {
@@ -106,8 +102,8 @@ export class FormulaPane {
     try {
       const picture = ['conv_input_delta', 'conv_forward'].includes(query.kind) && site;
       const [f, all] = await Promise.all([
-        this.engine.call('formula', query, LISTED),
-        picture ? this.engine.call('formula', query, ALL) : null,
+        this.engine.formula(query, LISTED),
+        picture ? this.engine.formula(query, ALL) : null,
       ]);
       // a newer cell was hovered meanwhile, or training resumed and the tape moved on
       if (seq !== this.seq || !this.canQuery()) return;
@@ -236,21 +232,23 @@ export class FormulaPane {
     this.seq++;
   }
 
-  #get(method, arg) {
-    const key = `${method}:${arg}`;
-    if (!this.cache.has(key)) this.cache.set(key, this.engine.call(method, arg));
+  // a tensor, shape or parameter of the current pass, asked of the engine once
+  #get(what, name) {
+    const key = `${what}:${name}`;
+    const ask = { tensor: (n) => this.engine.tensor(n), shape: (n) => this.engine.tensorShape(n), parameter: (n) => this.engine.parameter(n) }[what];
+    if (!this.cache.has(key)) this.cache.set(key, ask(name));
     return this.cache.get(key);
   }
 
   async #pictureData(q, site, all) {
-    const e = { call: (m, a) => this.#get(m, a) };
+    const get = (what, name) => this.#get(what, name);
     if (q.kind === 'conv_input_delta') {
       // δ^{l+1} = delta.<conv>, dilated by s and padded by K−1−p; ROT180(w) at (x, y)
-      const [d, ds, w] = await Promise.all([e.call('tensor', `delta.${site.name}`), e.call('tensorShape', `delta.${site.name}`), e.call('parameter', `${site.name}.weight`)]);
-      const zShape = await e.call('tensorShape', `act.${site.z}`);
+      const [d, ds, w] = await Promise.all([get('tensor', `delta.${site.name}`), get('shape', `delta.${site.name}`), get('parameter', `${site.name}.weight`)]);
+      const zShape = await get('shape', `act.${site.z}`);
       return { kind: 'delta', site, map: d, shape: Array.from(ds), w, inH: zShape[2], inW: zShape[3], q, terms: all.terms };
     }
-    const [a, as, w] = await Promise.all([e.call('tensor', `act.${site.input}`), e.call('tensorShape', `act.${site.input}`), e.call('parameter', `${site.name}.weight`)]);
+    const [a, as, w] = await Promise.all([get('tensor', `act.${site.input}`), get('shape', `act.${site.input}`), get('parameter', `${site.name}.weight`)]);
     return { kind: 'forward', site, map: a, shape: Array.from(as), w, q, terms: all.terms };
   }
 

@@ -3,6 +3,7 @@
 // its indices and value. Activations use the sequential scale from the tensor's min to max;
 // errors and gradients the diverging scale, symmetric around 0.
 import { sequential, diverging, drawLegend, fmt } from '../colormap.js';
+import { el } from '../dom.js';
 
 export class HeatmapGrid {
   /**
@@ -145,8 +146,3 @@ export class HeatmapGrid {
   }
 }
 
-function el(tag, cls) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  return e;
-}

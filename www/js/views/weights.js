@@ -3,6 +3,7 @@
 // scale symmetric around 0. A cursor (mouse, or the arrow keys; PageUp/PageDown change o)
 // picks one entry (o, i, a, b) and reports it, so the formula pane can explain it.
 import { diverging, drawLegend, fmt } from '../colormap.js';
+import { el } from '../dom.js';
 
 const PER_ROW = 16; // tiles per row
 
@@ -145,8 +146,3 @@ export class WeightView {
   }
 }
 
-function el(tag, cls) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  return e;
-}

@@ -1,0 +1,24 @@
+// The few DOM helpers every part of the page and the widget uses.
+
+/** The element with this id (in the page's document). */
+export const $ = (id) => document.getElementById(id);
+
+/** A new element `tag` with class `cls` and text content `text` (both optional). */
+export function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** Offers `bytes` as a file download called `name`. */
+export function download(bytes, name, type = 'application/octet-stream') {
+  const url = URL.createObjectURL(new Blob([bytes], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

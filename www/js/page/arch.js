@@ -1,0 +1,144 @@
+// The network: a preset or the fields (depth, width, shortcut, BatchNorm) name a member of the
+// family; the engine says what it is (its id, name, parameters) and builds it. The page follows
+// whatever network the engine holds: built here, or opened from a weights file (which may have
+// to ask whether it is option A or a plain net) or a session.
+import { $ } from '../dom.js';
+import { visible } from '../state.js';
+import { state, update, status, training } from './context.js';
+
+export const MODEL_URL = 'models/resnet8-mnist.safetensors';
+// pretrained files shipped with the page, by network; a network without one starts from its seed
+export const PRETRAINED = { resnet8: MODEL_URL };
+/** What the engine worker starts with for network `arch`: its pretrained file, or the id. */
+export const engineModel = (arch) => (PRETRAINED[arch] ? { modelUrl: PRETRAINED[arch], arch: undefined } : { modelUrl: null, arch });
+
+const SHORTCUT_TEXT = { projection: 'projection (1×1 conv)', identity: 'identity (option A)', none: 'none (plain net)' };
+
+// The architecture panel: a preset or the fields (depth, width, shortcut, BatchNorm) name a
+// member of the family; the engine says what it is (its id, name, parameters) and builds it.
+// The page follows whatever network the engine holds: built here, or opened from a file.
+export async function setUpArchitecture(engine, inspector, trainer) {
+  const fam = await engine.family();
+  $('arch-preset').replaceChildren(...fam.presets.map((p) => new Option(p.label, p.id)), new Option('(custom)', ''));
+  $('arch-depth').replaceChildren(...fam.depths.map((d) => new Option(String(d), String(d))));
+  $('arch-width').replaceChildren(...fam.widths.map((w) => new Option(String(w), String(w))));
+  $('arch-shortcut').replaceChildren(...fam.shortcuts.map((k) => new Option(SHORTCUT_TEXT[k] ?? k, k)));
+  let built = null; // the engine's network: {config, id, label, depth, parameters}
+  const setFields = (c) => {
+    $('arch-depth').value = String(2 * c.blocks.reduce((a, b) => a + b, 0) + 2);
+    $('arch-width').value = String(c.widths[0]);
+    $('arch-shortcut').value = c.shortcut;
+    $('arch-bn').checked = c.batchnorm;
+  };
+  const wanted = () => engine.archOf(Number($('arch-depth').value), Number($('arch-width').value), $('arch-shortcut').value, $('arch-bn').checked);
+  const count = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(n < 1e5 ? 1 : 0)} k`);
+  const words = (a) => `${a.label}, ${a.depth} weighted layers, ${count(a.parameters)} parameters`;
+  const preview = async () => {
+    try {
+      const a = await wanted();
+      $('arch-preset').value = fam.presets.some((p) => p.id === a.id) ? a.id : '';
+      const same = built && a.id === built.id;
+      $('arch-build').dataset.same = same ? 'yes' : '';
+      $('arch-build').disabled = same || training.running;
+      $('arch-summary').textContent = same ? `This page runs ${words(built)}.`
+        : `This page runs ${words(built)}. “Build this network” makes ${words(a)}, from random weights (seed ${state.seed}).`;
+    } catch (e) {
+      $('arch-summary').textContent = e.message;
+      $('arch-build').disabled = true;
+    }
+  };
+  for (const id of ['arch-depth', 'arch-width', 'arch-shortcut', 'arch-bn']) $(id).onchange = preview;
+  $('arch-preset').onchange = () => {
+    const p = fam.presets.find((x) => x.id === $('arch-preset').value);
+    if (p) setFields(p.config);
+    preview();
+  };
+  // the engine's network changed (built, or from a file or a session): the page follows
+  const changed = async () => {
+    built = await engine.architecture();
+    const id = built.id ?? state.arch;
+    const switched = id !== state.arch || !inspectorMatches;
+    update({ arch: id });
+    Object.assign(engine.options, engineModel(id)); // a restarted engine comes back as this network
+    $('arch-name').textContent = built.label;
+    setFields(built.config);
+    trainer.setPretrained(!!PRETRAINED[id]);
+    await preview();
+    update({});
+    inspectorMatches = true;
+    if (switched) await inspector.rebuild();
+  };
+  let inspectorMatches = true;
+  let onSwitch = (build) => build();
+  $('arch-build').onclick = async () => {
+    if (training.running) { status('Stop training before building another network.', true); return; }
+    let a;
+    try { a = await wanted(); } catch (e) { status(e.message, true); return; }
+    $('arch-build').disabled = true;
+    status(`Building ${a.label}…`);
+    try {
+      const back = await onSwitch(async () => {
+        await engine.setArchitecture(a.config, state.seed);
+        trainer.clearStats();
+        inspectorMatches = false;
+        await changed();
+      });
+      status(back == null ? `Built ${a.label} with random weights from seed ${state.seed}: press Start to train it.`
+        : `${a.label}: your last session with it is back, at step ${back}.`);
+    } catch (e) {
+      status(`Could not build ${a.label}: ${e.message}`, true);
+      await preview();
+    }
+  };
+  // a question with one button per answer (and Cancel); resolves with the answer or null
+  const ask = (text, candidates) => new Promise((resolve) => {
+    const box = $('arch-ask');
+    $('arch-ask-text').textContent = text;
+    const done = (v) => { box.hidden = true; box.onkeydown = null; resolve(v); };
+    const buttons = candidates.map((c) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = c.label;
+      b.onclick = () => done(c.config.shortcut);
+      return b;
+    });
+    const cancel = document.createElement('button');
+    cancel.type = 'button';
+    cancel.className = 'secondary';
+    cancel.textContent = 'Cancel';
+    cancel.onclick = () => done(null);
+    $('arch-ask-buttons').replaceChildren(...buttons, cancel);
+    box.onkeydown = (e) => { if (e.key === 'Escape') { e.stopPropagation(); done(null); } };
+    box.hidden = false;
+    buttons[0]?.focus();
+  });
+  // weights from a file (e.g. the CLI's or PyTorch's), of any member: checked by the engine, a bad file changes nothing
+  $('weights-open').onchange = async () => {
+    const file = $('weights-open').files[0];
+    $('weights-open').value = '';
+    if (!file) return;
+    if (training.running) { status('Stop training before opening weights.', true); return; }
+    try {
+      if (file.size > 64 << 20) throw new Error(`it is ${(file.size / 2 ** 20).toFixed(0)} MB; the largest network here takes about 3.4 MB`);
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      // which network the file holds; names and shapes cannot tell option A from a plain net
+      const what = await engine.fileArch(bytes);
+      let shortcut;
+      if (!what.config) {
+        shortcut = await ask(`"${visible(file.name)}" has no note of its network, and ${what.source}. Which is it?`, what.candidates);
+        if (!shortcut) { status('Nothing opened.'); return; }
+      }
+      trainer.save(true); // the network before keeps its session
+      await engine.loadModel(bytes, shortcut);
+      trainer.clearStats();
+      await changed();
+      trainer.save(true);
+      status(`Weights "${visible(file.name)}" loaded. The page runs ${$('arch-name').textContent}.`);
+    } catch (e) {
+      status(`Could not use "${visible(file.name)}": ${e.message}. The model is unchanged.`, true);
+    }
+    await inspector.refresh().catch(() => {});
+  };
+  await changed();
+  return { changed, ask, onSwitch: (fn) => { onSwitch = fn; } };
+}
