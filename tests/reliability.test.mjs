@@ -322,3 +322,34 @@ test('a paused training run is not taken for a hung engine', async () => {
   await page.waitForFunction(() => /^Stopped at step/.test(document.getElementById('status').textContent), null, { timeout: 30_000 });
   assert.deepEqual(errors, []);
 });
+
+test('two tabs of one network: the first keeps the saved session, the second says so and saves nothing over it until asked', async () => {
+  const a = await open(browser, `${srv.url}?steps=10`);
+  await ready(a.page);
+  await a.page.click('#start');
+  await a.page.waitForFunction(() => /^Step 10: loss/.test(document.getElementById('status').textContent), null, { timeout: 120_000 });
+  await a.page.waitForFunction(() => window.playground.savedStep === 10);
+  // tab B, same browser profile: restores A's session, and is told it does not keep it
+  const b = await open(browser, `${srv.url}?steps=5`, { context: a.context });
+  await ready(b.page);
+  await b.page.waitForFunction(() => /open in another tab, which keeps its saved session/.test(document.getElementById('session-note').textContent));
+  await b.page.click('#reset');
+  await b.page.waitForFunction(() => /Random weights/.test(document.getElementById('status').textContent));
+  await b.page.click('#start');
+  await b.page.waitForFunction(() => /^Step 5: loss/.test(document.getElementById('status').textContent), null, { timeout: 120_000 });
+  await b.page.evaluate(() => window.playground.saveSession());
+  // A's session is still A's: a third tab restores step 10
+  const c = await open(browser, srv.url, { context: a.context });
+  await c.page.waitForFunction(() => /restored, at step 10\./.test(document.getElementById('status').textContent), null, { timeout: 90_000 });
+  await c.page.close();
+  // B takes over: A is told, B's work is now what is kept
+  await b.page.click('#session-keep');
+  await b.page.waitForFunction(() => /now keeps the saved session/.test(document.getElementById('status').textContent));
+  await a.page.waitForFunction(() => /Another tab took over keeping/.test(document.getElementById('session-note').textContent));
+  await b.page.waitForFunction(() => window.playground.savedStep === 5);
+  await a.page.evaluate(() => window.playground.saveSession()); // A saves nothing now
+  const d = await open(browser, srv.url, { context: a.context });
+  await d.page.waitForFunction(() => /restored, at step 5\./.test(document.getElementById('status').textContent), null, { timeout: 90_000 });
+  assert.deepEqual([...a.errors, ...b.errors, ...c.errors, ...d.errors], []);
+  await a.context.close();
+});

@@ -119,6 +119,40 @@ pub struct Trainer {
     checkpoints: VecDeque<(ResNet<f32>, u64)>,
     /// Steps since the run began.
     run_steps: u64,
+    /// The run's loss: its mean over the first steps, then a moving average.
+    watch: LossWatch,
+    /// The kept weights with the lowest moving-average loss (step, loss): what a run whose loss
+    /// has exploded while staying finite goes back to.
+    best: Option<(ResNet<f32>, u64, f64)>,
+}
+
+/// Steps whose mean loss is a run's starting point; after them, a moving average (weight 0.1).
+const WATCH_START: u64 = 10;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct LossWatch {
+    n: u64,
+    start: f64,
+    ema: f64,
+}
+
+impl LossWatch {
+    fn add(&mut self, loss: f64) {
+        self.n += 1;
+        if self.n <= WATCH_START {
+            self.start += (loss - self.start) / self.n as f64;
+            self.ema = self.start;
+        } else {
+            self.ema = 0.9 * self.ema + 0.1 * loss;
+        }
+    }
+
+    /// A run gone wrong with every number finite: after twice the starting steps, the moving
+    /// average has grown by more than max(1, the starting loss) — for an untrained model (loss
+    /// ≈ ln 10) that is doubling, for a trained one (≈ 0.05) rising above ≈ 1.
+    fn exploded(&self) -> bool {
+        self.n > 2 * WATCH_START && self.ema > self.start + self.start.max(1.0)
+    }
 }
 
 impl Trainer {
@@ -126,7 +160,7 @@ impl Trainer {
         if !(1..=1024).contains(&batch) {
             bail!("batch size must be between 1 and 1024, got {batch}");
         }
-        Ok(Trainer { model, opt: Optimizer::new(opt)?, batch, seed, epoch: 0, order: vec![], pos: 0, checkpoints: VecDeque::new(), run_steps: 0 })
+        Ok(Trainer { model, opt: Optimizer::new(opt)?, batch, seed, epoch: 0, order: vec![], pos: 0, checkpoints: VecDeque::new(), run_steps: 0, watch: LossWatch::default(), best: None })
     }
 
     /// Batches per epoch (the last partial batch is dropped).
@@ -147,6 +181,17 @@ impl Trainer {
     pub fn begin_run(&mut self) {
         self.checkpoints = VecDeque::from([(self.model.clone_weights(), self.opt.step)]);
         self.run_steps = 0;
+        self.watch = LossWatch::default();
+        self.best = Some((self.model.clone_weights(), self.opt.step, f64::INFINITY));
+    }
+
+    /// Puts kept weights back, with fresh optimizer moments, and starts the run afresh.
+    fn go_back(&mut self, weights: ResNet<f32>, step: u64) {
+        self.model = weights;
+        self.opt.m.clear();
+        self.opt.v.clear();
+        self.opt.step = step;
+        self.begin_run();
     }
 
     /// One step of a run (see [`begin_run`](Trainer::begin_run); a run begins by itself if none
@@ -154,6 +199,9 @@ impl Trainer {
     /// them. A step whose loss, gradients or running statistics are not finite is refused, and
     /// the oldest kept weights come back (10–30 steps back, or the start of the run) with
     /// fresh optimizer moments: weights that got that far are already too large to train on.
+    /// A run whose loss explodes while staying finite (see `LossWatch::exploded`; e.g. Adam at
+    /// lr 100: loss 67, every digit one class) is stopped the same way, and the kept weights
+    /// with the lowest loss (the run's start, or a checkpoint) come back.
     pub fn run_step(&mut self, data: &Dataset) -> std::result::Result<StepStats, StepError> {
         if self.checkpoints.is_empty() {
             self.begin_run();
@@ -161,11 +209,28 @@ impl Trainer {
         match crate::layers::in_pool(|| self.step_here(data)) {
             Ok(s) => {
                 self.run_steps += 1;
+                self.watch.add(s.loss);
+                if self.watch.n == WATCH_START {
+                    // the run's start is as good as its first steps say
+                    if let Some(b) = self.best.as_mut().filter(|b| b.2.is_infinite()) {
+                        b.2 = self.watch.start;
+                    }
+                }
                 if self.run_steps % SETTINGS.checkpoint_every == 0 {
                     self.checkpoints.push_back((self.model.clone_weights(), self.opt.step));
                     if self.checkpoints.len() > SETTINGS.checkpoints {
                         self.checkpoints.pop_front();
                     }
+                    if self.best.as_ref().is_none_or(|b| self.watch.ema < b.2) {
+                        self.best = Some((self.model.clone_weights(), self.opt.step, self.watch.ema));
+                    }
+                }
+                if self.watch.exploded() {
+                    let (at, w) = (self.opt.step, self.watch);
+                    let (weights, restored, _) = self.best.take().expect("a run has its start");
+                    self.go_back(weights, restored);
+                    let message = format!("the loss has grown from {:.3} to {:.3} since the run began, with every number finite (learning rate too high?)", w.start, w.ema);
+                    return Err(StepError::Diverged { message, at, restored });
                 }
                 Ok(s)
             }
@@ -173,11 +238,7 @@ impl Trainer {
             Err(Refused::NonFinite(e)) => {
                 let at = self.opt.step;
                 let (weights, restored) = self.checkpoints.front().cloned().expect("a run has a checkpoint");
-                self.model = weights;
-                self.opt.m.clear();
-                self.opt.v.clear();
-                self.opt.step = restored;
-                self.begin_run();
+                self.go_back(weights, restored);
                 Err(StepError::Diverged { message: e.0, at, restored })
             }
         }
@@ -342,6 +403,49 @@ mod tests {
         let e = t.run_step(&bad);
         assert!(matches!(&e, Err(StepError::Failed(f)) if f.0.contains("label 12 is out of range")), "{e:?}");
         assert_eq!((t.model.params(), t.opt.step), before);
+    }
+
+    /// Adam at learning rate 100 keeps every number finite and ruins the model (the issue's
+    /// case: loss 67, one class for every digit): the run is stopped, and the kept weights
+    /// with the lowest loss — here the trained start — come back.
+    #[test]
+    fn a_finite_divergence_is_stopped_and_the_best_weights_come_back() {
+        let data = Dataset::mnist();
+        let model = ResNet::new(&Config::default(), 5).unwrap();
+        let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 0.0), 32, 5).unwrap();
+        for _ in 0..150 {
+            t.step(&data).unwrap();
+        }
+        let (good, good_step) = (t.model.params(), t.opt.step);
+        let (loss_before, _) = evaluate_indices(&mut t.model, &data, &(8000..8500).collect::<Vec<_>>(), 100).unwrap();
+        t.opt = crate::optim::Optimizer::new(OptimizerConfig::adam(100.0, 0.0)).unwrap();
+        t.opt.step = good_step;
+        t.begin_run();
+        let mut n = 0;
+        let err = loop {
+            match t.run_step(&data) {
+                Ok(_) => n += 1,
+                Err(e) => break e,
+            }
+            assert!(n < 300, "Adam at lr 100 was not stopped in 300 steps");
+        };
+        let StepError::Diverged { message, restored, .. } = &err else { panic!("{err:?}") };
+        assert!(message.contains("the loss has grown") || message.contains("not finite"), "{message}");
+        assert_eq!(*restored, good_step, "{message}");
+        assert_eq!(t.model.params(), good, "the run's start is back");
+        let (loss_after, _) = evaluate_indices(&mut t.model, &data, &(8000..8500).collect::<Vec<_>>(), 100).unwrap();
+        assert_eq!(loss_after, loss_before);
+    }
+
+    /// An ordinary run's noise is not taken for divergence.
+    #[test]
+    fn an_ordinary_run_is_not_stopped() {
+        let data = Dataset::mnist();
+        let model = ResNet::new(&Config::default(), 6).unwrap();
+        let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 5e-4), 32, 6).unwrap();
+        for _ in 0..200 {
+            t.run_step(&data).unwrap();
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 // to ask whether it is option A or a plain net) or a session.
 import { $ } from '../dom.js';
 import { visible } from '../state.js';
-import { state, update, status, training } from './context.js';
+import { state, update, status, exclusive, refreshControls } from './context.js';
 
 export const MODEL_URL = 'models/resnet8-mnist.safetensors';
 // pretrained files shipped with the page, by network; a network without one starts from its seed
@@ -38,8 +38,8 @@ export async function setUpArchitecture(engine, inspector, trainer) {
       const a = await wanted();
       $('arch-preset').value = fam.presets.some((p) => p.id === a.id) ? a.id : '';
       const same = built && a.id === built.id;
-      $('arch-build').dataset.same = same ? 'yes' : '';
-      $('arch-build').disabled = same || training.running;
+      $('arch-build').dataset.off = same ? 'yes' : '';
+      refreshControls();
       $('arch-summary').textContent = same ? `This page runs ${words(built)}.`
         : `This page runs ${words(built)}. “Build this network” makes ${words(a)}, from random weights (seed ${state.seed}).`;
     } catch (e) {
@@ -70,11 +70,9 @@ export async function setUpArchitecture(engine, inspector, trainer) {
   };
   let inspectorMatches = true;
   let onSwitch = (build) => build();
-  $('arch-build').onclick = async () => {
-    if (training.running) { status('Stop training before building another network.', true); return; }
+  $('arch-build').onclick = () => exclusive(async () => {
     let a;
     try { a = await wanted(); } catch (e) { status(e.message, true); return; }
-    $('arch-build').disabled = true;
     status(`Building ${a.label}…`);
     try {
       const back = await onSwitch(async () => {
@@ -89,7 +87,7 @@ export async function setUpArchitecture(engine, inspector, trainer) {
       status(`Could not build ${a.label}: ${e.message}`, true);
       await preview();
     }
-  };
+  });
   // a question with one button per answer (and Cancel); resolves with the answer or null
   const ask = (text, candidates) => new Promise((resolve) => {
     const box = $('arch-ask');
@@ -113,11 +111,10 @@ export async function setUpArchitecture(engine, inspector, trainer) {
     buttons[0]?.focus();
   });
   // weights from a file (e.g. the CLI's or PyTorch's), of any member: checked by the engine, a bad file changes nothing
-  $('weights-open').onchange = async () => {
+  $('weights-open').onchange = () => exclusive(async () => {
     const file = $('weights-open').files[0];
     $('weights-open').value = '';
     if (!file) return;
-    if (training.running) { status('Stop training before opening weights.', true); return; }
     try {
       if (file.size > 64 << 20) throw new Error(`it is ${(file.size / 2 ** 20).toFixed(0)} MB; the largest network here takes about 3.4 MB`);
       const bytes = new Uint8Array(await file.arrayBuffer());
@@ -138,7 +135,7 @@ export async function setUpArchitecture(engine, inspector, trainer) {
       status(`Could not use "${visible(file.name)}": ${e.message}. The model is unchanged.`, true);
     }
     await inspector.refresh().catch(() => {});
-  };
+  });
   await changed();
   return { changed, ask, onSwitch: (fn) => { onSwitch = fn; } };
 }

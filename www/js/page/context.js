@@ -23,3 +23,32 @@ export function status(msg, isError = false) {
   $('status').textContent = msg;
   $('status').classList.toggle('error', isError);
 }
+
+// Operations that change or run the engine's model — build a network, open weights or a
+// session, train from scratch, load pretrained, train — run one at a time: while one is in
+// flight the controls that start another are disabled (and a start that slips through is
+// refused), so no step trains weights that are about to be replaced.
+const OPERATIONS = ['start', 'step', 'reset', 'pretrained', 'arch-build', 'weights-open', 'session-open'];
+let inFlight = false;
+
+/** Whether an operation (or a training run) is under way. */
+export const busy = () => inFlight || training.running;
+
+/** Enables the operation controls unless one is under way; a control whose `data-off` is "yes"
+ *  (no pretrained file for this network, the network already built) stays disabled. */
+export function refreshControls() {
+  for (const id of OPERATIONS) $(id).disabled = busy() || $(id).dataset.off === 'yes';
+}
+
+/** Runs operation `fn` alone (see above); resolves with its result, or undefined if refused. */
+export async function exclusive(fn) {
+  if (busy()) { status('Wait for the current operation to finish (or stop the training run).', true); return undefined; }
+  inFlight = true;
+  refreshControls();
+  try {
+    return await fn();
+  } finally {
+    inFlight = false;
+    refreshControls();
+  }
+}

@@ -4,7 +4,7 @@
 import { $ } from '../dom.js';
 import { Chart } from '../views/curves.js';
 import { parseValue, whatIs, visible } from '../state.js';
-import { state, update, status, training } from './context.js';
+import { state, update, status, training, exclusive, refreshControls } from './context.js';
 import { PRETRAINED } from './arch.js';
 
 export function setUpTraining(engine, inspector, settings) {
@@ -36,7 +36,6 @@ export function setUpTraining(engine, inspector, settings) {
     if (!applied || JSON.parse(applied)[1] !== state.batch || JSON.parse(applied)[2] !== state.seed) await engine.setBatch(state.batch, state.seed);
     applied = key;
   };
-  const buttons = ['start', 'step', 'reset', 'pretrained', 'arch-build'];
   const clearStats = () => {
     loss.clear();
     acc.clear();
@@ -46,7 +45,7 @@ export function setUpTraining(engine, inspector, settings) {
   const setRunning = (r, started = r) => {
     training.running = r;
     training.paused = false;
-    for (const b of buttons) $(b).disabled = r || (b === 'pretrained' && $(b).dataset.none === 'none') || (b === 'arch-build' && $(b).dataset.same === 'yes');
+    refreshControls();
     $('pause').disabled = !started;
     $('stop').disabled = !started;
     $('pause').textContent = 'Pause';
@@ -91,9 +90,9 @@ export function setUpTraining(engine, inspector, settings) {
   $('start').onclick = () => {
     const steps = settingValue('steps');
     if (steps === undefined) { status(settingError('steps'), true); return; }
-    run(steps);
+    exclusive(() => run(steps));
   };
-  $('step').onclick = () => run(1);
+  $('step').onclick = () => exclusive(() => run(1));
   $('pause').onclick = () => {
     training.paused = !training.paused;
     if (training.paused) { engine.pause(); saver?.(true); } else engine.resume(); // pausing saves
@@ -102,7 +101,7 @@ export function setUpTraining(engine, inspector, settings) {
     if (training.paused) inspector.refresh(); else inspector.pause();
   };
   $('stop').onclick = () => engine.cancel();
-  $('reset').onclick = async () => {
+  $('reset').onclick = () => exclusive(async () => {
     try {
       await apply();
       await engine.resetModel(state.seed);
@@ -111,8 +110,8 @@ export function setUpTraining(engine, inspector, settings) {
       status(`Random weights from seed ${state.seed}: press Start to train from scratch.`);
     } catch (e) { status(`Could not reset: ${e.message}`, true); }
     await inspector.refresh();
-  };
-  $('pretrained').onclick = async () => {
+  });
+  $('pretrained').onclick = () => exclusive(async () => {
     try {
       const url = PRETRAINED[state.arch];
       if (!url) throw new Error(`no pretrained file is shipped for ${$('arch-name').textContent}; train it from scratch`);
@@ -125,14 +124,14 @@ export function setUpTraining(engine, inspector, settings) {
       status('Pretrained weights loaded (98.55 % on the held-out digits).');
     } catch (e) { status(`Could not load the pretrained model: ${e.message}`, true); }
     await inspector.refresh();
-  };
+  });
   window.addEventListener('keydown', (e) => { // Escape stops a run, from anywhere
     if (e.key === 'Escape' && training.running) engine.cancel();
   });
   const stats = ['step', 'loss', 'acc', 'heldout', 'ips'];
   return {
     clearStats,
-    setPretrained: (has) => { $('pretrained').dataset.none = has ? '' : 'none'; $('pretrained').disabled = training.running || !has; },
+    setPretrained: (has) => { $('pretrained').dataset.off = has ? '' : 'yes'; refreshControls(); },
     forget: () => { applied = null; }, // after a restart the worker has the defaults
     setSaver: (fn) => { saver = fn; },
     save: (force) => saver?.(force),

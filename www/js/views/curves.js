@@ -1,6 +1,8 @@
 // A line chart on a canvas with labelled axes and a legend: several series of (step, value)
 // points, e.g. the training batch's loss and the held-out loss. The y range is [0, yMax]
 // (yMax grows with the data unless fixed, as for accuracy).
+const MAX_POINTS = 4000; // a series' points kept (older ones thinned)
+
 export class Chart {
   /**
    * @param {HTMLCanvasElement} canvas
@@ -19,14 +21,26 @@ export class Chart {
     const pts = this.data[key];
     pts.push([step, value]);
     // a long run keeps every other old point, so drawing stays cheap and the shape stays
-    if (pts.length > 4000) this.data[key] = pts.filter((_, i) => i % 2 === 0 || i >= pts.length - 100);
+    if (pts.length > MAX_POINTS) this.data[key] = pts.filter((_, i) => i % 2 === 0 || i >= pts.length - 100);
   }
 
   /** The points, for saving; `load` puts them back. */
   toJSON() { return this.data; }
 
+  /** Puts saved points back (a session file's: checked, since anyone can write one): pairs of
+   *  finite numbers only, steps 0–1e9, values within ±1e6, in step order, at most 4000 a series
+   *  (thinned evenly beyond). */
   load(data) {
-    for (const k of Object.keys(this.data)) this.data[k] = Array.isArray(data?.[k]) ? data[k].filter((p) => Array.isArray(p) && p.length === 2 && p.every(Number.isFinite)) : [];
+    const ok = (p) => Array.isArray(p) && p.length === 2 && p.every(Number.isFinite) && p[0] >= 0 && p[0] <= 1e9 && Math.abs(p[1]) <= 1e6;
+    for (const k of Object.keys(this.data)) {
+      let pts = Array.isArray(data?.[k]) ? data[k].filter(ok).map(([st, v]) => [st, v]) : [];
+      pts.sort((a, b) => a[0] - b[0]);
+      if (pts.length > MAX_POINTS) {
+        const every = Math.ceil(pts.length / MAX_POINTS);
+        pts = pts.filter((_, i) => i % every === 0 || i === pts.length - 1);
+      }
+      this.data[k] = pts;
+    }
     this.draw();
   }
 
@@ -39,7 +53,7 @@ export class Chart {
     // drawn at the size the page lays it out, in device pixels, so text stays crisp
     const c = this.canvas, g = c.getContext('2d');
     const dpr = window.devicePixelRatio || 1;
-    const W = Math.round(c.clientWidth || c.width / dpr), H = Math.round(c.clientHeight || c.height / dpr), L = 48, B = 34, T = 24, R = 12;
+    const W = Math.round(c.clientWidth || c.width / dpr), H = Math.round(c.clientHeight || c.height / dpr), B = 34, T = 24, R = 12;
     if (c.width !== Math.round(W * dpr) || c.height !== Math.round(H * dpr)) { c.width = Math.round(W * dpr); c.height = Math.round(H * dpr); }
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, W, H);
@@ -50,6 +64,9 @@ export class Chart {
     }
     if (minStep === Infinity) minStep = 0;
     const yMax = this.fixed ? this.yMax : niceCeil(top);
+    const label = (v) => (this.percent ? `${Math.round(100 * v)} %` : yMax >= 1e4 ? v.toExponential(1) : v.toFixed(yMax < 2 ? 2 : 1));
+    // the left margin fits the widest tick label next to the rotated axis name
+    const L = Math.max(48, 24 + Math.ceil(Math.max(...[0, 1, 2, 3, 4].map((i) => g.measureText(label((yMax * i) / 4)).width))));
     const maxStep = Math.max(minStep + 10, last);
     const x = (s) => L + (W - L - R) * ((s - minStep) / (maxStep - minStep));
     const y = (v) => T + (H - T - B) * (1 - Math.min(v, yMax) / yMax);
@@ -60,7 +77,7 @@ export class Chart {
     for (let i = 0; i <= 4; i++) {
       const v = (yMax * i) / 4;
       g.beginPath(); g.moveTo(L, y(v) + 0.5); g.lineTo(W - R, y(v) + 0.5); g.stroke();
-      g.fillText(this.percent ? `${Math.round(100 * v)} %` : v.toFixed(yMax < 2 ? 2 : 1), L - 6, y(v) + 4);
+      g.fillText(label(v), L - 6, y(v) + 4);
     }
     g.textAlign = 'left';
     g.fillText(String(minStep), L, H - B + 14);
