@@ -126,7 +126,7 @@ pub struct Trainer {
     best: Option<(ResNet<f32>, u64, f64)>,
 }
 
-/// Steps whose mean loss is a run's starting point; after them, a moving average (weight 0.1).
+/// Steps of a run before its moving-average loss is judged.
 const WATCH_START: u64 = 10;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -137,21 +137,22 @@ struct LossWatch {
 }
 
 impl LossWatch {
+    /// The run's starting point is its first step's loss (computed before any update of the
+    /// run: a learning rate of 100 ruins the weights in one step); then a moving average.
     fn add(&mut self, loss: f64) {
         self.n += 1;
-        if self.n <= WATCH_START {
-            self.start += (loss - self.start) / self.n as f64;
-            self.ema = self.start;
+        if self.n == 1 {
+            (self.start, self.ema) = (loss, loss);
         } else {
             self.ema = 0.9 * self.ema + 0.1 * loss;
         }
     }
 
-    /// A run gone wrong with every number finite: after twice the starting steps, the moving
-    /// average has grown by more than max(1, the starting loss) — for an untrained model (loss
-    /// ≈ ln 10) that is doubling, for a trained one (≈ 0.05) rising above ≈ 1.
+    /// A run gone wrong with every number finite: after the first steps, the moving average
+    /// has grown by more than max(1, the starting loss) — for an untrained model (loss ≈ ln 10)
+    /// that is doubling, for a trained one (≈ 0.05) rising above ≈ 1.
     fn exploded(&self) -> bool {
-        self.n > 2 * WATCH_START && self.ema > self.start + self.start.max(1.0)
+        self.n > WATCH_START && self.ema > self.start + self.start.max(1.0)
     }
 }
 
@@ -210,8 +211,8 @@ impl Trainer {
             Ok(s) => {
                 self.run_steps += 1;
                 self.watch.add(s.loss);
-                if self.watch.n == WATCH_START {
-                    // the run's start is as good as its first steps say
+                if self.watch.n == 1 {
+                    // the run's start is as good as its first step says
                     if let Some(b) = self.best.as_mut().filter(|b| b.2.is_infinite()) {
                         b.2 = self.watch.start;
                     }
