@@ -127,6 +127,8 @@ export class EngineClient {
   inspect(request) { return this.call('inspect', request); }
   /** The terms of the formula behind one cell (a resnet_engine::formula::Query). */
   formula(query, topK) { return this.call('formula', query, topK); }
+  /** The same cell's derivative by its definition, (C(+ε) − C(−ε))/2ε in float64, beside backprop. */
+  numericalCheck(query, eps) { return this.call('numericalCheck', query, eps); }
   /** The module graph: {modules, blocks, focus}. */
   modules() { return this.call('modules'); }
   /** Every conv's place: geometry, input, the ReLU pre-activation behind it, its BN. */

@@ -194,7 +194,7 @@ export class ResNetPlayground extends HTMLElement {
   /** Calls on the engine with this widget's pass on the tape. */
   #mine() {
     const run = (fn) => this.engine.run(this, fn);
-    return { formula: (q, k) => run((e) => e.formula(q, k)), tensor: (n) => run((e) => e.tensor(n)), tensorShape: (n) => run((e) => e.tensorShape(n)), parameter: (n) => run((e) => e.parameter(n)) };
+    return { formula: (q, k) => run((e) => e.formula(q, k)), numericalCheck: (q, eps) => run((e) => e.numericalCheck(q, eps)), tensor: (n) => run((e) => e.tensor(n)), tensorShape: (n) => run((e) => e.tensorShape(n)), parameter: (n) => run((e) => e.parameter(n)) };
   }
 
   #fresh() { this.engine.owner = null; }

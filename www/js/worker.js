@@ -206,6 +206,7 @@ async function trainLoop(id, steps, progressMs, evalEvery, evalLimit) {
 const CALLS = {
   inspect: (e, request) => e.inspect(request),
   formula: (e, query, topK) => e.formula(query, topK),
+  numericalCheck: (e, query, eps) => e.numericalCheck(query, eps),
   modules: (e) => e.modules(),
   convSites: (e) => e.convSites(),
   architecture: (e) => e.architecture(),

@@ -61,7 +61,8 @@
 //!  "rest": 1.04e-4,
 //!  "factor": {"name": "σ'(z)", "tensor": "act.layer1.0.add", "index": [0, 3, 4, 6], "z": 0.8, "value": 1.0},
 //!  "parts": [{"name": "shortcut", "value": 2.9e-5, "tensor": null, "index": [], "adds": true,
-//!             "note": "Σ_o Σ_{x',y'} δ·w through layer2.0.downsample.0 (32 terms)"}]}
+//!             "note": "Σ_o Σ_{x',y'} δ·w through layer2.0.downsample.0 (32 terms)"}],
+//!  "mode": "train"}
 //! ```
 
 use crate::layers::batchnorm::EPS;
@@ -149,6 +150,9 @@ pub struct Formula {
     pub factor: Option<Factor>,
     /// Named scalars: added branches (`adds = true`), bias, and BN's γ, μ, σ², ε, m, ...
     pub parts: Vec<Part>,
+    /// The mode of the pass the tape holds (`"train"`: BN used the batch's statistics;
+    /// `"eval"`: its running ones).
+    pub mode: Mode,
 }
 
 /// One term of a sum: the product of its `factors`.
@@ -214,7 +218,7 @@ pub fn formula<T: Scalar>(model: &ResNet<T>, q: &Query, top_k: usize) -> Result<
     if model.tape.iter().next().is_none() {
         bail!("the tape is empty: run a forward and backward pass first");
     }
-    match q {
+    let f = match q {
         Query::ConvForward { conv, n, o, x, y } => conv_forward(model, conv, [*n, *o, *x, *y], top_k),
         Query::ConvInputDelta { conv, n, i, x, y } => conv_input_delta(model, conv, [*n, *i, *x, *y], top_k),
         Query::ConvWeightGrad { conv, o, i, a, b } => conv_weight_grad(model, conv, [*o, *i, *a, *b], top_k),
@@ -224,7 +228,8 @@ pub fn formula<T: Scalar>(model: &ResNet<T>, q: &Query, top_k: usize) -> Result<
         Query::FcForward { n, j } => fc_forward(model, *n, *j, top_k),
         Query::FcWeightGrad { j, k } => fc_weight_grad(model, *j, *k, top_k),
         Query::FcInputDelta { n, k } => fc_input_delta(model, *n, *k, top_k),
-    }
+    };
+    f.map(|f| Formula { mode: model.mode, ..f })
 }
 
 // ---- reading the tape ------------------------------------------------------------------------
@@ -507,7 +512,7 @@ impl Draft {
         let terms = order[..keep].iter().filter_map(|&i| slots[i].take()).collect();
         let added: f64 = parts.iter().filter(|p| p.adds).map(|p| p.value).sum();
         let result = factor.as_ref().map_or(1.0, |f| f.value) * (sum + added);
-        Formula { kind: kind.into(), target, index, value, result, sum, count, padding, factor_names, terms, rest, factor, parts }
+        Formula { kind: kind.into(), target, index, value, result, sum, count, padding, factor_names, terms, rest, factor, parts, mode: Mode::Eval }
     }
 }
 
@@ -812,4 +817,88 @@ fn fc_input_delta<T: Scalar>(model: &ResNet<T>, n: usize, k: usize, top_k: usize
         .collect();
     let names = vec![format!("{}.weight", fc.name), delta(&fc.name)];
     Ok(Draft::new("fc_input_delta", delta(&fc_in(model)), &[n, k], val(target, &[n, k]), names, terms).finish(top_k))
+}
+
+// ---- the definition of a derivative, beside backprop ---------------------------------------
+
+/// A cell's derivative measured by its definition: the weight (or the module's output value)
+/// is moved by ±ε on the same input, labels and mode as the tape's pass, in float64, and
+/// `(C(+ε) − C(−ε)) / 2ε` is set beside the backprop value of the same float64 model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// The tensor whose cell is the derivative (`grad.layer2.0.conv1.weight`, `delta.bn1`).
+    pub target: String,
+    pub index: Vec<usize>,
+    /// What is moved: a parameter (`layer2.0.conv1.weight`) or a module's output (`act.bn1`).
+    pub perturbed: String,
+    pub eps: f64,
+    pub loss_plus: f64,
+    pub loss_minus: f64,
+    /// `(loss_plus − loss_minus) / 2ε`
+    pub numeric: f64,
+    /// ∂C/∂(that value) by backprop, in float64 on the same input.
+    pub backprop: f64,
+    /// `|numeric − backprop| / max(|numeric|, |backprop|)`, 0 when both are below 1e-12.
+    pub rel_diff: f64,
+    /// A ReLU input changed sign between the two runs: the cell sits at a kink, where the
+    /// derivative is not defined, and the two may rightly differ.
+    pub kink: bool,
+}
+
+/// Checks the derivative of cell `q` (a weight gradient or a δ; forward values have none)
+/// numerically with step `eps`. Call it where [`formula`] may be called (after forward and
+/// backward, before an update).
+pub fn numerical_check<T: Scalar>(model: &ResNet<T>, q: &Query, eps: f64) -> Result<Check> {
+    if !(eps > 0.0 && eps <= 1.0) {
+        bail!("ε must be above 0 and at most 1, not {eps}");
+    }
+    let f = formula(model, q, 0)?;
+    if f.target.starts_with("act.") {
+        bail!("{} is a forward value, not a derivative: check a δ or a weight-gradient cell", f.target);
+    }
+    if model.labels.is_empty() {
+        bail!("run a backward pass first: the check repeats its loss");
+    }
+    let input = model.tape.get(&act(&model.graph.modules[0].name))?;
+    let x = Tensor { shape: input.shape.clone(), data: input.data.iter().map(|v| v.f64()).collect() };
+    let (labels, mode) = (model.labels.clone(), model.mode);
+    let base: ResNet<f64> = model.cast();
+    let flat = |shape: &[usize], idx: &[usize]| idx.iter().zip(shape).fold(0, |o, (&i, &n)| o * n + i);
+    // backprop, in f64
+    let mut m = base.clone_weights();
+    m.forward(&x, mode)?;
+    m.backward(&labels)?;
+    let backprop = val(m.tape.get(&f.target)?, &f.index);
+    let (perturbed, at) = match f.target.strip_prefix("grad.") {
+        Some(param) => {
+            let p = model.graph.params().find(|p| p.name == param).ok_or_else(|| crate::Error(format!("no parameter {param}")))?;
+            (param.to_string(), flat(&p.shape, &f.index))
+        }
+        None => {
+            let module = f.target.strip_prefix("delta.").unwrap_or(&f.target).to_string();
+            let shape = m.tape.get(&act(&module))?.shape.clone();
+            (format!("act.{module}"), flat(&shape, &f.index))
+        }
+    };
+    let relus: Vec<String> = model.graph.of_kind("relu").map(|r| act(&r.name)).collect();
+    let run = |by: f64| -> Result<(f64, Vec<bool>)> {
+        let mut m = base.clone_weights();
+        match perturbed.strip_prefix("act.") {
+            Some(module) => m.nudge = Some((module.to_string(), at, by)),
+            None => {
+                let mut ps = m.params_mut();
+                let p = ps.iter_mut().find(|p| p.name == perturbed).expect("the parameter exists");
+                p.data[at] += by;
+            }
+        }
+        m.forward(&x, mode)?;
+        let loss = m.backward(&labels)?;
+        let signs = relus.iter().flat_map(|r| m.tape.get(r).map(|t| t.data.iter().map(|&v| v > 0.0).collect::<Vec<_>>()).unwrap_or_default()).collect();
+        Ok((loss, signs))
+    };
+    let ((loss_plus, s_plus), (loss_minus, s_minus)) = (run(eps)?, run(-eps)?);
+    let numeric = (loss_plus - loss_minus) / (2.0 * eps);
+    let scale = numeric.abs().max(backprop.abs());
+    let rel_diff = if scale < 1e-12 { 0.0 } else { (numeric - backprop).abs() / scale };
+    Ok(Check { target: f.target, index: f.index, perturbed, eps, loss_plus, loss_minus, numeric, backprop, rel_diff, kink: s_plus != s_minus })
 }

@@ -129,6 +129,9 @@ pub struct ResNet<T> {
     pub mode: Mode,
     /// Labels the last backward pass used.
     pub labels: Vec<usize>,
+    /// For the numerical check (`formula::numerical_check`): after module `.0` computes its
+    /// output, `.2` is added to its value at flat index `.1` (so C(z ± ε) can be measured).
+    pub nudge: Option<(String, usize, T)>,
 }
 
 impl<T: Scalar> ResNet<T> {
@@ -156,7 +159,7 @@ impl<T: Scalar> ResNet<T> {
                 _ => Layer::Plain,
             })
             .collect();
-        Ok(ResNet { config: config.clone(), graph, layers, tape: Tape::new(), mode: Mode::Eval, labels: vec![] })
+        Ok(ResNet { config: config.clone(), graph, layers, tape: Tape::new(), mode: Mode::Eval, labels: vec![], nudge: None })
     }
 
     /// Every parameter and buffer, in module order, with PyTorch `state_dict` names
@@ -202,7 +205,7 @@ impl<T: Scalar> ResNet<T> {
 
     /// A copy without the tape.
     pub fn clone_weights(&self) -> Self {
-        ResNet { config: self.config.clone(), graph: self.graph.clone(), layers: self.layers.clone(), tape: Tape::new(), mode: self.mode, labels: vec![] }
+        ResNet { config: self.config.clone(), graph: self.graph.clone(), layers: self.layers.clone(), tape: Tape::new(), mode: self.mode, labels: vec![], nudge: None }
     }
 
     pub fn batchnorms(&self) -> Vec<&BatchNorm<T>> {
@@ -319,6 +322,12 @@ impl<T: Scalar> ResNet<T> {
                     tape.set(out, probs);
                 }
                 (k, _) => bail!("{}: the model holds no parameters for a {k:?} module", m.name),
+            }
+            if let Some((name, at, by)) = self.nudge.as_ref().filter(|n| n.0 == m.name) {
+                match tape.get_mut(&act(name)).and_then(|t| t.data.get_mut(*at)) {
+                    Some(v) => *v = *v + *by,
+                    None => bail!("{name} has no value at flat index {at} to nudge"),
+                }
             }
         }
         let running: Vec<_> = self.batchnorms().into_iter().map(|b| (b.name.clone(), b.running_mean.clone(), b.running_var.clone())).collect();

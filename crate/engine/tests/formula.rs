@@ -379,6 +379,7 @@ fn queries_and_results_are_json() {
     assert_eq!(v["terms"][0]["index"][1][0], "x'");
     assert_eq!(v["factor"]["tensor"], "act.layer1.0.add");
     assert_eq!(v["parts"][0]["name"], "shortcut");
+    assert_eq!(v["mode"], "train", "the pass's mode, for the pane's BN formula");
     assert_eq!(serde_json::from_value::<Formula>(v).unwrap(), f);
 }
 
@@ -489,4 +490,54 @@ fn conv_sites_match_the_tape_and_the_model() {
     assert_eq!(z_of("layer3.0.downsample.0").as_deref(), Some("layer2.0.add"));
     let d = sites.iter().find(|s| s.name == "layer2.0.downsample.0").unwrap();
     assert_eq!((d.k, d.stride, d.padding, d.bn.as_deref()), (1, 2, 0, Some("layer2.0.downsample.1")));
+}
+
+/// The definition of a derivative agrees with backprop (float64, ε = 1e-5) to 1e-6 relative
+/// (or to float64's floor for derivatives below ≈ 1e-4) on random cells of every kind that is
+/// a derivative, in both modes; a cell whose ±ε runs put
+/// a ReLU input on different sides of 0 (a kink) is reported as such, and is rare.
+#[test]
+fn numerical_checks_agree_with_backprop() {
+    use resnet_engine::formula::numerical_check;
+    for mode in [Mode::Train, Mode::Eval] {
+        let m = model(mode);
+        let mut rng = Rng::new(8);
+        let (mut checked, mut kinks) = (0, 0);
+        for _ in 0..3 {
+            let conv = ["layer1.0.conv1", "layer2.0.conv2", "layer3.0.downsample.0", "conv1"][rng.below(4)];
+            let w = m.conv(conv).unwrap().weight_shape();
+            let c = cell(&mut rng, &w);
+            let z = shape(&m, "act.layer1.0");
+            let d = cell(&mut rng, &z);
+            let queries = [
+                Query::ConvWeightGrad { conv: conv.into(), o: c[0], i: c[1], a: c[2], b: c[3] },
+                Query::FcWeightGrad { j: rng.below(10), k: rng.below(64) },
+                Query::ConvInputDelta { conv: "layer2.0.conv1".into(), n: d[0], i: d[1], x: d[2] / 2, y: d[3] / 2 },
+                Query::BnInputDelta { bn: "layer1.0.bn2".into(), n: d[0], c: d[1], x: d[2], y: d[3] },
+                Query::ResidualFork { block: "layer2.0".into(), n: d[0], c: d[1], x: d[2], y: d[3] },
+                Query::FcInputDelta { n: d[0], k: rng.below(64) },
+            ];
+            for q in queries {
+                let ch = numerical_check(&m, &q, 1e-5).unwrap_or_else(|e| panic!("{q:?}: {e}"));
+                assert_eq!(ch.loss_plus > ch.loss_minus, ch.numeric > 0.0);
+                if ch.kink {
+                    kinks += 1;
+                    continue;
+                }
+                // 1e-6 relative; for a tiny derivative the floor is float64's: the two losses are
+                // each exact to a few ulps, so their difference over 2ε is to ≈ 1e-15·C/ε
+                let floor = 8e-16 * ch.loss_plus.abs().max(1.0) / ch.eps;
+                assert!(ch.rel_diff < 1e-6 || (ch.numeric - ch.backprop).abs() < floor, "{mode:?} {q:?}: numeric {} vs backprop {} (relative {:e})", ch.numeric, ch.backprop, ch.rel_diff);
+                // and the f64 backprop is the f32 tape's value, to float precision
+                let f = formula(&m, &q, 0).unwrap();
+                assert!((f.value - ch.backprop).abs() <= 1e-4 * ch.backprop.abs().max(1e-6), "{q:?}: tape {} vs f64 {}", f.value, ch.backprop);
+                checked += 1;
+            }
+        }
+        assert!(kinks * 4 <= checked, "{mode:?}: {kinks} kinks in {checked} cells");
+    }
+    let m = model(Mode::Train);
+    let e = numerical_check(&m, &Query::FcForward { n: 0, j: 0 }, 1e-6).unwrap_err().0;
+    assert!(e.contains("is a forward value, not a derivative"), "{e}");
+    assert!(numerical_check(&m, &Query::FcWeightGrad { j: 0, k: 0 }, 0.0).is_err());
 }

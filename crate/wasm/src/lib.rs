@@ -615,6 +615,15 @@ impl Engine {
         to_js(&formula::formula(&self.trainer.model, &q, top_k).map_err(err)?)
     }
 
+    /// The derivative of one cell (a weight gradient or a δ) checked by its definition: the
+    /// value moved by ±`eps` on the same input, in float64, `(C(+ε) − C(−ε)) / 2ε` beside
+    /// backprop (`resnet_engine::formula::Check`).
+    #[wasm_bindgen(js_name = numericalCheck)]
+    pub fn numerical_check(&self, query: JsValue, eps: f64) -> Result<JsValue, JsError> {
+        let q: Query = serde_wasm_bindgen::from_value(query).map_err(|e| err(format!("formula query: {e}")))?;
+        to_js(&formula::numerical_check(&self.trainer.model, &q, eps).map_err(err)?)
+    }
+
     /// Every conv's place in the model (`resnet_engine::formula::ConvSite`): geometry, the
     /// module it reads, the pre-activation whose δ its input-delta formula explains, its BN.
     #[wasm_bindgen(js_name = convSites)]

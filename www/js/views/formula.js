@@ -20,6 +20,7 @@ export function tex(v) {
 }
 
 const sub = (idx) => idx.join(',');
+const NUMERIC_EPS = 1e-5; // the numerical check's step (float64: rounding ≈ 1e-16·C/ε, truncation ≈ ε²)
 
 function math(parent, src, display = true) {
   const span = el(display ? 'div' : 'span', display ? 'math' : 'math-inline');
@@ -39,7 +40,7 @@ function general(f, site) {
     case 'conv_weight_grad':
       return `\\frac{\\partial C}{\\partial w_{o,i,a,b}} = \\sum_n \\sum_{x',y'} \\delta^{l+1}_{n,o,x',y'}\\; a^{l}_{n,i,\\,s x'+a-p,\\,s y'+b-p}${g}`;
     case 'bn_input_delta':
-      return f.factor_names[0].startsWith('γ/(m')
+      return f.mode === 'train'
         ? '\\frac{\\partial C}{\\partial x} = \\frac{\\gamma}{m\\sqrt{\\sigma^2+\\varepsilon}}\\Big(m\\,dy - \\textstyle\\sum dy - \\hat x \\sum dy\\,\\hat x\\Big),\\quad \\hat x = \\frac{x-\\mu}{\\sqrt{\\sigma^2+\\varepsilon}}'
         : '\\frac{\\partial C}{\\partial x} = \\frac{\\gamma}{\\sqrt{\\text{running\\_var}+\\varepsilon}}\\; dy \\quad(\\text{eval mode: BN is a fixed affine map})';
     case 'residual_fork':
@@ -65,7 +66,7 @@ function substituted(f) {
     residual_fork: `\\delta_{${sub(f.index)}}`, shortcut_forward: `S(x)_{${sub(f.index)}}`, fc_forward: `z_{${sub(f.index)}}`,
     fc_weight_grad: `\\tfrac{\\partial C}{\\partial W_{${sub(f.index)}}}`, fc_input_delta: `\\delta^{\\text{pool}}_{${sub(f.index)}}`,
   }[f.kind] ?? f.target;
-  const sum = f.kind === 'bn_input_delta' && f.terms.length === 1 ? `${tex(f.terms[0].factors[0])}\\cdot ${tex(f.terms[0].factors[1])}`
+  const sum = f.kind === 'bn_input_delta' && f.mode === 'eval' ? `${tex(f.terms[0].factors[0])}\\cdot ${tex(f.terms[0].factors[1])}`
     : `\\underbrace{${tex(f.sum)}}_{\\text{sum of ${f.count} term${f.count === 1 ? '' : 's'}}}`;
   const added = f.parts.filter((p) => p.adds).map((p) => ` + \\underbrace{${tex(p.value)}}_{\\text{${p.name}}}`).join('');
   let rhs = added ? `\\big(${sum}${added}\\big)` : sum;
@@ -110,7 +111,7 @@ export class FormulaPane {
       let pic = null;
       if (picture) pic = await this.#pictureData(query, site, all);
       if (seq !== this.seq || !this.canQuery()) return;
-      this.render(f, { site, caption, pic, all });
+      this.render(f, { site, caption, pic, all, query });
     } catch (e) {
       if (seq === this.seq) this.message(`No formula for this cell: ${e.message}`, true);
     }
@@ -131,7 +132,7 @@ export class FormulaPane {
     this.root.dataset.kind = 'message';
   }
 
-  render(f, { site, caption, pic, all }) {
+  render(f, { site, caption, pic, all, query = null }) {
     const r = this.root;
     r.replaceChildren();
     r.dataset.kind = f.kind;
@@ -160,9 +161,45 @@ export class FormulaPane {
       + '(stride s), pad it with K−1−p zeros, and slide ROT180(w) over it; the window below sits on the hovered cell. '
       + '(The notes write the forward pass as a true convolution; this page follows PyTorch, so the flip appears here, in the backward pass.)'));
     if (f.kind === 'fc_weight_grad') r.append(el('p', 'formula-note', 'With z = W a + b and δ = ∂C/∂z: dC = δᵀ dz, and the trace turns δᵀ (dW) a into tr(a δᵀ dW), whose coefficient matrix a δᵀ is ∂C/∂Wᵀ.'));
+    if (query && /^(grad|delta)\./.test(f.target)) r.append(this.#numeric(query, f));
     if (pic) r.append(this.#picture(pic));
     r.append(this.#terms(f));
     if (f.parts.length) r.append(this.#parts(f));
+  }
+
+  // "Check numerically": the same derivative by its definition, from the engine (float64:
+  // the value moved by ±ε on the same input), beside backprop
+  #numeric(query, f) {
+    const box = el('div', 'formula-numeric');
+    const button = el('button', 'secondary small', 'Check numerically');
+    button.type = 'button';
+    const out = el('div', 'numeric-result');
+    out.setAttribute('aria-live', 'polite');
+    box.append(button, out);
+    const seq = this.seq;
+    button.onclick = async () => {
+      button.disabled = true;
+      out.replaceChildren(el('p', 'formula-note', 'Running the pass twice more, in float64…'));
+      try {
+        const c = await this.engine.numericalCheck(query, NUMERIC_EPS);
+        if (seq !== this.seq) return;
+        const what = `${c.perturbed}[${c.index.join(', ')}]`;
+        out.replaceChildren();
+        // the losses to 12 digits: their difference is where the derivative shows
+        math(out, `\\frac{C(v+\\varepsilon) - C(v-\\varepsilon)}{2\\varepsilon} = \\frac{${c.loss_plus.toPrecision(12)} - ${c.loss_minus.toPrecision(12)}}{2\\cdot ${tex(c.eps)}} = ${tex(c.numeric)}`);
+        const verdict = el('p', c.kink ? 'formula-note' : (c.rel_diff < 1e-6 ? 'formula-check ok' : 'formula-check'),
+          `v = ${what}, moved by ε = ${c.eps} on the same input (float64). Backprop in float64: ${fmt(c.backprop)}; `
+          + `relative difference ${c.rel_diff.toExponential(1)}${c.kink ? ' — but a ReLU input crossed 0 between the two runs (a kink: the derivative is not defined there)' : ''}.`);
+        out.append(verdict);
+        out.dataset.numeric = String(c.numeric);
+        out.dataset.backprop = String(c.backprop);
+        out.dataset.rel = String(c.rel_diff);
+      } catch (e) {
+        out.replaceChildren(el('p', 'formula-note error', `The check could not run: ${e.message}`));
+      }
+      button.disabled = false;
+    };
+    return box;
   }
 
   #terms(f) {
