@@ -15,6 +15,7 @@
 pub mod bench;
 pub mod data;
 pub mod formula;
+pub mod fuzzing;
 pub mod gemm;
 pub mod graph;
 pub mod io;
