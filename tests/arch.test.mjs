@@ -181,3 +181,37 @@ test('ResNet-56 folds into a strip that fits; a weights file that could be optio
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test('a 320-px phone: the page does not scroll sideways (the strip scrolls in its own box)', async () => {
+  const context = await browser.newContext({ viewport: { width: 320, height: 800 } });
+  const { page, errors } = await open(browser, `${srv.url}?arch=resnet20`, { context });
+  await ready(page);
+  const wide = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+  assert.ok(wide[0] <= wide[1], `the page is ${wide[0]} px wide in a ${wide[1]} px window`);
+  await shot(page, 'phone-320');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('check numerically: the pane puts (C(+ε) − C(−ε))/2ε beside backprop for a δ cell and a weight gradient', async () => {
+  for (const link of ['', '?layer=fc&cell=weights:3,10,0,0']) {
+    const { page, errors, context } = await open(browser, `${srv.url}${link}`);
+    await ready(page);
+    await page.waitForSelector('#formula .formula-numeric button');
+    const kind = await page.getAttribute('#formula', 'data-kind');
+    assert.ok(['conv_input_delta', 'fc_weight_grad'].includes(kind), kind);
+    await page.click('#formula .formula-numeric button');
+    const r = await page.waitForFunction(() => {
+      const o = document.querySelector('#formula .numeric-result');
+      return o?.dataset.rel && { rel: Number(o.dataset.rel), numeric: Number(o.dataset.numeric), backprop: Number(o.dataset.backprop), text: o.textContent };
+    }, null, { timeout: 60_000 }).then((h) => h.jsonValue());
+    assert.ok(r.rel < 1e-6 || /kink/.test(r.text) || Math.abs(r.numeric - r.backprop) < 1e-9, JSON.stringify(r));
+    // backprop in float64 is the tape's (float32) value, to float precision
+    const value = Number(await page.getAttribute('#formula', 'data-value'));
+    assert.ok(Math.abs(value - r.backprop) <= 1e-4 * Math.abs(r.backprop) + 1e-9, `${value} vs ${r.backprop}`);
+    assert.match(r.text, /moved by ε = 0.00001 on the same input \(float64\)\. Backprop in float64: /);
+    if (!link) await shot(page, 'numeric-check');
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
+});
