@@ -20,6 +20,8 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v node >/dev/null || missing+=(nodejs npm)
+# python3 (standard library only): tools/write-state-dict.py, the independent state_dict writer the engine tests read
+command -v python3 >/dev/null || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
   step "apt: ${missing[*]}"
   $SUDO apt-get update -q

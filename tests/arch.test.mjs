@@ -215,3 +215,21 @@ test('check numerically: the pane puts (C(+ε) − C(−ε))/2ε beside backprop
     await context.close();
   }
 });
+
+test('after a drawing, choosing a held-out digit does not leave "Showing your drawing" in the status line', async () => {
+  const { page, errors, context } = await open(browser, srv.url);
+  await ready(page);
+  const pad = page.locator('#drawpad canvas');
+  await pad.scrollIntoViewIfNeeded();
+  const b = await pad.boundingBox();
+  await page.mouse.move(b.x + b.width / 2, b.y + b.height * 0.2);
+  await page.mouse.down();
+  await page.mouse.move(b.x + b.width / 2, b.y + b.height * 0.8, { steps: 8 });
+  await page.mouse.up();
+  await statusIs(page, /^Showing your drawing/);
+  await page.click('#next-digit');
+  await statusIs(page, /^Showing held-out digit 1\./);
+  await page.waitForFunction(() => /^held-out digit 1 ·/.test(document.getElementById('prediction').textContent));
+  assert.deepEqual(errors, []);
+  await context.close();
+});

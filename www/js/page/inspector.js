@@ -53,7 +53,13 @@ class Inspector {
     this.queue = Promise.resolve();
     $('layer').onchange = () => this.select($('layer').value);
     setUpInput({
-      digit: (d) => { this.custom = null; update({ digit: d, target: null }); this.refresh(); },
+      digit: (d) => {
+        this.custom = null;
+        update({ digit: d, target: null });
+        // (a "Showing your drawing…" line would now be stale)
+        if (/^Showing /.test($('status').textContent)) status(`Showing held-out digit ${d}.`);
+        this.refresh();
+      },
       image: async (pixels, what) => {
         this.custom = pixels;
         update({ target: null });
