@@ -4,6 +4,7 @@
 // restarted in a loop.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { serve } from './server.mjs';
 import { launch, open } from './browser.mjs';
 
@@ -59,6 +60,39 @@ test('a model URL that streams forever is stopped at the limit; one that never a
     assert.match(silent.message, /could not load the pretrained model \(.*silent\.safetensors\): the server sent nothing for 30 s; reload the page to try again/);
     assert.ok(silent.secs < 59, `given up on after ${silent.secs} s, before the engine watchdog's 60 s`);
     assert.deepEqual(errors.filter((e) => !/forever|silent|Failed to load resource/.test(e)), []);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a widget whose model did not load offers to try again, and a second try that works shows the model', async () => {
+  let asked = 0;
+  const model = readFileSync(new URL('../models/resnet8-mnist.safetensors', import.meta.url));
+  const routes = {
+    // down the first time, up the second
+    '/flaky.safetensors': (req, res) => {
+      asked += 1;
+      if (asked === 1) { res.writeHead(503, { 'Content-Type': 'text/plain' }); res.end('busy'); return; }
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': model.length });
+      res.end(model);
+    },
+  };
+  const srv = await serve({ root: DIST, routes });
+  try {
+    const { page, errors } = await open(browser, `${srv.url}embed.html`);
+    await page.evaluate(() => {
+      const w = document.createElement('resnet-playground');
+      w.id = 'flaky';
+      w.setAttribute('view', 'featuremaps');
+      w.setAttribute('model', '/flaky.safetensors');
+      document.body.append(w);
+    });
+    const msg = await page.waitForFunction(() => document.getElementById('flaky').shadowRoot.querySelector('.status.error')?.textContent, null, { timeout: 60_000 }).then((h) => h.jsonValue());
+    assert.match(msg, /could not load the pretrained model .*flaky\.safetensors.*503/);
+    await page.locator('#flaky button:has-text("Try again")').click();
+    await page.waitForFunction(() => document.getElementById('flaky').shadowRoot.querySelectorAll('canvas[data-channel]').length > 0, null, { timeout: 60_000 });
+    assert.equal(asked, 2);
+    assert.deepEqual(errors.filter((e) => !/flaky|503|Failed to load resource/.test(e)), []);
   } finally {
     await srv.close();
   }

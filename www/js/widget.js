@@ -187,7 +187,16 @@ export class ResNetPlayground extends HTMLElement {
       this.shown = this.layer || this.graph.focus;
       await this[`view_${this.view}`](box, status);
     } catch (e) {
-      if (gen === this.gen) { status.textContent = e.forReader ? e.message : `The playground could not start: ${e.message}`; status.classList.add('error'); }
+      if (gen !== this.gen) return;
+      status.textContent = e.forReader ? e.message : `The playground could not start: ${e.message}`;
+      status.classList.add('error');
+      if (!e.forReader) {
+        // the engine (or its model file) did not come: try again from scratch, on request
+        const again = el('button', 'secondary', 'Try again');
+        again.type = 'button';
+        again.onclick = () => { engines.delete(this.source); this.#render(); };
+        box.append(again);
+      }
     }
   }
 
