@@ -29,3 +29,18 @@ export async function open(browser, url, { context = null, setup = null } = {}) 
   await page.goto(url);
   return { page, errors, context };
 }
+
+/** Adds a <resnet-playground id=id> with these attributes to the page's body. */
+export function addWidget(page, id, attrs) {
+  return page.evaluate(({ id, attrs }) => {
+    const w = document.createElement('resnet-playground');
+    w.id = id;
+    for (const [k, v] of Object.entries(attrs)) w.setAttribute(k, v);
+    document.body.append(w);
+  }, { id, attrs });
+}
+
+/** The text of widget `id`'s error status, once it has one. */
+export function widgetError(page, id, timeout = 60_000) {
+  return page.waitForFunction((i) => document.getElementById(i).shadowRoot.querySelector('.status.error')?.textContent, id, { timeout }).then((h) => h.jsonValue());
+}

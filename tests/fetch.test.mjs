@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { serve } from './server.mjs';
-import { launch, open } from './browser.mjs';
+import { launch, open, addWidget, widgetError } from './browser.mjs';
 
 const DIST = process.env.DIST || new URL('../dist', import.meta.url).pathname;
 let browser;
@@ -80,14 +80,8 @@ test('a widget whose model did not load offers to try again, and a second try th
   const srv = await serve({ root: DIST, routes });
   try {
     const { page, errors } = await open(browser, `${srv.url}embed.html`);
-    await page.evaluate(() => {
-      const w = document.createElement('resnet-playground');
-      w.id = 'flaky';
-      w.setAttribute('view', 'featuremaps');
-      w.setAttribute('model', '/flaky.safetensors');
-      document.body.append(w);
-    });
-    const msg = await page.waitForFunction(() => document.getElementById('flaky').shadowRoot.querySelector('.status.error')?.textContent, null, { timeout: 60_000 }).then((h) => h.jsonValue());
+    await addWidget(page, 'flaky', { view: 'featuremaps', model: '/flaky.safetensors' });
+    const msg = await widgetError(page, 'flaky');
     assert.match(msg, /could not load the pretrained model .*flaky\.safetensors.*503/);
     await page.locator('#flaky button:has-text("Try again")').click();
     await page.waitForFunction(() => document.getElementById('flaky').shadowRoot.querySelectorAll('canvas[data-channel]').length > 0, null, { timeout: 60_000 });

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serve } from './server.mjs';
-import { launch, open } from './browser.mjs';
+import { launch, open, addWidget, widgetError } from './browser.mjs';
 
 const DIST = process.env.DIST || new URL('../dist', import.meta.url).pathname;
 const BOOK = process.env.BOOK || new URL('../examples/course-notes/book', import.meta.url).pathname;
@@ -120,14 +120,8 @@ test('on a cross-origin isolated host the widgets use threads; the delta and ful
     });
     await page.waitForFunction(() => document.getElementById('added-delta').shadowRoot.querySelectorAll('canvas[data-channel]').length === 64, null, { timeout: 30_000 });
     // a layer the model does not have: said so, with the layers it has (the name stays text)
-    await page.evaluate(() => {
-      const w = document.createElement('resnet-playground');
-      w.id = 'added-bad';
-      w.setAttribute('view', 'featuremaps');
-      w.setAttribute('layer', '<b>x</b>');
-      document.body.append(w);
-    });
-    const bad = await page.waitForFunction(() => document.getElementById('added-bad').shadowRoot.querySelector('.status.error')?.textContent, null, { timeout: 30_000 }).then((h) => h.jsonValue());
+    await addWidget(page, 'added-bad', { view: 'featuremaps', layer: '<b>x</b>' });
+    const bad = await widgetError(page, 'added-bad', 30_000);
     assert.match(bad, /^This model has no layer "<b>x<\/b>"\. Its layers: conv1, bn1, relu, .*layer2\.0\.conv1, .*fc, softmax\.$/);
     assert.equal(await page.evaluate(() => document.getElementById('added-bad').shadowRoot.querySelector('b')), null);
     assert.equal(await page.getAttribute('#added-delta', 'view'), 'delta');
