@@ -368,3 +368,45 @@ test('two tabs of one network: the first keeps the saved session, the second say
   assert.deepEqual([...a.errors, ...b.errors, ...c.errors, ...d.errors], []);
   await a.context.close();
 });
+
+test('"Train from scratch" and Start clicked together: one runs, the other is refused, and a later run trains every step asked', async () => {
+  const { page, errors } = await open(browser, `${srv.url}?steps=20`);
+  await ready(page);
+  await page.evaluate(() => { document.getElementById('reset').click(); document.getElementById('start').click(); });
+  await page.waitForFunction(() => /^Random weights/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  assert.equal(await page.evaluate(() => window.playground.engine.call('step')), 0, 'no step trained the weights being replaced');
+  await page.waitForFunction(() => !document.getElementById('start').disabled);
+  await page.click('#start');
+  await page.waitForFunction(() => /^Step \d+: loss/.test(document.getElementById('status').textContent), null, { timeout: 120_000 });
+  assert.match(await page.textContent('#status'), /^Step 20: loss/);
+  // while a run goes, the operations that would replace its weights are disabled
+  await page.fill('#steps', '200');
+  await page.dispatchEvent('#steps', 'change');
+  await page.click('#start');
+  await page.waitForFunction(() => document.getElementById('stat-step').textContent !== '20');
+  const disabled = await page.evaluate(() => ['reset', 'pretrained', 'arch-build', 'weights-open', 'session-open', 'step'].map((id) => document.getElementById(id).disabled));
+  assert.deepEqual(disabled, [true, true, true, true, true, true]);
+  await page.click('#stop');
+  await page.waitForFunction(() => /^Stopped at step/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  assert.deepEqual(errors, []);
+});
+
+test('a session file with 200,000 curve points and values of 1e308 opens, its curves checked and thinned', async () => {
+  const { page, errors } = await open(browser, `${srv.url}?steps=5`);
+  await ready(page);
+  await page.click('#start');
+  await page.waitForFunction(() => /^Step 5: loss/.test(document.getElementById('status').textContent), null, { timeout: 120_000 });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#session-save')]);
+  const s = JSON.parse(Buffer.concat(await (await download.createReadStream()).toArray()).toString());
+  s.curves.loss.train = Array.from({ length: 200_000 }, (_, i) => [i, i === 7 ? 1e308 : 1 / (1 + i)]);
+  s.curves.loss.heldout = [[0, 'x'], [1, null], [2, 1e300], [3, 0.5]];
+  await page.setInputFiles('#session-open', { name: 'huge.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(s)) });
+  await page.waitForFunction(() => /Session "huge.json" opened/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  // what the page now keeps (and would save again): checked and thinned
+  const [again] = await Promise.all([page.waitForEvent('download'), page.click('#session-save')]);
+  const back = JSON.parse(Buffer.concat(await (await again.createReadStream()).toArray()).toString());
+  assert.ok(back.curves.loss.train.length <= 4000, `${back.curves.loss.train.length} points kept`);
+  assert.ok(back.curves.loss.train.every(([, v]) => Math.abs(v) <= 1e6));
+  assert.deepEqual(back.curves.loss.heldout, [[3, 0.5]]);
+  assert.deepEqual(errors, []);
+});

@@ -36,7 +36,7 @@ export class Chart {
       let pts = Array.isArray(data?.[k]) ? data[k].filter(ok).map(([st, v]) => [st, v]) : [];
       pts.sort((a, b) => a[0] - b[0]);
       if (pts.length > MAX_POINTS) {
-        const every = Math.ceil(pts.length / MAX_POINTS);
+        const every = Math.ceil(pts.length / (MAX_POINTS - 1)); // (the last point is kept too)
         pts = pts.filter((_, i) => i % every === 0 || i === pts.length - 1);
       }
       this.data[k] = pts;
