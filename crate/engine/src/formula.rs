@@ -20,6 +20,7 @@
 //! | `conv_weight_grad`  | `grad.<conv>.weight[o,i,a,b]` | `Σ_n Σ_{x',y'} δ[n,o,x',y'] · a[n,i,s·x'+a−p,s·y'+b−p]`          |
 //! | `bn_input_delta`    | `delta.<conv>[n,c,x,y]`| train: `γ/(m·√(σ²+ε)) · (m·dy − Σdy − x̂·Σ(dy·x̂))`; eval: `γ/√(running_var+ε) · dy` |
 //! | `residual_fork`     | `delta.<input>[n,c,x,y]` | `Σ_o Σ_{x',y'} δ_conv1 · w_conv1` (main branch) + shortcut part      |
+//! | `shortcut_forward` | `act.<shortcut>[n,c,x,y]` | option A: `x[n, c−lo, s·x, s·y]` for `lo ≤ c < lo+C_in`, else 0 (zero padding) |
 //! | `fc_forward`        | `act.fc[n,j]`          | `Σ_k W[j,k] · a[n,k] + b[j]`                                            |
 //! | `fc_weight_grad`    | `grad.fc.weight[j,k]`  | `Σ_n δ[n,j] · a[n,k]`  (i.e. `∂C/∂W = δ aᵀ`)                            |
 //! | `fc_input_delta`    | `delta.avgpool[n,k]`   | `Σ_j W[j,k] · δ[n,j]`                                                   |
@@ -29,7 +30,8 @@
 //! over the `(x', y')` with `0 ≤ x+p−s·x' < K` and `0 ≤ y+p−s·y' < K`. When the input forks
 //! (the conv is a block's `conv1` or `downsample.0`), the other branch's contribution at that
 //! cell is reported as an added [`Part`]: the identity shortcut's `delta.<blk>.add`, or the
-//! same Σ δ·w through the other conv. The stem `conv1` reads the image, for which no δ is kept:
+//! same Σ δ·w through the other conv, or option A's: `delta.<shortcut>` at the subsampled,
+//! channel-shifted cell (nothing where the subsampling skips). The stem `conv1` reads the image, for which no δ is kept:
 //! asking for its input delta is an error.
 //!
 //! How a result is put together, for every kind:
