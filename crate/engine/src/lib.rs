@@ -13,6 +13,7 @@
 //! is what the finite-difference gradient checks and the fast-vs-reference tests run against.
 
 pub mod bench;
+pub mod compare;
 pub mod data;
 pub mod formula;
 pub mod fuzzing;

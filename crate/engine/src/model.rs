@@ -339,7 +339,9 @@ impl<T: Scalar> ResNet<T> {
     }
 
     /// Backward pass for the last forward, with cross-entropy against `labels` (one per image;
-    /// for inspection, any class). Writes `loss`, `delta.*` and `grad.*`. Returns the loss.
+    /// for inspection, any class). Writes `loss`, `delta.*`, `grad.*` and, for each residual
+    /// block, `branch.<block>` = [‖main part‖, ‖shortcut part‖] of the δ it sends back to its
+    /// input (see [`branch_of`]). Returns the loss.
     pub fn backward(&mut self, labels: &[usize]) -> Result<f64> {
         crate::layers::in_pool(|| self.backward_here(labels))
     }
@@ -358,6 +360,15 @@ impl<T: Scalar> ResNet<T> {
         let tape = &mut self.tape;
         tape.remove_prefix("delta.");
         tape.remove_prefix("grad.");
+        tape.remove_prefix("branch.");
+        let graph = &self.graph;
+        // Σ δ² of each block's two parts at its input (main branch, shortcut)
+        let mut parts: Vec<[f64; 2]> = vec![[0.0; 2]; graph.blocks.len()];
+        let mut note = |m: &Module, input: &str, d: &Tensor<T>| {
+            if let Some((b, side)) = branch_of(graph, m, input) {
+                parts[b][side as usize] += d.data.iter().map(|v| v.f64() * v.f64()).sum::<f64>();
+            }
+        };
         let mut loss_value = f64::NAN;
         for (m, layer) in self.graph.modules.iter().zip(self.layers.iter()).rev() {
             let inp = m.inputs.first().cloned().unwrap_or_default();
@@ -399,6 +410,7 @@ impl<T: Scalar> ResNet<T> {
                         let d = tape.get(&delta(&m.name))?;
                         let mut t = tape.buffer(&delta(i), &d.shape.clone());
                         t.data.copy_from_slice(&tape.get(&delta(&m.name))?.data);
+                        note(m, i, &t);
                         accumulate(tape, i, t);
                     }
                 }
@@ -407,6 +419,7 @@ impl<T: Scalar> ResNet<T> {
                     let g = shortcut::Geom { n: shape[0], c_in: shape[1], h: shape[2], w: shape[3], c_out, stride, lo: pad_lo };
                     let mut dx = tape.buffer(&delta(&inp), &shape);
                     shortcut::backward(&g, &tape.get(&delta(&m.name))?.data, &mut dx.data);
+                    note(m, &inp, &dx);
                     accumulate(tape, &inp, dx);
                 }
                 (Kind::BatchNorm { .. }, Layer::Bn(b)) => {
@@ -417,14 +430,30 @@ impl<T: Scalar> ResNet<T> {
                     // the image gets no δ (nothing below it is trained)
                     let dx_name = (inp != "input" || m.inputs.len() > 1).then(|| delta(&inp));
                     if let Some(dx) = conv_backward(tape, c, &act(&inp), dx_name.as_deref())? {
+                        note(m, &inp, &dx);
                         accumulate(tape, &inp, dx);
                     }
                 }
                 (k, _) => bail!("{}: the model holds no parameters for a {k:?} module", m.name),
             }
         }
+        for (b, [main, side]) in graph.blocks.iter().zip(parts) {
+            if b.shortcut != crate::Shortcut::None {
+                tape.set(format!("branch.{}", b.name), Tensor { shape: vec![2], data: vec![T::of(main.sqrt()), T::of(side.sqrt())] });
+            }
+        }
         Ok(loss_value)
     }
+}
+
+/// Whether module `m`'s δ, passed back to `input`, leaves a residual block at its input (the
+/// fork): `(block index, shortcut?)` — the shortcut if `m` is on the block's side branch (a
+/// projection conv, option A) or is the junction passing its δ straight back (the identity),
+/// the main branch if it is the block's first conv.
+pub fn branch_of(graph: &Graph, m: &Module, input: &str) -> Option<(usize, bool)> {
+    let name = m.block.as_deref()?;
+    let b = graph.blocks.iter().position(|b| b.name == name && b.input == input)?;
+    Some((b, m.side || matches!(m.kind, Kind::Add)))
 }
 
 /// Tape names of a module's output and of its δ.
