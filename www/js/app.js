@@ -9,6 +9,7 @@
 //               kernels and ∂C/∂w), one engine call a view; the hovered cell goes to the
 //               formula pane (page/inspector.js)
 //   Sessions    nothing lost: IndexedDB and files (page/sessions.js)
+//   Compare     the residual lesson: models side by side, gradient flow, rewind (page/compare.js)
 import { EngineClient } from './engine-client.js';
 import { $ } from './dom.js';
 import { readUrlState, visible, useSettings, DEFAULTS, SETTING_KEYS } from './state.js';
@@ -17,6 +18,7 @@ import { engineModel, setUpArchitecture } from './page/arch.js';
 import { setUpTraining } from './page/training.js';
 import { setUpInspector } from './page/inspector.js';
 import { setUpSession } from './page/sessions.js';
+import { setUpCompare } from './page/compare.js';
 
 async function main() {
   let engine, engineNote = '';
@@ -66,8 +68,10 @@ async function main() {
   window.playground = { engine, inspect: inspector.refresh, state };
   const arch = await setUpArchitecture(engine, inspector, trainer);
   const { resumed, restoreSaved } = await setUpSession(engine, trainer, inspector, arch);
+  const compare = await setUpCompare(engine, inspector, trainer, arch);
   engine.onrestart = async () => {
     trainer.forget();
+    compare.forget();
     const back = await restoreSaved().catch(() => null);
     status(back === null
       ? 'The engine stopped unexpectedly and was restarted with the pretrained model.'

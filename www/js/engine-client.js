@@ -157,11 +157,24 @@ export class EngineClient {
   /** Tape tensors as one safetensors file; one as .npy. */
   exportTensors(names) { return this.call('exportTensors', names); }
   tensorNpy(name) { return this.call('tensorNpy', name); }
+  // compare mode (resnet_engine::compare): members side by side on the same batches
+  /** Starts a comparison of arch ids (['plain20', 'resnet20']) from `seed`, with this engine's optimizer and batch. */
+  compareStart(ids, seed) { return this.call('compareStart', ids, seed); }
+  /** Curves, gradient flow and snapshot steps of every member (null before compareStart). */
+  compareState() { return this.call('compareState'); }
+  /** Member `i` as it was at snapshot `step`, in place of the page's model (every view shows it). */
+  compareShow(i, step) { return this.call('compareShow', i, step); }
+  /** The page's own model back after compareShow. */
+  compareShowOwn() { return this.call('compareShowOwn'); }
+  /** Continues the comparison from snapshot `step` (what came after is dropped). */
+  compareFork(step) { return this.call('compareFork', step); }
   // (the engine module's static functions)
   family() { return this.static('family'); }
   settings() { return this.static('settings'); }
   archOf(depth, width, shortcut, batchnorm) { return this.static('archOf', depth, width, shortcut, batchnorm); }
   fileArch(bytes) { return this.static('fileArch', bytes); }
+  /** The lessons compare mode offers ({lessons: [{id, label, members, steps}], maxMembers}). */
+  compareLessons() { return this.static('compareLessons'); }
 
   /** Any entry of the worker's table by name (for tools and tests; the page uses the named methods). */
   call(method, ...args) {
@@ -182,6 +195,13 @@ export class EngineClient {
    *  Resolves with the last report ({cancelled: true} if cancelled). */
   train(steps, onProgress, { progressMs = 100, evalEvery = 0, evalLimit = 500 } = {}) {
     return this.#send('train', { args: { steps, progressMs, evalEvery, evalLimit } }, onProgress);
+  }
+
+  /** Runs `steps` steps of the comparison (every member one step on the same batch each);
+   *  `onProgress` gets {step, members: [{loss, accuracy, imagesPerSec, stopped}], done, steps}
+   *  and, every `evalEvery` steps, `heldout: [{step, loss, accuracy} | null]` per member. */
+  compare(steps, onProgress, { progressMs = 100, evalEvery = 0, evalLimit = 500 } = {}) {
+    return this.#send('compare', { args: { steps, progressMs, evalEvery, evalLimit } }, onProgress);
   }
 
   /** For tests: the worker answers as if the wasm module had trapped (then restarts). */

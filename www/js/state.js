@@ -1,5 +1,6 @@
 // The page's shared state and its URL form, so a link reproduces a view:
 //   ?arch=plain20&layer=layer2.0.conv1&digit=7&target=3&cell=input:0,3,4,6&lr=0.05&batch=32&opt=sgd&seed=1&steps=200
+//   &compare=plain20,resnet20   (compare mode's models)
 // `cell` is `<grid>:<indices>`: grid `acts`, `deltas`, `input` (δ at a conv's input) with
 // c,x,y, or `weights` with o,i,a,b. `arch` names the network (the engine reads the id:
 // resnet8, resnet20, plain56, resnet20-a-nobn, …; its form is checked here, its meaning there).
@@ -10,7 +11,7 @@
 // engine's (`settings()`, resnet_engine::train::SETTINGS): `useSettings` hands them over, and
 // until then those keys are not read.
 
-export const DEFAULTS = { arch: 'resnet8', layer: null, digit: 0, target: null, cell: null };
+export const DEFAULTS = { arch: 'resnet8', layer: null, digit: 0, target: null, cell: null, compare: null };
 let LIMITS = null;
 
 /** The engine's training settings: their ranges check the values, their defaults fill DEFAULTS. */
@@ -27,6 +28,11 @@ const int = (lo, hi) => (v) => (/^\d{1,10}$/.test(v) && Number(v) >= lo && Numbe
 const range = (key) => (v) => int(...LIMITS[key])(v);
 const PARSE = {
   arch: (v) => (/^[a-z]{1,12}\d{1,3}(-[a-z0-9]{1,6}){0,3}$/i.test(v) ? v.toLowerCase() : undefined),
+  // compare mode's models: network names, comma-separated (how many the engine says)
+  compare: (v) => {
+    const ids = v.split(',').map((id) => PARSE.arch(id));
+    return ids.length <= 8 && ids.every(Boolean) ? ids.join(',') : undefined;
+  },
   layer: (v) => (/^[a-z0-9_.]{1,40}$/i.test(v) ? v : undefined),
   digit: int(0, 1999),
   target: int(0, 9),
@@ -48,7 +54,7 @@ const PARSE = {
 export function whatIs(key) {
   const L = LIMITS;
   return {
-    arch: 'is not a network name (e.g. resnet20, plain20)', layer: 'is not a layer name', digit: 'is not a held-out digit number (0–1999)', target: 'is not a class (0–9)',
+    arch: 'is not a network name (e.g. resnet20, plain20)', compare: 'is not a list of network names (e.g. plain20,resnet20)', layer: 'is not a layer name', digit: 'is not a held-out digit number (0–1999)', target: 'is not a class (0–9)',
     cell: 'is not a cell (grid:indices)', lr: `is not a learning rate in (${L?.lr[0]}, ${L?.lr[1]}]`, batch: `is not a batch size (${L?.batch[0]}–${L?.batch[1]})`,
     opt: 'is not an optimizer (sgd or adam)', seed: `is not a seed (a whole number from ${L?.seed[0]} to ${L?.seed[1]})`, steps: `is not a number of steps (${L?.steps[0]}–${L?.steps[1]})`,
   }[key];

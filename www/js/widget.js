@@ -4,15 +4,18 @@
 //   <resnet-playground view="formula" layer="layer2.0.conv1" cell="0,3,4,6"></resnet-playground>
 //
 // Attributes (reflected as properties): view = formula | featuremaps | delta | draw | train |
-// full; layer (a module name; default: the model's focus, the first conv of its first block
+// compare | flow | full; layer (a module name; default: the model's focus, the first conv of its first block
 // that changes shape); cell ("n,c,x,y" of the map the view
 // shows); sample (held-out digit 0–1999); model (weights URL, default the pretrained model next
 // to this file); arch (a network of the family instead, from random weights: plain20,
 // resnet56, resnet20-a, … as the page's ?arch=; ignored when model is given); seed (of "From scratch" in the train view, default 1); height (CSS length);
-// theme = light | dark (default: the reader's preference); engine = shared | own.
+// theme = light | dark (default: the reader's preference); engine = shared | own;
+// compare (compare and flow views: the models, "plain20,resnet20" as the page's ?compare=,
+// default the engine's first lesson) and steps (of its Start, default the lesson's).
 // The host element reports the build it runs on in data-build and data-threads.
 // Events (bubbling, composed): `prediction` {detail: {predicted, probabilities}}, `step`
-// {detail: {step, loss, accuracy}}, `cellchange` {detail: {name, index, value}}.
+// {detail: {step, loss, accuracy}} (compare and flow views: {step, models: [{id, label, loss,
+// accuracy}]}, one event per step with every model), `cellchange` {detail: {name, index, value}}.
 //
 // Widgets on a page share one engine worker (one wasm instance, one model) unless
 // engine="own". The tape belongs to whichever widget ran the last pass, so every widget asks
@@ -25,12 +28,13 @@ import { FormulaPane } from './views/formula.js';
 import { ProbBars } from './views/probs.js';
 import { DrawPad } from './views/draw.js';
 import { Chart } from './views/curves.js';
+import { ComparePanel } from './views/compare.js';
 import { canvasToDigit } from './preprocess.js';
 import { visible } from './state.js';
 import { el } from './dom.js';
 
 const SITE = new URL('../', import.meta.url); // the folder with index.html, data/, models/
-const VIEWS = ['formula', 'featuremaps', 'delta', 'draw', 'train', 'full'];
+const VIEWS = ['formula', 'featuremaps', 'delta', 'draw', 'train', 'compare', 'flow', 'full'];
 
 // ---- one engine per model URL, shared ---------------------------------------------------
 
@@ -93,7 +97,7 @@ function documentFonts() {
 
 
 export class ResNetPlayground extends HTMLElement {
-  static observedAttributes = ['view', 'layer', 'cell', 'sample', 'model', 'arch', 'height', 'theme', 'engine', 'seed'];
+  static observedAttributes = ['view', 'layer', 'cell', 'sample', 'model', 'arch', 'height', 'theme', 'engine', 'seed', 'compare', 'steps'];
 
   constructor() {
     super();
@@ -119,6 +123,10 @@ export class ResNetPlayground extends HTMLElement {
   get source() { return !this.getAttribute('model') && this.arch && this.arch !== 'resnet8' ? `arch:${this.arch}` : this.model; }
   get seed() { const n = Number(this.getAttribute('seed') ?? 1); return Number.isInteger(n) && n >= 0 && n <= 4294967295 ? n : 1; }
   set seed(v) { this.setAttribute('seed', String(v)); }
+  get compare() { return this.getAttribute('compare') || ''; }
+  set compare(v) { this.setAttribute('compare', v); }
+  get steps() { const n = Number(this.getAttribute('steps')); return Number.isInteger(n) && n >= 1 && n <= 100000 ? n : undefined; }
+  set steps(v) { this.setAttribute('steps', String(v)); }
   get height() { return this.getAttribute('height') || ''; }
   set height(v) { this.setAttribute('height', v); }
 
@@ -276,6 +284,36 @@ export class ResNetPlayground extends HTMLElement {
         } catch (e) { pred.textContent = `Could not read the drawing: ${e.message}`; }
       },
     });
+  }
+
+  async view_compare(box) { await this.#comparePanel(box, { flow: false, rewind: false }); }
+
+  async view_flow(box) { await this.#comparePanel(box, { flow: true, rewind: false }); }
+
+  // compare mode's panel (views/compare.js) on the shared engine: the engine keeps one
+  // comparison, so a widget whose comparison another widget has replaced starts its own again
+  async #comparePanel(box, parts) {
+    const client = await this.engine.client;
+    const queued = (fn) => this.engine.run(null, fn);
+    const members = this.compare ? this.compare.split(',').map((s) => s.trim().toLowerCase()) : undefined;
+    const panel = new ComparePanel(box.appendChild(el('div', 'rp-compare')), {
+      parts,
+      initial: { members, steps: this.steps },
+      api: {
+        lessons: () => queued((e) => e.compareLessons()),
+        family: () => queued((e) => e.family()),
+        start: (ids) => queued((e) => { this.engine.comparer = panel; return e.compareStart(ids, this.seed); }),
+        owns: () => this.engine.comparer === panel,
+        run: (steps, onProgress, opts) => queued((e) => e.compare(steps, onProgress, opts)),
+        state: () => client.compareState(), // (answered between steps, not after the run)
+        fork: (step) => queued((e) => e.compareFork(step)),
+        pause: () => client.pause(),
+        resume: () => client.resume(),
+        cancel: () => client.cancel(),
+      },
+      onstep: (p) => this.#emit('step', { step: p.step, models: p.members.map((m, i) => ({ id: panel.state.members[i].id, label: panel.state.members[i].label, loss: m.loss, accuracy: m.accuracy })) }),
+    });
+    await panel.init();
   }
 
   async view_train(box, status) {

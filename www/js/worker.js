@@ -7,6 +7,9 @@
 //               {id, op: 'train', args: {steps, progressMs, evalEvery, evalLimit}}
 //                 (every evalEvery steps and at the end, a held-out evaluation of evalLimit
 //                 digits rides along in the progress report as `heldout: {loss, accuracy}`)
+//               {id, op: 'compare', args: {steps, progressMs, evalEvery, evalLimit}}
+//                 (steps of the comparison compareStart began: each member one step on the
+//                 same batch; progress as compareStep reports it, `heldout` per member)
 //               {op: 'pause' | 'resume' | 'cancel'}   (between training steps)
 //               {id, op: 'simulate-trap' | 'simulate-hang'}   (tests: a trap; no answer ever)
 // Messages out: {id, result} | {id, error, fatal} | {id, progress: {...}} | {id, alive} (paused)
@@ -152,52 +155,71 @@ const yieldToEvents = () => new Promise((resolve) => {
 });
 
 async function train(id, { steps = 1, progressMs = 100, evalEvery = 0, evalLimit = 500 } = {}) {
+  const batch = engine.batchSize;
+  let images = 0, activeMs = 0;
+  return run(id, { steps, progressMs, evalEvery }, {
+    begin: () => engine.beginRun(), // the engine keeps the run's checkpoints and falls back on them
+    step: () => {
+      const t0 = performance.now();
+      // (a diverging step throws with kind 'diverged': the engine has restored the run's
+      // oldest checkpoint, and its message says which step)
+      const r = engine.train(1);
+      activeMs += performance.now() - t0;
+      images += batch;
+      return { ...r, imagesPerSec: images / (activeMs / 1000) };
+    },
+    evaluate: () => ({ heldout: engine.evaluate('test', evalLimit) }), // not counted in images/s
+  });
+}
+
+// Compare mode: every member takes one step on the same batch, in turn (compareStep); the
+// held-out evaluation of each rides along as `heldout: [{step, loss, accuracy} | null]`.
+async function compare(id, { steps = 1, progressMs = 100, evalEvery = 0, evalLimit = 500 } = {}) {
+  return run(id, { steps, progressMs, evalEvery }, {
+    begin: () => {},
+    step: () => engine.compareStep(),
+    evaluate: () => ({ heldout: engine.compareEvaluate(evalLimit) }),
+  });
+}
+
+// A run of `steps` steps with pause, resume and cancel between them; progress reports at
+// most every `progressMs` (and with every evaluation, every `evalEvery` steps and at the end).
+async function run(id, { steps, progressMs, evalEvery }, { begin, step, evaluate }) {
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`steps must be a positive integer, got ${steps}`);
   if (control.running) throw new Error('a training run is already going: stop it first');
   control.running = true;
   control.paused = false;
   control.cancelled = false;
   try {
-    return await trainLoop(id, steps, progressMs, evalEvery, evalLimit);
+    const start = performance.now();
+    let last = null, lastPost = 0, done = 0;
+    begin();
+    while (done < steps && !control.cancelled) {
+      if (control.paused) {
+        self.postMessage({ id, progress: { ...last, paused: true } });
+        // (a word now and then, so the client's watchdog knows a paused run is not a hung one)
+        await new Promise((resolve) => {
+          const beat = setInterval(() => self.postMessage({ id, alive: true }), 1000);
+          control.wake = () => { clearInterval(beat); resolve(); };
+        });
+        continue;
+      }
+      last = step();
+      done += 1;
+      last = { ...last, done, steps };
+      const evaluating = evalEvery > 0 && (done % evalEvery === 0 || done === steps || control.cancelled);
+      if (evaluating) Object.assign(last, evaluate());
+      const now = performance.now();
+      if (evaluating || now - lastPost >= progressMs || done === steps) {
+        self.postMessage({ id, progress: last });
+        lastPost = now;
+      }
+      await yieldToEvents(); // lets pause/cancel and other calls in between steps
+    }
+    return { ...last, cancelled: control.cancelled, elapsedMs: performance.now() - start };
   } finally {
     control.running = false;
   }
-}
-
-async function trainLoop(id, steps, progressMs, evalEvery, evalLimit) {
-  const start = performance.now();
-  let last = null, lastPost = 0, done = 0, images = 0, activeMs = 0;
-  const batch = engine.batchSize;
-  engine.beginRun(); // the engine keeps the run's checkpoints and falls back on them
-  while (done < steps && !control.cancelled) {
-    if (control.paused) {
-      self.postMessage({ id, progress: { ...last, paused: true } });
-      // (a word now and then, so the client's watchdog knows a paused run is not a hung one)
-      await new Promise((resolve) => {
-        const beat = setInterval(() => self.postMessage({ id, alive: true }), 1000);
-        control.wake = () => { clearInterval(beat); resolve(); };
-      });
-      continue;
-    }
-    const t0 = performance.now();
-    // (a diverging step throws with kind 'diverged': the engine has restored the run's
-    // oldest checkpoint, and its message says which step)
-    last = engine.train(1);
-    activeMs += performance.now() - t0;
-    done += 1;
-    images += batch;
-    last = { ...last, done, steps, imagesPerSec: images / (activeMs / 1000) };
-    const evaluate = evalEvery > 0 && (done % evalEvery === 0 || done === steps || control.cancelled);
-    if (evaluate) last.heldout = engine.evaluate('test', evalLimit); // not counted in images/s
-    else delete last.heldout;
-    const now = performance.now();
-    if (evaluate || now - lastPost >= progressMs || done === steps) {
-      self.postMessage({ id, progress: last });
-      lastPost = now;
-    }
-    await yieldToEvents(); // lets pause/cancel and other calls in between steps
-  }
-  return { ...last, cancelled: control.cancelled, elapsedMs: performance.now() - start };
 }
 
 // What the page may ask of the engine, by name: one explicit table each (the named methods of
@@ -238,6 +260,11 @@ const CALLS = {
   exportTensors: (e, names) => e.exportTensors(names),
   tensorNpy: (e, name) => e.tensorNpy(name),
   profileConvs: (e, n, reps) => e.profileConvs(n, reps),
+  compareStart: (e, ids, seed) => e.compareStart(ids, seed),
+  compareState: (e) => e.compareState(),
+  compareShow: (e, i, step) => e.compareShow(i, step),
+  compareShowOwn: (e) => e.compareShowOwn(),
+  compareFork: (e, step) => e.compareFork(step),
 };
 const STATICS = {
   family: () => wasm.family(),
@@ -246,6 +273,7 @@ const STATICS = {
   archOf: (depth, width, shortcut, bn) => wasm.archOf(depth, width, shortcut, bn),
   fileArch: (bytes) => wasm.fileArch(bytes),
   benchGemm: (m, n, k, reps) => wasm.benchGemm(m, n, k, reps),
+  compareLessons: () => wasm.compareLessons(),
 };
 const pick = (table, name) => {
   if (typeof name !== 'string' || !Object.hasOwn(table, name)) throw new Error(`no engine method '${name}'`);
@@ -267,6 +295,7 @@ self.onmessage = async (ev) => {
     if (op === 'init') result = await init(args);
     else if (!engine) throw new Error('the engine is not initialised');
     else if (op === 'train') result = await train(id, args);
+    else if (op === 'compare') result = await compare(id, args);
     // the engine's static functions: the family, an id's member, what a weights file holds
     else if (op === 'static') result = pick(STATICS, method)(...(args || []));
     else if (op === 'call') result = pick(CALLS, method)(engine, ...(args || []));

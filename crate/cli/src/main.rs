@@ -157,6 +157,27 @@ enum Cmd {
         #[command(flatten)]
         arch: Arch,
     },
+    /// Compare mode (as the page's): models trained side by side from one seed on the same
+    /// batches; prints each one's training loss (mean of the last 10 steps) and held-out
+    /// accuracy every `--every` steps, and the gradient flow's ‖∂C/∂w‖ of its first and last
+    /// layer.
+    Compare {
+        /// Models, comma-separated (`plain20,resnet20`), or a lesson (`plain-vs-resnet`, `degradation`).
+        models: String,
+        #[arg(long, default_value_t = 300)]
+        steps: u64,
+        #[arg(long, default_value_t = 50)]
+        every: u64,
+        #[arg(long, default_value_t = SETTINGS.defaults.batch)]
+        batch: usize,
+        #[arg(long, default_value_t = SETTINGS.defaults.lr)]
+        lr: f64,
+        #[arg(long, default_value_t = SETTINGS.defaults.seed)]
+        seed: u64,
+        /// Held-out digits each evaluation uses (the page's 500).
+        #[arg(long, default_value_t = 500)]
+        heldout: usize,
+    },
     /// Training and inference images/s at batch 32 and 64, and per-layer conv time and GFLOP/s.
     Bench {
         #[command(flatten)]
@@ -282,6 +303,56 @@ fn run(cmd: Cmd) -> AnyResult<()> {
             }
         }
         Cmd::Bench { arch, batches, warmup, steps, json } => bench::run(&arch.config()?, &batches, warmup, steps, json)?,
+        Cmd::Compare { models, steps, every, batch, lr, seed, heldout } => compare(&models, steps, every.max(1), batch, lr, seed, heldout)?,
+    }
+    Ok(())
+}
+
+fn compare(models: &str, steps: u64, every: u64, batch: usize, lr: f64, seed: u64, heldout: usize) -> AnyResult<()> {
+    use resnet_engine::compare::{Comparison, LESSONS};
+    let ids: Vec<String> = match LESSONS.iter().find(|l| l.id == models) {
+        Some(l) => l.members.iter().map(|s| s.to_string()).collect(),
+        None => models.split(',').map(|s| s.trim().to_string()).collect(),
+    };
+    let data = Dataset::mnist();
+    let opt = OptimizerConfig { lr, ..SETTINGS.sgd };
+    opt.validate()?;
+    let mut c = Comparison::new(&ids, opt, batch, seed)?;
+    let start = std::time::Instant::now();
+    let now = || start.elapsed().as_secs_f64() * 1e3;
+    let names: Vec<String> = c.members.iter().map(|m| m.label.clone()).collect();
+    println!("{} from seed {seed}, SGD lr {lr} momentum 0.9, batch {batch}, the same batches for each", names.join(" | "));
+    println!("{:>6}  {}", "step", names.iter().map(|n| format!("{n:>28}")).collect::<String>());
+    println!("{:>6}  {}", "", names.iter().map(|_| format!("{:>28}", "train loss · held-out acc")).collect::<String>());
+    while c.step < steps {
+        c.step(&data, &now)?;
+        if c.step % every == 0 || c.step == steps {
+            let evals = c.evaluate(&data, heldout)?;
+            let cells: String = c
+                .members
+                .iter()
+                .zip(&evals)
+                .map(|(m, e)| {
+                    let tail = &m.curve[m.curve.len().saturating_sub(10)..];
+                    let loss = tail.iter().map(|p| p.loss).sum::<f64>() / tail.len().max(1) as f64;
+                    match e {
+                        Some(e) => format!("{:>28}", format!("{loss:.3} · {:.1}%", 100.0 * e.accuracy)),
+                        None => format!("{:>28}", "stopped"),
+                    }
+                })
+                .collect();
+            println!("{:>6}  {cells}", c.step);
+        }
+    }
+    for m in &c.members {
+        let (Some(first), Some(last)) = (m.flow.first(), m.flow.last()) else { continue };
+        let l = m.layers.len() - 1;
+        println!(
+            "{}: ‖∂C/∂w‖ of {} / {}: {:.2e} / {:.2e} at step {}, {:.2e} / {:.2e} at step {}; {:.0} images/s{}",
+            m.label, m.layers[0], m.layers[l], first.layers[0].grad, first.layers[l].grad, first.step, last.layers[0].grad, last.layers[l].grad, last.step,
+            m.images as f64 / (m.active_ms / 1e3),
+            m.stopped.as_ref().map(|s| format!(" ({s})")).unwrap_or_default()
+        );
     }
     Ok(())
 }

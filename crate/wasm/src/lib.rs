@@ -6,6 +6,7 @@
 //! make the module panic; a panic is a bug (the hook prints it to the console, and the page
 //! restarts the worker).
 
+use resnet_engine::compare::{self, Comparison};
 use resnet_engine::data::{self, Dataset, Split};
 use resnet_engine::formula::{self, Query};
 use resnet_engine::model::Mode;
@@ -178,6 +179,10 @@ pub struct Engine {
     data: Option<Dataset>,
     batch: usize,
     seed: u64,
+    /// The side-by-side run (compare mode), if one was started.
+    comparison: Option<Comparison>,
+    /// The page's own model while a compared member is shown in its place (`compareShow`).
+    own: Option<Trainer>,
 }
 
 /// The largest batch the browser engine takes in one call (memory: ≈ 0.4 MB of tape per image).
@@ -222,7 +227,7 @@ impl Engine {
         };
         let model = ResNet::new(&config, seed as u64).map_err(err)?;
         let trainer = Trainer::new(model, parse_optimizer(optimizer)?, 32, seed as u64).map_err(err)?;
-        Ok(Engine { trainer, data: None, batch: 32, seed: seed as u64 })
+        Ok(Engine { trainer, data: None, batch: 32, seed: seed as u64, comparison: None, own: None })
     }
 
     /// A model from a safetensors file (PyTorch names; the member is read from its metadata,
@@ -232,7 +237,7 @@ impl Engine {
         console_error_panic_hook::set_once();
         let model = io::load_model_as(bytes, parse_shortcut(&shortcut)?).map_err(err)?;
         let trainer = Trainer::new(model, parse_optimizer(optimizer)?, 32, 0).map_err(err)?;
-        Ok(Engine { trainer, data: None, batch: 32, seed: 0 })
+        Ok(Engine { trainer, data: None, batch: 32, seed: 0, comparison: None, own: None })
     }
 
     /// A fresh model of another member (`config` as `archFromId` gives it, or an id string),
@@ -647,6 +652,175 @@ impl Engine {
     pub fn config(&self) -> Result<JsValue, JsError> {
         to_js(&self.trainer.model.config)
     }
+
+    // ---- compare mode (resnet_engine::compare) -------------------------------------------
+
+    /// Starts a comparison of the members `ids` (arch ids: `["plain20", "resnet20"]`), all
+    /// from `seed`, with this engine's optimizer settings and batch size. Returns
+    /// `compareState()`.
+    #[wasm_bindgen(js_name = compareStart)]
+    pub fn compare_start(&mut self, ids: Vec<String>, seed: u32) -> Result<JsValue, JsError> {
+        self.comparison = Some(Comparison::new(&ids, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?);
+        self.compare_state()
+    }
+
+    /// One step of every member on the same batch: `{step, members: [{loss, accuracy,
+    /// imagesPerSec, stopped}]}` (loss and accuracy null for a member that has stopped;
+    /// `stopped` says why).
+    #[wasm_bindgen(js_name = compareStep)]
+    pub fn compare_step(&mut self) -> Result<JsValue, JsError> {
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let now = clock()?;
+        let c = self.comparison.as_mut().ok_or_else(|| err("no comparison: call compareStart first"))?;
+        let points = c.step(data, &now).map_err(err)?;
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct M<'a> {
+            loss: Option<f64>,
+            accuracy: Option<f64>,
+            images_per_sec: f64,
+            stopped: &'a Option<String>,
+        }
+        #[derive(Serialize)]
+        struct Report<'a> {
+            step: u64,
+            members: Vec<M<'a>>,
+        }
+        let members = c.members.iter().zip(points).map(|(m, p)| M { loss: p.map(|p| p.loss), accuracy: p.map(|p| p.accuracy), images_per_sec: images_per_sec(m), stopped: &m.stopped }).collect();
+        to_js(&Report { step: c.step, members })
+    }
+
+    /// Held-out loss and accuracy of every member on the first `limit` held-out digits:
+    /// `[{step, loss, accuracy} | null]`.
+    #[wasm_bindgen(js_name = compareEvaluate)]
+    pub fn compare_evaluate(&mut self, limit: usize) -> Result<JsValue, JsError> {
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let c = self.comparison.as_mut().ok_or_else(|| err("no comparison: call compareStart first"))?;
+        to_js(&c.evaluate(data, limit).map_err(err)?)
+    }
+
+    /// Everything the compare views draw: `{step, recordEvery, snapshots: [step], members:
+    /// [{id, label, layers, blocks, curve: [{step, loss, accuracy}], heldout, stopped,
+    /// imagesPerSec, flow: {steps, grad, weight, update, delta, main, shortcut, total}}]}`,
+    /// where a flow metric is a flat array of `steps.length × layers.length` (the branch
+    /// parts `× blocks.length`), record by record. Null when no comparison was started.
+    #[wasm_bindgen(js_name = compareState)]
+    pub fn compare_state(&self) -> Result<JsValue, JsError> {
+        let Some(c) = self.comparison.as_ref() else { return Ok(JsValue::NULL) };
+        #[derive(Serialize)]
+        struct Flow {
+            steps: Vec<u64>,
+            grad: Vec<f64>,
+            weight: Vec<f64>,
+            update: Vec<f64>,
+            delta: Vec<f64>,
+            main: Vec<f64>,
+            shortcut: Vec<f64>,
+            total: Vec<f64>,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct M<'a> {
+            id: &'a str,
+            label: &'a str,
+            layers: &'a [String],
+            blocks: &'a [String],
+            curve: &'a [compare::Point],
+            heldout: &'a [compare::Point],
+            stopped: &'a Option<String>,
+            images_per_sec: f64,
+            flow: Flow,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct State<'a> {
+            step: u64,
+            seed: u64,
+            batch: usize,
+            record_every: u64,
+            snapshots: Vec<u64>,
+            members: Vec<M<'a>>,
+        }
+        let members = c
+            .members
+            .iter()
+            .map(|m| {
+                let layer = |f: fn(&compare::LayerFlow) -> f64| m.flow.iter().flat_map(|r| r.layers.iter().map(f)).collect();
+                let block = |f: fn(&compare::BranchFlow) -> f64| m.flow.iter().flat_map(|r| r.blocks.iter().map(f)).collect();
+                M {
+                    id: &m.id,
+                    label: &m.label,
+                    layers: &m.layers,
+                    blocks: &m.blocks,
+                    curve: &m.curve,
+                    heldout: &m.heldout,
+                    stopped: &m.stopped,
+                    images_per_sec: images_per_sec(m),
+                    flow: Flow {
+                        steps: m.flow.iter().map(|r| r.step).collect(),
+                        grad: layer(|l| l.grad),
+                        weight: layer(|l| l.weight),
+                        update: layer(|l| l.update),
+                        delta: layer(|l| l.delta),
+                        main: block(|b| b.main),
+                        shortcut: block(|b| b.shortcut),
+                        total: block(|b| b.total),
+                    },
+                }
+            })
+            .collect();
+        to_js(&State { step: c.step, seed: c.seed, batch: c.batch, record_every: c.record_every, snapshots: c.snapshot_steps(), members })
+    }
+
+    /// Puts member `i` as it was at snapshot `step` in the place of the page's model, so every
+    /// view (maps, δ, formula pane) shows it; the page's own model is kept aside until
+    /// `compareShowOwn`. Returns the member's config.
+    #[wasm_bindgen(js_name = compareShow)]
+    pub fn compare_show(&mut self, i: usize, step: u32) -> Result<JsValue, JsError> {
+        let c = self.comparison.as_ref().ok_or_else(|| err("no comparison: call compareStart first"))?;
+        let model = c.model_at(i, step as u64).map_err(err)?;
+        let trainer = Trainer::new(model, self.trainer.opt.config, self.batch, self.seed).map_err(err)?;
+        let shown = std::mem::replace(&mut self.trainer, trainer);
+        self.own.get_or_insert(shown);
+        self.config()
+    }
+
+    /// The page's own model back in its place (after `compareShow`); false if it was there.
+    #[wasm_bindgen(js_name = compareShowOwn)]
+    pub fn compare_show_own(&mut self) -> bool {
+        match self.own.take() {
+            Some(own) => {
+                self.trainer = own;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Continues the comparison from snapshot `step`: what it recorded later is dropped and
+    /// the members train on from there (on the same batches as before). Returns `compareState()`.
+    #[wasm_bindgen(js_name = compareFork)]
+    pub fn compare_fork(&mut self, step: u32) -> Result<JsValue, JsError> {
+        let c = self.comparison.as_mut().ok_or_else(|| err("no comparison: call compareStart first"))?;
+        c.fork(step as u64).map_err(err)?;
+        self.compare_state()
+    }
+}
+
+/// The lessons (`[{id, label, members, steps}]`) and the largest number of members.
+#[wasm_bindgen(js_name = compareLessons)]
+pub fn compare_lessons() -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Lessons {
+        lessons: &'static [compare::Lesson],
+        max_members: usize,
+    }
+    to_js(&Lessons { lessons: &compare::LESSONS, max_members: compare::MAX_MEMBERS })
+}
+
+fn images_per_sec(m: &compare::Member) -> f64 {
+    if m.active_ms > 0.0 { m.images as f64 / (m.active_ms / 1e3) } else { 0.0 }
 }
 
 impl Engine {

@@ -9,6 +9,10 @@ export const LINK = location.search; // the link as opened (the URL changes as t
 // (the training settings are read from the link once the engine has said their ranges)
 export const { state, notices } = readUrlState(LINK);
 export const training = { running: false, paused: false };
+/** What the views show when it is not the page's own model: compare mode's "Show in the views
+ *  above" puts a compared model there (its words, e.g. "Plain-20 at step 120"), and meanwhile
+ *  nothing may train, replace or save over the page's model, which waits in the engine. */
+export const shown = { compared: null };
 
 let timer = 0;
 /** Changes the state; the URL follows a moment later (once for a burst of changes). */
@@ -37,7 +41,7 @@ export const busy = () => inFlight || training.running;
 /** Enables the operation controls unless one is under way; a control whose `data-off` is "yes"
  *  (no pretrained file for this network, the network already built) stays disabled. */
 export function refreshControls() {
-  for (const id of OPERATIONS) $(id).disabled = busy() || $(id).dataset.off === 'yes';
+  for (const id of OPERATIONS) $(id).disabled = busy() || !!shown.compared || $(id).dataset.off === 'yes';
 }
 
 /** Runs operation `fn` alone (see above); resolves with its result, or undefined if refused. */

@@ -4,7 +4,7 @@
 import { $, download } from '../dom.js';
 import { parseValue, visible, SETTING_KEYS } from '../state.js';
 import { SessionStore, sessionToFile, sessionFromFile } from '../session.js';
-import { LINK, state, update, status, exclusive } from './context.js';
+import { LINK, state, update, status, exclusive, shown } from './context.js';
 
 
 export async function setUpSession(engine, trainer, inspector, archPanel) {
@@ -55,6 +55,8 @@ export async function setUpSession(engine, trainer, inspector, archPanel) {
   const keeper = await keepSessions(() => save(true));
   let last = -Infinity, saving = null;
   const save = (force = false) => {
+    // (a compared model in the views is not this network's session: the page's own waits aside)
+    if (shown.compared) return Promise.resolve();
     // a forced save while another is under way (which may hold older weights) follows it
     if (store && saving && force) return saving.then(() => save(true));
     // (another tab keeps this network's session: this one saves nothing over it)

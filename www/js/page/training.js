@@ -131,6 +131,7 @@ export function setUpTraining(engine, inspector, settings) {
   const stats = ['step', 'loss', 'acc', 'heldout', 'ips'];
   return {
     clearStats,
+    apply, // the settings to the engine (compare mode trains with them too)
     setPretrained: (has) => { $('pretrained').dataset.off = has ? '' : 'yes'; refreshControls(); },
     forget: () => { applied = null; }, // after a restart the worker has the defaults
     setSaver: (fn) => { saver = fn; },

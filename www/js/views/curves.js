@@ -8,12 +8,21 @@ export class Chart {
    * @param {HTMLCanvasElement} canvas
    * @param {{yLabel: string, yMax?: number, fixed?: boolean, percent?: boolean,
    *          series: {key: string, label: string, colour: string, dots?: boolean}[]}} opts
+   * (a series whose label is empty has no legend entry: e.g. a model's held-out dots, drawn in
+   * its colour)
    */
   constructor(canvas, { yLabel, yMax = 1, fixed = false, percent = false, series }) {
     Object.assign(this, { canvas, yLabel, yMax, fixed, percent, series });
     this.data = Object.fromEntries(series.map((s) => [s.key, []]));
     this.draw();
     new ResizeObserver(() => this.draw()).observe(canvas);
+  }
+
+  /** Other series (compare mode: one per model); their points start empty. */
+  setSeries(series) {
+    this.series = series;
+    this.data = Object.fromEntries(series.map((s) => [s.key, []]));
+    this.draw();
   }
 
   add(key, step, value) {
@@ -93,7 +102,7 @@ export class Chart {
     // legend, top right
     let lx = W - R;
     g.textAlign = 'right';
-    for (const s of [...this.series].reverse()) {
+    for (const s of [...this.series].reverse().filter((s) => s.label)) {
       const w = g.measureText(s.label).width;
       g.fillStyle = '#1d232b';
       g.fillText(s.label, lx, 12);

@@ -1,0 +1,67 @@
+// The page's second act: compare mode (views/compare.js) in its own panel. The models train
+// with the Train panel's settings (learning rate, batch, optimizer, seed); `?compare=plain20,resnet20`
+// opens it with those models. "Show in the views above" puts a model as it was at a snapshot in
+// the place of the page's own model, which waits aside (and is not saved over) until "Back to
+// your model".
+import { $ } from '../dom.js';
+import { ComparePanel } from '../views/compare.js';
+import { state, update, status, exclusive, refreshControls, shown } from './context.js';
+
+export async function setUpCompare(engine, inspector, trainer, arch) {
+  const ids = state.compare ? state.compare.split(',') : undefined;
+  const back = async () => {
+    await engine.compareShowOwn();
+    shown.compared = null;
+    $('shown-note').hidden = true;
+    refreshControls();
+    await arch.changed();
+    await inspector.rebuild();
+  };
+  const panel = new ComparePanel($('compare'), {
+    initial: { members: ids, steps: undefined },
+    api: {
+      lessons: () => engine.compareLessons(),
+      family: () => engine.family(),
+      start: async (members) => {
+        await trainer.apply();
+        return engine.compareStart(members, state.seed);
+      },
+      run: (steps, onProgress, opts) => engine.compare(steps, onProgress, opts),
+      state: () => engine.compareState(),
+      fork: (step) => engine.compareFork(step),
+      pause: () => engine.pause(),
+      resume: () => engine.resume(),
+      cancel: () => engine.cancel(),
+      show: (i, step, label) => exclusive(async () => {
+        await engine.compareShow(i, step);
+        shown.compared = `${label} at step ${step}`;
+        $('shown-what').textContent = shown.compared;
+        $('shown-note').hidden = false;
+        $('arch-name').textContent = `${label} (compare mode, step ${step})`;
+        refreshControls();
+        await inspector.rebuild();
+        status(`The views show ${shown.compared} of the comparison. Your own model waits: “Back to your model” brings it back.`);
+        $('show-own').focus();
+      }),
+    },
+    wrap: exclusive,
+  });
+  await panel.init();
+  panel.onpick = (members) => update({ compare: members.join(',') });
+  $('show-own').onclick = () => exclusive(async () => {
+    try {
+      await back();
+      status('Your own model is back in the views.');
+    } catch (e) { status(`Could not bring your model back: ${e.message}`, true); }
+  });
+  return {
+    panel,
+    // after an engine restart the comparison is gone (and the views show the restored model)
+    forget: () => {
+      shown.compared = null;
+      $('shown-note').hidden = true;
+      refreshControls();
+      panel.forget(panel.state ? 'The engine restarted, and the comparison was lost with it: Start runs it again.' : '');
+    },
+  };
+}

@@ -1,0 +1,362 @@
+// Compare mode's view, for the page and the widget alike: two or three models trained side by
+// side from one seed on the same batches (the engine's resnet_engine::compare), their loss and
+// accuracy curves with a legend that gives each one's images/s, the gradient flow (a layers ×
+// steps map of ‖∂C/∂w‖, ‖w‖, ‖Δw‖/‖w‖ or ‖δ‖, the "now" profile by depth, and how each residual
+// block's δ splits between shortcut and main branch), and a rewind slider over the snapshots.
+// Every number it shows comes from the engine's records; nothing is computed here but the
+// drawing.
+//
+//   new ComparePanel(root, { api, parts, initial, onstep })
+//     api: { lessons(), family(), start(ids), run(steps, onProgress, opts), state(), fork(step),
+//            pause(), resume(), cancel(), show?(i, step), owns?() }   (the page's or the widget's
+//            engine; `owns`: whether the engine's comparison is still this panel's)
+//     parts: { flow: bool, rewind: bool }; initial: { members: ['plain20', 'resnet20'], steps }
+//     wrap(fn): runs an operation (training, forking): the page's one-at-a-time guard
+import { el } from '../dom.js';
+import { Chart } from './curves.js';
+import { FlowMap, Profile, num } from './flow.js';
+
+export const COLOURS = ['#2d6cdf', '#d9730d', '#2a9d5b'];
+const METRICS = [
+  { key: 'grad', label: '‖∂C/∂w‖ (weight gradient)' },
+  { key: 'update', label: '‖Δw‖ / ‖w‖ (update ratio)' },
+  { key: 'delta', label: '‖δ‖ at the layer’s output' },
+  { key: 'weight', label: '‖w‖ (weights)' },
+];
+const SYMBOL = { grad: '‖∂C/∂w‖', update: '‖Δw‖/‖w‖', delta: '‖δ‖', weight: '‖w‖' };
+
+const labelled = (text, control) => { const l = el('label', '', `${text} `); l.append(control); return l; };
+const button = (text, cls = '') => Object.assign(el('button', cls, text), { type: 'button' });
+
+export class ComparePanel {
+  constructor(root, { api, parts = { flow: true, rewind: true }, initial = {}, onstep = null, wrap = (fn) => fn() }) {
+    Object.assign(this, { root, api, parts, onstep, wrap });
+    this.state = null;        // the engine's compareState
+    this.running = false;
+    this.setup = null;        // the member ids the engine's comparison has
+    this.at = null;           // the rewind slider's step (null: the latest)
+    this.initial = initial;
+  }
+
+  async init() {
+    const [{ lessons, maxMembers }, fam] = await Promise.all([this.api.lessons(), this.api.family()]);
+    this.lessons = lessons;
+    const r = this.root;
+    const settings = r.appendChild(el('div', 'controls settings'));
+    this.lesson = el('select', 'cmp-lesson');
+    this.lesson.append(...lessons.map((l) => new Option(l.label, l.id)), new Option('(your choice)', ''));
+    settings.append(labelled('Lesson', this.lesson));
+    const options = fam.presets.map((p) => [p.id, p.label]);
+    const ids = this.initial.members ?? lessons[0].members;
+    for (const id of ids) if (!options.some((o) => o[0] === id)) options.push([id, id]); // (a link's own member)
+    const dropped = ids.length > maxMembers ? `The link names ${ids.length} models; compare mode takes at most ${maxMembers}, so the first ${maxMembers} are chosen.` : '';
+    this.pickers = Array.from({ length: maxMembers }, (_, i) => {
+      const s = el('select', 'cmp-member');
+      if (i >= 2) s.append(new Option('—', ''));
+      s.append(...options.map(([id, label]) => new Option(label, id)));
+      s.value = ids[i] ?? '';
+      s.onchange = () => this.#picked();
+      settings.append(labelled(`Model ${i + 1}`, s));
+      return s;
+    });
+    this.steps = Object.assign(el('input', 'cmp-steps'), { type: 'number', min: 1, step: 1, value: String(this.initial.steps ?? lessons[0].steps) });
+    settings.append(labelled('Steps', this.steps));
+    this.lesson.onchange = () => {
+      const l = lessons.find((x) => x.id === this.lesson.value);
+      if (!l) return;
+      this.pickers.forEach((p, i) => { p.value = l.members[i] ?? ''; });
+      this.steps.value = String(l.steps);
+      this.#picked();
+    };
+    const buttons = r.appendChild(el('div', 'controls'));
+    this.startBtn = buttons.appendChild(button('Start', 'cmp-start'));
+    this.pauseBtn = buttons.appendChild(button('Pause', 'cmp-pause'));
+    this.stopBtn = buttons.appendChild(button('Stop', 'cmp-stop'));
+    this.stepBtn = buttons.appendChild(button('Single step', 'secondary cmp-step'));
+    // (`wrap`: the page runs one operation at a time, a comparison included)
+    this.startBtn.onclick = () => this.wrap(() => this.train(Number(this.steps.value)));
+    this.stepBtn.onclick = () => this.wrap(() => this.train(1));
+    this.pauseBtn.onclick = () => {
+      this.paused = !this.paused;
+      if (this.paused) this.api.pause(); else this.api.resume();
+      this.pauseBtn.textContent = this.paused ? 'Resume' : 'Pause';
+      this.say(this.paused ? 'Paused.' : 'Training side by side…');
+    };
+    this.stopBtn.onclick = () => this.api.cancel();
+    this.note = r.appendChild(el('p', 'hint small cmp-status'));
+    this.note.setAttribute('role', 'status');
+    this.note.setAttribute('aria-live', 'polite');
+    this.legend = r.appendChild(el('ul', 'cmp-legend'));
+    const charts = r.appendChild(el('div', 'charts'));
+    const canvas = (cls, label) => { const c = charts.appendChild(el('canvas', cls)); c.setAttribute('role', 'img'); c.setAttribute('aria-label', label); return c; };
+    this.loss = new Chart(canvas('cmp-loss', 'loss by training step, one line per model; dots: held-out digits'), { yLabel: 'loss', yMax: 0.5, series: [] });
+    this.acc = new Chart(canvas('cmp-acc', 'accuracy by training step, one line per model; dots: held-out digits'), { yLabel: 'accuracy', yMax: 1, fixed: true, percent: true, series: [] });
+    r.append(el('p', 'hint small', 'Lines: the training batch of each step. Dots: the first 500 held-out digits, every tenth of the run.'));
+    if (this.parts.flow) this.#buildFlow();
+    if (this.parts.rewind) this.#buildRewind();
+    this.#controls();
+    this.#picked();
+    if (dropped) this.say(dropped, true);
+    this.ready = true;
+    return this;
+  }
+
+  say(text, error = false) {
+    this.note.textContent = text;
+    this.note.classList.toggle('error', error);
+  }
+
+  /** The member ids chosen (first to last, without the empty ones). */
+  chosen() { return this.pickers.map((p) => p.value).filter(Boolean); }
+
+  #picked() {
+    const ids = this.chosen();
+    this.lesson.value = this.lessons.find((l) => l.members.join() === ids.join())?.id ?? '';
+    if (this.ready) this.onpick?.(ids);
+    if (this.setup && this.setup.join() !== ids.join()) this.say('Start begins a new comparison of these models.');
+  }
+
+  #buildFlow() {
+    const r = this.root;
+    r.append(el('h3', '', 'Gradient flow'));
+    r.append(el('p', 'hint small', 'For every layer with weights, recorded every few steps of the comparison. Hover a cell (or focus the map with Tab and use the arrow keys) for its numbers.'));
+    const c = r.appendChild(el('div', 'controls settings'));
+    this.metric = el('select', 'flow-metric');
+    this.metric.append(...METRICS.map((m) => new Option(m.label, m.key)));
+    this.member = el('select', 'flow-member');
+    c.append(labelled('Show', this.metric), labelled('Model', this.member));
+    this.metric.onchange = this.member.onchange = () => this.drawFlow();
+    const fig = (cls, label) => { const cv = r.appendChild(el('canvas', cls)); cv.setAttribute('role', 'img'); cv.setAttribute('aria-label', label); return cv; };
+    this.map = new FlowMap(fig('flow-map', 'gradient flow: layers by training step, colour on a log scale'), { onpick: (p) => this.#readLayer(p) });
+    this.readout = r.appendChild(el('p', 'hint small flow-readout', 'Hover the map for the numbers of one layer at one step.'));
+    this.readout.setAttribute('aria-live', 'polite');
+    this.profile = new Profile(fig('flow-profile', 'the same quantity by depth at the chosen step, one line per model'));
+    r.append(el('h4', '', 'Residual blocks: where δ goes back'));
+    r.append(el('p', 'hint small', 'At a block’s input, δ is the sum of two parts: through the shortcut and through the main branch (the formula pane’s two terms). The colour is the shortcut’s share, ‖shortcut part‖ / (‖shortcut part‖ + ‖main part‖).'));
+    this.split = new FlowMap(fig('flow-split', 'the shortcut share of δ at each residual block’s input, by training step'), { log: false, onpick: (p) => this.#readBlock(p) });
+    this.splitNote = r.appendChild(el('p', 'hint small flow-split-readout'));
+    this.splitNote.setAttribute('aria-live', 'polite');
+  }
+
+  #buildRewind() {
+    const r = this.root;
+    r.append(el('h3', '', 'Rewind'));
+    r.append(el('p', 'hint small', 'Snapshots of every model are kept every few steps. Slide back to see the flow as it was; show a model as it was in the views above; or continue the comparison from there (what came after is dropped).'));
+    const c = r.appendChild(el('div', 'controls'));
+    this.slider = Object.assign(el('input', 'rewind'), { type: 'range', min: 0, max: 0, step: 1, value: 0, disabled: true });
+    this.slider.setAttribute('aria-label', 'snapshot to rewind to');
+    this.sliderOut = el('output', 'rewind-at', '–');
+    c.append(labelled('Snapshot', this.slider), this.sliderOut);
+    this.showBtn = this.api.show ? c.appendChild(button('Show in the views above', 'secondary rewind-show')) : null;
+    this.forkBtn = c.appendChild(button('Continue from here', 'secondary rewind-fork'));
+    this.slider.oninput = () => this.#rewound();
+    this.forkBtn.onclick = () => this.wrap(() => this.fork());
+    if (this.showBtn) this.showBtn.onclick = () => this.#show();
+  }
+
+  #controls() {
+    const has = !!this.state;
+    this.startBtn.disabled = this.stepBtn.disabled = this.running;
+    this.pauseBtn.disabled = this.stopBtn.disabled = !this.running;
+    if (!this.running) { this.paused = false; this.pauseBtn.textContent = 'Pause'; }
+    for (const p of this.pickers) p.disabled = this.running;
+    this.lesson.disabled = this.running;
+    if (this.slider) {
+      this.slider.disabled = this.running || !has;
+      this.forkBtn.disabled = this.running || !has;
+      if (this.showBtn) this.showBtn.disabled = this.running || !has;
+    }
+  }
+
+  /** Trains `steps` steps (a new comparison first if the models changed). */
+  async train(steps) {
+    if (this.running) return;
+    if (!Number.isInteger(steps) || steps < 1) { this.say('Steps must be a whole number of at least 1.', true); return; }
+    const ids = this.chosen();
+    this.running = true;
+    this.#controls();
+    try {
+      if (!this.setup || this.setup.join() !== ids.join() || !(this.api.owns?.() ?? true)) {
+        this.say(`Building ${ids.length} models from one seed…`);
+        this.state = await this.api.start(ids);
+        this.setup = ids;
+        this.#newSeries();
+      }
+      this.at = null;
+      this.say(steps === 1 ? 'One step of each model…' : `Training ${steps} steps of each model on the same batches…`);
+      let lastFlow = performance.now();
+      const evalEvery = steps === 1 ? 0 : Math.max(10, Math.round(steps / 10));
+      const last = await this.api.run(steps, (p) => {
+        if (p.paused) return;
+        this.#progress(p);
+        if (performance.now() - lastFlow > 2000) { lastFlow = performance.now(); this.refresh().catch(() => {}); }
+      }, { evalEvery, evalLimit: 500 });
+      await this.refresh();
+      const stopped = this.state.members.filter((m) => m.stopped).map((m) => m.stopped);
+      this.say(`${last.cancelled ? 'Stopped' : 'Done'} at step ${this.state.step}. ${stopped.join(' ')}`.trim(), stopped.length > 0);
+    } catch (e) {
+      this.say(`The comparison stopped: ${e.message}`, true);
+      await this.refresh().catch(() => {});
+    } finally {
+      this.running = false;
+      this.#controls();
+    }
+  }
+
+  #newSeries() {
+    const ms = this.state.members;
+    const series = ms.flatMap((m, i) => [{ key: `m${i}`, label: '', colour: COLOURS[i] }, { key: `h${i}`, label: '', colour: COLOURS[i], dots: true }]);
+    this.loss.setSeries(series);
+    this.acc.setSeries(series);
+    if (this.member) {
+      this.member.replaceChildren(...ms.map((m, i) => new Option(m.label, String(i))));
+      this.member.value = String(ms.length - 1);
+    }
+    this.#legend();
+  }
+
+  #legend(report = null) {
+    const ms = this.state?.members ?? [];
+    this.legend.replaceChildren(...ms.map((m, i) => {
+      const li = el('li');
+      const sw = li.appendChild(el('span', 'swatch'));
+      sw.style.background = COLOURS[i];
+      const r = report?.members[i];
+      const ips = r?.imagesPerSec ?? m.imagesPerSec;
+      const last = m.curve.at(-1), held = m.heldout.at(-1);
+      const loss = r?.loss ?? last?.loss;
+      li.append(el('b', '', m.label), ` · ${ips ? `${Math.round(ips)} images/s` : 'not trained yet'}`);
+      if (loss !== undefined && loss !== null) li.append(` · loss ${loss.toFixed(3)}`);
+      if (held) li.append(` · held-out ${(100 * held.accuracy).toFixed(1)} %`);
+      if (m.stopped) li.append(el('span', 'error', ` · stopped`));
+      return li;
+    }));
+  }
+
+  #progress(p) {
+    p.members.forEach((m, i) => {
+      if (m.loss == null) return;
+      this.loss.add(`m${i}`, p.step, m.loss);
+      this.acc.add(`m${i}`, p.step, m.accuracy);
+    });
+    (p.heldout ?? []).forEach((h, i) => {
+      if (!h) return;
+      this.loss.add(`h${i}`, h.step, h.loss);
+      this.acc.add(`h${i}`, h.step, h.accuracy);
+      this.state.members[i].heldout.push(h);
+    });
+    this.loss.draw();
+    this.acc.draw();
+    for (const [i, m] of p.members.entries()) if (m.loss != null) this.state.members[i].curve.push({ step: p.step, loss: m.loss, accuracy: m.accuracy });
+    this.#legend(p);
+    this.onstep?.(p);
+  }
+
+  /** Reads the engine's records and redraws everything from them. */
+  async refresh() {
+    this.state = await this.api.state();
+    if (!this.state) return;
+    const ms = this.state.members;
+    if (this.loss.series.length !== 2 * ms.length) this.#newSeries();
+    this.loss.load(Object.fromEntries(ms.flatMap((m, i) => [[`m${i}`, m.curve.map((p) => [p.step, p.loss])], [`h${i}`, m.heldout.map((p) => [p.step, p.loss])]])));
+    this.acc.load(Object.fromEntries(ms.flatMap((m, i) => [[`m${i}`, m.curve.map((p) => [p.step, p.accuracy])], [`h${i}`, m.heldout.map((p) => [p.step, p.accuracy])]])));
+    this.#legend();
+    if (this.slider) {
+      const snaps = this.state.snapshots;
+      this.slider.max = String(snaps.length - 1);
+      const k = this.at === null ? snaps.length - 1 : Math.max(0, snaps.findIndex((s) => s >= this.at));
+      this.slider.value = String(k);
+      this.sliderOut.textContent = `step ${snaps[k]}`;
+    }
+    this.drawFlow();
+  }
+
+  /** The record of member `m` at the slider's step (the last at or before it), by index. */
+  #recordAt(m) {
+    const steps = m.flow.steps;
+    if (!steps.length) return -1;
+    if (this.at === null) return steps.length - 1;
+    let k = 0;
+    while (k + 1 < steps.length && steps[k + 1] <= this.at) k++;
+    return k;
+  }
+
+  drawFlow() {
+    if (!this.map || !this.state) return;
+    const key = this.metric.value, ms = this.state.members;
+    const m = ms[Number(this.member.value)] ?? ms[0];
+    this.map.set({ rows: m.layers, steps: m.flow.steps, values: m.flow[key] });
+    this.map.mark(this.at);
+    this.profile.set(ms.map((x, i) => {
+      const k = this.#recordAt(x), n = x.layers.length;
+      return { label: x.label, colour: COLOURS[i], values: k < 0 ? [] : x.flow[key].slice(k * n, (k + 1) * n) };
+    }), SYMBOL[key]);
+    const share = [];
+    const b = m.blocks.length;
+    for (let r = 0; r < m.flow.steps.length; r++) {
+      for (let j = 0; j < b; j++) {
+        const main = m.flow.main[r * b + j], sc = m.flow.shortcut[r * b + j];
+        share.push(main + sc > 0 ? sc / (main + sc) : NaN);
+      }
+    }
+    this.split.set({ rows: m.blocks, steps: b ? m.flow.steps : [], values: share, range: [0, 1] });
+    this.split.mark(this.at);
+    this.splitNote.textContent = b ? 'Hover a block for its two parts.' : `${m.label} has no shortcuts: all of δ goes back through the main branch.`;
+  }
+
+  #readLayer({ row, step, rowIndex, col }) {
+    const m = this.state.members[Number(this.member.value)];
+    const n = m.layers.length, at = (k) => m.flow[k][col * n + rowIndex];
+    this.readout.textContent = `${m.label}, ${row} after step ${step}: ‖∂C/∂w‖ = ${num(at('grad'))}, ‖w‖ = ${num(at('weight'))}, ‖Δw‖/‖w‖ = ${num(at('update'))}, ‖δ‖ = ${num(at('delta'))}`;
+  }
+
+  #readBlock({ row, step, rowIndex, col }) {
+    const m = this.state.members[Number(this.member.value)];
+    const b = m.blocks.length, at = (k) => m.flow[k][col * b + rowIndex];
+    const share = at('shortcut') / (at('shortcut') + at('main'));
+    this.splitNote.textContent = `${m.label}, block ${row} at step ${step}: ‖main part‖ = ${num(at('main'))}, ‖shortcut part‖ = ${num(at('shortcut'))}, ‖δ at the input‖ = ${num(at('total'))}; the shortcut's share ${(100 * share).toFixed(0)} %`;
+  }
+
+  #rewound() {
+    const snaps = this.state?.snapshots ?? [];
+    const k = Number(this.slider.value);
+    this.at = k >= snaps.length - 1 ? null : snaps[k];
+    this.sliderOut.textContent = `step ${snaps[k]}`;
+    this.drawFlow();
+  }
+
+  /** The slider's step (the latest snapshot when it is at the end). */
+  rewindStep() {
+    const snaps = this.state?.snapshots ?? [];
+    return snaps[Number(this.slider.value)] ?? 0;
+  }
+
+  async fork() {
+    const step = this.rewindStep();
+    try {
+      this.state = await this.api.fork(step);
+      this.at = null;
+      await this.refresh();
+      this.say(`The comparison continues from step ${step}: Start trains on from there, on the same batches as before.`);
+    } catch (e) { this.say(`Could not continue from step ${step}: ${e.message}`, true); }
+  }
+
+  async #show() {
+    const i = Number(this.member?.value ?? 0), step = this.rewindStep();
+    try {
+      await this.api.show(i, step, this.state.members[i].label);
+    } catch (e) { this.say(`Could not show it: ${e.message}`, true); }
+  }
+
+  /** After an engine restart: the comparison is gone. */
+  forget(reason) {
+    this.state = null;
+    this.setup = null;
+    this.loss.setSeries([]);
+    this.acc.setSeries([]);
+    this.legend.replaceChildren();
+    if (this.map) { this.map.set({ rows: [], steps: [], values: [] }); this.split.set({ rows: [], steps: [], values: [] }); this.profile.set([], ''); }
+    this.#controls();
+    if (reason) this.say(reason, true);
+  }
+}
