@@ -89,9 +89,9 @@ export class ComparePanel {
     this.legend = r.appendChild(el('ul', 'cmp-legend'));
     const charts = r.appendChild(el('div', 'charts'));
     const canvas = (cls, label) => { const c = charts.appendChild(el('canvas', cls)); c.setAttribute('role', 'img'); c.setAttribute('aria-label', label); return c; };
-    this.loss = new Chart(canvas('cmp-loss', 'loss by training step, one line per model; dots: held-out digits'), { yLabel: 'loss', yMax: 0.5, series: [] });
+    this.loss = new Chart(canvas('cmp-loss', 'loss by training step, one line per model; dots: held-out digits'), { yLabel: 'loss', yMax: 0.5, series: [], linesScale: true });
     this.acc = new Chart(canvas('cmp-acc', 'accuracy by training step, one line per model; dots: held-out digits'), { yLabel: 'accuracy', yMax: 1, fixed: true, percent: true, series: [] });
-    r.append(el('p', 'hint small', 'Lines: the training batch of each step. Dots: the first 500 held-out digits, every tenth of the run.'));
+    r.append(el('p', 'hint small', 'Lines: the training batch of each step. Dots: the first 500 held-out digits, every tenth of the run (▲: a held-out loss above the chart).'));
     if (this.parts.flow) this.#buildFlow();
     if (this.parts.rewind) this.#buildRewind();
     this.#controls();

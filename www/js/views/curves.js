@@ -11,8 +11,10 @@ export class Chart {
    * (a series whose label is empty has no legend entry: e.g. a model's held-out dots, drawn in
    * its colour)
    */
-  constructor(canvas, { yLabel, yMax = 1, fixed = false, percent = false, series }) {
-    Object.assign(this, { canvas, yLabel, yMax, fixed, percent, series });
+  constructor(canvas, { yLabel, yMax = 1, fixed = false, percent = false, series, linesScale = false }) {
+    // linesScale: the y range follows the lines only; a dot above it is drawn at the top as ▲
+    // (compare mode: an untrained plain net's held-out loss of 30 would flatten every line)
+    Object.assign(this, { canvas, yLabel, yMax, fixed, percent, series, linesScale });
     this.data = Object.fromEntries(series.map((s) => [s.key, []]));
     this.draw();
     new ResizeObserver(() => this.draw()).observe(canvas);
@@ -68,8 +70,9 @@ export class Chart {
     g.clearRect(0, 0, W, H);
     g.font = '11px system-ui, sans-serif';
     let top = this.yMax, minStep = Infinity, last = -Infinity;
-    for (const pts of Object.values(this.data)) {
-      for (const [st, v] of pts) { top = Math.max(top, v); minStep = Math.min(minStep, st); last = Math.max(last, st); }
+    for (const s of this.series) {
+      const scales = !(this.linesScale && s.dots);
+      for (const [st, v] of this.data[s.key] ?? []) { if (scales) top = Math.max(top, v); minStep = Math.min(minStep, st); last = Math.max(last, st); }
     }
     if (minStep === Infinity) minStep = 0;
     const yMax = this.fixed ? this.yMax : niceCeil(top);
@@ -119,7 +122,14 @@ export class Chart {
       g.beginPath();
       pts.forEach(([st, v], i) => (i ? g.lineTo(x(st), y(v)) : g.moveTo(x(st), y(v))));
       g.stroke();
-      if (s.dots) for (const [st, v] of pts) { g.beginPath(); g.arc(x(st), y(v), 2.5, 0, 2 * Math.PI); g.fill(); }
+      if (s.dots) {
+        for (const [st, v] of pts) {
+          g.beginPath();
+          if (v > yMax) { g.moveTo(x(st), y(v) - 1); g.lineTo(x(st) - 4, y(v) + 6); g.lineTo(x(st) + 4, y(v) + 6); g.closePath(); } // off the chart
+          else g.arc(x(st), y(v), 2.5, 0, 2 * Math.PI);
+          g.fill();
+        }
+      }
     }
   }
 }

@@ -57,9 +57,23 @@ export class FlowMap {
     this.onpick?.({ row: this.rows[row], step: this.steps[col], value: this.value(row, col), rowIndex: row, col });
   }
 
+  // margins: the left one fits the longest row name (at most 40 % of the width; longer names
+  // lose their start to "…"); it is kept on the canvas (data-left) for pointer maths and tests
   #layout() {
-    const L = 112, R = 64, T = 6, B = 30;
+    const g = this.canvas.getContext('2d');
+    g.font = '11px system-ui, sans-serif';
+    const W = this.canvas.clientWidth || 300;
+    const widest = Math.max(40, ...this.rows.map((r) => g.measureText(r).width));
+    const L = Math.ceil(Math.min(widest + 8, 0.4 * W)), R = 64, T = 6, B = 30;
+    this.canvas.dataset.left = String(L);
     return { L, R, T, B };
+  }
+
+  #name(g, text, room) {
+    if (g.measureText(text).width <= room) return text;
+    let t = text;
+    while (t.length > 1 && g.measureText(`…${t}`).width > room) t = t.slice(1);
+    return `…${t}`;
   }
 
   #pickAt(e) {
@@ -111,7 +125,7 @@ export class FlowMap {
     g.fillStyle = '#1d232b';
     g.textAlign = 'right';
     const every = Math.max(1, Math.ceil(12 / rh));
-    for (let row = 0; row < n; row += every) g.fillText(this.rows[row], L - 4, T + (row + 0.5) * rh + 4);
+    for (let row = 0; row < n; row += every) g.fillText(this.#name(g, this.rows[row], L - 6), L - 4, T + (row + 0.5) * rh + 4);
     g.fillStyle = '#5b6673';
     g.textAlign = 'left';
     g.fillText(`step ${this.steps[0]}`, L, H - B + 14);
