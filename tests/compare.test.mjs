@@ -98,10 +98,10 @@ test('?compare=plain20,resnet20 trains 50 steps side by side: two curves, the fl
     assert.ok(Math.abs(got - want) <= 1e-6 * want, `${layer}: flow ‖w‖ ${got} vs exported ${want}`);
   }
   // the readout a student hovers says the same number (3 significant digits)
-  await page.locator('#compare canvas.flow-map').scrollIntoViewIfNeeded();
-  const box = await page.$eval('#compare canvas.flow-map', (c) => { const r = c.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height, left: Number(c.dataset.left) }; });
   await page.selectOption('#compare .flow-metric', 'weight');
-  const [L, R, T, B] = [box.left, 64, 6, 30];
+  await page.locator('#compare canvas.flow-map').scrollIntoViewIfNeeded();
+  const box = await page.$eval('#compare canvas.flow-map', (c) => { const r = c.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height, left: Number(c.dataset.left), right: Number(c.dataset.right) }; });
+  const [L, R, T, B] = [box.left, box.right, 6, 30];
   await page.mouse.move(box.x + L + ((at41 + 0.5) / 50) * (box.w - L - R), box.y + T + 0.5 * ((box.h - T - B) / res.layers.length));
   const readout = await page.textContent('#compare .flow-readout');
   const w0 = norm(await page.evaluate(() => window.playground.engine.parameter('conv1.weight')));

@@ -122,6 +122,10 @@ pub struct Comparison {
     snapshot_cap: usize,
     /// The current epoch's order (epoch, indices).
     order: Option<(u64, Vec<usize>)>,
+    /// The one tape the members take turns on (each lends it its model for a step): a tape
+    /// holds every activation and δ of a batch — about 11 MB an image for a 56-layer member —
+    /// so three tapes of their own would not fit in the browser's wasm memory.
+    tape: crate::Tape<f32>,
 }
 
 /// ‖v‖ in f64.
@@ -161,7 +165,7 @@ impl Comparison {
         }
         let bytes: usize = members.iter().map(|m| m.trainer.model.num_parameters() * (4 + 8 * optimizer_buffers(&opt))).sum();
         let snapshot_cap = (SNAPSHOT_BUDGET / bytes.max(1)).clamp(SNAPSHOTS.0, SNAPSHOTS.1);
-        let mut c = Comparison { members, seed, batch, step: 0, record_every: 1, snapshot_every: 10, snapshots: vec![], snapshot_cap, order: None };
+        let mut c = Comparison { members, seed, batch, step: 0, record_every: 1, snapshot_every: 10, snapshots: vec![], snapshot_cap, order: None, tape: crate::Tape::new() };
         c.snapshot();
         Ok(c)
     }
@@ -198,16 +202,20 @@ impl Comparison {
             }
             let before: Vec<Vec<f32>> = if record { m.layers.iter().map(|l| weight_of(&m.trainer.model, l).to_vec()).collect() } else { vec![] };
             let t0 = now();
-            match m.trainer.step_batch(&x, &labels) {
+            std::mem::swap(&mut self.tape, &mut m.trainer.model.tape);
+            let stepped = m.trainer.step_batch(&x, &labels);
+            let recorded = match &stepped {
+                Ok(_) if record => flow_record(m, step, &before).map(Some),
+                _ => Ok(None),
+            };
+            std::mem::swap(&mut self.tape, &mut m.trainer.model.tape);
+            match stepped {
                 Ok(s) => {
                     m.active_ms += now() - t0;
                     m.images += self.batch as u64;
                     let p = Point { step, loss: s.loss, accuracy: s.accuracy };
                     m.curve.push(p);
-                    if record {
-                        let r = flow_record(m, step, &before)?;
-                        m.flow.push(r);
-                    }
+                    m.flow.extend(recorded?);
                     out.push(Some(p));
                 }
                 Err(e) => {
@@ -230,17 +238,22 @@ impl Comparison {
     }
 
     /// Held-out loss and accuracy of each member on the first `limit` held-out digits (the same
-    /// for all), recorded at the current step.
+    /// for all), recorded at the current step. They pass in chunks of the training batch: a
+    /// member's tape keeps the memory of its largest pass, and three 56-layer members with
+    /// tapes for 100 images each would not fit in the browser's wasm memory.
     pub fn evaluate(&mut self, data: &Dataset, limit: usize) -> Result<Vec<Option<Point>>> {
         let idx: Vec<usize> = data.indices(Split::Test).take(limit.max(1)).collect();
-        let step = self.step;
+        let (step, batch, tape) = (self.step, self.batch, &mut self.tape);
         self.members
             .iter_mut()
             .map(|m| {
                 if m.stopped.is_some() {
                     return Ok(None);
                 }
-                let (loss, accuracy) = train::evaluate_indices(&mut m.trainer.model, data, &idx, 100)?;
+                std::mem::swap(tape, &mut m.trainer.model.tape);
+                let done = train::evaluate_indices(&mut m.trainer.model, data, &idx, batch);
+                std::mem::swap(tape, &mut m.trainer.model.tape);
+                let (loss, accuracy) = done?;
                 let p = Point { step, loss, accuracy };
                 m.heldout.retain(|h| h.step != step);
                 m.heldout.push(p);
@@ -258,6 +271,11 @@ impl Comparison {
             thin(&mut self.snapshots, |s| s.step % every == 0);
             self.snapshot_every = every;
         }
+    }
+
+    /// The tape of the last pass (the last member's step, or its evaluation).
+    pub fn last_tape(&self) -> &crate::Tape<f32> {
+        &self.tape
     }
 
     /// The steps a member can be shown at (and the run forked from).
@@ -332,6 +350,7 @@ fn weight_of<'a>(model: &'a ResNet<f32>, layer: &str) -> &'a [f32] {
 
 /// The flow of the step just taken, from the member's tape and weights (`before`: each layer's
 /// weights before the update).
+/// (Called while the member holds the comparison's tape.)
 fn flow_record(m: &Member, step: u64, before: &[Vec<f32>]) -> Result<FlowRecord> {
     let model = &m.trainer.model;
     let tape = &model.tape;

@@ -52,6 +52,9 @@ fn identical_members_train_identically_on_the_trainers_own_batches() {
     run(&mut c, &data, 12);
     assert_eq!(losses(&c, 0), losses(&c, 1));
     assert_eq!(c.members[0].flow, c.members[1].flow);
+    // the members take turns on one tape (memory: one pass's worth, not one per member)
+    assert!(c.members.iter().all(|m| m.trainer.model.tape.list().is_empty()));
+    assert!(c.last_tape().contains("grad.fc.weight"));
     // the batches are the page's own training's: a Trainer from the same seed sees the same
     let mut t = Trainer::new(ResNet::new(&Config::from_arch_id("resnet8").unwrap(), 7).unwrap(), sgd(), 16, 7).unwrap();
     let alone: Vec<u64> = (0..12).map(|_| t.step(&data).unwrap().loss.to_bits()).collect();
@@ -94,6 +97,7 @@ fn the_flow_is_the_norms_of_the_steps_tensors() {
     let r = &m.flow[0];
     assert_eq!(r.step, 1);
     let model = &m.trainer.model;
+    let tape = c.last_tape(); // (the members take turns on one tape; it holds this step's pass)
     let params: std::collections::HashMap<String, Vec<f32>> = model.params().into_iter().map(|p| (p.0, p.2)).collect();
     let old: std::collections::HashMap<String, Vec<f32>> = before.params().into_iter().map(|p| (p.0, p.2)).collect();
     assert_eq!(m.layers.len(), r.layers.len());
@@ -101,8 +105,8 @@ fn the_flow_is_the_norms_of_the_steps_tensors() {
     for (l, f) in m.layers.iter().zip(&r.layers) {
         let w = format!("{l}.weight");
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-30);
-        assert!(close(f.grad, norm(&model.tape.get(&format!("grad.{w}")).unwrap().data)), "{l} grad");
-        assert!(close(f.delta, norm(&model.tape.get(&delta(l)).unwrap().data)), "{l} delta");
+        assert!(close(f.grad, norm(&tape.get(&format!("grad.{w}")).unwrap().data)), "{l} grad");
+        assert!(close(f.delta, norm(&tape.get(&delta(l)).unwrap().data)), "{l} delta");
         assert!(close(f.weight, norm(&old[&w])), "{l} weight");
         let dw: Vec<f32> = params[&w].iter().zip(&old[&w]).map(|(a, b)| a - b).collect();
         assert!((f.update - norm(&dw) / norm(&old[&w])).abs() < 1e-6 * f.update, "{l} update {} vs {}", f.update, norm(&dw) / norm(&old[&w]));
@@ -111,11 +115,11 @@ fn the_flow_is_the_norms_of_the_steps_tensors() {
     assert_eq!(m.blocks.len(), 9, "every block of ResNet-20 option A has a shortcut");
     for (b, f) in m.blocks.iter().zip(&r.blocks) {
         let g = model.graph.block(b).unwrap();
-        let total = &model.tape.get(&delta(&g.input)).unwrap().data;
+        let total = &tape.get(&delta(&g.input)).unwrap().data;
         assert!((f.total - norm(total)).abs() < 1e-9 * f.total);
         if !g.reshapes {
             let add = model.graph.modules.iter().find(|x| x.block.as_deref() == Some(b) && x.inputs.contains(&g.input) && x.inputs.len() == 2).unwrap();
-            let shortcut = &model.tape.get(&delta(&add.name)).unwrap().data;
+            let shortcut = &tape.get(&delta(&add.name)).unwrap().data;
             let main: Vec<f32> = total.iter().zip(shortcut).map(|(t, s)| t - s).collect();
             assert!((f.shortcut - norm(shortcut)).abs() < 1e-5 * f.shortcut, "{b} shortcut");
             assert!((f.main - norm(&main)).abs() < 1e-4 * f.main, "{b} main {} vs {}", f.main, norm(&main));

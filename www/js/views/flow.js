@@ -64,9 +64,16 @@ export class FlowMap {
     g.font = '11px system-ui, sans-serif';
     const W = this.canvas.clientWidth || 300;
     const widest = Math.max(40, ...this.rows.map((r) => g.measureText(r).width));
-    const L = Math.ceil(Math.min(widest + 8, 0.4 * W)), R = 64, T = 6, B = 30;
-    this.canvas.dataset.left = String(L);
+    const L = Math.ceil(Math.min(widest + 8, 0.4 * W)), T = 6, B = 30;
+    // the right one: the legend bar and its widest number
+    const [lo, hi] = this.#scale();
+    const R = Math.ceil(12 + 12 + 3 + Math.max(...[lo, (lo + hi) / 2, hi].map((t) => g.measureText(this.#label(t)).width)) + 4);
+    Object.assign(this.canvas.dataset, { left: String(L), right: String(R) });
     return { L, R, T, B };
+  }
+
+  #label(t) {
+    return num(this.log ? 10 ** t : t);
   }
 
   #name(g, text, room) {
@@ -148,7 +155,7 @@ export class FlowMap {
     for (let i = 0; i < bh; i++) { g.fillStyle = rampColour(1 - i / bh); g.fillRect(bx, T + i, bw, 1.5); }
     g.fillStyle = '#1d232b';
     g.textAlign = 'left';
-    const label = (t) => num(this.log ? 10 ** t : t);
+    const label = (t) => this.#label(t);
     g.fillText(label(hi), bx + bw + 3, T + 9);
     g.fillText(label((lo + hi) / 2), bx + bw + 3, T + bh / 2 + 4);
     g.fillText(label(lo), bx + bw + 3, T + bh);
