@@ -26,7 +26,7 @@ async function main() {
     // ?engine=threads|simd|compat forces a build (default: the fastest this page can run)
     const wanted = new URLSearchParams(location.search).get('engine');
     const build = ['threads', 'simd', 'compat'].includes(wanted) ? wanted : 'auto';
-    const start = (b) => EngineClient.start({ ...engineModel(state.arch), dataUrl: 'data/mnist-10k.bin', build: b });
+    const start = (b) => EngineClient.start({ ...engineModel(state.arch), dataUrl: 'data/mnist-10k.bin.gz', build: b });
     const startBuild = async () => {
       try {
         return await start(build);

@@ -24,7 +24,7 @@ async function timeCalls(n, f) {
 
 async function run() {
   const engine = await EngineClient.start({
-    build, poolSize, dataUrl: 'data/mnist-10k.bin', optimizer: { kind: 'sgd', momentum: 0.9, lr: 0.05, weight_decay: 0 },
+    build, poolSize, dataUrl: 'data/mnist-10k.bin.gz', optimizer: { kind: 'sgd', momentum: 0.9, lr: 0.05, weight_decay: 0 },
   });
   const results = [];
   for (const b of batches) {

@@ -42,7 +42,7 @@ class SharedEngine {
   /** `source`: a weights URL, or `arch:<id>` for a fresh network of the family. */
   constructor(source) {
     const [modelUrl, arch] = source.startsWith('arch:') ? [null, source.slice(5)] : [source, undefined];
-    this.client = EngineClient.start({ modelUrl, arch, dataUrl: new URL('data/mnist-10k.bin', SITE).href, build: 'auto' });
+    this.client = EngineClient.start({ modelUrl, arch, dataUrl: new URL('data/mnist-10k.bin.gz', SITE).href, build: 'auto' });
     this.queue = Promise.resolve();
     this.owner = null; // the widget whose pass is on the tape
   }

@@ -33,6 +33,9 @@ pub const MAX_MEMBERS: usize = 3;
 pub const FLOW_CAP: usize = 256;
 /// Snapshot memory, all members together (bytes): with it, how many snapshots fit.
 pub const SNAPSHOT_BUDGET: usize = 128 << 20;
+/// Memory a comparison may take (its one tape, every member's weights and optimizer moments,
+/// the snapshots): within the threaded browser build's 1 GiB, with room for the page's own model.
+pub const MEMORY_BUDGET: u64 = 544 << 20;
 /// Snapshots kept at least and at most, whatever the budget says.
 pub const SNAPSHOTS: (usize, usize) = (4, 32);
 
@@ -165,6 +168,22 @@ impl Comparison {
         }
         let bytes: usize = members.iter().map(|m| m.trainer.model.num_parameters() * (4 + 8 * optimizer_buffers(&opt))).sum();
         let snapshot_cap = (SNAPSHOT_BUDGET / bytes.max(1)).clamp(SNAPSHOTS.0, SNAPSHOTS.1);
+        // memory: the largest member's pass (they take turns on one tape), the models, the snapshots
+        let per_image = members.iter().map(|m| m.trainer.model.graph.tape_bytes(1)).max().unwrap_or(0);
+        let fixed = (bytes * (1 + snapshot_cap)) as u64;
+        if fixed + per_image * batch as u64 > MEMORY_BUDGET {
+            let mb = |b: u64| b.div_ceil(1 << 20);
+            let names: Vec<&str> = members.iter().map(|m| m.label.as_str()).collect();
+            let most = MEMORY_BUDGET.saturating_sub(fixed) / per_image.max(1);
+            bail!(
+                "{} at batch {batch} need about {} MB ({} MB for one pass's activations and δ), more than the {} MB compare mode may use in the browser: {}",
+                names.join(", "),
+                mb(fixed + per_image * batch as u64),
+                mb(per_image * batch as u64),
+                mb(MEMORY_BUDGET),
+                if most >= 1 { format!("choose a batch of at most {most}") } else { "choose smaller models".into() }
+            );
+        }
         let mut c = Comparison { members, seed, batch, step: 0, record_every: 1, snapshot_every: 10, snapshots: vec![], snapshot_cap, order: None, tape: crate::Tape::new() };
         c.snapshot();
         Ok(c)

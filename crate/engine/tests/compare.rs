@@ -179,4 +179,26 @@ fn bad_comparisons_are_refused_with_a_reason() {
     assert!(no(&["resnet8"; 4], 8).contains("1 to 3 members"));
     assert!(no(&["resnet8", "lenet"], 8).contains("lenet"));
     assert!(no(&["resnet8"], 0).contains("batch size"));
+    // three 56-layer-class members at batch 256 would need gigabytes: refused before anything is built
+    let big = no(&["plain20", "plain56", "resnet56"], 256);
+    assert!(big.starts_with("Plain-20, Plain-56, ResNet-56 at batch 256 need about") && big.contains("choose a batch of at most"), "{big}");
+    assert!(Comparison::new(&ids(&["plain20", "plain56", "resnet56"]), sgd(), 32, 1).is_ok(), "the degradation lesson fits at batch 32");
+}
+
+/// `Graph::tape_bytes`, which compare mode (and the browser engine) check a batch against
+/// before a pass, is what a training pass puts on the tape (activations and δ; the image gets
+/// no δ, so it is a little above).
+#[test]
+fn the_tape_estimate_is_what_a_pass_keeps() {
+    use resnet_engine::model::Mode;
+    use resnet_engine::Tensor;
+    for id in ["resnet8", "plain20", "resnet20-a", "resnet14-nobn"] {
+        let mut m = ResNet::<f32>::new(&Config::from_arch_id(id).unwrap(), 1).unwrap();
+        let x = Tensor::new(&[3, 1, 28, 28], vec![0.1; 3 * 784]).unwrap();
+        m.forward(&x, Mode::Train).unwrap();
+        m.backward(&[1, 2, 3]).unwrap();
+        let kept: u64 = m.tape.iter().filter(|(n, _)| n.starts_with("act.") || n.starts_with("delta.")).map(|(_, t)| 4 * t.data.len() as u64).sum();
+        let est = m.graph.tape_bytes(3);
+        assert!(kept <= est && est as f64 <= 1.05 * kept as f64, "{id}: {kept} kept, {est} estimated");
+    }
 }

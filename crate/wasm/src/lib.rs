@@ -188,9 +188,25 @@ pub struct Engine {
 /// The largest batch the browser engine takes in one call (memory: ≈ 0.4 MB of tape per image).
 const MAX_BATCH: usize = 1024;
 
-fn check_batch(n: usize) -> Result<(), JsError> {
+/// The tape one pass of the page's model may fill (`Graph::tape_bytes`: every activation and
+/// δ of the batch). The threaded build has 1 GiB of memory in all; compare mode may take
+/// `compare::MEMORY_BUDGET` of it besides. A batch that would not fit is refused before the
+/// pass, with the reason, instead of running out of memory (a trap, and a restarted engine).
+const PASS_MEMORY: u64 = 448 << 20;
+
+/// `n` images in one pass of a model with graph `g`: within MAX_BATCH and PASS_MEMORY.
+fn check_batch_of(g: &resnet_engine::Graph, label: &str, n: usize) -> Result<(), JsError> {
     if !(1..=MAX_BATCH).contains(&n) {
         return Err(err(format!("a batch must hold 1 to {MAX_BATCH} images, not {n}")));
+    }
+    let need = g.tape_bytes(n);
+    if need > PASS_MEMORY {
+        let most = PASS_MEMORY / g.tape_bytes(1);
+        return Err(err(format!(
+            "{label} needs about {} MB for a pass over {n} images, more than the {} MB the browser engine gives one pass: at most {most} images at a time",
+            need.div_ceil(1 << 20),
+            PASS_MEMORY >> 20
+        )));
     }
     Ok(())
 }
@@ -248,6 +264,8 @@ impl Engine {
             Some(id) => Config::from_arch_id(&id).map_err(err)?,
             None => serde_wasm_bindgen::from_value(config).map_err(|e| err(format!("model config: {e}")))?,
         };
+        config.validate().map_err(err)?;
+        check_batch_of(&resnet_engine::Graph::build(&config), &config.label(), self.batch)?;
         let model = ResNet::new(&config, seed as u64).map_err(err)?;
         self.trainer = Trainer::new(model, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?;
         self.seed = seed as u64;
@@ -260,6 +278,7 @@ impl Engine {
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&mut self, bytes: &[u8], shortcut: JsValue) -> Result<(), JsError> {
         let model = io::load_model_as(bytes, parse_shortcut(&shortcut)?).map_err(err)?;
+        check_batch_of(&model.graph, &model.config.label(), self.batch)?;
         self.trainer = Trainer::new(model, self.trainer.opt.config, self.batch, self.seed).map_err(err)?;
         Ok(())
     }
@@ -365,6 +384,7 @@ impl Engine {
         if !(lo..=hi).contains(&batch) {
             return Err(err(format!("batch size must be between {lo} and {hi}, got {batch}")));
         }
+        self.check_batch(batch)?;
         self.rebuild_trainer(batch, seed as u64)
     }
 
@@ -404,7 +424,7 @@ impl Engine {
     /// this batch instead of the next of the dataset. Returns the loss.
     #[wasm_bindgen(js_name = trainBatch)]
     pub fn train_batch(&mut self, images: &[f32], labels: &[u32]) -> Result<f64, JsError> {
-        check_batch(labels.len())?;
+        self.check_batch(labels.len())?;
         let c = &self.trainer.model.config;
         let x = Tensor::new(&[labels.len(), c.in_channels, c.image_size, c.image_size], images.to_vec()).map_err(err)?;
         let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
@@ -416,6 +436,7 @@ impl Engine {
     #[wasm_bindgen(js_name = profileConvs)]
     pub fn profile_convs(&mut self, n: usize, reps: usize) -> Result<JsValue, JsError> {
         let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+        self.check_batch(n.clamp(1, 256))?;
         let (x, _) = data.batch(&(0..n.clamp(1, 256).min(data.len())).collect::<Vec<_>>());
         let now = clock()?;
         let mut model = self.trainer.model.clone_weights();
@@ -517,7 +538,8 @@ impl Engine {
             other => return Err(err(format!("split must be \"train\" or \"test\", not {other:?}"))),
         };
         let idx: Vec<usize> = data.indices(split).take(if limit > 0 { limit } else { usize::MAX }).collect();
-        let (loss, accuracy) = train::evaluate_indices(&mut self.trainer.model, data, &idx, 100).map_err(err)?;
+        // (in chunks of the training batch: the memory a pass of it takes is known to fit)
+        let (loss, accuracy) = train::evaluate_indices(&mut self.trainer.model, data, &idx, self.batch).map_err(err)?;
         #[derive(Serialize)]
         struct Eval {
             loss: f64,
@@ -530,7 +552,7 @@ impl Engine {
     /// pipeline does) in `"train"` or `"eval"` mode; returns the logits `[n, classes]`. The
     /// tape then holds every `act.*`. Training-mode passes update the BN running statistics.
     pub fn forward(&mut self, images: &[f32], n: usize, mode: &str) -> Result<Vec<f32>, JsError> {
-        check_batch(n)?;
+        self.check_batch(n)?;
         let c = &self.trainer.model.config;
         let shape = [n, c.in_channels, c.image_size, c.image_size];
         let x = Tensor::new(&shape, images.to_vec()).map_err(err)?;
@@ -542,7 +564,7 @@ impl Engine {
     #[wasm_bindgen(js_name = forwardDigits)]
     pub fn forward_digits(&mut self, indices: &[u32], mode: &str) -> Result<Vec<f32>, JsError> {
         let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
-        check_batch(indices.len())?;
+        self.check_batch(indices.len())?;
         if let Some(bad) = indices.iter().find(|&&i| i as usize >= data.len()) {
             return Err(err(format!("digit {bad} is out of range: there are {} digits", data.len())));
         }
@@ -556,7 +578,7 @@ impl Engine {
     /// 255 = ink, like the MNIST files), normalised as the data pipeline does; returns the logits.
     #[wasm_bindgen(js_name = forwardPixels)]
     pub fn forward_pixels(&mut self, pixels: &[u8], n: usize, mode: &str) -> Result<Vec<f32>, JsError> {
-        check_batch(n)?;
+        self.check_batch(n)?;
         let c = &self.trainer.model.config;
         let shape = [n, c.in_channels, c.image_size, c.image_size];
         let want = shape.iter().product::<usize>();
@@ -824,6 +846,12 @@ fn images_per_sec(m: &compare::Member) -> f64 {
 }
 
 impl Engine {
+    /// `n` images in one pass of the current model: see `check_batch_of`.
+    fn check_batch(&self, n: usize) -> Result<(), JsError> {
+        let m = &self.trainer.model;
+        check_batch_of(&m.graph, &m.config.label(), n)
+    }
+
     /// A trainer over the same model and optimizer state with a fresh epoch order.
     fn rebuild_trainer(&mut self, batch: usize, seed: u64) -> Result<(), JsError> {
         let model = self.trainer.model.clone_weights();

@@ -104,7 +104,7 @@ fn random_calls_never_panic() {
     e.set_dataset(DATA).map_err(JsValue::from).unwrap();
     let (mut ok, mut err) = (0, 0);
     for _ in 0..400 {
-        let r: Result<(), wasm_bindgen::JsError> = match rng.below(25) {
+        let r: Result<(), wasm_bindgen::JsError> = match rng.below(30) {
             0 => {
                 let n = rng.size(4);
                 let len = if rng.below(2) == 0 { n.min(8) * 784 } else { rng.size(2000) };
@@ -191,6 +191,18 @@ fn random_calls_never_panic() {
             }
             22 => e.load_model(&mutated(&mut rng), json(rng.pick(&["null", "\"none\"", "\"identity\"", "\"sideways\"", "3"]))),
             23 => resnet_wasm::file_arch(&mutated(&mut rng)).map(|_| ()),
+            // compare mode: members real and not, steps, show and fork at steps that may not exist
+            24 if e.batch_size() <= 16 => {
+                let ids: Vec<String> = (0..rng.size(3).min(5)).map(|_| rng.pick(&["plain8", "resnet8", "resnet8-a", "lenet", "", "resnet8-w8"]).to_string()).collect();
+                e.compare_start(ids, rng.next() as u32).map(|_| ())
+            }
+            25 if e.batch_size() <= 16 => e.compare_step().map(|_| ()),
+            26 => e.compare_show(rng.size(3), rng.below(30) as u32).map(|_| ()),
+            27 => {
+                e.compare_show_own();
+                e.compare_fork(rng.below(30) as u32).map(|_| ())
+            }
+            28 => e.compare_evaluate(rng.size(20).min(50)).and_then(|_| e.compare_state()).map(|_| ()),
             _ => {
                 let _ = (e.save_weights(), e.step(), e.tensor_names(), e.conv_sites(), e.config(), e.modules(), e.architecture());
                 Ok(())
@@ -210,4 +222,24 @@ fn random_calls_never_panic() {
         row.iter().enumerate().fold(0, |b, (j, &v)| if v > row[b] { j } else { b }) == l as usize
     }).count();
     assert!(right >= 9, "{right}/10 held-out digits right after the random calls");
+}
+
+/// A pass that would not fit in the browser's memory (ResNet-56 at batch 256 fills ≈ 2.9 GB of
+/// activations and δ) is refused before it runs, with the reason and the largest batch that
+/// fits; the engine keeps working. Compare mode refuses the same way.
+#[wasm_bindgen_test]
+fn passes_that_would_not_fit_are_refused_with_the_reason() {
+    let mut e = Engine::new(JsValue::UNDEFINED, 1, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    e.set_dataset(DATA).map_err(JsValue::from).unwrap();
+    e.set_batch(256, 1).map_err(JsValue::from).unwrap(); // ResNet-8 at 256: ≈ 430 MB, fits
+    let refused = e.set_architecture(JsValue::from_str("resnet56"), 1).err().map(|x| format!("{:?}", JsValue::from(x))).unwrap_or_default();
+    assert!(refused.contains("ResNet-56 needs about") && refused.contains("at most 40 images at a time"), "{refused}");
+    assert!(e.parameter("layer3.8.conv1.weight").is_err() && e.parameter("layer3.0.conv1.weight").is_ok(), "still ResNet-8");
+    e.set_batch(32, 1).map_err(JsValue::from).unwrap();
+    e.set_architecture(JsValue::from_str("resnet56"), 1).map_err(JsValue::from).unwrap();
+    let big = e.set_batch(64, 1).err().map(|x| format!("{:?}", JsValue::from(x))).unwrap_or_default();
+    assert!(big.contains("ResNet-56 needs about"), "{big}");
+    let three = e.compare_start(vec!["plain20".into(), "plain56".into(), "resnet56".into()], 1).map(|_| ()).map_err(|x| format!("{:?}", JsValue::from(x)));
+    assert!(three.is_ok(), "the degradation lesson fits at batch 32: {three:?}");
+    e.train(1).map_err(|v| format!("{v:?}")).unwrap();
 }
