@@ -195,11 +195,15 @@ async function train(id, { steps = 1, progressMs = 100, evalEvery = 0, evalLimit
 // Compare mode: every member takes one step on the same batch, in turn (compareStep); the
 // held-out evaluation of each rides along as `heldout: [{step, loss, accuracy} | null]`.
 async function compare(id, { steps = 1, progressMs = 100, evalEvery = 0, evalLimit = 500 } = {}) {
-  return run(id, { steps, progressMs, evalEvery }, {
-    begin: () => {},
-    step: () => engine.compareStep(),
-    evaluate: () => ({ heldout: engine.compareEvaluate(evalLimit) }),
-  });
+  try {
+    return await run(id, { steps, progressMs, evalEvery }, {
+      begin: () => {},
+      step: () => engine.compareStep(),
+      evaluate: () => ({ heldout: engine.compareEvaluate(evalLimit) }),
+    });
+  } finally {
+    engine.compareKeep(); // the run's last step can be shown and continued from
+  }
 }
 
 // A run of `steps` steps with pause, resume and cancel between them; progress reports at

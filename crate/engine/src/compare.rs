@@ -292,6 +292,14 @@ impl Comparison {
         }
     }
 
+    /// Keeps a snapshot of the current step (the end of a run: so the run's last step can be
+    /// shown and continued from, not only the last multiple of `snapshot_every`).
+    pub fn keep(&mut self) {
+        if self.snapshots.last().is_none_or(|s| s.step != self.step) {
+            self.snapshot();
+        }
+    }
+
     /// The tape of the last pass (the last member's step, or its evaluation).
     pub fn last_tape(&self) -> &crate::Tape<f32> {
         &self.tape

@@ -153,6 +153,11 @@ fn rewind_shows_the_saved_weights_and_continuing_repeats_the_run() {
     }
     assert_eq!(c.members[1].flow, flow);
     assert!(c.fork(5).unwrap_err().0.contains("no snapshot at step 5"));
+    // the end of a run is kept too (not only every 10th step)
+    run(&mut c, &data, 3);
+    c.keep();
+    assert_eq!(c.snapshot_steps(), vec![0, 10, 20, 28]);
+    assert_eq!(weights_hash(&c.model_at(0, 28).unwrap()), weights_hash(&c.members[0].trainer.model));
     assert!(c.model_at(2, 10).unwrap_err().0.contains("no member 2"));
 }
 

@@ -712,6 +712,14 @@ impl Engine {
         to_js(&Report { step: c.step, members })
     }
 
+    /// Keeps a snapshot of the comparison's current step (the worker calls it when a run ends).
+    #[wasm_bindgen(js_name = compareKeep)]
+    pub fn compare_keep(&mut self) {
+        if let Some(c) = self.comparison.as_mut() {
+            c.keep();
+        }
+    }
+
     /// Held-out loss and accuracy of every member on the first `limit` held-out digits:
     /// `[{step, loss, accuracy} | null]`.
     #[wasm_bindgen(js_name = compareEvaluate)]
