@@ -3,6 +3,9 @@
 //
 //   const srv = await serve({ root: 'dist', isolated: true });   srv.url, await srv.close()
 //   routes: { '/path': (req, res) => … } answers those paths itself
+//   throttle: { bitsPerSec, latencyMs } paces every response through one shared link (a
+//     first byte after the latency, then the bytes at that rate, all responses together) and
+//     `onsent({path, bytes, at})` hears of each finished one (bench/first-load.mjs)
 //   node tests/server.mjs dist 8080 [--isolated]                 (by hand)
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
@@ -15,8 +18,24 @@ const TYPES = {
   '.safetensors': 'application/octet-stream', '.ico': 'image/x-icon',
 };
 
-export async function serve({ root, isolated = false, port = 0, headers = {}, routes = {} }) {
+export async function serve({ root, isolated = false, port = 0, headers = {}, routes = {}, throttle = null, onsent = null }) {
   const base = resolve(root);
+  let linkFree = 0; // when the shared link can carry the next chunk (ms, performance.now)
+  const send = async (path, res, body) => {
+    if (throttle) {
+      await new Promise((ok) => setTimeout(ok, throttle.latencyMs));
+      const perMs = throttle.bitsPerSec / 8 / 1000;
+      for (let at = 0; at < body.length; at += 16384) {
+        const chunk = body.subarray(at, at + 16384);
+        const start = Math.max(performance.now(), linkFree);
+        linkFree = start + chunk.length / perMs;
+        await new Promise((ok) => setTimeout(ok, Math.max(0, linkFree - performance.now())));
+        if (!res.write(chunk)) await new Promise((ok) => res.once('drain', ok));
+      }
+      res.end();
+    } else res.end(body);
+    onsent?.({ path, bytes: body.length, at: performance.now() });
+  };
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     if (routes[path]) { routes[path](req, res); return; } // a test's own answer for this path
@@ -30,7 +49,8 @@ export async function serve({ root, isolated = false, port = 0, headers = {}, ro
         h['Cross-Origin-Opener-Policy'] = 'same-origin';
         h['Cross-Origin-Embedder-Policy'] = 'require-corp';
       }
-      res.writeHead(200, h).end(body);
+      res.writeHead(200, h);
+      await send(path, res, body);
     } catch {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
     }

@@ -4,7 +4,6 @@
 // nothing is recomputed here. For the δ of a conv input it also draws the notes' picture:
 // δ^{l+1} dilated (stride > 1) and zero-padded, with ROT180 of the kernel over the hovered
 // cell, the contributing δ^{l+1} cells outlined and the kernel entries they meet highlighted.
-import katex from '../../vendor/katex/katex.mjs';
 import { diverging, sequential, fmt } from '../colormap.js';
 import { el } from '../dom.js';
 
@@ -22,9 +21,23 @@ export function tex(v) {
 const sub = (idx) => idx.join(',');
 const NUMERIC_EPS = 1e-5; // the numerical check's step (float64: rounding ≈ 1e-16·C/ε, truncation ≈ ε²)
 
+// KaTeX (0.6 MB) is loaded when the first formula is typeset, not with the page: the first
+// prediction is drawn without waiting for it (bench/first-load.mjs).
+let katex = null, loading = null;
+/** Resolves once KaTeX is loaded (true), or could not be (false: formulas stay as TeX source). */
+export function katexReady() {
+  loading ??= import('../../vendor/katex/katex.mjs').then((m) => { katex = m.default; return true; }, () => false);
+  return loading;
+}
+
 function math(parent, src, display = true) {
   const span = el(display ? 'div' : 'span', display ? 'math' : 'math-inline');
-  katex.render(src, span, { displayMode: display, throwOnError: false });
+  const typeset = () => katex.render(src, span, { displayMode: display, throwOnError: false });
+  if (katex) typeset();
+  else {
+    span.textContent = src; // (until KaTeX is there)
+    katexReady().then((ok) => { if (ok) typeset(); });
+  }
   parent.append(span);
   return span;
 }
@@ -110,6 +123,7 @@ export class FormulaPane {
       if (seq !== this.seq || !this.canQuery()) return;
       let pic = null;
       if (picture) pic = await this.#pictureData(query, site, all);
+      await katexReady();
       if (seq !== this.seq || !this.canQuery()) return;
       this.render(f, { site, caption, pic, all, query });
     } catch (e) {
