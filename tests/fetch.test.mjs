@@ -92,46 +92,96 @@ test('a widget whose model did not load offers to try again, and a second try th
   }
 });
 
-// The page fetches the digits gzipped (1.6 MB instead of 7.85): the file is exactly the
-// engine's digits file gzipped; the worker un-gzips it — also when a server sends it with
-// Content-Encoding: gzip (the browser has un-gzipped it then) — and a corrupt one is refused
-// with the reason.
-test('the gzipped digits decode to exactly the engine\'s digits, however they are served; a corrupt file is refused', async () => {
+// The page fetches the digits gzipped and in two files: the held-out digits (all the first view
+// needs) and the training digits after them. Together they are exactly the engine's digits
+// file; the worker un-gzips them — also when a server sends them with Content-Encoding: gzip
+// (the browser has un-gzipped them then) — calls that need the training digits wait for them,
+// a failed fetch of them is said by the call that needed them and tried again by the next, and
+// a corrupt file is refused with the reason.
+test('the gzipped digits decode to exactly the engine\'s digits, however they are served; training waits for its digits; bad files are refused', async () => {
   const { gunzipSync } = await import('node:zlib');
   const bin = readFileSync(new URL('../data/mnist-10k.bin', import.meta.url));
-  const gz = readFileSync(new URL('../data/mnist-10k.bin.gz', import.meta.url));
-  assert.ok(gunzipSync(gz).equals(bin), 'data/mnist-10k.bin.gz is data/mnist-10k.bin gzipped (node tools/convert-mnist.mjs writes both)');
-  assert.ok(gz.length < 2e6, `${gz.length} bytes`);
-  const corrupt = Buffer.from(gz);
+  const heldGz = readFileSync(new URL('../data/mnist-heldout.bin.gz', import.meta.url));
+  const trainGz = readFileSync(new URL('../data/mnist-train.bin.gz', import.meta.url));
+  // the two files are the whole file's splits: its header with their own counts, their
+  // labels, their pixels (node tools/convert-mnist.mjs writes all three)
+  const [held, train] = [gunzipSync(heldGz), gunzipSync(trainGz)];
+  const u32 = (b, o) => b.readUInt32LE(o);
+  assert.deepEqual([held.subarray(0, 4).toString(), u32(held, 8), u32(held, 12), u32(train, 8), u32(train, 12)], ['RPMN', 2000, 0, 8000, 8000]);
+  assert.ok(Buffer.concat([train.subarray(24, 24 + 8000), held.subarray(24, 24 + 2000)]).equals(bin.subarray(24, 24 + 10000)), 'labels');
+  assert.ok(Buffer.concat([train.subarray(24 + 8000), held.subarray(24 + 2000)]).equals(bin.subarray(24 + 10000)), 'pixels');
+  assert.ok(heldGz.length < 0.4e6 && heldGz.length + trainGz.length < 2e6, `${heldGz.length} + ${trainGz.length} bytes`);
+  const corrupt = Buffer.from(heldGz);
   corrupt.fill(0, 5000, 9000);
+  let slowTrain = null, released = false, failures = 1;
   const routes = {
-    '/encoded.bin': (req, res) => res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip', 'Content-Length': gz.length }).end(gz),
+    '/encoded.bin': (req, res) => res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip', 'Content-Length': heldGz.length }).end(heldGz),
     '/corrupt.bin.gz': (req, res) => res.writeHead(200, { 'Content-Type': 'application/gzip', 'Content-Length': corrupt.length }).end(corrupt),
+    // the training digits only once the page has fetched /release
+    '/slow-train.bin.gz': (req, res) => {
+      slowTrain = () => res.writeHead(200, { 'Content-Type': 'application/gzip' }).end(trainGz);
+      if (released) slowTrain();
+    },
+    '/release': (req, res) => { released = true; slowTrain?.(); res.writeHead(204).end(); },
+    // not there the first time
+    '/flaky-train.bin.gz': (req, res) => (failures-- > 0 ? res.writeHead(503).end() : res.writeHead(200).end(trainGz)),
   };
   const srv = await serve({ root: DIST, routes });
   try {
     const { page, errors } = await open(browser, `${srv.url}style.css`);
-    // every label of the held-out digits, and the pretrained model's held-out accuracy (all
-    // 2,000 digits' pixels), read from the data each way
-    const read = (dataUrl) => page.evaluate(async (url) => {
+    // every label of the held-out digits (asked by their index after the 8,000 training
+    // digits, so the call waits for those), and the pretrained model's held-out accuracy
+    const read = (dataUrl, trainUrl) => page.evaluate(async ([dataUrl, trainUrl]) => {
       const { EngineClient } = await import('/js/engine-client.js');
       try {
-        const e = await EngineClient.start({ modelUrl: '/models/resnet8-mnist.safetensors', dataUrl: url, build: 'simd' });
-        const labels = Array.from(await e.call('labels', Uint32Array.from({ length: 2000 }, (_, i) => 8000 + i)));
+        const e = await EngineClient.start({ modelUrl: '/models/resnet8-mnist.safetensors', dataUrl, trainUrl, build: 'simd' });
         const { accuracy } = await e.call('evaluate', 'test', 0);
+        const labels = Array.from(await e.call('labels', Uint32Array.from({ length: 2000 }, (_, i) => 8000 + i)));
+        const trainLabels = Array.from(await e.call('labels', Uint32Array.from({ length: 8000 }, (_, i) => i)));
         e.terminate();
-        return { labels, accuracy };
+        return { labels, trainLabels, accuracy };
       } catch (err) { return { error: String(err.message || err) }; }
-    }, dataUrl);
+    }, [dataUrl, trainUrl]);
     const want = Array.from(bin.subarray(24 + 8000, 24 + 10000));
-    for (const url of ['/data/mnist-10k.bin.gz', '/encoded.bin']) {
-      const got = await read(url);
+    const wantTrain = Array.from(bin.subarray(24, 24 + 8000));
+    for (const url of ['/data/mnist-heldout.bin.gz', '/encoded.bin']) {
+      const got = await read(url, '/data/mnist-train.bin.gz');
       assert.deepEqual(got.labels, want, url);
+      assert.deepEqual(got.trainLabels, wantTrain, url);
       assert.equal(got.accuracy.toFixed(4), '0.9855', url);
     }
+    // the held-out digits are enough for the first view; a training step waits for its digits
+    const waited = await page.evaluate(async () => {
+      const { EngineClient } = await import('/js/engine-client.js');
+      const e = await EngineClient.start({ modelUrl: '/models/resnet8-mnist.safetensors', dataUrl: '/data/mnist-heldout.bin.gz', trainUrl: '/slow-train.bin.gz', build: 'simd' });
+      const view = await e.inspect({ heldOut: 3, layer: 'conv1', target: null });
+      let trained = false;
+      const step = e.train(1).then((r) => { trained = true; return r; });
+      await new Promise((ok) => setTimeout(ok, 300));
+      const before = trained;
+      await fetch('/release');
+      const r = await step;
+      e.terminate();
+      return { label: view.label, before, step: r.step };
+    }).catch((e) => ({ error: String(e) }));
+    assert.equal(waited.error, undefined);
+    assert.equal(waited.before, false, 'the step waited for the training digits');
+    assert.equal(waited.step, 1);
+    assert.equal(waited.label, want[3]);
+    // a failed fetch of the training digits is said, and the next call tries again
+    const flaky = await page.evaluate(async () => {
+      const { EngineClient } = await import('/js/engine-client.js');
+      const e = await EngineClient.start({ modelUrl: '/models/resnet8-mnist.safetensors', dataUrl: '/data/mnist-heldout.bin.gz', trainUrl: '/flaky-train.bin.gz', build: 'simd' });
+      const first = await e.train(1).then(() => 'trained', (err) => String(err.message || err));
+      const second = await e.train(1).then((r) => r.step, (err) => String(err.message || err));
+      e.terminate();
+      return { first, second };
+    });
+    assert.match(flaky.first, /could not load the training digits \(.*flaky-train\.bin\.gz\).*503/);
+    assert.equal(flaky.second, 1);
     const bad = await read('/corrupt.bin.gz');
     assert.match(bad.error, /could not load the MNIST digits \(.*corrupt\.bin\.gz\): it is not a valid gzip file/);
-    assert.deepEqual(errors.filter((e) => !/corrupt|Failed to load resource/.test(e)), []);
+    assert.deepEqual(errors.filter((e) => !/corrupt|flaky|Failed to load resource/.test(e)), []);
   } finally {
     await srv.close();
   }

@@ -22,8 +22,8 @@ test('threaded build: short training steps beside a busy worker and a busy main 
       setup: (context) => context.route('**/favicon.ico', (route) => route.fulfill({ status: 204 })),
     });
     const result = await page.evaluate(async () => {
-      const { EngineClient } = await import('/js/engine-client.js');
-      const e = await EngineClient.start({ build: 'threads', dataUrl: '/data/mnist-10k.bin.gz', hangMs: 3_600_000 });
+      const { EngineClient, MNIST } = await import('/js/engine-client.js');
+      const e = await EngineClient.start({ build: 'threads', ...MNIST, hangMs: 3_600_000 });
       const busy = new Worker(URL.createObjectURL(new Blob(['for (;;) { Math.sqrt(Math.random()); }'], { type: 'text/javascript' })));
       // The main thread blocks for 30 ms every 50 ms.
       const blocker = setInterval(() => { const t = performance.now(); while (performance.now() - t < 30); }, 50);

@@ -10,7 +10,7 @@
 //               formula pane (page/inspector.js)
 //   Sessions    nothing lost: IndexedDB and files (page/sessions.js)
 //   Compare     the residual lesson: models side by side, gradient flow, rewind (page/compare.js)
-import { EngineClient } from './engine-client.js';
+import { EngineClient, MNIST } from './engine-client.js';
 import { $ } from './dom.js';
 import { readUrlState, visible, useSettings, DEFAULTS, SETTING_KEYS } from './state.js';
 import { LINK, state, notices, update, status } from './page/context.js';
@@ -26,7 +26,7 @@ async function main() {
     // ?engine=threads|simd|compat forces a build (default: the fastest this page can run)
     const wanted = new URLSearchParams(location.search).get('engine');
     const build = ['threads', 'simd', 'compat'].includes(wanted) ? wanted : 'auto';
-    const start = (b) => EngineClient.start({ ...engineModel(state.arch), dataUrl: 'data/mnist-10k.bin.gz', build: b });
+    const start = (b) => EngineClient.start({ ...engineModel(state.arch), ...MNIST, build: b });
     const startBuild = async () => {
       try {
         return await start(build);

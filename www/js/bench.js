@@ -1,7 +1,11 @@
 // The in-browser benchmark (bench.html): the engine in its worker, as the playground runs it.
 // Times whole training steps (forward + backward + SGD update, including the worker round
-// trip) and eval-mode inference on real digits, then each conv layer on its own.
-import { EngineClient } from './engine-client.js';
+// trip) and eval-mode inference on real digits, then each conv layer on its own; and this
+// machine's wasm peak in the same run (a register-resident multiply-add loop on every pool
+// thread: `benchPeak`), so each training step is also a fraction of what the machine can do
+// (its FLOP from the module graph: 56 MFLOP an image for ResNet-8).
+//   bench.html?build=threads|simd&batches=32,64&steps=20&arch=resnet20&threads=2
+import { EngineClient, MNIST } from './engine-client.js';
 
 const params = new URLSearchParams(location.search);
 const build = params.get('build') || 'auto';
@@ -9,6 +13,7 @@ const batches = (params.get('batches') || '32,64').split(',').map(Number);
 const steps = Number(params.get('steps') || 20);
 const warmup = Number(params.get('warmup') || 3);
 const poolSize = Number(params.get('threads')) || undefined; // the threaded build's pool (default: one per core)
+const arch = params.get('arch') || undefined; // a member of the family (default: ResNet-8)
 
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
@@ -24,8 +29,10 @@ async function timeCalls(n, f) {
 
 async function run() {
   const engine = await EngineClient.start({
-    build, poolSize, dataUrl: 'data/mnist-10k.bin.gz', optimizer: { kind: 'sgd', momentum: 0.9, lr: 0.05, weight_decay: 0 },
+    build, poolSize, arch, ...MNIST, optimizer: { kind: 'sgd', momentum: 0.9, lr: 0.05, weight_decay: 0 },
   });
+  const peak = await engine.static('benchPeak', 1 << 22, 5);
+  const flops = await engine.call('trainFlopsPerImage');
   const results = [];
   for (const b of batches) {
     await engine.call('resetModel', 1);
@@ -41,11 +48,17 @@ async function run() {
       train_images_per_s: b / median(train) * 1000,
       infer_images_per_s: b / median(infer) * 1000,
       train_step_ms: median(train),
+      train_gflops: flops * b / median(train) / 1e6,
+      train_fraction_of_peak: flops * b / median(train) / 1e6 / peak.gflops,
       conv_layers: convs,
     });
   }
+  const peakAfter = await engine.static('benchPeak', 1 << 22, 5);
   engine.terminate();
-  return { engine: `wasm-${engine.info.build}`, threads: engine.info.threads, warmup: engine.info.warmup, steps, userAgent: navigator.userAgent, results };
+  return {
+    engine: `wasm-${engine.info.build}`, arch: arch ?? 'resnet8', threads: engine.info.threads, warmup: engine.info.warmup, steps,
+    train_mflop_per_image: flops / 1e6, peak, peak_after: peakAfter, userAgent: navigator.userAgent, results,
+  };
 }
 
 run().then((r) => {

@@ -1,6 +1,7 @@
 // The only module that talks to the engine worker: a promise API over postMessage.
 //
-//   const engine = await EngineClient.start({ modelUrl, dataUrl, arch?, build?, optimizer?, poolSize?, hangMs? });
+//   const engine = await EngineClient.start({ modelUrl, ...MNIST, arch?, build?, optimizer?, poolSize?, hangMs? });
+//     (dataUrl: a digits file, or the held-out digits alone with trainUrl the training ones)
 //   engine.info                         -> {build: 'threads'|'simd', threads, simd}
 //   await engine.inspect({heldOut: 7, layer: 'layer2.0.conv1'})   -> a layer's tensors, one call
 //   await engine.formula(query, 12)                 -> the terms behind one cell
@@ -14,6 +15,13 @@
 // the engine gives one: 'diverged' for a run it stopped and set back). If the wasm
 // module traps (a bug), or the worker owes an answer for `hangMs` (60 s) without a word, the
 // worker is restarted and `onrestart` is told once.
+
+// The site's digits (tools/convert-mnist.mjs writes them): the held-out ones, which the first
+// view needs (0.33 MB), and the training ones, which the worker fetches after them (1.3 MB).
+export const MNIST = Object.freeze({
+  dataUrl: new URL('../data/mnist-heldout.bin.gz', import.meta.url).href,
+  trainUrl: new URL('../data/mnist-train.bin.gz', import.meta.url).href,
+});
 
 export class EngineClient {
   constructor(options) {
@@ -60,8 +68,8 @@ export class EngineClient {
     const { build, optimizer, poolSize, arch } = this.options;
     // URLs are the page's; the worker lives elsewhere (js/), so resolve them here.
     const abs = (u) => (u ? new URL(u, globalThis.location.href).href : u);
-    const modelUrl = abs(this.options.modelUrl), dataUrl = abs(this.options.dataUrl);
-    this.info = await this.#post('init', { args: { modelUrl, dataUrl, arch, build, optimizer, poolSize } });
+    const [modelUrl, dataUrl, trainUrl] = [this.options.modelUrl, this.options.dataUrl, this.options.trainUrl].map(abs);
+    this.info = await this.#post('init', { args: { modelUrl, dataUrl, trainUrl, arch, build, optimizer, poolSize } });
     return this.info;
   }
 
@@ -175,6 +183,8 @@ export class EngineClient {
   fileArch(bytes) { return this.static('fileArch', bytes); }
   /** The lessons compare mode offers ({lessons: [{id, label, members, steps}], maxMembers}). */
   compareLessons() { return this.static('compareLessons'); }
+  /** The wasm memory's size in bytes (it only grows). */
+  memoryBytes() { return this.static('memoryBytes'); }
 
   /** Any entry of the worker's table by name (for tools and tests; the page uses the named methods). */
   call(method, ...args) {

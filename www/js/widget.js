@@ -22,7 +22,7 @@
 // for its own pass again before it reads (one queue per engine, in order).
 // Everything renders into a shadow root with the site's own style sheets, so the host's CSS
 // cannot reach in and the widget's cannot leak out.
-import { EngineClient } from './engine-client.js';
+import { EngineClient, MNIST } from './engine-client.js';
 import { HeatmapGrid } from './views/heatmaps.js';
 import { FormulaPane } from './views/formula.js';
 import { ProbBars } from './views/probs.js';
@@ -42,7 +42,7 @@ class SharedEngine {
   /** `source`: a weights URL, or `arch:<id>` for a fresh network of the family. */
   constructor(source) {
     const [modelUrl, arch] = source.startsWith('arch:') ? [null, source.slice(5)] : [source, undefined];
-    this.client = EngineClient.start({ modelUrl, arch, dataUrl: new URL('data/mnist-10k.bin.gz', SITE).href, build: 'auto' });
+    this.client = EngineClient.start({ modelUrl, arch, ...MNIST, build: 'auto' });
     this.queue = Promise.resolve();
     this.owner = null; // the widget whose pass is on the tape
   }

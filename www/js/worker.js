@@ -2,7 +2,9 @@
 // build, owns the one Engine, and answers the client (engine-client.js). The UI thread never
 // runs engine code.
 //
-// Messages in:  {id, op: 'init', args: {modelUrl, dataUrl, arch?, build: 'auto'|'simd'|'threads', poolSize?}}
+// Messages in:  {id, op: 'init', args: {modelUrl, dataUrl, trainUrl?, arch?, build: 'auto'|'simd'|'threads', poolSize?}}
+//                 (dataUrl: the digits, or the held-out digits alone; trainUrl: then the
+//                 training digits, fetched once init has answered; what needs them waits)
 //               {id, op: 'call', method, args}     a method of Engine (see crate/wasm/src/lib.rs)
 //               {id, op: 'train', args: {steps, progressMs, evalEvery, evalLimit}}
 //                 (every evalEvery steps and at the end, a held-out evaluation of evalLimit
@@ -84,7 +86,8 @@ async function readLimited(stream, limit, fail, inTime = (p) => p) {
   return bytes;
 }
 
-// A gzipped file (the digits ship as data/mnist-10k.bin.gz: 1.6 MB instead of 7.85) is
+// A gzipped file (the digits ship as data/mnist-heldout.bin.gz and data/mnist-train.bin.gz:
+// 1.6 MB instead of 7.85) is
 // un-gzipped here, by the browser's DecompressionStream, within the same size limit. (A server
 // that sent it with Content-Encoding: gzip has un-gzipped it already: then there is no gzip
 // header left, and the bytes are used as they are.)
@@ -99,7 +102,23 @@ async function fetchData(url, what, limit = FETCH_LIMIT) {
   }
 }
 
-async function init({ modelUrl, dataUrl, arch, build = 'auto', optimizer, poolSize } = {}) {
+// The training digits, when init was given them apart (trainUrl): fetched after the first
+// view's files, so they do not share the link with them; whatever needs them waits for them
+// (`needsTraining`), and a failed fetch is tried again by the next call that needs them.
+let training = { url: null, loaded: true, pending: null };
+function trainingDigits() {
+  if (training.loaded) return null;
+  training.pending ??= fetchData(training.url, 'training digits').then((bytes) => {
+    engine.addTrainingDigits(bytes);
+    training.loaded = true;
+  }).finally(() => { training.pending = null; });
+  return training.pending;
+}
+const needsTraining = (op, method, args) => op === 'train' || op === 'compare'
+  || ['train', 'compareStart', 'profileConvs', 'forwardDigits', 'labels'].includes(method)
+  || (method === 'evaluate' && args?.[0] === 'train');
+
+async function init({ modelUrl, dataUrl, trainUrl, arch, build = 'auto', optimizer, poolSize } = {}) {
   const relaxed = relaxedSimd();
   const threads = build === 'threads' || (build === 'auto' && isolated() && relaxed);
   if (threads && !isolated()) throw new Error('the threaded build needs a cross-origin isolated page (COOP/COEP headers)');
@@ -131,6 +150,8 @@ async function init({ modelUrl, dataUrl, arch, build = 'auto', optimizer, poolSi
     info.warmup = { error: String(e?.message ?? e) }; // only speed is at stake
   }
   engine = loaded;
+  training = { url: trainUrl ?? null, loaded: !trainUrl, pending: null };
+  if (trainUrl) setTimeout(() => trainingDigits()?.catch(() => {}), 0); // (said when needed)
   return { ...info, step: engine.step };
 }
 
@@ -269,6 +290,7 @@ const CALLS = {
   setBatch: (e, batch, seed) => e.setBatch(batch, seed),
   step: (e) => e.step,
   batchSize: (e) => e.batchSize,
+  trainFlopsPerImage: (e) => e.trainFlopsPerImage,
   forward: (e, images, n, mode) => e.forward(images, n, mode),
   forwardDigits: (e, indices, mode) => e.forwardDigits(indices, mode),
   forwardPixels: (e, pixels, n, mode) => e.forwardPixels(pixels, n, mode),
@@ -297,7 +319,9 @@ const STATICS = {
   archOf: (depth, width, shortcut, bn) => wasm.archOf(depth, width, shortcut, bn),
   fileArch: (bytes) => wasm.fileArch(bytes),
   benchGemm: (m, n, k, reps) => wasm.benchGemm(m, n, k, reps),
+  benchPeak: (iters, rounds) => wasm.benchPeak(iters, rounds),
   compareLessons: () => wasm.compareLessons(),
+  memoryBytes: () => wasm.memoryBytes(),
 };
 const pick = (table, name) => {
   if (typeof name !== 'string' || !Object.hasOwn(table, name)) throw new Error(`no engine method '${name}'`);
@@ -316,6 +340,7 @@ self.onmessage = async (ev) => {
   if (op === 'cancel') { control.cancelled = true; control.paused = false; control.wake?.(); control.wake = null; return; }
   try {
     let result;
+    if (op !== 'init' && engine && needsTraining(op, method, args)) await trainingDigits();
     if (op === 'init') result = await init(args);
     else if (!engine) throw new Error('the engine is not initialised');
     else if (op === 'train') result = await train(id, args);

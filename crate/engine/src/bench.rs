@@ -4,7 +4,7 @@
 
 use crate::layers::conv::ConvGeom;
 use crate::model::Mode;
-use crate::{Result, ResNet, Scalar, Tensor};
+use crate::{ResNet, Result, Scalar, Tensor};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -27,11 +27,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Median time of `reps` runs of `f` after one untimed run, in ms.
 pub fn time_ms(reps: usize, now: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
     f();
-    median((0..reps.max(1)).map(|_| {
-        let t = now();
-        f();
-        now() - t
-    }).collect())
+    median(
+        (0..reps.max(1))
+            .map(|_| {
+                let t = now();
+                f();
+                now() - t
+            })
+            .collect(),
+    )
 }
 
 /// Time of one run of `f`, in ms: the median over 3 rounds of the mean of `reps` back-to-back
@@ -39,26 +43,52 @@ pub fn time_ms(reps: usize, now: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
 /// not cross-origin isolated — still measures sub-millisecond work).
 pub fn time_ms_batched(reps: usize, now: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
     f();
-    median((0..3).map(|_| {
-        let t = now();
-        for _ in 0..reps.max(1) {
-            f();
-        }
-        (now() - t) / reps.max(1) as f64
-    }).collect())
+    median(
+        (0..3)
+            .map(|_| {
+                let t = now();
+                for _ in 0..reps.max(1) {
+                    f();
+                }
+                (now() - t) / reps.max(1) as f64
+            })
+            .collect(),
+    )
 }
 
 /// Times every conv layer of `model` on inputs of batch `x` (`[N, C, S, S]`).
-pub fn conv_layers(model: &mut ResNet<f32>, x: &Tensor<f32>, reps: usize, now: &dyn Fn() -> f64) -> Result<Vec<ConvTiming>> {
+pub fn conv_layers(
+    model: &mut ResNet<f32>,
+    x: &Tensor<f32>,
+    reps: usize,
+    now: &dyn Fn() -> f64,
+) -> Result<Vec<ConvTiming>> {
     model.forward(x, Mode::Train)?;
     let mut out = vec![];
     for conv in model.convs() {
-        let xin = model.tape.get(&format!("act.{}", model.conv_input_name(&conv.name)?))?;
+        let xin = model
+            .tape
+            .get(&format!("act.{}", model.conv_input_name(&conv.name)?))?;
         let g: ConvGeom = conv.geom(&xin.shape)?;
         let mut y = vec![0.0f32; g.n * g.out_len()];
-        let fwd = time_ms_batched(reps, now, || f32::conv_forward(&g, &xin.data, &conv.weight, None, &mut y));
-        let (mut dx, mut dw) = (vec![0.0f32; xin.data.len()], vec![0.0f32; conv.weight.len()]);
-        let bwd = time_ms_batched(reps, now, || f32::conv_backward(&g, &xin.data, &conv.weight, &y, Some(&mut dx), &mut dw, None));
+        let fwd = time_ms_batched(reps, now, || {
+            f32::conv_forward(&g, &xin.data, &conv.weight, None, &mut y)
+        });
+        let (mut dx, mut dw) = (
+            vec![0.0f32; xin.data.len()],
+            vec![0.0f32; conv.weight.len()],
+        );
+        let bwd = time_ms_batched(reps, now, || {
+            f32::conv_backward(
+                &g,
+                &xin.data,
+                &conv.weight,
+                &y,
+                Some(&mut dx),
+                &mut dw,
+                None,
+            )
+        });
         let flops = g.forward_flops();
         out.push(ConvTiming {
             layer: conv.name.clone(),
@@ -72,4 +102,85 @@ pub fn conv_layers(model: &mut ResNet<f32>, x: &Tensor<f32>, reps: usize, now: &
         });
     }
     Ok(out)
+}
+
+/// Single-precision floating-point operations of `peak_kernel(iters)`.
+pub fn peak_flops(iters: usize) -> f64 {
+    (iters * PEAK_CHAINS * 4 * 2) as f64
+}
+
+/// Independent accumulators of the peak loop: enough to hide a multiply-add's latency (4–5
+/// cycles) on two FMA ports, few enough to stay in the 16 SIMD registers with the operands.
+const PEAK_CHAINS: usize = 12;
+
+/// This machine's arithmetic peak, as the GEMM's inner loop could reach it at best: `iters`
+/// rounds of `PEAK_CHAINS` independent 4-wide multiply-adds on registers (`f32x4_relaxed_madd`
+/// in the relaxed-SIMD wasm builds, a multiply and an add in the SIMD-only one; natively
+/// 4-wide arrays of multiplies and adds, a rough figure only), no memory traffic. Returns a value that depends on every result, so nothing is
+/// optimised away.
+pub fn peak_kernel(iters: usize, seed: f32) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::*;
+        #[inline(always)]
+        fn madd(a: v128, b: v128, c: v128) -> v128 {
+            #[cfg(target_feature = "relaxed-simd")]
+            return f32x4_relaxed_madd(a, b, c);
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            return f32x4_add(f32x4_mul(a, b), c);
+        }
+        let a = f32x4_splat(core::hint::black_box(0.999_9));
+        let b = f32x4_splat(core::hint::black_box(1e-7));
+        let mut acc = [f32x4_splat(seed); PEAK_CHAINS];
+        for (i, c) in acc.iter_mut().enumerate() {
+            *c = f32x4_add(*c, f32x4_splat(i as f32));
+        }
+        for _ in 0..iters {
+            for c in acc.iter_mut() {
+                *c = madd(*c, a, b);
+            }
+        }
+        acc.iter()
+            .map(|&c| f32x4_extract_lane::<0>(c) + f32x4_extract_lane::<3>(c))
+            .sum()
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        let (a, b) = (
+            core::hint::black_box(0.999_9f32),
+            core::hint::black_box(1e-7f32),
+        );
+        let mut acc = [[seed; 4]; PEAK_CHAINS];
+        for (i, c) in acc.iter_mut().enumerate() {
+            c.iter_mut().for_each(|v| *v += i as f32);
+        }
+        for _ in 0..iters {
+            for c in acc.iter_mut() {
+                for v in c.iter_mut() {
+                    *v = *v * a + b; // (not mul_add: without FMA in the target, a libm call)
+                }
+            }
+        }
+        acc.iter().map(|c| c[0] + c[3]).sum()
+    }
+}
+
+/// The peak of the whole pool, in GFLOP/s: `peak_kernel` on every pool thread at once (as
+/// `8 × threads` items of one parallel loop, so every thread is busy however the items fall),
+/// best of `rounds`.
+pub fn peak_gflops(threads: usize, iters: usize, rounds: usize, now: &dyn Fn() -> f64) -> f64 {
+    let items = 8 * threads.max(1);
+    let mut best = 0.0f64;
+    for r in 0..rounds.max(1) + 1 {
+        let t = now();
+        let out = crate::layers::in_pool(|| {
+            crate::layers::par_map(items, |i| peak_kernel(iters, (i + r) as f32))
+        });
+        let ms = now() - t;
+        core::hint::black_box(out);
+        if r > 0 {
+            best = best.max(peak_flops(iters) * items as f64 / ms / 1e6);
+        }
+    }
+    best
 }

@@ -20,13 +20,31 @@ pub struct Mat<'a> {
 
 /// `c[m×n] = a[m×k] · b[k×n]`, or `c += a·b` when `accumulate`. `c` is row-major with row
 /// stride `ldc`.
-pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+pub fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat,
+    b: Mat,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
-    assert!(m == 0 || (m - 1) * ldc + n <= c.len(), "gemm: destination too small");
-    assert!(k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "gemm: lhs too small");
-    assert!(k == 0 || (k - 1) * b.rs + (n - 1) * b.cs < b.data.len(), "gemm: rhs too small");
+    assert!(
+        m == 0 || (m - 1) * ldc + n <= c.len(),
+        "gemm: destination too small"
+    );
+    assert!(
+        k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(),
+        "gemm: lhs too small"
+    );
+    assert!(
+        k == 0 || (k - 1) * b.rs + (n - 1) * b.cs < b.data.len(),
+        "gemm: rhs too small"
+    );
     #[cfg(target_arch = "wasm32")]
     packed::sgemm(m, n, k, a, b, c, ldc, accumulate);
     #[cfg(not(target_arch = "wasm32"))]
@@ -70,10 +88,19 @@ pub struct Lhs<'a> {
 
 impl<'a> Lhs<'a> {
     pub fn new(m: usize, k: usize, a: Mat<'a>) -> Self {
-        assert!(m == 0 || k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "gemm: lhs too small");
+        assert!(
+            m == 0 || k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(),
+            "gemm: lhs too small"
+        );
         #[cfg(target_arch = "wasm32")]
         let panels = packed::pack_a(m, k, &a);
-        Lhs { m, k, a, #[cfg(target_arch = "wasm32")] panels }
+        Lhs {
+            m,
+            k,
+            a,
+            #[cfg(target_arch = "wasm32")]
+            panels,
+        }
     }
 }
 
@@ -86,11 +113,27 @@ pub fn sgemm_lhs(lhs: &Lhs, n: usize, b: Mat, c: &mut [f32], ldc: usize, accumul
             return;
         }
         assert!((m - 1) * ldc + n <= c.len(), "gemm: destination too small");
-        assert!(k == 0 || (k - 1) * b.rs + (n - 1) * b.cs < b.data.len(), "gemm: rhs too small");
+        assert!(
+            k == 0 || (k - 1) * b.rs + (n - 1) * b.cs < b.data.len(),
+            "gemm: rhs too small"
+        );
         packed::sgemm_packed_a(m, n, k, &lhs.panels, b, c, ldc, accumulate);
     }
     #[cfg(not(target_arch = "wasm32"))]
-    sgemm(lhs.m, n, lhs.k, Mat { data: lhs.a.data, rs: lhs.a.rs, cs: lhs.a.cs }, b, c, ldc, accumulate);
+    sgemm(
+        lhs.m,
+        n,
+        lhs.k,
+        Mat {
+            data: lhs.a.data,
+            rs: lhs.a.rs,
+            cs: lhs.a.cs,
+        },
+        b,
+        c,
+        ldc,
+        accumulate,
+    );
 }
 
 /// A packed GEMM with a 4×8 micro-kernel: simd128 + relaxed madd in wasm, plain arrays
@@ -129,7 +172,16 @@ pub mod packed {
 
     /// `c[m×n] (+)= a[m×k] · b[k×n]`; same contract as `super::sgemm`.
     #[allow(clippy::too_many_arguments)]
-    pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+    pub fn sgemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: Mat,
+        b: Mat,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
         // (The panels are taken out of the thread-local so the product below can borrow it.)
         let mut pa = PACK_A.take();
         pack_a_into(m, k, &a, &mut pa);
@@ -139,7 +191,16 @@ pub mod packed {
 
     /// As `sgemm`, with A already in panels (`pack_a`).
     #[allow(clippy::too_many_arguments)]
-    pub fn sgemm_packed_a(m: usize, n: usize, k: usize, pa: &[f32], b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+    pub fn sgemm_packed_a(
+        m: usize,
+        n: usize,
+        k: usize,
+        pa: &[f32],
+        b: Mat,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
         let (mp, np) = (m.div_ceil(MR), n.div_ceil(NR));
         assert!(pa.len() >= mp * k * MR, "gemm: packed lhs too small");
         PACK.with(|pack| {
@@ -166,7 +227,11 @@ pub mod packed {
             let mut acc = [[0.0f32; NR]; MR];
             for j in 0..np {
                 let cols = NR.min(n - j * NR);
-                let (bp, bstride) = if direct && cols == NR { (&b.data[j * NR..], b.rs) } else { (&pb[j * k * NR..(j + 1) * k * NR], NR) };
+                let (bp, bstride) = if direct && cols == NR {
+                    (&b.data[j * NR..], b.rs)
+                } else {
+                    (&pb[j * k * NR..(j + 1) * k * NR], NR)
+                };
                 for i in 0..mp {
                     let ap = &pa[i * k * MR..(i + 1) * k * MR];
                     kernel(k, ap, bp, bstride, &mut acc);
@@ -197,7 +262,8 @@ pub mod packed {
         }
         assert!(ap.len() >= k * MR && (k == 0 || bp.len() >= (k - 1) * bs + NR));
         let z = f32x4_splat(0.0);
-        let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) = (z, z, z, z, z, z, z, z);
+        let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) =
+            (z, z, z, z, z, z, z, z);
         // SAFETY: the assert bounds every load (p < k).
         unsafe {
             let (a, b) = (ap.as_ptr(), bp.as_ptr());
@@ -217,7 +283,10 @@ pub mod packed {
                 c30 = madd(a3, b0, c30);
                 c31 = madd(a3, b1, c31);
             }
-            for (r, (lo, hi)) in [(c00, c01), (c10, c11), (c20, c21), (c30, c31)].into_iter().enumerate() {
+            for (r, (lo, hi)) in [(c00, c01), (c10, c11), (c20, c21), (c30, c31)]
+                .into_iter()
+                .enumerate()
+            {
                 v128_store(acc[r].as_mut_ptr() as *mut v128, lo);
                 v128_store(acc[r].as_mut_ptr().add(4) as *mut v128, hi);
             }
@@ -230,7 +299,9 @@ pub mod packed {
         for p in 0..k {
             for (r, row) in acc.iter_mut().enumerate() {
                 let a = ap[p * MR + r];
-                row.iter_mut().zip(&bp[p * bs..p * bs + NR]).for_each(|(c, b)| *c += a * b);
+                row.iter_mut()
+                    .zip(&bp[p * bs..p * bs + NR])
+                    .for_each(|(c, b)| *c += a * b);
             }
         }
     }
@@ -248,11 +319,32 @@ mod tests {
         // a is m×k row-major; bt is b stored transposed (n×k row-major).
         let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
         let mut c = vec![1.0f32; m * n];
-        sgemm(m, n, k, Mat { data: &a, rs: k, cs: 1 }, Mat { data: &bt, rs: 1, cs: k }, &mut c, n, true);
+        sgemm(
+            m,
+            n,
+            k,
+            Mat {
+                data: &a,
+                rs: k,
+                cs: 1,
+            },
+            Mat {
+                data: &bt,
+                rs: 1,
+                cs: k,
+            },
+            &mut c,
+            n,
+            true,
+        );
         for i in 0..m {
             for j in 0..n {
                 let want: f32 = 1.0 + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>();
-                assert!((c[i * n + j] - want).abs() < 1e-5, "c[{i},{j}] = {} want {want}", c[i * n + j]);
+                assert!(
+                    (c[i * n + j] - want).abs() < 1e-5,
+                    "c[{i},{j}] = {} want {want}",
+                    c[i * n + j]
+                );
             }
         }
     }
@@ -261,24 +353,64 @@ mod tests {
     /// accumulate, against a naive product.
     #[test]
     fn packed_gemm_matches_naive() {
-        for &(m, n, k) in &[(1, 1, 1), (4, 8, 3), (5, 9, 7), (16, 784, 144), (13, 49, 576), (3, 2, 0)] {
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (4, 8, 3),
+            (5, 9, 7),
+            (16, 784, 144),
+            (13, 49, 576),
+            (3, 2, 0),
+        ] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0)
+                .collect();
             for (transpose_b, accumulate) in [(false, false), (true, true), (false, true)] {
                 let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
-                let bm = if transpose_b { Mat { data: &bt, rs: 1, cs: k } } else { Mat { data: &b, rs: n, cs: 1 } };
+                let bm = if transpose_b {
+                    Mat {
+                        data: &bt,
+                        rs: 1,
+                        cs: k,
+                    }
+                } else {
+                    Mat {
+                        data: &b,
+                        rs: n,
+                        cs: 1,
+                    }
+                };
                 let ldc = n + 3;
                 let mut c = vec![0.5f32; m * ldc];
-                packed::sgemm(m, n, k, Mat { data: &a, rs: k, cs: 1 }, bm, &mut c, ldc, accumulate);
+                packed::sgemm(
+                    m,
+                    n,
+                    k,
+                    Mat {
+                        data: &a,
+                        rs: k,
+                        cs: 1,
+                    },
+                    bm,
+                    &mut c,
+                    ldc,
+                    accumulate,
+                );
                 for i in 0..m {
                     for j in 0..ldc {
                         let want = if j >= n {
                             0.5
                         } else {
-                            (if accumulate { 0.5 } else { 0.0 }) + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>()
+                            (if accumulate { 0.5 } else { 0.0 })
+                                + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>()
                         };
                         let got = c[i * ldc + j];
-                        assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{m}×{n}×{k} c[{i},{j}] = {got}, want {want}");
+                        assert!(
+                            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                            "{m}×{n}×{k} c[{i},{j}] = {got}, want {want}"
+                        );
                     }
                 }
             }

@@ -13,14 +13,34 @@ use resnet_engine::{Config, ResNet};
 /// max |a − b| / max |b|, the project's relative error of a whole tensor.
 fn rel_err(a: &[f32], b: &[f64]) -> f64 {
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
-    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y).abs()).fold(0.0, f64::max) / scale
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y).abs())
+        .fold(0.0, f64::max)
+        / scale
 }
 
 fn geom() -> impl Strategy<Value = ConvGeom> {
-    (1usize..4, 1usize..5, 1usize..12, 1usize..12, 1usize..6, 1usize..6, 1usize..4, 0usize..3)
-        .prop_filter_map("kernel fits, padding < kernel", |(n, c, h, w, o, k, s, p)| {
-            if p >= k { None } else { ConvGeom::new(n, c, h, w, o, k, s, p) }
-        })
+    (
+        1usize..4,
+        1usize..5,
+        1usize..12,
+        1usize..12,
+        1usize..6,
+        1usize..6,
+        1usize..4,
+        0usize..3,
+    )
+        .prop_filter_map(
+            "kernel fits, padding < kernel",
+            |(n, c, h, w, o, k, s, p)| {
+                if p >= k {
+                    None
+                } else {
+                    ConvGeom::new(n, c, h, w, o, k, s, p)
+                }
+            },
+        )
 }
 
 proptest! {
@@ -58,12 +78,18 @@ proptest! {
 /// σ', is set to the f32 value). Asserts the flips are rare and really at the kink.
 fn share_relu_kinks(a: &ResNet<f32>, b: &mut ResNet<f64>) {
     for name in a.graph.of_kind("relu").map(|m| format!("act.{}", m.name)) {
-        let (ya, mut yb) = (a.tape.get(&name).unwrap().clone(), b.tape.get(&name).unwrap().clone());
+        let (ya, mut yb) = (
+            a.tape.get(&name).unwrap().clone(),
+            b.tape.get(&name).unwrap().clone(),
+        );
         let scale = yb.data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let mut flips = 0;
         for (va, vb) in ya.data.iter().zip(yb.data.iter_mut()) {
             if (*va > 0.0) != (*vb > 0.0) {
-                assert!(vb.abs().max(va.abs() as f64) < 1e-4 * scale, "{name}: {va} vs {vb} is not a rounding kink");
+                assert!(
+                    vb.abs().max(va.abs() as f64) < 1e-4 * scale,
+                    "{name}: {va} vs {vb} is not a rounding kink"
+                );
                 *vb = *va as f64;
                 flips += 1;
             }
@@ -80,7 +106,10 @@ fn share_relu_kinks(a: &ResNet<f32>, b: &mut ResNet<f64>) {
 fn f32_equals_f64(config: &Config, images: usize, tolerance: f64) {
     let data = Dataset::mnist();
     let mut m32 = ResNet::<f32>::new(config, 3).unwrap();
-    let mut opt = resnet_engine::optim::Optimizer::new(resnet_engine::optim::OptimizerConfig::sgd(0.05, 0.9, 0.0)).unwrap();
+    let mut opt = resnet_engine::optim::Optimizer::new(resnet_engine::optim::OptimizerConfig::sgd(
+        0.05, 0.9, 0.0,
+    ))
+    .unwrap();
     for s in 0..3 {
         let (x, y) = data.batch(&(s * 16..s * 16 + 16).collect::<Vec<_>>());
         m32.forward(&x, Mode::Train).unwrap();
@@ -100,16 +129,39 @@ fn f32_equals_f64(config: &Config, images: usize, tolerance: f64) {
         assert_eq!(list, b.tape.list(), "same tensors, same order");
         // every module's output and δ (the image's δ aside), every parameter's gradient
         for m in &a.graph.modules {
-            assert!(a.tape.contains(&format!("act.{}", m.name)), "{}: act.{} missing", config.label(), m.name);
+            assert!(
+                a.tape.contains(&format!("act.{}", m.name)),
+                "{}: act.{} missing",
+                config.label(),
+                m.name
+            );
             // the image gets no δ, nor does the loss (back-propagation starts at the logits)
-            assert!(matches!(m.kind_name(), "input" | "loss") || a.tape.contains(&format!("delta.{}", m.name)), "{}: delta.{} missing", config.label(), m.name);
+            assert!(
+                matches!(m.kind_name(), "input" | "loss")
+                    || a.tape.contains(&format!("delta.{}", m.name)),
+                "{}: delta.{} missing",
+                config.label(),
+                m.name
+            );
         }
         for p in a.graph.params().filter(|p| p.trainable) {
-            assert!(a.tape.contains(&format!("grad.{}", p.name)), "{}: grad.{} missing", config.label(), p.name);
+            assert!(
+                a.tape.contains(&format!("grad.{}", p.name)),
+                "{}: grad.{} missing",
+                config.label(),
+                p.name
+            );
         }
         for (name, _) in list {
-            let e = rel_err(&a.tape.get(&name).unwrap().data, &b.tape.get(&name).unwrap().data);
-            assert!(e < tolerance, "{} {mode:?} {name}: relative error {e:.2e}", config.label());
+            let e = rel_err(
+                &a.tape.get(&name).unwrap().data,
+                &b.tape.get(&name).unwrap().data,
+            );
+            assert!(
+                e < tolerance,
+                "{} {mode:?} {name}: relative error {e:.2e}",
+                config.label()
+            );
         }
     }
 }

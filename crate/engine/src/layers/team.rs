@@ -85,7 +85,16 @@ pub(crate) struct Team {
 
 impl Team {
     fn new() -> Team {
-        Team { claim: AtomicU64::new(0), pending: AtomicUsize::new(0), body: AtomicPtr::new(std::ptr::null_mut()), done: AtomicBool::new(false), panic: Mutex::new(None), sleepers: AtomicUsize::new(0), sleep: Mutex::new(()), wake: Condvar::new() }
+        Team {
+            claim: AtomicU64::new(0),
+            pending: AtomicUsize::new(0),
+            body: AtomicPtr::new(std::ptr::null_mut()),
+            done: AtomicBool::new(false),
+            panic: Mutex::new(None),
+            sleepers: AtomicUsize::new(0),
+            sleep: Mutex::new(()),
+            wake: Condvar::new(),
+        }
     }
 
     /// Claims the next item of the current loop, if one is left. A successful
@@ -98,7 +107,10 @@ impl Team {
             if next >= n {
                 return None;
             }
-            match self.claim.compare_exchange_weak(w, w + 1, Ordering::AcqRel, Ordering::Acquire) {
+            match self
+                .claim
+                .compare_exchange_weak(w, w + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return Some(next as usize),
                 Err(now) => w = now,
             }
@@ -112,14 +124,18 @@ impl Team {
         // this item's decrement below.
         let body: Body = unsafe { *(self.body.load(Ordering::Acquire) as *const Body) };
         if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(i))) {
-            self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(p);
+            self.panic
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(p);
         }
         self.pending.fetch_sub(1, Ordering::Release);
     }
 
     /// The leader: publishes a loop, works on it, waits until all of it has finished.
     fn run_loop(&self, n: usize, body: Body) {
-        self.body.store(&body as *const Body as *mut (), Ordering::Relaxed);
+        self.body
+            .store(&body as *const Body as *mut (), Ordering::Relaxed);
         self.pending.store(n, Ordering::Relaxed);
         self.claim.store((n as u64) << 32, Ordering::SeqCst);
         self.wake_sleepers();
@@ -281,7 +297,12 @@ mod stress {
     #[test]
     #[ignore = "run by pool_never_hangs* in a child process"]
     fn stress_child() {
-        let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let env = |k: &str, d: usize| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
         let (busy, passes) = (env("RP_BUSY", 1), env("RP_PASSES", 20_000));
         let training = std::env::var("RP_WORK").is_ok_and(|w| w == "training");
         let stop = AtomicBool::new(false);
@@ -290,7 +311,9 @@ mod stress {
                 s.spawn(|| {
                     let mut x = 0u64;
                     while !stop.load(Ordering::Relaxed) {
-                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                        );
                     }
                 });
             }
@@ -299,11 +322,22 @@ mod stress {
             } else {
                 for p in 0..passes {
                     let sum: u64 = crate::layers::in_pool(|| {
-                        let a = crate::layers::par_map(8 + p % 9, |i| (0..200 + 50 * i as u64).fold(i as u64, |s, k| std::hint::black_box(s ^ k.wrapping_mul(31))));
+                        let a = crate::layers::par_map(8 + p % 9, |i| {
+                            (0..200 + 50 * i as u64).fold(i as u64, |s, k| {
+                                std::hint::black_box(s ^ k.wrapping_mul(31))
+                            })
+                        });
                         let b = crate::layers::par_map(3, |i| i as u64);
                         a.iter().chain(&b).sum()
                     });
-                    assert_eq!(sum, (0..8 + p % 9).map(|i| (0..200 + 50 * i as u64).fold(i as u64, |s, k| s ^ k.wrapping_mul(31))).sum::<u64>() + 3);
+                    assert_eq!(
+                        sum,
+                        (0..8 + p % 9)
+                            .map(|i| (0..200 + 50 * i as u64)
+                                .fold(i as u64, |s, k| s ^ k.wrapping_mul(31)))
+                            .sum::<u64>()
+                            + 3
+                    );
                     beat("pass", p);
                 }
             }
@@ -317,9 +351,18 @@ mod stress {
     fn train_steps(steps: usize) {
         use crate::{data::Dataset, optim::OptimizerConfig, train::Trainer, Config, ResNet};
         let data = Dataset::mnist();
-        let small = Config { widths: vec![4, 8, 8], ..Config::default() };
+        let small = Config {
+            widths: vec![4, 8, 8],
+            ..Config::default()
+        };
         let run = |seed: u64, batch: usize, steps: usize| {
-            let mut t = Trainer::new(ResNet::new(&small, seed).unwrap(), OptimizerConfig::sgd(0.01, 0.9, 0.0), batch, seed).unwrap();
+            let mut t = Trainer::new(
+                ResNet::new(&small, seed).unwrap(),
+                OptimizerConfig::sgd(0.01, 0.9, 0.0),
+                batch,
+                seed,
+            )
+            .unwrap();
             for s in 0..steps {
                 t.step(&data).unwrap();
                 beat("step", s * 100);
@@ -340,12 +383,23 @@ mod stress {
     /// pass for `STALL` (slowness is fine: a loaded machine may crawl, but it must move).
     fn run_child(pool: usize, busy: usize, extra: &[(&str, String)]) {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["layers::team::stress::stress_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
-        cmd.env("RAYON_NUM_THREADS", pool.to_string()).env("RP_BUSY", busy.to_string());
+        cmd.args([
+            "layers::team::stress::stress_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ]);
+        cmd.env("RAYON_NUM_THREADS", pool.to_string())
+            .env("RP_BUSY", busy.to_string());
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -373,8 +427,16 @@ mod stress {
             }
         }
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success() && finished, "pool of {pool} with {busy} busy threads: child failed ({}), last line \"{last}\":\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        eprintln!("pool of {pool}, {busy} busy threads: done in {:.1} s", start.elapsed().as_secs_f64());
+        assert!(
+            out.status.success() && finished,
+            "pool of {pool} with {busy} busy threads: child failed ({}), last line \"{last}\":\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!(
+            "pool of {pool}, {busy} busy threads: done in {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
     }
 
     /// Pools of 2 and 4 threads (CI has 2 cores) and of 16, where threads lose their core at
@@ -384,7 +446,12 @@ mod stress {
     /// stolen half and helpers spinning); running it twice makes a miss unlikely (≈ 14 %).
     #[test]
     fn pool_never_hangs_on_tiny_passes() {
-        for (pool, busy, passes) in [(2, 1, 30_000), (4, 1, 30_000), (16, 1, 150_000), (16, 1, 150_000)] {
+        for (pool, busy, passes) in [
+            (2, 1, 30_000),
+            (4, 1, 30_000),
+            (16, 1, 150_000),
+            (16, 1, 150_000),
+        ] {
             run_child(pool, busy, &[("RP_PASSES", passes.to_string())]);
         }
     }
@@ -393,7 +460,11 @@ mod stress {
     #[test]
     fn pool_never_hangs_while_training() {
         for pool in [2, 4] {
-            run_child(pool, 1, &[("RP_WORK", "training".into()), ("RP_PASSES", "400".into())]);
+            run_child(
+                pool,
+                1,
+                &[("RP_WORK", "training".into()), ("RP_PASSES", "400".into())],
+            );
         }
     }
 }

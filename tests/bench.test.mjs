@@ -1,0 +1,43 @@
+// The bench page runs and reports what the README's speed figures come from: training and
+// inference images/s, the machine's peak measured in the same run, each step as a fraction of
+// it with the member's FLOP from the module graph. (Correctness of the report only: speed
+// itself is measured by bench/run.mjs, never asserted here.)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serve } from './server.mjs';
+import { launch } from './browser.mjs';
+
+const DIST = process.env.DIST || new URL('../dist', import.meta.url).pathname;
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+for (const [build, arch, mflop] of [['simd', 'resnet8', 56.08], ['threads', 'resnet20', null]]) {
+  test(`bench page, ${build} build, ${arch}: a report with the peak and each step's fraction of it`, async () => {
+    const srv = await serve({ root: DIST, isolated: build === 'threads' });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${srv.url}bench.html?build=${build}&arch=${arch}&batches=2,4&steps=2&warmup=1`);
+      await page.waitForFunction(() => window.benchResult, null, { timeout: 300_000 });
+      const r = await page.evaluate(() => window.benchResult);
+      assert.equal(r.error, undefined, r.error);
+      assert.equal(r.engine, `wasm-${build}`);
+      assert.equal(r.arch, arch);
+      if (mflop) assert.equal(r.train_mflop_per_image.toFixed(2), String(mflop));
+      else assert.ok(r.train_mflop_per_image > 100, `${arch}: ${r.train_mflop_per_image} MFLOP`); // (deeper than ResNet-8)
+      assert.equal(r.peak.threads, r.threads);
+      assert.equal(r.peak.relaxed, true);
+      assert.ok(r.peak.gflops > 0 && r.peak_after.gflops > 0);
+      assert.deepEqual(r.results.map((x) => x.batch), [2, 4]);
+      for (const x of r.results) {
+        assert.ok(x.train_images_per_s > 0 && x.train_gflops > 0, JSON.stringify(x));
+        assert.equal(x.train_fraction_of_peak.toFixed(6), (x.train_gflops / r.peak.gflops).toFixed(6));
+        assert.ok(x.conv_layers.length > 0);
+      }
+      assert.match(await page.locator('#state').textContent(), /done/);
+      await page.close();
+    } finally {
+      await srv.close();
+    }
+  });
+}
