@@ -362,3 +362,26 @@ test('strip, class choice, file picker and export: what a student clicks', async
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+// The page does not jump while it starts: the strip, the drawing pad, the status line and the
+// prediction keep their places while the engine loads (Lighthouse's cumulative layout shift,
+// measured by the browser's own layout-shift entries until a second after the first prediction).
+test('starting the page shifts its layout by less than 0.05 (CLS), at 1280 and 390 px', async () => {
+  for (const width of [1280, 390]) {
+    const context = await browser.newContext({ viewport: { width, height: 900 } });
+    await context.addInitScript(() => {
+      window.shifts = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) if (!e.hadRecentInput) window.shifts.push({ value: e.value, sources: e.sources.map((s) => s.node?.id || s.node?.className || s.node?.nodeName) });
+      }).observe({ type: 'layout-shift', buffered: true });
+    });
+    const page = await context.newPage();
+    await page.goto(srv.url);
+    await ready(page);
+    await page.waitForTimeout(1000);
+    const shifts = await page.evaluate(() => window.shifts);
+    const cls = shifts.reduce((a, s) => a + s.value, 0);
+    assert.ok(cls < 0.05, `${width} px: layout shift ${cls.toFixed(3)} while starting: ${JSON.stringify(shifts)}`);
+    await context.close();
+  }
+});

@@ -81,8 +81,11 @@ async function main() {
   window.playground.ready = true;
   if (engineNote) status(engineNote, true);
   else if (!notices.length && !resumed) {
-    status(state.arch === DEFAULTS.arch ? 'Engine ready: pretrained ResNet-8 loaded. Hover any map to see its formula.'
-      : `Engine ready: ${$('arch-name').textContent} with random weights from seed 1 (press Start to train it). Hover any map to see its formula.`);
+    // (one short line: on a phone a longer one is the largest text of the first screen, and
+    // Lighthouse then times the page's paint by the engine's arrival; the inspect panel says
+    // how to hover)
+    status(state.arch === DEFAULTS.arch ? 'Engine ready: the pretrained ResNet-8.'
+      : `Engine ready: ${$('arch-name').textContent}, random weights (seed 1).`);
   }
 }
 
