@@ -2,7 +2,10 @@
 // build (cross-origin isolated) and the SIMD-only build (not isolated), and the native CLI's
 // `bench` in the same invocation; prints one JSON document with the ratios.
 //
-//   trunk build --release && node bench/run.mjs [--steps 20] [--batches 32,64]
+// Each build's training step is also given as a fraction of this machine's wasm peak, measured
+// by the page in the same run (`peak`, `train_fraction_of_peak`).
+//
+//   trunk build --release && node bench/run.mjs [--steps 20] [--batches 32,64] [--arch resnet20]
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { serve } from '../tests/server.mjs';
@@ -11,10 +14,11 @@ import { launch } from '../tests/browser.mjs';
 const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : dflt; };
 const steps = Number(arg('steps', 20));
 const batches = arg('batches', '32,64');
+const arch = arg('arch', 'resnet8');
 const root = new URL('..', import.meta.url).pathname;
 
 const load0 = readFileSync('/proc/loadavg', 'utf8').trim();
-const native = JSON.parse(execFileSync(`${root}target/release/resnet-playground`, ['bench', '--json', '--steps', String(steps), '--batches', batches], { encoding: 'utf8' }));
+const native = JSON.parse(execFileSync(`${root}target/release/resnet-playground`, ['bench', '--json', '--arch', arch, '--steps', String(steps), '--batches', batches], { encoding: 'utf8' }));
 
 const browser = await launch();
 const wasm = {};
@@ -22,7 +26,7 @@ for (const [build, isolated] of [['threads', true], ['simd', false]]) {
   const srv = await serve({ root: `${root}dist`, isolated });
   try {
     const page = await browser.newPage();
-    await page.goto(`${srv.url}bench.html?build=${build}&steps=${steps}&batches=${batches}`);
+    await page.goto(`${srv.url}bench.html?build=${build}&arch=${arch}&steps=${steps}&batches=${batches}`);
     await page.waitForFunction(() => window.benchResult, null, { timeout: 600_000 });
     wasm[build] = await page.evaluate(() => window.benchResult);
     await page.close();
@@ -39,6 +43,8 @@ for (const b of batches.split(',').map(Number)) {
   if (t && s && n) {
     ratios[`b${b}`] = {
       threads_over_simd_train: t.train_images_per_s / s.train_images_per_s,
+      threads_fraction_of_peak: t.train_fraction_of_peak,
+      simd_fraction_of_one_thread_peak: s.train_fraction_of_peak,
       native_over_threads_train: n.train_images_per_s / t.train_images_per_s,
     };
   }

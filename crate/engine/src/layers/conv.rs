@@ -453,6 +453,21 @@ pub fn conv2d_backward(
     db: Option<&mut [f32]>,
 ) {
     let (ckk, np) = (g.ckk(), g.p());
+    // A stride-1 conv's input gradient is itself a conv (the notes' δ^{l+1} ⊛ ROT180(w)): of δ
+    // padded by K−1−p, with the kernel rotated by 180° and its channels swapped. Run as the
+    // forward, its GEMM sums over O·K·K (not O) and gathers (im2col) instead of scattering
+    // (col2im): ≈ 1.6× faster in the browser for the 3×3 convs (README, profile note). Its
+    // GEMM has C rows: fewer than the kernel's 4 (conv1's one channel) would waste most of it.
+    let rotated = dx.is_some() && g.stride == 1 && g.k > 1 && g.pad < g.k && g.c_in >= crate::gemm::packed::MR;
+    let dx = match dx {
+        Some(dx) if rotated => {
+            let gt = ConvGeom::new(g.n, g.c_out, g.h_out, g.w_out, g.c_in, g.k, 1, g.k - 1 - g.pad).expect("δ padded by K−1−p holds the kernel");
+            debug_assert_eq!((gt.h_out, gt.w_out), (g.h, g.w));
+            conv2d_forward(&gt, dy, &rot180_swapped(g, w), None, dx);
+            None
+        }
+        other => other,
+    };
     // dx_n = col2im(Wᵀ · δ_n), image by image in parallel.
     if let Some(dx) = dx {
         let wt = Lhs::new(
@@ -517,6 +532,23 @@ pub fn conv2d_backward(
                 .sum();
         }
     }
+}
+
+/// `w̃[c, o, a, b] = w[o, c, K−1−a, K−1−b]`: the kernel of the conv that is a stride-1 conv's
+/// input gradient (`[C, O, K, K]` from `[O, C, K, K]`).
+fn rot180_swapped(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+    let (o_n, c_n, k) = (g.c_out, g.c_in, g.k);
+    let mut wt = vec![0.0; w.len()];
+    for o in 0..o_n {
+        for c in 0..c_n {
+            for a in 0..k {
+                for b in 0..k {
+                    wt[((c * o_n + o) * k + a) * k + b] = w[((o * c_n + c) * k + (k - 1 - a)) * k + (k - 1 - b)];
+                }
+            }
+        }
+    }
+    wt
 }
 
 /// Number of image groups the weight gradient is split into (fixed, so results are
