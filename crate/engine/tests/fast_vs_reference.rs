@@ -21,55 +21,63 @@ fn rel_err(a: &[f32], b: &[f64]) -> f64 {
 }
 
 fn geom() -> impl Strategy<Value = ConvGeom> {
-    (
-        1usize..4,
-        1usize..5,
-        1usize..12,
-        1usize..12,
-        1usize..6,
-        1usize..6,
-        1usize..4,
-        0usize..3,
+    geom_in(1..12)
+}
+
+/// Planes of 12 to 29 pixels a side: the weight gradient's k-contiguous product
+/// (`gemm::sgemm_nt`) takes over from 128 output pixels.
+fn large_planes() -> impl Strategy<Value = ConvGeom> {
+    geom_in(12..30)
+}
+
+fn geom_in(side: std::ops::Range<usize>) -> impl Strategy<Value = ConvGeom> {
+    (1usize..4, 1usize..5, side.clone(), side, 1usize..6, 1usize..6, 1usize..4, 0usize..3).prop_filter_map(
+        "kernel fits, padding < kernel",
+        |(n, c, h, w, o, k, s, p)| if p >= k { None } else { ConvGeom::new(n, c, h, w, o, k, s, p) },
     )
-        .prop_filter_map(
-            "kernel fits, padding < kernel",
-            |(n, c, h, w, o, k, s, p)| {
-                if p >= k {
-                    None
-                } else {
-                    ConvGeom::new(n, c, h, w, o, k, s, p)
-                }
-            },
-        )
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
     #[test]
     fn fast_conv_equals_reference(g in geom(), seed in any::<u64>(), with_bias in any::<bool>(), with_dx in any::<bool>()) {
-        let mut rng = Rng::new(seed);
-        let mut r = |n: usize| (0..n).map(|_| rng.normal()).collect::<Vec<f64>>();
-        let (x, w, b, dy) = (r(g.n * g.in_len()), r(g.c_out * g.ckk()), r(g.c_out), r(g.n * g.out_len()));
-        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        let bias = with_bias.then_some(&b[..]);
-        let mut y_ref = vec![0.0; dy.len()];
-        conv_reference::conv2d_forward(&g, &x, &w, bias, &mut y_ref);
-        let mut y = vec![0.0f32; dy.len()];
-        conv::conv2d_forward(&g, &f(&x), &f(&w), bias.map(|_| f(&b)).as_deref(), &mut y);
-        // Inputs are O(1), so errors are measured against max(1, max|expected|).
-        let rel_err = |a: &[f32], b: &[f64]| rel_err(a, b) * b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12) / b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        prop_assert!(rel_err(&y, &y_ref) < 1e-5, "forward {:?}: {}", g, rel_err(&y, &y_ref));
-
-        let (mut dx_ref, mut dw_ref, mut db_ref) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
-        conv_reference::conv2d_backward(&g, &x, &w, &dy, Some(&mut dx_ref), &mut dw_ref, Some(&mut db_ref));
-        let (mut dx, mut dw, mut db) = (vec![7.0f32; x.len()], vec![7.0f32; w.len()], vec![7.0f32; b.len()]);
-        conv::conv2d_backward(&g, &f(&x), &f(&w), &f(&dy), with_dx.then_some(&mut dx[..]), &mut dw, Some(&mut db));
-        if with_dx {
-            prop_assert!(rel_err(&dx, &dx_ref) < 1e-5, "dx {:?}: {}", g, rel_err(&dx, &dx_ref));
-        }
-        prop_assert!(rel_err(&dw, &dw_ref) < 1e-5, "dw {:?}: {}", g, rel_err(&dw, &dw_ref));
-        prop_assert!(rel_err(&db, &db_ref) < 1e-5, "db {:?}: {}", g, rel_err(&db, &db_ref));
+        check(&g, seed, with_bias, with_dx)?;
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    #[test]
+    fn fast_conv_equals_reference_on_large_planes(g in large_planes(), seed in any::<u64>(), with_bias in any::<bool>(), with_dx in any::<bool>()) {
+        check(&g, seed, with_bias, with_dx)?;
+    }
+}
+
+fn check(g: &ConvGeom, seed: u64, with_bias: bool, with_dx: bool) -> Result<(), TestCaseError> {
+    let g = *g;
+    let mut rng = Rng::new(seed);
+    let mut r = |n: usize| (0..n).map(|_| rng.normal()).collect::<Vec<f64>>();
+    let (x, w, b, dy) = (r(g.n * g.in_len()), r(g.c_out * g.ckk()), r(g.c_out), r(g.n * g.out_len()));
+    let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let bias = with_bias.then_some(&b[..]);
+    let mut y_ref = vec![0.0; dy.len()];
+    conv_reference::conv2d_forward(&g, &x, &w, bias, &mut y_ref);
+    let mut y = vec![0.0f32; dy.len()];
+    conv::conv2d_forward(&g, &f(&x), &f(&w), bias.map(|_| f(&b)).as_deref(), &mut y);
+    // Inputs are O(1), so errors are measured against max(1, max|expected|).
+    let rel_err = |a: &[f32], b: &[f64]| rel_err(a, b) * b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12) / b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    prop_assert!(rel_err(&y, &y_ref) < 1e-5, "forward {:?}: {}", g, rel_err(&y, &y_ref));
+
+    let (mut dx_ref, mut dw_ref, mut db_ref) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
+    conv_reference::conv2d_backward(&g, &x, &w, &dy, Some(&mut dx_ref), &mut dw_ref, Some(&mut db_ref));
+    let (mut dx, mut dw, mut db) = (vec![7.0f32; x.len()], vec![7.0f32; w.len()], vec![7.0f32; b.len()]);
+    conv::conv2d_backward(&g, &f(&x), &f(&w), &f(&dy), with_dx.then_some(&mut dx[..]), &mut dw, Some(&mut db));
+    if with_dx {
+        prop_assert!(rel_err(&dx, &dx_ref) < 1e-5, "dx {:?}: {}", g, rel_err(&dx, &dx_ref));
+    }
+    prop_assert!(rel_err(&dw, &dw_ref) < 1e-5, "dw {:?}: {}", g, rel_err(&dw, &dw_ref));
+    prop_assert!(rel_err(&db, &db_ref) < 1e-5, "db {:?}: {}", g, rel_err(&db, &db_ref));
+    Ok(())
 }
 
 /// A ReLU input within rounding of 0 can be positive in f32 and not in f64 (or back); σ' then

@@ -430,7 +430,7 @@ fn passes_that_would_not_fit_are_refused_with_the_reason() {
 fn held_out_digits_first_then_the_training_digits() {
     use resnet_engine::data::{Dataset, Split};
     let whole = Dataset::parse(DATA).unwrap();
-    let mut e = Engine::from_safetensors(MODEL, JsValue::UNDEFINED)
+    let mut e = Engine::from_safetensors(MODEL, JsValue::UNDEFINED, JsValue::UNDEFINED)
         .map_err(JsValue::from)
         .unwrap();
     e.set_dataset(&whole.part(Split::Test).to_bytes())
