@@ -410,3 +410,44 @@ test('a session file with 200,000 curve points and values of 1e308 opens, its cu
   assert.deepEqual(back.curves.loss.heldout, [[3, 0.5]]);
   assert.deepEqual(errors, []);
 });
+
+// A loss of any size keeps its axis labels whole: the left margin widens to the widest tick
+// label (1.2e+7 when a run explodes), nothing is drawn past the canvas's left edge, and the
+// tick labels keep a gap from the rotated axis name. (Pixels of the chart's canvas: no ink in
+// its first column, and a clear column between the axis name and the labels.)
+test('the loss axis fits its labels, from 0.5 to 10 million', async () => {
+  // (a quiet same-origin page; Chromium asks it for a favicon)
+  const { page, errors } = await open(browser, `${srv.url}style.css`, {
+    setup: (context) => context.route('**/favicon.ico', (route) => route.fulfill({ status: 204 })),
+  });
+  const got = await page.evaluate(async () => {
+    const { Chart } = await import('/js/views/curves.js');
+    const out = [];
+    for (const top of [0.4, 3.7, 123.4, 45678, 1.23e7]) {
+      const canvas = Object.assign(document.createElement('canvas'), { width: 300, height: 180 });
+      canvas.style.cssText = 'width: 300px; height: 180px; display: block';
+      document.body.append(canvas);
+      const chart = new Chart(canvas, { yLabel: 'loss', series: [{ key: 'loss', label: 'training batch', colour: '#2563eb' }] });
+      for (let s = 0; s < 50; s++) chart.add('loss', s, (top * (s + 1)) / 50);
+      chart.draw();
+      const { width: w, height: h } = canvas;
+      const px = canvas.getContext('2d').getImageData(0, 0, w, h).data;
+      const dpr = window.devicePixelRatio || 1;
+      const ink = (col) => { for (let y = 0; y < h; y++) if (px[(y * w + col) * 4 + 3] > 40) return true; return false; };
+      // columns with ink, left of the plot's first vertical pixel
+      const cols = [];
+      for (let x = 0; x < Math.round(120 * dpr); x++) cols.push(ink(x));
+      const runs = []; // [start, end) of each run of inked columns
+      cols.forEach((v, x) => { if (v && !cols[x - 1]) runs.push([x, x + 1]); else if (v) runs.at(-1)[1] = x + 1; });
+      out.push({ top, firstColumn: cols[0], runs: runs.map(([a, b]) => [a / dpr, b / dpr]) });
+      canvas.remove();
+    }
+    return out;
+  });
+  for (const { top, firstColumn, runs } of got) {
+    assert.equal(firstColumn, false, `loss up to ${top}: ink in the canvas's first column (a clipped label): ${JSON.stringify(runs)}`);
+    // the rotated axis name, then at least 2 px of nothing, then the tick labels
+    assert.ok(runs.length >= 2 && runs[1][0] - runs[0][1] >= 2, `loss up to ${top}: the axis name and the tick labels touch: ${JSON.stringify(runs)}`);
+  }
+  assert.deepEqual(errors, []);
+});

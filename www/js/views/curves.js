@@ -77,8 +77,9 @@ export class Chart {
     if (minStep === Infinity) minStep = 0;
     const yMax = this.fixed ? this.yMax : niceCeil(top);
     const label = (v) => (this.percent ? `${Math.round(100 * v)} %` : yMax >= 1e4 ? v.toExponential(1) : v.toFixed(yMax < 2 ? 2 : 1));
-    // the left margin fits the widest tick label next to the rotated axis name
-    const L = Math.max(48, 24 + Math.ceil(Math.max(...[0, 1, 2, 3, 4].map((i) => g.measureText(label((yMax * i) / 4)).width))));
+    // the left margin fits the widest tick label next to the rotated axis name (which ends
+    // at x ≈ 17), with a gap of at least 3 px
+    const L = Math.max(48, 27 + Math.ceil(Math.max(...[0, 1, 2, 3, 4].map((i) => g.measureText(label((yMax * i) / 4)).width))));
     const maxStep = Math.max(minStep + 10, last);
     const x = (s) => L + (W - L - R) * ((s - minStep) / (maxStep - minStep));
     const y = (v) => T + (H - T - B) * (1 - Math.min(v, yMax) / yMax);
