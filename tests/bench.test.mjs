@@ -27,11 +27,15 @@ for (const [build, arch, mflop] of [['simd', 'resnet8', 56.08], ['threads', 'res
       else assert.ok(r.train_mflop_per_image > 100, `${arch}: ${r.train_mflop_per_image} MFLOP`); // (deeper than ResNet-8)
       assert.equal(r.peak.threads, r.threads);
       assert.equal(r.peak.relaxed, true);
+      // (a real ceiling: above zero, below what any CPU core does in 128-bit lanes, and above
+      // every step's rate)
       assert.ok(r.peak.gflops > 0 && r.peak_after.gflops > 0);
+      assert.ok(r.peak.perThreadGflops < 200, `${r.peak.perThreadGflops} GFLOP/s a thread`);
       assert.deepEqual(r.results.map((x) => x.batch), [2, 4]);
       for (const x of r.results) {
         assert.ok(x.train_images_per_s > 0 && x.train_gflops > 0, JSON.stringify(x));
         assert.equal(x.train_fraction_of_peak.toFixed(6), (x.train_gflops / r.peak.gflops).toFixed(6));
+        assert.ok(x.train_fraction_of_peak > 0 && x.train_fraction_of_peak < 1, `${x.train_fraction_of_peak} of the peak`);
         assert.ok(x.conv_layers.length > 0);
       }
       assert.match(await page.locator('#state').textContent(), /done/);

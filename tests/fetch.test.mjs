@@ -113,7 +113,7 @@ test('the gzipped digits decode to exactly the engine\'s digits, however they ar
   assert.ok(heldGz.length < 0.4e6 && heldGz.length + trainGz.length < 2e6, `${heldGz.length} + ${trainGz.length} bytes`);
   const corrupt = Buffer.from(heldGz);
   corrupt.fill(0, 5000, 9000);
-  let slowTrain = null, released = false, failures = 1;
+  let slowTrain = null, released = false, flakyFixed = false;
   const routes = {
     '/encoded.bin': (req, res) => res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip', 'Content-Length': heldGz.length }).end(heldGz),
     '/corrupt.bin.gz': (req, res) => res.writeHead(200, { 'Content-Type': 'application/gzip', 'Content-Length': corrupt.length }).end(corrupt),
@@ -123,8 +123,9 @@ test('the gzipped digits decode to exactly the engine\'s digits, however they ar
       if (released) slowTrain();
     },
     '/release': (req, res) => { released = true; slowTrain?.(); res.writeHead(204).end(); },
-    // not there the first time
-    '/flaky-train.bin.gz': (req, res) => (failures-- > 0 ? res.writeHead(503).end() : res.writeHead(200).end(trainGz)),
+    // not there until the page has fetched /fix-flaky
+    '/flaky-train.bin.gz': (req, res) => (flakyFixed ? res.writeHead(200).end(trainGz) : res.writeHead(503).end()),
+    '/fix-flaky': (req, res) => { flakyFixed = true; res.writeHead(204).end(); },
   };
   const srv = await serve({ root: DIST, routes });
   try {
@@ -155,17 +156,22 @@ test('the gzipped digits decode to exactly the engine\'s digits, however they ar
       const { EngineClient } = await import('/js/engine-client.js');
       const e = await EngineClient.start({ modelUrl: '/models/resnet8-mnist.safetensors', dataUrl: '/data/mnist-heldout.bin.gz', trainUrl: '/slow-train.bin.gz', build: 'simd' });
       const view = await e.inspect({ heldOut: 3, layer: 'conv1', target: null });
-      let trained = false;
-      const step = e.train(1).then((r) => { trained = true; return r; });
+      let ended = false;
+      const run = e.train(5).then((r) => { ended = true; return r; });
       await new Promise((ok) => setTimeout(ok, 300));
-      const before = trained;
+      const before = ended;
+      e.cancel(); // (Stop reaches a run that waits for its digits)
       await fetch('/release');
-      const r = await step;
+      const stopped = await run;
+      const act = await e.tensor('act.conv1'); // the view's pass is still on the tape
+      const r = await e.train(1);
       e.terminate();
-      return { label: view.label, before, step: r.step };
+      return { label: view.label, before, stopped, act: act.length, step: r.step };
     }).catch((e) => ({ error: String(e) }));
     assert.equal(waited.error, undefined);
-    assert.equal(waited.before, false, 'the step waited for the training digits');
+    assert.equal(waited.before, false, 'the run waited for the training digits');
+    assert.deepEqual([waited.stopped.cancelled, waited.stopped.step, waited.stopped.done], [true, 0, 0]);
+    assert.equal(waited.act, 16 * 28 * 28);
     assert.equal(waited.step, 1);
     assert.equal(waited.label, want[3]);
     // a failed fetch of the training digits is said, and the next call tries again
@@ -173,6 +179,7 @@ test('the gzipped digits decode to exactly the engine\'s digits, however they ar
       const { EngineClient } = await import('/js/engine-client.js');
       const e = await EngineClient.start({ modelUrl: '/models/resnet8-mnist.safetensors', dataUrl: '/data/mnist-heldout.bin.gz', trainUrl: '/flaky-train.bin.gz', build: 'simd' });
       const first = await e.train(1).then(() => 'trained', (err) => String(err.message || err));
+      await fetch('/fix-flaky');
       const second = await e.train(1).then((r) => r.step, (err) => String(err.message || err));
       e.terminate();
       return { first, second };

@@ -95,7 +95,7 @@ export class EngineClient {
 
   #receive(msg) {
     this.lastHeard = performance.now();
-    if (msg.alive) return; // a paused training run's heartbeat
+    if (msg.alive) return; // a heartbeat: a paused run, or a call waiting for the training digits
     const p = this.pending.get(msg.id);
     if (!p) return;
     if (msg.progress) { p.onProgress?.(msg.progress); return; }

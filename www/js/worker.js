@@ -114,8 +114,19 @@ function trainingDigits() {
   }).finally(() => { training.pending = null; });
   return training.pending;
 }
-const needsTraining = (op, method, args) => op === 'train' || op === 'compare'
-  || ['train', 'compareStart', 'profileConvs', 'forwardDigits', 'labels'].includes(method)
+// Waits for the training digits when they are still coming, with a word to the client every
+// second meanwhile (a slow link is not a hung engine: the client restarts a silent one).
+async function withTrainingDigits(id) {
+  const pending = trainingDigits();
+  if (!pending) return;
+  const beat = setInterval(() => self.postMessage({ id, alive: true }), 1000);
+  try {
+    await pending;
+  } finally {
+    clearInterval(beat);
+  }
+}
+const needsTraining = (method, args) => ['train', 'compareStart', 'profileConvs', 'forwardDigits', 'labels'].includes(method)
   || (method === 'evaluate' && args?.[0] === 'train');
 
 async function init({ modelUrl, dataUrl, trainUrl, arch, build = 'auto', optimizer, poolSize } = {}) {
@@ -200,6 +211,7 @@ async function train(id, { steps = 1, progressMs = 100, evalEvery = 0, evalLimit
   let images = 0, activeMs = 0;
   return run(id, { steps, progressMs, evalEvery }, {
     begin: () => engine.beginRun(), // the engine keeps the run's checkpoints and falls back on them
+    idle: () => ({ step: engine.step }), // (stopped before its first step)
     step: () => {
       const t0 = performance.now();
       // (a diverging step throws with kind 'diverged': the engine has restored the run's
@@ -229,13 +241,15 @@ async function compare(id, { steps = 1, progressMs = 100, evalEvery = 0, evalLim
 
 // A run of `steps` steps with pause, resume and cancel between them; progress reports at
 // most every `progressMs` (and with every evaluation, every `evalEvery` steps and at the end).
-async function run(id, { steps, progressMs, evalEvery }, { begin, step, evaluate }) {
+async function run(id, { steps, progressMs, evalEvery }, { begin, step, evaluate, idle = () => ({}) }) {
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`steps must be a positive integer, got ${steps}`);
   if (control.running) throw new Error('a training run is already going: stop it first');
   control.running = true;
   control.paused = false;
   control.cancelled = false;
   try {
+    await withTrainingDigits(id); // (Pause and Stop reach a run that waits for its digits)
+    if (control.cancelled) return { ...idle(), cancelled: true, done: 0, steps, elapsedMs: 0 };
     const start = performance.now();
     let last = null, lastPost = 0, done = 0;
     begin();
@@ -340,7 +354,8 @@ self.onmessage = async (ev) => {
   if (op === 'cancel') { control.cancelled = true; control.paused = false; control.wake?.(); control.wake = null; return; }
   try {
     let result;
-    if (op !== 'init' && engine && needsTraining(op, method, args)) await trainingDigits();
+    // (a run waits inside `run`, where Pause and Stop already reach it)
+    if (op === 'call' && engine && needsTraining(method, args)) await withTrainingDigits(id);
     if (op === 'init') result = await init(args);
     else if (!engine) throw new Error('the engine is not initialised');
     else if (op === 'train') result = await train(id, args);

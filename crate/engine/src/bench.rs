@@ -131,7 +131,8 @@ pub fn peak_kernel(iters: usize, seed: f32) -> f32 {
         }
         let a = f32x4_splat(core::hint::black_box(0.999_9));
         let b = f32x4_splat(core::hint::black_box(1e-7));
-        let mut acc = [f32x4_splat(seed); PEAK_CHAINS];
+        // (every lane and chain starts elsewhere, and every lane is read at the end)
+        let mut acc = [f32x4(seed, seed + 0.25, seed + 0.5, seed + 0.75); PEAK_CHAINS];
         for (i, c) in acc.iter_mut().enumerate() {
             *c = f32x4_add(*c, f32x4_splat(i as f32));
         }
@@ -141,7 +142,12 @@ pub fn peak_kernel(iters: usize, seed: f32) -> f32 {
             }
         }
         acc.iter()
-            .map(|&c| f32x4_extract_lane::<0>(c) + f32x4_extract_lane::<3>(c))
+            .map(|&c| {
+                f32x4_extract_lane::<0>(c)
+                    + f32x4_extract_lane::<1>(c)
+                    + f32x4_extract_lane::<2>(c)
+                    + f32x4_extract_lane::<3>(c)
+            })
             .sum()
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -150,7 +156,7 @@ pub fn peak_kernel(iters: usize, seed: f32) -> f32 {
             core::hint::black_box(0.999_9f32),
             core::hint::black_box(1e-7f32),
         );
-        let mut acc = [[seed; 4]; PEAK_CHAINS];
+        let mut acc = [[seed, seed + 0.25, seed + 0.5, seed + 0.75]; PEAK_CHAINS];
         for (i, c) in acc.iter_mut().enumerate() {
             c.iter_mut().for_each(|v| *v += i as f32);
         }
@@ -161,7 +167,7 @@ pub fn peak_kernel(iters: usize, seed: f32) -> f32 {
                 }
             }
         }
-        acc.iter().map(|c| c[0] + c[3]).sum()
+        acc.iter().map(|c| c.iter().sum::<f32>()).sum()
     }
 }
 

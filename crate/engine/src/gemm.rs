@@ -141,11 +141,39 @@ pub fn sgemm_lhs(lhs: &Lhs, n: usize, b: Mat, c: &mut [f32], ldc: usize, accumul
 /// over the pixels. In wasm it is `nt::sgemm_nt`, which reads both operands in place (no
 /// packing: packing the transposed `col_n` cost as much as the product); natively `sgemm`.
 #[allow(clippy::too_many_arguments)]
-pub fn sgemm_nt(m: usize, n: usize, k: usize, a: &[f32], lda: usize, bt: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+pub fn sgemm_nt(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    bt: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
     #[cfg(target_arch = "wasm32")]
     nt::sgemm_nt(m, n, k, a, lda, bt, ldb, c, ldc, accumulate);
     #[cfg(not(target_arch = "wasm32"))]
-    sgemm(m, n, k, Mat { data: a, rs: lda, cs: 1 }, Mat { data: bt, rs: 1, cs: ldb }, c, ldc, accumulate);
+    sgemm(
+        m,
+        n,
+        k,
+        Mat {
+            data: a,
+            rs: lda,
+            cs: 1,
+        },
+        Mat {
+            data: bt,
+            rs: 1,
+            cs: ldb,
+        },
+        c,
+        ldc,
+        accumulate,
+    );
 }
 
 /// The product of two k-contiguous operands (`sgemm_nt`): 2×4 tiles of `c`, each the dot
@@ -158,12 +186,36 @@ pub mod nt {
 
     /// Same contract as `super::sgemm_nt`.
     #[allow(clippy::too_many_arguments)]
-    pub fn sgemm_nt(m: usize, n: usize, k: usize, a: &[f32], lda: usize, bt: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    pub fn sgemm_nt(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[f32],
+        lda: usize,
+        bt: &[f32],
+        ldb: usize,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
         if m == 0 || n == 0 {
             return;
         }
         assert!((m - 1) * ldc + n <= c.len(), "gemm: destination too small");
-        assert!(k == 0 || ((m - 1) * lda + k <= a.len() && (n - 1) * ldb + k <= bt.len()), "gemm: operand too small");
+        if k == 0 {
+            // (an empty sum: no operand is read)
+            for i in 0..m {
+                let row = &mut c[i * ldc..][..n];
+                if !accumulate {
+                    row.fill(0.0);
+                }
+            }
+            return;
+        }
+        assert!(
+            (m - 1) * lda + k <= a.len() && (n - 1) * ldb + k <= bt.len(),
+            "gemm: operand too small"
+        );
         let mut put = |i: usize, j: usize, v: f32| {
             let d = &mut c[i * ldc + j];
             *d = if accumulate { *d + v } else { v };
@@ -180,7 +232,11 @@ pub mod nt {
                 } else {
                     for i in i0..(i0 + TM).min(m) {
                         for j in j0..(j0 + TN).min(n) {
-                            let v = a[i * lda..][..k].iter().zip(&bt[j * ldb..][..k]).map(|(x, y)| x * y).sum();
+                            let v = a[i * lda..][..k]
+                                .iter()
+                                .zip(&bt[j * ldb..][..k])
+                                .map(|(x, y)| x * y)
+                                .sum();
                             put(i, j, v);
                         }
                     }
@@ -203,19 +259,29 @@ pub mod nt {
         }
         #[inline(always)]
         fn hsum(v: v128) -> f32 {
-            (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v)) + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
+            (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v))
+                + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
         }
-        assert!(k == 0 || (lda + k <= a.len() && 3 * ldb + k <= b.len()));
+        assert!(k > 0 && lda + k <= a.len() && 3 * ldb + k <= b.len());
         let k4 = k & !3;
         let z = f32x4_splat(0.0);
-        let (mut c00, mut c01, mut c02, mut c03, mut c10, mut c11, mut c12, mut c13) = (z, z, z, z, z, z, z, z);
+        let (mut c00, mut c01, mut c02, mut c03, mut c10, mut c11, mut c12, mut c13) =
+            (z, z, z, z, z, z, z, z);
         // SAFETY: the assert bounds every load (p + 4 ≤ k4 ≤ k).
         unsafe {
             let (a0, a1) = (a.as_ptr(), a.as_ptr().add(lda));
-            let (b0, b1, b2, b3) = (b.as_ptr(), b.as_ptr().add(ldb), b.as_ptr().add(2 * ldb), b.as_ptr().add(3 * ldb));
+            let (b0, b1, b2, b3) = (
+                b.as_ptr(),
+                b.as_ptr().add(ldb),
+                b.as_ptr().add(2 * ldb),
+                b.as_ptr().add(3 * ldb),
+            );
             let mut p = 0;
             while p < k4 {
-                let (x0, x1) = (v128_load(a0.add(p) as *const v128), v128_load(a1.add(p) as *const v128));
+                let (x0, x1) = (
+                    v128_load(a0.add(p) as *const v128),
+                    v128_load(a1.add(p) as *const v128),
+                );
                 let y0 = v128_load(b0.add(p) as *const v128);
                 c00 = madd(x0, y0, c00);
                 c10 = madd(x1, y0, c10);
@@ -231,7 +297,10 @@ pub mod nt {
                 p += 4;
             }
         }
-        let mut t = [[hsum(c00), hsum(c01), hsum(c02), hsum(c03)], [hsum(c10), hsum(c11), hsum(c12), hsum(c13)]];
+        let mut t = [
+            [hsum(c00), hsum(c01), hsum(c02), hsum(c03)],
+            [hsum(c10), hsum(c11), hsum(c12), hsum(c13)],
+        ];
         for p in k4..k {
             for (r, row) in t.iter_mut().enumerate() {
                 for (q, v) in row.iter_mut().enumerate() {
@@ -471,18 +540,41 @@ mod tests {
     /// row strides wider than k, overwrite and accumulate, against a naive product.
     #[test]
     fn nt_gemm_matches_naive() {
-        for &(m, n, k) in &[(1, 1, 1), (2, 4, 4), (3, 5, 7), (16, 144, 784), (64, 576, 49), (5, 6, 0), (7, 9, 13)] {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (2, 4, 4),
+            (2, 4, 5),
+            (3, 5, 7),
+            (16, 144, 784),
+            (64, 576, 49),
+            (5, 6, 0),
+            (7, 9, 13),
+        ] {
             let (lda, ldb, ldc) = (k + 2, k + 1, n + 3);
-            let a: Vec<f32> = (0..m * lda).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
-            let bt: Vec<f32> = (0..n * ldb).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
+            let a: Vec<f32> = (0..m * lda)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+                .collect();
+            let bt: Vec<f32> = (0..n * ldb)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0)
+                .collect();
             for accumulate in [false, true] {
                 let mut c = vec![0.5f32; m * ldc];
                 nt::sgemm_nt(m, n, k, &a, lda, &bt, ldb, &mut c, ldc, accumulate);
                 for i in 0..m {
                     for j in 0..ldc {
-                        let want = if j >= n { 0.5 } else { (if accumulate { 0.5 } else { 0.0 }) + (0..k).map(|p| a[i * lda + p] * bt[j * ldb + p]).sum::<f32>() };
+                        let want = if j >= n {
+                            0.5
+                        } else {
+                            (if accumulate { 0.5 } else { 0.0 })
+                                + (0..k)
+                                    .map(|p| a[i * lda + p] * bt[j * ldb + p])
+                                    .sum::<f32>()
+                        };
                         let got = c[i * ldc + j];
-                        assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{m}×{n}×{k} c[{i},{j}] = {got}, want {want}");
+                        assert!(
+                            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                            "{m}×{n}×{k} c[{i},{j}] = {got}, want {want}"
+                        );
                     }
                 }
             }

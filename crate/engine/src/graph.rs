@@ -556,8 +556,9 @@ impl Graph {
 
     /// Floating-point operations of a training step, per image: the forward pass, the input
     /// gradient and the weight gradient of every conv and of the fc, each twice the forward's
-    /// multiply-adds (BN, ReLU, the adds and pooling are memory-bound and not counted). ResNet-8:
-    /// 56 MFLOP. The bench page gives a step's speed as a fraction of the machine's peak with it.
+    /// multiply-adds (BN, ReLU, the adds and pooling are memory-bound and not counted; `conv1`'s
+    /// input gradient, which training skips, is counted: 0.4 % of ResNet-8's). ResNet-8:
+    /// 56 MFLOP, the speed issue's figure. The bench page gives a step's speed as a fraction of the machine's peak with it.
     pub fn train_flops_per_image(&self) -> f64 {
         let macs: usize = self
             .modules

@@ -206,6 +206,14 @@ impl Trainer {
         })
     }
 
+    /// New data to train on: the epoch order starts afresh with the next step (the old one may
+    /// index past the new data's end). The model, its tape and the optimizer are untouched.
+    pub fn new_data(&mut self) {
+        self.order.clear();
+        self.pos = 0;
+        self.epoch = 0;
+    }
+
     /// Batches per epoch (the last partial batch is dropped).
     pub fn steps_per_epoch(&self, data: &Dataset) -> usize {
         data.n_train / self.batch

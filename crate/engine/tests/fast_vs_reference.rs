@@ -31,10 +31,26 @@ fn large_planes() -> impl Strategy<Value = ConvGeom> {
 }
 
 fn geom_in(side: std::ops::Range<usize>) -> impl Strategy<Value = ConvGeom> {
-    (1usize..4, 1usize..5, side.clone(), side, 1usize..6, 1usize..6, 1usize..4, 0usize..3).prop_filter_map(
-        "kernel fits, padding < kernel",
-        |(n, c, h, w, o, k, s, p)| if p >= k { None } else { ConvGeom::new(n, c, h, w, o, k, s, p) },
+    (
+        1usize..4,
+        1usize..9,
+        side.clone(),
+        side,
+        1usize..6,
+        1usize..6,
+        1usize..4,
+        0usize..3,
     )
+        .prop_filter_map(
+            "kernel fits, padding < kernel",
+            |(n, c, h, w, o, k, s, p)| {
+                if p >= k {
+                    None
+                } else {
+                    ConvGeom::new(n, c, h, w, o, k, s, p)
+                }
+            },
+        )
 }
 
 proptest! {
@@ -57,7 +73,12 @@ fn check(g: &ConvGeom, seed: u64, with_bias: bool, with_dx: bool) -> Result<(), 
     let g = *g;
     let mut rng = Rng::new(seed);
     let mut r = |n: usize| (0..n).map(|_| rng.normal()).collect::<Vec<f64>>();
-    let (x, w, b, dy) = (r(g.n * g.in_len()), r(g.c_out * g.ckk()), r(g.c_out), r(g.n * g.out_len()));
+    let (x, w, b, dy) = (
+        r(g.n * g.in_len()),
+        r(g.c_out * g.ckk()),
+        r(g.c_out),
+        r(g.n * g.out_len()),
+    );
     let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
     let bias = with_bias.then_some(&b[..]);
     let mut y_ref = vec![0.0; dy.len()];
@@ -65,18 +86,62 @@ fn check(g: &ConvGeom, seed: u64, with_bias: bool, with_dx: bool) -> Result<(), 
     let mut y = vec![0.0f32; dy.len()];
     conv::conv2d_forward(&g, &f(&x), &f(&w), bias.map(|_| f(&b)).as_deref(), &mut y);
     // Inputs are O(1), so errors are measured against max(1, max|expected|).
-    let rel_err = |a: &[f32], b: &[f64]| rel_err(a, b) * b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12) / b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    prop_assert!(rel_err(&y, &y_ref) < 1e-5, "forward {:?}: {}", g, rel_err(&y, &y_ref));
+    let rel_err = |a: &[f32], b: &[f64]| {
+        rel_err(a, b) * b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12)
+            / b.iter().fold(1.0f64, |m, v| m.max(v.abs()))
+    };
+    prop_assert!(
+        rel_err(&y, &y_ref) < 1e-5,
+        "forward {:?}: {}",
+        g,
+        rel_err(&y, &y_ref)
+    );
 
-    let (mut dx_ref, mut dw_ref, mut db_ref) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
-    conv_reference::conv2d_backward(&g, &x, &w, &dy, Some(&mut dx_ref), &mut dw_ref, Some(&mut db_ref));
-    let (mut dx, mut dw, mut db) = (vec![7.0f32; x.len()], vec![7.0f32; w.len()], vec![7.0f32; b.len()]);
-    conv::conv2d_backward(&g, &f(&x), &f(&w), &f(&dy), with_dx.then_some(&mut dx[..]), &mut dw, Some(&mut db));
+    let (mut dx_ref, mut dw_ref, mut db_ref) =
+        (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
+    conv_reference::conv2d_backward(
+        &g,
+        &x,
+        &w,
+        &dy,
+        Some(&mut dx_ref),
+        &mut dw_ref,
+        Some(&mut db_ref),
+    );
+    let (mut dx, mut dw, mut db) = (
+        vec![7.0f32; x.len()],
+        vec![7.0f32; w.len()],
+        vec![7.0f32; b.len()],
+    );
+    conv::conv2d_backward(
+        &g,
+        &f(&x),
+        &f(&w),
+        &f(&dy),
+        with_dx.then_some(&mut dx[..]),
+        &mut dw,
+        Some(&mut db),
+    );
     if with_dx {
-        prop_assert!(rel_err(&dx, &dx_ref) < 1e-5, "dx {:?}: {}", g, rel_err(&dx, &dx_ref));
+        prop_assert!(
+            rel_err(&dx, &dx_ref) < 1e-5,
+            "dx {:?}: {}",
+            g,
+            rel_err(&dx, &dx_ref)
+        );
     }
-    prop_assert!(rel_err(&dw, &dw_ref) < 1e-5, "dw {:?}: {}", g, rel_err(&dw, &dw_ref));
-    prop_assert!(rel_err(&db, &db_ref) < 1e-5, "db {:?}: {}", g, rel_err(&db, &db_ref));
+    prop_assert!(
+        rel_err(&dw, &dw_ref) < 1e-5,
+        "dw {:?}: {}",
+        g,
+        rel_err(&dw, &dw_ref)
+    );
+    prop_assert!(
+        rel_err(&db, &db_ref) < 1e-5,
+        "db {:?}: {}",
+        g,
+        rel_err(&db, &db_ref)
+    );
     Ok(())
 }
 

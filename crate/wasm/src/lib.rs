@@ -505,7 +505,9 @@ impl Engine {
             .as_ref()
             .ok_or_else(|| err("no dataset: call setDataset with the held-out digits first"))?;
         self.data = Some(data.with_training(&train).map_err(err)?);
-        self.rebuild_trainer(self.batch, self.seed)
+        // (they come while the page looks at a pass: its tape stays, the epochs start afresh)
+        self.trainer.new_data();
+        Ok(())
     }
 
     /// Optimizer settings for the next steps (keeps the optimizer state when only the numbers change).
@@ -1200,7 +1202,6 @@ impl Engine {
         check_batch_of(&m.graph, &m.config.label(), n)
     }
 
-    /// A trainer over the same model and optimizer state with a fresh epoch order.
     /// A digits file this model can take: parsed, the model's image size, labels among its classes.
     fn fitting_digits(&self, bytes: &[u8]) -> Result<Dataset, JsError> {
         let data = Dataset::parse(bytes).map_err(err)?;
@@ -1223,6 +1224,7 @@ impl Engine {
         Ok(data)
     }
 
+    /// A trainer over the same model and optimizer state with a fresh epoch order.
     fn rebuild_trainer(&mut self, batch: usize, seed: u64) -> Result<(), JsError> {
         let model = self.trainer.model.clone_weights();
         let opt = self.trainer.opt.clone();

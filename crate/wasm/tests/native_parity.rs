@@ -147,3 +147,51 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(engine.backward(&[3]).is_ok());
     assert!(engine.tensor("delta.conv1").is_ok());
 }
+
+/// The weight gradient's k-contiguous product as it runs in wasm (simd128 tiles of 4 k values,
+/// the k that are left over, the edge tiles, overwrite and accumulate) against a naive product.
+/// (Natively `gemm::sgemm_nt` is the gemm crate; `gemm.rs` tests the same tiling in scalars.)
+#[wasm_bindgen_test]
+fn nt_gemm_in_wasm_matches_naive() {
+    use resnet_engine::gemm::nt;
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (2, 4, 4),
+        (2, 4, 5),
+        (3, 5, 7),
+        (16, 144, 784),
+        (64, 576, 49),
+        (5, 6, 0),
+        (7, 9, 13),
+        (4, 8, 3),
+    ] {
+        let (lda, ldb, ldc) = (k + 2, k + 1, n + 3);
+        let a: Vec<f32> = (0..m * lda)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let bt: Vec<f32> = (0..n * ldb)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0)
+            .collect();
+        for accumulate in [false, true] {
+            let mut c = vec![0.5f32; m * ldc];
+            nt::sgemm_nt(m, n, k, &a, lda, &bt, ldb, &mut c, ldc, accumulate);
+            for i in 0..m {
+                for j in 0..ldc {
+                    let want = if j >= n {
+                        0.5
+                    } else {
+                        (if accumulate { 0.5 } else { 0.0 })
+                            + (0..k)
+                                .map(|p| a[i * lda + p] * bt[j * ldb + p])
+                                .sum::<f32>()
+                    };
+                    let got = c[i * ldc + j];
+                    assert!(
+                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                        "{m}×{n}×{k} c[{i},{j}] = {got}, want {want}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -454,9 +454,18 @@ fn held_out_digits_first_then_the_training_digits() {
         .map(|x| format!("{:?}", JsValue::from(x)))
         .unwrap_or_default();
     assert!(mixed.contains("training digits only"), "{mixed}");
+    // (the page is looking at a pass when they arrive: its tape stays)
+    e.forward(&vec![0.25f32; 784], 1, "eval")
+        .map_err(JsValue::from)
+        .unwrap();
+    e.backward(&[3]).map_err(JsValue::from).unwrap();
     e.add_training_digits(&whole.part(Split::Train).to_bytes())
         .map_err(JsValue::from)
         .unwrap();
+    assert!(
+        e.tensor("delta.layer1.0.conv1").is_ok(),
+        "the tape of the pass before the training digits is still there"
+    );
     let idx: Vec<u32> = (0..10_000).collect();
     assert_eq!(
         e.labels(&idx).map_err(JsValue::from).unwrap(),

@@ -458,10 +458,24 @@ pub fn conv2d_backward(
     // forward, its GEMM sums over O·K·K (not O) and gathers (im2col) instead of scattering
     // (col2im): ≈ 1.6× faster in the browser for the 3×3 convs (README, profile note). Its
     // GEMM has C rows: fewer than the kernel's 4 (conv1's one channel) would waste most of it.
-    let rotated = dx.is_some() && g.stride == 1 && g.k > 1 && g.pad < g.k && g.c_in >= crate::gemm::packed::MR;
+    let rotated = dx.is_some()
+        && g.stride == 1
+        && g.k > 1
+        && g.pad < g.k
+        && g.c_in >= crate::gemm::packed::MR;
     let dx = match dx {
         Some(dx) if rotated => {
-            let gt = ConvGeom::new(g.n, g.c_out, g.h_out, g.w_out, g.c_in, g.k, 1, g.k - 1 - g.pad).expect("δ padded by K−1−p holds the kernel");
+            let gt = ConvGeom::new(
+                g.n,
+                g.c_out,
+                g.h_out,
+                g.w_out,
+                g.c_in,
+                g.k,
+                1,
+                g.k - 1 - g.pad,
+            )
+            .expect("δ padded by K−1−p holds the kernel");
             debug_assert_eq!((gt.h_out, gt.w_out), (g.h, g.w));
             conv2d_forward(&gt, dy, &rot180_swapped(g, w), None, dx);
             None
@@ -543,7 +557,8 @@ fn rot180_swapped(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
         for c in 0..c_n {
             for a in 0..k {
                 for b in 0..k {
-                    wt[((c * o_n + o) * k + a) * k + b] = w[((o * c_n + c) * k + (k - 1 - a)) * k + (k - 1 - b)];
+                    wt[((c * o_n + o) * k + a) * k + b] =
+                        w[((o * c_n + c) * k + (k - 1 - a)) * k + (k - 1 - b)];
                 }
             }
         }
@@ -582,7 +597,24 @@ fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32
                 if np >= NT_MIN_PIXELS {
                     sgemm_nt(g.c_out, ckk, np, dyn_, np, col, np, part, ckk, true)
                 } else {
-                    sgemm(g.c_out, ckk, np, Mat { data: dyn_, rs: np, cs: 1 }, Mat { data: col, rs: 1, cs: np }, part, ckk, true)
+                    sgemm(
+                        g.c_out,
+                        ckk,
+                        np,
+                        Mat {
+                            data: dyn_,
+                            rs: np,
+                            cs: 1,
+                        },
+                        Mat {
+                            data: col,
+                            rs: 1,
+                            cs: np,
+                        },
+                        part,
+                        ckk,
+                        true,
+                    )
                 }
             };
             if is_pointwise(g) {
