@@ -4,7 +4,7 @@
 // machine's wasm peak in the same run (a register-resident multiply-add loop on every pool
 // thread: `benchPeak`), so each training step is also a fraction of what the machine can do
 // (its FLOP from the module graph: 56 MFLOP an image for ResNet-8).
-//   bench.html?build=threads|simd&batches=32,64&steps=20&arch=resnet20&threads=2
+//   bench.html?build=threads|simd&batches=32,64&steps=20&arch=resnet20&threads=2&spins=262144
 import { EngineClient, MNIST } from './engine-client.js';
 
 const params = new URLSearchParams(location.search);
@@ -14,6 +14,7 @@ const steps = Number(params.get('steps') || 20);
 const warmup = Number(params.get('warmup') || 3);
 const poolSize = Number(params.get('threads')) || undefined; // the threaded build's pool (default: one per core)
 const arch = params.get('arch') || undefined; // a member of the family (default: ResNet-8)
+const spins = Number(params.get('spins')) || undefined; // the pool's helpers' patience (bench/spins.mjs)
 
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
@@ -31,6 +32,7 @@ async function run() {
   const engine = await EngineClient.start({
     build, poolSize, arch, ...MNIST, optimizer: { kind: 'sgd', momentum: 0.9, lr: 0.05, weight_decay: 0 },
   });
+  const helperSpins = spins ? await engine.static('setHelperSpins', spins) : undefined;
   const peak = await engine.static('benchPeak', 1 << 22, 5);
   const flops = await engine.call('trainFlopsPerImage');
   const results = [];
@@ -56,7 +58,7 @@ async function run() {
   const peakAfter = await engine.static('benchPeak', 1 << 22, 5);
   engine.terminate();
   return {
-    engine: `wasm-${engine.info.build}`, arch: arch ?? 'resnet8', threads: engine.info.threads, warmup: engine.info.warmup, steps,
+    engine: `wasm-${engine.info.build}`, arch: arch ?? 'resnet8', threads: engine.info.threads, helperSpins, warmup: engine.info.warmup, steps,
     train_mflop_per_image: flops / 1e6, peak, peak_after: peakAfter, userAgent: navigator.userAgent, results,
   };
 }

@@ -334,6 +334,7 @@ const STATICS = {
   fileArch: (bytes) => wasm.fileArch(bytes),
   benchGemm: (m, n, k, reps) => wasm.benchGemm(m, n, k, reps),
   benchPeak: (iters, rounds) => wasm.benchPeak(iters, rounds),
+  setHelperSpins: (n) => wasm.setHelperSpins(n),
   compareLessons: () => wasm.compareLessons(),
   memoryBytes: () => wasm.memoryBytes(),
 };

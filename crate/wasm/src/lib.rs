@@ -91,6 +91,14 @@ pub fn bench_peak(iters: usize, rounds: usize) -> Result<JsValue, JsError> {
     })
 }
 
+/// Sets how many empty looks an idle pool thread makes between a pass's loops before it
+/// sleeps (`resnet_engine::layers::set_helper_spins`; the bench page's `?spins=`); returns
+/// the value now in force (0 in the single-threaded builds, which have no helpers).
+#[wasm_bindgen(js_name = setHelperSpins)]
+pub fn set_helper_spins(n: u32) -> u32 {
+    resnet_engine::layers::set_helper_spins(n)
+}
+
 /// GFLOP/s of the engine's GEMM on an `m×k · k×n` product (row-major operands), `reps` times:
 /// the kernel's ceiling, next to the conv layers' figures on the bench page.
 #[wasm_bindgen(js_name = benchGemm)]

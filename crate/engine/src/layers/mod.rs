@@ -43,6 +43,21 @@ pub(crate) fn for_each_chunk<T: Send>(
     out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
 
+/// How many empty looks an idle helper of a pass makes before it sleeps (`team`; with the
+/// `parallel` feature, else there are no helpers): set for measuring, read back.
+pub fn set_helper_spins(n: u32) -> u32 {
+    #[cfg(feature = "parallel")]
+    {
+        team::set_helper_spins(n);
+        team::helper_spins()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        let _ = n;
+        0
+    }
+}
+
 /// Runs a whole pass `f` (a training step, a forward or a backward) on the rayon pool as one
 /// team (with the `parallel` feature; else right here): `f` runs on a pool thread, the
 /// *leader*, and every other pool thread runs a *helper* that takes items of the pass's

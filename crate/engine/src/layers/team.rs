@@ -32,7 +32,7 @@
 //! `tests/pool_stress.rs` found that hang; it cannot happen here because of 2 and 3.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
 type Body<'a> = &'a (dyn Fn(usize) + Sync);
@@ -165,11 +165,12 @@ impl Team {
     fn help(&self) {
         let _busy = As::new(Role::Busy);
         let mut spins = 0u32;
+        let patience = HELPER_SPINS.load(Ordering::Relaxed);
         while !self.done.load(Ordering::Acquire) {
             if let Some(i) = self.claim() {
                 self.run_item(i);
                 spins = 0;
-            } else if spins < HELPER_SPINS {
+            } else if spins < patience {
                 spins += 1;
                 std::hint::spin_loop();
             } else {
@@ -214,10 +215,22 @@ impl Team {
 
 /// Empty looks before an idle helper sleeps (natively a `pause` each, ≈ 0.5 ms in all;
 /// in wasm, where a sleep and wake-up is an `Atomics.wait`/`notify` round trip, longer).
+/// (A setting, so that the bench page can compare values in one build: `set_helper_spins`,
+/// `bench.html?spins=N`; measured in the README's Speed section.)
 #[cfg(not(target_arch = "wasm32"))]
-const HELPER_SPINS: u32 = 1 << 13;
+static HELPER_SPINS: AtomicU32 = AtomicU32::new(1 << 13);
 #[cfg(target_arch = "wasm32")]
-const HELPER_SPINS: u32 = 1 << 18;
+static HELPER_SPINS: AtomicU32 = AtomicU32::new(1 << 18);
+
+/// Sets how many empty looks an idle helper makes before it sleeps (for measuring; 1 to 2^26).
+pub fn set_helper_spins(n: u32) {
+    HELPER_SPINS.store(n.clamp(1, 1 << 26), Ordering::Relaxed);
+}
+
+/// The helpers' patience now (`set_helper_spins`).
+pub fn helper_spins() -> u32 {
+    HELPER_SPINS.load(Ordering::Relaxed)
+}
 /// A leader waiting for helpers' items yields its core once every this many spins.
 const LEADER_SPINS: u32 = 1 << 10;
 
