@@ -452,3 +452,51 @@ test('the loss axis fits its labels, from 0.5 to 10 million', async () => {
   }
   assert.deepEqual(errors, []);
 });
+
+// Single steps clicked in a burst while the digit and the layer change under them (the case
+// once seen to leave "no tensor 'delta.layer2.0.conv1' on the tape" in the status line): every
+// status the page shows meanwhile is recorded, none names a missing tensor or a failure, and
+// the views end on the last digit and layer chosen, on the engine's pass of them.
+test('single steps in a burst while the digit and the layer change: no missing tensor, the views end consistent', async () => {
+  const { page, errors } = await open(browser, srv.url);
+  await ready(page);
+  await page.evaluate(() => {
+    const s = document.getElementById('status');
+    window.statuses = [];
+    new MutationObserver(() => window.statuses.push(s.textContent)).observe(s, { childList: true, characterData: true, subtree: true });
+  });
+  const layers = await page.$$eval('#layer option', (os) => os.map((o) => o.value));
+  assert.ok(layers.length >= 8, layers.join());
+  const chosen = await page.evaluate(async (layers) => {
+    const pause = (ms) => new Promise((ok) => setTimeout(ok, ms));
+    let steps = 0, layer = null;
+    for (let i = 0; i < 16; i++) {
+      const step = document.getElementById('step');
+      if (!step.disabled) { step.click(); steps += 1; }
+      document.getElementById('next-digit').click();
+      const select = document.getElementById('layer');
+      layer = layers[(i * 5) % layers.length];
+      select.value = layer;
+      select.dispatchEvent(new Event('change', { bubbles: true }));
+      await pause(i % 3 === 0 ? 0 : 40);
+    }
+    return { steps, layer };
+  }, layers);
+  assert.ok(chosen.steps >= 1);
+  // settled: no step running, the pane explains a cell of the last layer chosen
+  await page.waitForFunction((layer) => !document.getElementById('step').disabled && window.playground.state.layer === layer
+    && document.getElementById('layer-name').textContent === layer, chosen.layer, { timeout: 60_000 });
+  await page.waitForTimeout(1500);
+  const { statuses, digit, step, act } = await page.evaluate(async (layer) => ({
+    statuses: window.statuses,
+    digit: window.playground.state.digit,
+    step: await window.playground.engine.call('step'),
+    act: (await window.playground.engine.tensor(`act.${layer}`)).length,
+  }), chosen.layer);
+  assert.ok(statuses.some((t) => /^Step \d+/.test(t)), `the steps' statuses were seen: ${statuses.join(' | ')}`);
+  assert.deepEqual(statuses.filter((t) => /no tensor|not on the tape|failed|error/i.test(t)), [], statuses.join(' | '));
+  assert.equal(digit, 16, 'every "next digit" click counted');
+  assert.ok(step >= 1, `${step} steps ran`);
+  assert.ok(act > 0);
+  assert.deepEqual(errors, []);
+});
