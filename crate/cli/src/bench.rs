@@ -11,13 +11,7 @@ use resnet_engine::{Config, ResNet};
 use serde_json::{json, Value};
 use std::time::Instant;
 
-pub fn run(
-    config: &Config,
-    batches: &[usize],
-    warmup: usize,
-    steps: usize,
-    as_json: bool,
-) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run(config: &Config, batches: &[usize], warmup: usize, steps: usize, as_json: bool) -> Result<(), Box<dyn std::error::Error>> {
     let data = Dataset::mnist();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let origin = Instant::now();
@@ -55,24 +49,13 @@ pub fn run(
 }
 
 fn print_table(out: &Value) {
-    println!(
-        "{}, native engine, {} threads, median of {} steps",
-        out["model"].as_str().unwrap_or("?"),
-        out["threads"],
-        out["steps"]
-    );
+    println!("{}, native engine, {} threads, median of {} steps", out["model"].as_str().unwrap_or("?"), out["threads"], out["steps"]);
     for r in out["results"].as_array().unwrap() {
         println!(
             "\nbatch {}: training {:.0} images/s ({:.1} ms/step), inference {:.0} images/s",
-            r["batch"],
-            r["train_images_per_s"].as_f64().unwrap(),
-            r["train_step_ms"].as_f64().unwrap(),
-            r["infer_images_per_s"].as_f64().unwrap()
+            r["batch"], r["train_images_per_s"].as_f64().unwrap(), r["train_step_ms"].as_f64().unwrap(), r["infer_images_per_s"].as_f64().unwrap()
         );
-        println!(
-            "  {:<24} {:>16} {:>10} {:>8} {:>10} {:>8}",
-            "conv", "input", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s"
-        );
+        println!("  {:<24} {:>16} {:>10} {:>8} {:>10} {:>8}", "conv", "input", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s");
         for l in r["conv_layers"].as_array().unwrap() {
             println!(
                 "  {:<24} {:>16} {:>10.3} {:>8.1} {:>10.3} {:>8.1}",

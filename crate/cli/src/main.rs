@@ -4,10 +4,10 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use resnet_engine::data::{Dataset, Split};
-use resnet_engine::graph::WIDTHS;
 use resnet_engine::model::Mode;
 use resnet_engine::optim::{OptimizerConfig, OptimizerKind};
 use resnet_engine::train::{cosine_lr, evaluate, Trainer, SETTINGS};
+use resnet_engine::graph::WIDTHS;
 use resnet_engine::{io, Config, ResNet, Shortcut};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,11 +15,7 @@ use std::process::ExitCode;
 mod bench;
 
 #[derive(Parser)]
-#[command(
-    name = "resnet-playground",
-    version,
-    about = "A ResNet you can see through: train it, dump every backprop tensor, benchmark it"
-)]
+#[command(name = "resnet-playground", version, about = "A ResNet you can see through: train it, dump every backprop tensor, benchmark it")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -78,8 +74,7 @@ impl Arch {
     fn load(&self, bytes: &[u8]) -> AnyResult<ResNet<f32>> {
         if self.given() {
             let mut m = ResNet::new(&self.config()?, 0)?;
-            io::load_weights_into(&mut m, bytes)
-                .map_err(|e| format!("{e} (read as {})", m.config.label()))?;
+            io::load_weights_into(&mut m, bytes).map_err(|e| format!("{e} (read as {})", m.config.label()))?;
             Ok(m)
         } else {
             Ok(io::load_model_as(bytes, self.shortcut()?)?)
@@ -221,30 +216,11 @@ fn write(path: &PathBuf, bytes: &[u8]) -> AnyResult<()> {
 
 fn run(cmd: Cmd) -> AnyResult<()> {
     match cmd {
-        Cmd::Train {
-            arch,
-            epochs,
-            batch,
-            lr,
-            optimizer,
-            momentum,
-            weight_decay,
-            constant_lr,
-            seed,
-            out,
-        } => {
+        Cmd::Train { arch, epochs, batch, lr, optimizer, momentum, weight_decay, constant_lr, seed, out } => {
             let data = Dataset::mnist();
             let opt = match optimizer {
-                Opt::Sgd => OptimizerConfig::sgd(
-                    lr.unwrap_or(SETTINGS.cli.lr_sgd),
-                    momentum,
-                    weight_decay.unwrap_or(SETTINGS.sgd.weight_decay),
-                ),
-                Opt::Adam => OptimizerConfig {
-                    lr: lr.unwrap_or(SETTINGS.cli.lr_adam),
-                    weight_decay: weight_decay.unwrap_or(SETTINGS.adam.weight_decay),
-                    ..SETTINGS.adam
-                },
+                Opt::Sgd => OptimizerConfig::sgd(lr.unwrap_or(SETTINGS.cli.lr_sgd), momentum, weight_decay.unwrap_or(SETTINGS.sgd.weight_decay)),
+                Opt::Adam => OptimizerConfig { lr: lr.unwrap_or(SETTINGS.cli.lr_adam), weight_decay: weight_decay.unwrap_or(SETTINGS.adam.weight_decay), ..SETTINGS.adam },
             };
             let model = ResNet::new(&arch.config()?, seed)?;
             let mut t = Trainer::new(model, opt, batch, seed)?;
@@ -260,11 +236,7 @@ fn run(cmd: Cmd) -> AnyResult<()> {
             );
             for epoch in 0..epochs {
                 let bar = ProgressBar::new(per_epoch);
-                bar.set_style(
-                    ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
-                        .unwrap()
-                        .progress_chars("=> "),
-                );
+                bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}").unwrap().progress_chars("=> "));
                 bar.set_prefix(format!("{}/{epochs}", epoch + 1));
                 let (mut loss, mut acc) = (0.0, 0.0);
                 let start = std::time::Instant::now();
@@ -278,10 +250,7 @@ fn run(cmd: Cmd) -> AnyResult<()> {
                     bar.inc(1);
                     if i % 10 == 0 {
                         let ips = (i + 1) as f64 * batch as f64 / start.elapsed().as_secs_f64();
-                        bar.set_message(format!(
-                            "loss {:.4}  {ips:.0} img/s",
-                            loss / (i + 1) as f64
-                        ));
+                        bar.set_message(format!("loss {:.4}  {ips:.0} img/s", loss / (i + 1) as f64));
                     }
                 }
                 bar.finish_and_clear();
@@ -298,101 +267,48 @@ fn run(cmd: Cmd) -> AnyResult<()> {
             write(&out, &io::save_model(&t.model))?;
             println!("wrote {}", out.display());
         }
-        Cmd::Grads {
-            weights,
-            arch,
-            batch,
-            out,
-        } => {
+        Cmd::Grads { weights, arch, batch, out } => {
             let mut model = arch.load(&read(&weights)?)?;
             let (x, labels) = io::load_batch(&read(&batch)?, &model.config)?;
             model.forward(&x, Mode::Train)?;
             model.backward(&labels)?;
             let fc = model.graph.fc().name.clone();
-            let mut names: Vec<String> =
-                vec!["loss".into(), format!("act.{fc}"), format!("delta.{fc}")];
+            let mut names: Vec<String> = vec!["loss".into(), format!("act.{fc}"), format!("delta.{fc}")];
             let tape = model.tape.list();
-            names.extend(
-                tape.iter()
-                    .map(|t| t.0.clone())
-                    .filter(|n| n.starts_with("grad.") || n.starts_with("running.")),
-            );
+            names.extend(tape.iter().map(|t| t.0.clone()).filter(|n| n.starts_with("grad.") || n.starts_with("running.")));
             for c in model.convs() {
                 names.push(format!("act.{}", c.name));
                 names.push(format!("delta.{}", c.name));
             }
             write(&out, &io::tape_to_safetensors(&model.tape, &names)?)?;
-            println!(
-                "loss {:.6}; wrote {} tensors to {}",
-                model.tape.get("loss")?.data[0],
-                names.len(),
-                out.display()
-            );
+            println!("loss {:.6}; wrote {} tensors to {}", model.tape.get("loss")?.data[0], names.len(), out.display());
         }
         Cmd::Batch { from, count, out } => {
             let data = Dataset::mnist();
             if count == 0 || from + count > data.len() {
-                return Err(format!(
-                    "digits {from}..{} are outside 0..{}",
-                    from + count,
-                    data.len()
-                )
-                .into());
+                return Err(format!("digits {from}..{} are outside 0..{}", from + count, data.len()).into());
             }
             let (x, labels) = data.batch(&(from..from + count).collect::<Vec<_>>());
             write(&out, &io::save_batch(&x, &labels))?;
-            println!(
-                "wrote {count} digits (labels {labels:?}) to {}",
-                out.display()
-            );
+            println!("wrote {count} digits (labels {labels:?}) to {}", out.display());
         }
         Cmd::Eval { weights, arch } => {
             let mut model = arch.load(&read(&weights)?)?;
-            println!(
-                "{}, {} parameters",
-                model.config.label(),
-                model.num_parameters()
-            );
+            println!("{}, {} parameters", model.config.label(), model.num_parameters());
             let data = Dataset::mnist();
             for split in [Split::Test, Split::Train] {
                 let (loss, acc) = evaluate(&mut model, &data, split, 250)?;
                 let n = data.indices(split).len();
-                println!(
-                    "{:<9} {n:>5} digits: loss {loss:.4}, accuracy {:.2}%",
-                    format!("{split:?}").replace("Test", "held-out"),
-                    100.0 * acc
-                );
+                println!("{:<9} {n:>5} digits: loss {loss:.4}, accuracy {:.2}%", format!("{split:?}").replace("Test", "held-out"), 100.0 * acc);
             }
         }
-        Cmd::Bench {
-            arch,
-            batches,
-            warmup,
-            steps,
-            json,
-        } => bench::run(&arch.config()?, &batches, warmup, steps, json)?,
-        Cmd::Compare {
-            models,
-            steps,
-            every,
-            batch,
-            lr,
-            seed,
-            heldout,
-        } => compare(&models, steps, every.max(1), batch, lr, seed, heldout)?,
+        Cmd::Bench { arch, batches, warmup, steps, json } => bench::run(&arch.config()?, &batches, warmup, steps, json)?,
+        Cmd::Compare { models, steps, every, batch, lr, seed, heldout } => compare(&models, steps, every.max(1), batch, lr, seed, heldout)?,
     }
     Ok(())
 }
 
-fn compare(
-    models: &str,
-    steps: u64,
-    every: u64,
-    batch: usize,
-    lr: f64,
-    seed: u64,
-    heldout: usize,
-) -> AnyResult<()> {
+fn compare(models: &str, steps: u64, every: u64, batch: usize, lr: f64, seed: u64, heldout: usize) -> AnyResult<()> {
     use resnet_engine::compare::{Comparison, LESSONS};
     let ids: Vec<String> = match LESSONS.iter().find(|l| l.id == models) {
         Some(l) => l.members.iter().map(|s| s.to_string()).collect(),
@@ -405,23 +321,9 @@ fn compare(
     let start = std::time::Instant::now();
     let now = || start.elapsed().as_secs_f64() * 1e3;
     let names: Vec<String> = c.members.iter().map(|m| m.label.clone()).collect();
-    println!(
-        "{} from seed {seed}, SGD lr {lr} momentum 0.9, batch {batch}, the same batches for each",
-        names.join(" | ")
-    );
-    println!(
-        "{:>6}  {}",
-        "step",
-        names.iter().map(|n| format!("{n:>28}")).collect::<String>()
-    );
-    println!(
-        "{:>6}  {}",
-        "",
-        names
-            .iter()
-            .map(|_| format!("{:>28}", "train loss · held-out acc"))
-            .collect::<String>()
-    );
+    println!("{} from seed {seed}, SGD lr {lr} momentum 0.9, batch {batch}, the same batches for each", names.join(" | "));
+    println!("{:>6}  {}", "step", names.iter().map(|n| format!("{n:>28}")).collect::<String>());
+    println!("{:>6}  {}", "", names.iter().map(|_| format!("{:>28}", "train loss · held-out acc")).collect::<String>());
     while c.step < steps {
         c.step(&data, &now)?;
         if c.step % every == 0 || c.step == steps {
@@ -434,9 +336,7 @@ fn compare(
                     let tail = &m.curve[m.curve.len().saturating_sub(10)..];
                     let loss = tail.iter().map(|p| p.loss).sum::<f64>() / tail.len().max(1) as f64;
                     match e {
-                        Some(e) => {
-                            format!("{:>28}", format!("{loss:.3} · {:.1}%", 100.0 * e.accuracy))
-                        }
+                        Some(e) => format!("{:>28}", format!("{loss:.3} · {:.1}%", 100.0 * e.accuracy)),
                         None => format!("{:>28}", "stopped"),
                     }
                 })
@@ -445,9 +345,7 @@ fn compare(
         }
     }
     for m in &c.members {
-        let (Some(first), Some(last)) = (m.flow.first(), m.flow.last()) else {
-            continue;
-        };
+        let (Some(first), Some(last)) = (m.flow.first(), m.flow.last()) else { continue };
         let l = m.layers.len() - 1;
         println!(
             "{}: ‖∂C/∂w‖ of {} / {}: {:.2e} / {:.2e} at step {}, {:.2e} / {:.2e} at step {}; {:.0} images/s{}",

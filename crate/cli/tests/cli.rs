@@ -23,33 +23,16 @@ fn tmp(name: &str) -> PathBuf {
 
 /// The "held-out 2000 digits: ... accuracy 98.55%" line of `eval` or the last `train` epoch.
 fn held_out_accuracy(out: &str) -> f64 {
-    let line = out
-        .lines()
-        .filter(|l| l.contains("held-out"))
-        .last()
-        .unwrap_or_else(|| panic!("no held-out line in {out}"));
+    let line = out.lines().filter(|l| l.contains("held-out")).last().unwrap_or_else(|| panic!("no held-out line in {out}"));
     let pct = line.rsplit("acc").next().unwrap();
-    let num: String = pct
-        .chars()
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    num.parse()
-        .unwrap_or_else(|_| panic!("no accuracy in {line}"))
+    let num: String = pct.chars().skip_while(|c| !c.is_ascii_digit()).take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    num.parse().unwrap_or_else(|_| panic!("no accuracy in {line}"))
 }
 
 #[test]
 fn committed_model_classifies_98_percent_of_held_out_digits() {
-    let out = bin()
-        .args(["eval", "--weights"])
-        .arg(committed_model())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = bin().args(["eval", "--weights"]).arg(committed_model()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("2000 digits"), "{text}");
     let acc = held_out_accuracy(&text);
@@ -65,20 +48,8 @@ fn grads_matches_the_float64_reference() {
     let batch = tmp("batch.safetensors");
     std::fs::write(&batch, io::save_batch(&x, &labels)).unwrap();
     let out_path = tmp("grads.safetensors");
-    let out = bin()
-        .args(["grads", "--weights"])
-        .arg(committed_model())
-        .arg("--batch")
-        .arg(&batch)
-        .arg("--out")
-        .arg(&out_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = bin().args(["grads", "--weights"]).arg(committed_model()).arg("--batch").arg(&batch).arg("--out").arg(&out_path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let bytes = std::fs::read(&out_path).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -97,27 +68,13 @@ fn grads_matches_the_float64_reference() {
         expected.push(format!("act.{}", c.name));
         expected.push(format!("delta.{}", c.name));
     }
-    let bns = [
-        "bn1",
-        "layer1.0.bn1",
-        "layer1.0.bn2",
-        "layer2.0.bn1",
-        "layer2.0.bn2",
-        "layer2.0.downsample.1",
-        "layer3.0.bn1",
-        "layer3.0.bn2",
-        "layer3.0.downsample.1",
-    ];
+    let bns = ["bn1", "layer1.0.bn1", "layer1.0.bn2", "layer2.0.bn1", "layer2.0.bn2", "layer2.0.downsample.1", "layer3.0.bn1", "layer3.0.bn2", "layer3.0.downsample.1"];
     for b in bns {
         expected.push(format!("running.{b}.running_mean"));
         expected.push(format!("running.{b}.running_var"));
     }
     assert_eq!(model.convs().len(), 9);
-    assert_eq!(
-        expected.len(),
-        3 + (9 + 2 * 9 + 2) + 2 * 9 + 2 * 9,
-        "loss+fc, grads of 9 convs, 9 BNs, fc; act+delta of 9 convs; running stats"
-    );
+    assert_eq!(expected.len(), 3 + (9 + 2 * 9 + 2) + 2 * 9 + 2 * 9, "loss+fc, grads of 9 convs, 9 BNs, fc; act+delta of 9 convs; running stats");
     let mut names: Vec<String> = file.names().into_iter().map(String::from).collect();
     names.sort();
     let mut want = expected.clone();
@@ -127,31 +84,15 @@ fn grads_matches_the_float64_reference() {
     for name in &expected {
         let t = file.tensor(name).unwrap();
         assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}");
-        let got: Vec<f32> = t
-            .data()
-            .chunks(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let got: Vec<f32> = t.data().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let want = reference.tape.get(name).unwrap();
         assert_eq!(t.shape(), &want.shape[..], "{name}");
-        let scale = want
-            .data
-            .iter()
-            .fold(0.0f64, |m, v| m.max(v.abs()))
-            .max(1e-12);
-        let err = got
-            .iter()
-            .zip(&want.data)
-            .map(|(&a, &b)| (a as f64 - b).abs())
-            .fold(0.0, f64::max)
-            / scale;
+        let scale = want.data.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
+        let err = got.iter().zip(&want.data).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max) / scale;
         assert!(err < 1e-3, "{name}: relative error {err:.2e}");
     }
     assert_eq!(file.tensor("act.conv1").unwrap().shape(), &[12, 16, 28, 28]);
-    assert_eq!(
-        file.tensor("delta.layer3.0.downsample.0").unwrap().shape(),
-        &[12, 64, 7, 7]
-    );
+    assert_eq!(file.tensor("delta.layer3.0.downsample.0").unwrap().shape(), &[12, 64, 7, 7]);
     assert_eq!(file.tensor("loss").unwrap().shape(), &[] as &[usize]);
 }
 
@@ -159,21 +100,12 @@ fn grads_matches_the_float64_reference() {
 fn bad_files_give_readable_errors() {
     let junk = tmp("junk.safetensors");
     std::fs::write(&junk, b"this is not a safetensors file").unwrap();
-    let out = bin()
-        .args(["eval", "--weights"])
-        .arg(&junk)
-        .output()
-        .unwrap();
+    let out = bin().args(["eval", "--weights"]).arg(&junk).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error: ") && err.len() < 400, "{err}");
-    let out = bin()
-        .args(["eval", "--weights", "/nonexistent/model.safetensors"])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/model.safetensors")
-    );
+    let out = bin().args(["eval", "--weights", "/nonexistent/model.safetensors"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/model.safetensors"));
 }
 
 /// The bar: default `train` reaches ≥ 98 % on the held-out digits (≈ 1.5 min here).
@@ -182,11 +114,7 @@ fn default_training_reaches_98_percent() {
     let path = tmp("trained.safetensors");
     let out = bin().args(["train", "--out"]).arg(&path).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let acc = held_out_accuracy(&text);
     assert!(acc >= 98.0, "held-out accuracy {acc}%\n{text}");
     assert!(io::load_model(&std::fs::read(&path).unwrap()).is_ok());
@@ -198,92 +126,34 @@ fn default_training_reaches_98_percent() {
 #[test]
 fn plain20_trains_evaluates_and_explains_from_the_cli() {
     let path = tmp("plain20.safetensors");
-    let out = bin()
-        .args(["train", "--arch", "plain20", "--epochs", "1", "--out"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = bin().args(["train", "--arch", "plain20", "--epochs", "1", "--out"]).arg(&path).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.starts_with("Plain-20, 269434 parameters"), "{text}");
     assert!(held_out_accuracy(&text) >= 90.0, "{text}");
 
-    let out = bin()
-        .args(["eval", "--weights"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = bin().args(["eval", "--weights"]).arg(&path).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Plain-20"));
-    let out = bin()
-        .args(["eval", "--arch", "resnet20", "--weights"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = bin().args(["eval", "--arch", "resnet20", "--weights"]).arg(&path).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success()
-            && err.contains("layer2.0.downsample.0.weight")
-            && err.contains("read as ResNet-20"),
-        "{err}"
-    );
+    assert!(!out.status.success() && err.contains("layer2.0.downsample.0.weight") && err.contains("read as ResNet-20"), "{err}");
 
     // the same file without metadata: option A or plain, until --shortcut says
     let model = io::load_model(&std::fs::read(&path).unwrap()).unwrap();
     let bare = tmp("plain20-bare.safetensors");
-    std::fs::write(
-        &bare,
-        io::save_tensors(
-            &model
-                .params()
-                .into_iter()
-                .map(|(n, s, d, _)| (n, resnet_engine::Tensor::new(&s, d).unwrap()))
-                .collect::<Vec<_>>(),
-        ),
-    )
-    .unwrap();
-    let out = bin()
-        .args(["eval", "--weights"])
-        .arg(&bare)
-        .output()
-        .unwrap();
+    std::fs::write(&bare, io::save_tensors(&model.params().into_iter().map(|(n, s, d, _)| (n, resnet_engine::Tensor::new(&s, d).unwrap())).collect::<Vec<_>>())).unwrap();
+    let out = bin().args(["eval", "--weights"]).arg(&bare).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--shortcut identity or none"));
     let batch = tmp("b4.safetensors");
     let (x, labels) = Dataset::mnist().batch(&[8000, 8001, 8002, 8003]);
     std::fs::write(&batch, io::save_batch(&x, &labels)).unwrap();
     let grads = tmp("plain20-grads.safetensors");
-    let out = bin()
-        .args(["grads", "--shortcut", "none", "--weights"])
-        .arg(&bare)
-        .arg("--batch")
-        .arg(&batch)
-        .arg("--out")
-        .arg(&grads)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = bin().args(["grads", "--shortcut", "none", "--weights"]).arg(&bare).arg("--batch").arg(&batch).arg("--out").arg(&grads).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bytes = std::fs::read(&grads).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    for name in [
-        "loss",
-        "act.fc",
-        "delta.fc",
-        "act.layer3.2.conv2",
-        "delta.layer1.0.conv1",
-        "grad.layer2.1.conv1.weight",
-        "running.layer3.2.bn2.running_var",
-    ] {
+    for name in ["loss", "act.fc", "delta.fc", "act.layer3.2.conv2", "delta.layer1.0.conv1", "grad.layer2.1.conv1.weight", "running.layer3.2.bn2.running_var"] {
         assert!(file.tensor(name).is_ok(), "{name} missing");
     }
-    assert!(
-        file.tensor("delta.layer2.0.downsample.0").is_err(),
-        "a plain net has no shortcut"
-    );
+    assert!(file.tensor("delta.layer2.0.downsample.0").is_err(), "a plain net has no shortcut");
 }

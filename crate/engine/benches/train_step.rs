@@ -17,13 +17,9 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Elements(batch as u64));
         let model = ResNet::new(&Config::default(), 1).unwrap();
         let mut t = Trainer::new(model, OptimizerConfig::sgd(0.01, 0.9, 5e-4), batch, 1).unwrap();
-        g.bench_function(format!("train_step/b{batch}"), |b| {
-            b.iter(|| t.step(&data).unwrap())
-        });
+        g.bench_function(format!("train_step/b{batch}"), |b| b.iter(|| t.step(&data).unwrap()));
         let (x, _) = data.batch(&(0..batch).collect::<Vec<_>>());
-        g.bench_function(format!("inference/b{batch}"), |b| {
-            b.iter(|| t.model.forward(&x, Mode::Eval).unwrap().data[0])
-        });
+        g.bench_function(format!("inference/b{batch}"), |b| b.iter(|| t.model.forward(&x, Mode::Eval).unwrap().data[0]));
     }
     g.finish();
 }

@@ -4,7 +4,7 @@
 
 use crate::layers::conv::ConvGeom;
 use crate::model::Mode;
-use crate::{ResNet, Result, Scalar, Tensor};
+use crate::{Result, ResNet, Scalar, Tensor};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -27,15 +27,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Median time of `reps` runs of `f` after one untimed run, in ms.
 pub fn time_ms(reps: usize, now: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
     f();
-    median(
-        (0..reps.max(1))
-            .map(|_| {
-                let t = now();
-                f();
-                now() - t
-            })
-            .collect(),
-    )
+    median((0..reps.max(1)).map(|_| {
+        let t = now();
+        f();
+        now() - t
+    }).collect())
 }
 
 /// Time of one run of `f`, in ms: the median over 3 rounds of the mean of `reps` back-to-back
@@ -43,52 +39,26 @@ pub fn time_ms(reps: usize, now: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
 /// not cross-origin isolated — still measures sub-millisecond work).
 pub fn time_ms_batched(reps: usize, now: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
     f();
-    median(
-        (0..3)
-            .map(|_| {
-                let t = now();
-                for _ in 0..reps.max(1) {
-                    f();
-                }
-                (now() - t) / reps.max(1) as f64
-            })
-            .collect(),
-    )
+    median((0..3).map(|_| {
+        let t = now();
+        for _ in 0..reps.max(1) {
+            f();
+        }
+        (now() - t) / reps.max(1) as f64
+    }).collect())
 }
 
 /// Times every conv layer of `model` on inputs of batch `x` (`[N, C, S, S]`).
-pub fn conv_layers(
-    model: &mut ResNet<f32>,
-    x: &Tensor<f32>,
-    reps: usize,
-    now: &dyn Fn() -> f64,
-) -> Result<Vec<ConvTiming>> {
+pub fn conv_layers(model: &mut ResNet<f32>, x: &Tensor<f32>, reps: usize, now: &dyn Fn() -> f64) -> Result<Vec<ConvTiming>> {
     model.forward(x, Mode::Train)?;
     let mut out = vec![];
     for conv in model.convs() {
-        let xin = model
-            .tape
-            .get(&format!("act.{}", model.conv_input_name(&conv.name)?))?;
+        let xin = model.tape.get(&format!("act.{}", model.conv_input_name(&conv.name)?))?;
         let g: ConvGeom = conv.geom(&xin.shape)?;
         let mut y = vec![0.0f32; g.n * g.out_len()];
-        let fwd = time_ms_batched(reps, now, || {
-            f32::conv_forward(&g, &xin.data, &conv.weight, None, &mut y)
-        });
-        let (mut dx, mut dw) = (
-            vec![0.0f32; xin.data.len()],
-            vec![0.0f32; conv.weight.len()],
-        );
-        let bwd = time_ms_batched(reps, now, || {
-            f32::conv_backward(
-                &g,
-                &xin.data,
-                &conv.weight,
-                &y,
-                Some(&mut dx),
-                &mut dw,
-                None,
-            )
-        });
+        let fwd = time_ms_batched(reps, now, || f32::conv_forward(&g, &xin.data, &conv.weight, None, &mut y));
+        let (mut dx, mut dw) = (vec![0.0f32; xin.data.len()], vec![0.0f32; conv.weight.len()]);
+        let bwd = time_ms_batched(reps, now, || f32::conv_backward(&g, &xin.data, &conv.weight, &y, Some(&mut dx), &mut dw, None));
         let flops = g.forward_flops();
         out.push(ConvTiming {
             layer: conv.name.clone(),
@@ -114,74 +84,42 @@ pub fn peak_flops(iters: usize) -> f64 {
 const PEAK_CHAINS: usize = 12;
 
 /// This machine's arithmetic peak, as the GEMM's inner loop could reach it at best: `iters`
-/// rounds of `PEAK_CHAINS` independent 4-wide multiply-adds on registers (`f32x4_relaxed_madd`
-/// in the relaxed-SIMD wasm builds, a multiply and an add in the SIMD-only one; natively
-/// 4-wide arrays of multiplies and adds, a rough figure only), no memory traffic. Returns a value that depends on every result, so nothing is
-/// optimised away.
+/// rounds of `PEAK_CHAINS` independent 4-wide multiply-adds in registers (`gemm::madd`: fused
+/// in the wasm builds with relaxed SIMD; natively 4-wide arrays of multiplies and adds, a rough
+/// figure only), no memory traffic. Every lane of every chain starts elsewhere and is summed
+/// into the result, so nothing is optimised away.
 pub fn peak_kernel(iters: usize, seed: f32) -> f32 {
+    let (a, b) = (core::hint::black_box(0.999_9f32), core::hint::black_box(1e-7f32));
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         use core::arch::wasm32::*;
-        #[inline(always)]
-        fn madd(a: v128, b: v128, c: v128) -> v128 {
-            #[cfg(target_feature = "relaxed-simd")]
-            return f32x4_relaxed_madd(a, b, c);
-            #[cfg(not(target_feature = "relaxed-simd"))]
-            return f32x4_add(f32x4_mul(a, b), c);
-        }
-        let a = f32x4_splat(core::hint::black_box(0.999_9));
-        let b = f32x4_splat(core::hint::black_box(1e-7));
-        // (every lane and chain starts elsewhere, and every lane is read at the end)
-        let mut acc = [f32x4(seed, seed + 0.25, seed + 0.5, seed + 0.75); PEAK_CHAINS];
-        for (i, c) in acc.iter_mut().enumerate() {
-            *c = f32x4_add(*c, f32x4_splat(i as f32));
-        }
+        let (a, b) = (f32x4_splat(a), f32x4_splat(b));
+        let mut acc: [v128; PEAK_CHAINS] = std::array::from_fn(|i| f32x4(seed + i as f32, seed + i as f32 + 0.25, seed + i as f32 + 0.5, seed + i as f32 + 0.75));
         for _ in 0..iters {
-            for c in acc.iter_mut() {
-                *c = madd(*c, a, b);
-            }
+            acc.iter_mut().for_each(|c| *c = crate::gemm::madd(*c, a, b));
         }
-        acc.iter()
-            .map(|&c| {
-                f32x4_extract_lane::<0>(c)
-                    + f32x4_extract_lane::<1>(c)
-                    + f32x4_extract_lane::<2>(c)
-                    + f32x4_extract_lane::<3>(c)
-            })
-            .sum()
+        acc.iter().map(|&c| f32x4_extract_lane::<0>(c) + f32x4_extract_lane::<1>(c) + f32x4_extract_lane::<2>(c) + f32x4_extract_lane::<3>(c)).sum()
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
-        let (a, b) = (
-            core::hint::black_box(0.999_9f32),
-            core::hint::black_box(1e-7f32),
-        );
-        let mut acc = [[seed, seed + 0.25, seed + 0.5, seed + 0.75]; PEAK_CHAINS];
-        for (i, c) in acc.iter_mut().enumerate() {
-            c.iter_mut().for_each(|v| *v += i as f32);
-        }
+        let mut acc: [[f32; 4]; PEAK_CHAINS] = std::array::from_fn(|i| std::array::from_fn(|l| seed + i as f32 + 0.25 * l as f32));
         for _ in 0..iters {
-            for c in acc.iter_mut() {
-                for v in c.iter_mut() {
-                    *v = *v * a + b; // (not mul_add: without FMA in the target, a libm call)
-                }
-            }
+            // (not mul_add: without FMA in the target, that is a libm call)
+            acc.iter_mut().flatten().for_each(|v| *v = *v * a + b);
         }
-        acc.iter().map(|c| c.iter().sum::<f32>()).sum()
+        acc.iter().flatten().sum()
     }
 }
 
 /// The peak of the whole pool, in GFLOP/s: `peak_kernel` on every pool thread at once (as
 /// `8 × threads` items of one parallel loop, so every thread is busy however the items fall),
-/// best of `rounds`.
+/// best of `rounds` after one untimed round.
 pub fn peak_gflops(threads: usize, iters: usize, rounds: usize, now: &dyn Fn() -> f64) -> f64 {
     let items = 8 * threads.max(1);
     let mut best = 0.0f64;
     for r in 0..rounds.max(1) + 1 {
         let t = now();
-        let out = crate::layers::in_pool(|| {
-            crate::layers::par_map(items, |i| peak_kernel(iters, (i + r) as f32))
-        });
+        let out = crate::layers::in_pool(|| crate::layers::par_map(items, |i| peak_kernel(iters, (i + r) as f32)));
         let ms = now() - t;
         core::hint::black_box(out);
         if r > 0 {

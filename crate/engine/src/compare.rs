@@ -50,18 +50,8 @@ pub struct Lesson {
 }
 
 pub const LESSONS: [Lesson; 2] = [
-    Lesson {
-        id: "plain-vs-resnet",
-        label: "Plain-20 against ResNet-20",
-        members: &["plain20", "resnet20"],
-        steps: 300,
-    },
-    Lesson {
-        id: "degradation",
-        label: "Deeper plain nets train worse: Plain-20, Plain-56, ResNet-56",
-        members: &["plain20", "plain56", "resnet56"],
-        steps: 300,
-    },
+    Lesson { id: "plain-vs-resnet", label: "Plain-20 against ResNet-20", members: &["plain20", "resnet20"], steps: 300 },
+    Lesson { id: "degradation", label: "Deeper plain nets train worse: Plain-20, Plain-56, ResNet-56", members: &["plain20", "plain56", "resnet56"], steps: 300 },
 ];
 
 /// One layer's gradient flow at one step.
@@ -150,10 +140,7 @@ impl Comparison {
     /// Members by arch id (`plain20`, `resnet56`, `resnet20-a-nobn`, ...), all from `seed`.
     pub fn new(ids: &[String], opt: OptimizerConfig, batch: usize, seed: u64) -> Result<Self> {
         if !(1..=MAX_MEMBERS).contains(&ids.len()) {
-            bail!(
-                "a comparison has 1 to {MAX_MEMBERS} members, not {}",
-                ids.len()
-            );
+            bail!("a comparison has 1 to {MAX_MEMBERS} members, not {}", ids.len());
         }
         let (lo, hi) = train::SETTINGS.batch;
         if !(lo..=hi).contains(&batch) {
@@ -163,20 +150,8 @@ impl Comparison {
         for id in ids {
             let config = Config::from_arch_id(id)?;
             let model = ResNet::new(&config, seed)?;
-            let layers = model
-                .graph
-                .modules
-                .iter()
-                .filter(|m| matches!(m.kind, Kind::Conv { .. } | Kind::Fc { .. }))
-                .map(|m| m.name.clone())
-                .collect();
-            let blocks = model
-                .graph
-                .blocks
-                .iter()
-                .filter(|b| b.shortcut != crate::Shortcut::None)
-                .map(|b| b.name.clone())
-                .collect();
+            let layers = model.graph.modules.iter().filter(|m| matches!(m.kind, Kind::Conv { .. } | Kind::Fc { .. })).map(|m| m.name.clone()).collect();
+            let blocks = model.graph.blocks.iter().filter(|b| b.shortcut != crate::Shortcut::None).map(|b| b.name.clone()).collect();
             members.push(Member {
                 id: id.clone(),
                 label: config.label(),
@@ -191,17 +166,10 @@ impl Comparison {
                 images: 0,
             });
         }
-        let bytes: usize = members
-            .iter()
-            .map(|m| m.trainer.model.num_parameters() * (4 + 8 * optimizer_buffers(&opt)))
-            .sum();
+        let bytes: usize = members.iter().map(|m| m.trainer.model.num_parameters() * (4 + 8 * optimizer_buffers(&opt))).sum();
         let snapshot_cap = (SNAPSHOT_BUDGET / bytes.max(1)).clamp(SNAPSHOTS.0, SNAPSHOTS.1);
         // memory: the largest member's pass (they take turns on one tape), the models, the snapshots
-        let per_image = members
-            .iter()
-            .map(|m| m.trainer.model.graph.tape_bytes(1))
-            .max()
-            .unwrap_or(0);
+        let per_image = members.iter().map(|m| m.trainer.model.graph.tape_bytes(1)).max().unwrap_or(0);
         let fixed = (bytes * (1 + snapshot_cap)) as u64;
         if fixed + per_image * batch as u64 > MEMORY_BUDGET {
             let mb = |b: u64| b.div_ceil(1 << 20);
@@ -216,18 +184,7 @@ impl Comparison {
                 if most >= 1 { format!("choose a batch of at most {most}") } else { "choose smaller models".into() }
             );
         }
-        let mut c = Comparison {
-            members,
-            seed,
-            batch,
-            step: 0,
-            record_every: 1,
-            snapshot_every: 10,
-            snapshots: vec![],
-            snapshot_cap,
-            order: None,
-            tape: crate::Tape::new(),
-        };
+        let mut c = Comparison { members, seed, batch, step: 0, record_every: 1, snapshot_every: 10, snapshots: vec![], snapshot_cap, order: None, tape: crate::Tape::new() };
         c.snapshot();
         Ok(c)
     }
@@ -237,16 +194,9 @@ impl Comparison {
     fn batch_indices(&mut self, data: &Dataset, step: u64) -> Result<Vec<usize>> {
         let per_epoch = (data.n_train / self.batch) as u64;
         if per_epoch == 0 {
-            bail!(
-                "the training split has {} digits, fewer than one batch of {}",
-                data.n_train,
-                self.batch
-            );
+            bail!("the training split has {} digits, fewer than one batch of {}", data.n_train, self.batch);
         }
-        let (epoch, at) = (
-            (step - 1) / per_epoch,
-            ((step - 1) % per_epoch) as usize * self.batch,
-        );
+        let (epoch, at) = ((step - 1) / per_epoch, ((step - 1) % per_epoch) as usize * self.batch);
         if self.order.as_ref().is_none_or(|o| o.0 != epoch) {
             self.order = Some((epoch, data.epoch_order(self.seed, epoch)));
         }
@@ -269,14 +219,7 @@ impl Comparison {
                 out.push(None);
                 continue;
             }
-            let before: Vec<Vec<f32>> = if record {
-                m.layers
-                    .iter()
-                    .map(|l| weight_of(&m.trainer.model, l).to_vec())
-                    .collect()
-            } else {
-                vec![]
-            };
+            let before: Vec<Vec<f32>> = if record { m.layers.iter().map(|l| weight_of(&m.trainer.model, l).to_vec()).collect() } else { vec![] };
             let t0 = now();
             std::mem::swap(&mut self.tape, &mut m.trainer.model.tape);
             let stepped = m.trainer.step_batch(&x, &labels);
@@ -289,11 +232,7 @@ impl Comparison {
                 Ok(s) => {
                     m.active_ms += now() - t0;
                     m.images += self.batch as u64;
-                    let p = Point {
-                        step,
-                        loss: s.loss,
-                        accuracy: s.accuracy,
-                    };
+                    let p = Point { step, loss: s.loss, accuracy: s.accuracy };
                     m.curve.push(p);
                     m.flow.extend(recorded?);
                     out.push(Some(p));
@@ -334,11 +273,7 @@ impl Comparison {
                 let done = train::evaluate_indices(&mut m.trainer.model, data, &idx, batch);
                 std::mem::swap(tape, &mut m.trainer.model.tape);
                 let (loss, accuracy) = done?;
-                let p = Point {
-                    step,
-                    loss,
-                    accuracy,
-                };
+                let p = Point { step, loss, accuracy };
                 m.heldout.retain(|h| h.step != step);
                 m.heldout.push(p);
                 Ok(Some(p))
@@ -347,16 +282,9 @@ impl Comparison {
     }
 
     fn snapshot(&mut self) {
-        let members = self
-            .members
-            .iter()
-            .map(|m| (m.trainer.model.clone_weights(), m.trainer.opt.clone()))
-            .collect();
+        let members = self.members.iter().map(|m| (m.trainer.model.clone_weights(), m.trainer.opt.clone())).collect();
         self.snapshots.retain(|s| s.step != self.step);
-        self.snapshots.push(Snapshot {
-            step: self.step,
-            members,
-        });
+        self.snapshots.push(Snapshot { step: self.step, members });
         if self.snapshots.len() > self.snapshot_cap {
             let every = 2 * self.snapshot_every;
             thin(&mut self.snapshots, |s| s.step % every == 0);
@@ -385,10 +313,7 @@ impl Comparison {
     fn snapshot_at(&self, step: u64) -> Result<&Snapshot> {
         match self.snapshots.iter().find(|s| s.step == step) {
             Some(s) => Ok(s),
-            None => bail!(
-                "no snapshot at step {step}; the kept ones are at steps {:?}",
-                self.snapshot_steps()
-            ),
+            None => bail!("no snapshot at step {step}; the kept ones are at steps {:?}", self.snapshot_steps()),
         }
     }
 
@@ -410,11 +335,7 @@ impl Comparison {
     /// same batches as the first time.
     pub fn fork(&mut self, step: u64) -> Result<()> {
         let snap = self.snapshot_at(step)?;
-        let restored: Vec<_> = snap
-            .members
-            .iter()
-            .map(|(w, o)| (w.clone_weights(), o.clone()))
-            .collect();
+        let restored: Vec<_> = snap.members.iter().map(|(w, o)| (w.clone_weights(), o.clone())).collect();
         for (m, (weights, opt)) in self.members.iter_mut().zip(restored) {
             m.trainer.model = weights;
             m.trainer.opt = opt;
@@ -447,12 +368,7 @@ fn thin<T>(v: &mut Vec<T>, keep: impl Fn(&T) -> bool) {
 }
 
 fn weight_of<'a>(model: &'a ResNet<f32>, layer: &str) -> &'a [f32] {
-    match model
-        .layers
-        .iter()
-        .zip(&model.graph.modules)
-        .find(|(_, m)| m.name == layer)
-    {
+    match model.layers.iter().zip(&model.graph.modules).find(|(_, m)| m.name == layer) {
         Some((crate::model::Layer::Conv(c), _)) => &c.weight,
         Some((crate::model::Layer::Fc(f), _)) => &f.weight,
         _ => &[],
@@ -472,12 +388,7 @@ fn flow_record(m: &Member, step: u64, before: &[Vec<f32>]) -> Result<FlowRecord>
         .map(|(l, w0)| {
             let w1 = weight_of(model, l);
             let weight = norm(w0);
-            let change = w0
-                .iter()
-                .zip(w1)
-                .map(|(&a, &b)| (b as f64 - a as f64).powi(2))
-                .sum::<f64>()
-                .sqrt();
+            let change = w0.iter().zip(w1).map(|(&a, &b)| (b as f64 - a as f64).powi(2)).sum::<f64>().sqrt();
             Ok(LayerFlow {
                 grad: norm(&tape.get(&format!("grad.{l}.weight"))?.data),
                 weight,
@@ -492,16 +403,8 @@ fn flow_record(m: &Member, step: u64, before: &[Vec<f32>]) -> Result<FlowRecord>
         .map(|b| {
             let parts = &tape.get(&format!("branch.{b}"))?.data;
             let input = &model.graph.block(b)?.input;
-            Ok(BranchFlow {
-                main: parts[0] as f64,
-                shortcut: parts[1] as f64,
-                total: norm(&tape.get(&crate::model::delta(input))?.data),
-            })
+            Ok(BranchFlow { main: parts[0] as f64, shortcut: parts[1] as f64, total: norm(&tape.get(&crate::model::delta(input))?.data) })
         })
         .collect::<Result<_>>()?;
-    Ok(FlowRecord {
-        step,
-        layers,
-        blocks,
-    })
+    Ok(FlowRecord { step, layers, blocks })
 }

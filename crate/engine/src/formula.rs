@@ -67,12 +67,12 @@
 //!  "mode": "train"}
 //! ```
 
-use crate::graph::{Kind, Module};
 use crate::layers::batchnorm::EPS;
 use crate::layers::conv::ConvGeom;
+use crate::graph::{Kind, Module};
 use crate::model::{act, delta, Conv, Mode};
 use crate::tensor::Tensor;
-use crate::{bail, ResNet, Result, Scalar};
+use crate::{bail, Result, ResNet, Scalar};
 use serde::{Deserialize, Serialize};
 
 /// Pass as `top_k` to list every term.
@@ -85,54 +85,18 @@ pub const ALL_TERMS: usize = usize::MAX;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Query {
     /// `act.<conv>[n,o,x,y]` as a sum over `(i, a, b)`.
-    ConvForward {
-        conv: String,
-        n: usize,
-        o: usize,
-        x: usize,
-        y: usize,
-    },
+    ConvForward { conv: String, n: usize, o: usize, x: usize, y: usize },
     /// `delta.<z>[n,i,x,y]` for the ReLU pre-activation `z` whose output is the conv's input,
     /// as `σ'(z)` times a sum over `(o, x', y')`.
-    ConvInputDelta {
-        conv: String,
-        n: usize,
-        i: usize,
-        x: usize,
-        y: usize,
-    },
+    ConvInputDelta { conv: String, n: usize, i: usize, x: usize, y: usize },
     /// `grad.<conv>.weight[o,i,a,b]` as a sum over `(n, x', y')`.
-    ConvWeightGrad {
-        conv: String,
-        o: usize,
-        i: usize,
-        a: usize,
-        b: usize,
-    },
+    ConvWeightGrad { conv: String, o: usize, i: usize, a: usize, b: usize },
     /// `delta.<conv feeding bn>[n,c,x,y]`: BN's backward at one value.
-    BnInputDelta {
-        bn: String,
-        n: usize,
-        c: usize,
-        x: usize,
-        y: usize,
-    },
+    BnInputDelta { bn: String, n: usize, c: usize, x: usize, y: usize },
     /// `delta.<block input>[n,c,x,y]`: main branch (through the block's conv1) + shortcut.
-    ResidualFork {
-        block: String,
-        n: usize,
-        c: usize,
-        x: usize,
-        y: usize,
-    },
+    ResidualFork { block: String, n: usize, c: usize, x: usize, y: usize },
     /// `act.<shortcut>[n,c,x,y]` of an option-A shortcut: one input cell, or zero padding.
-    ShortcutForward {
-        module: String,
-        n: usize,
-        c: usize,
-        x: usize,
-        y: usize,
-    },
+    ShortcutForward { module: String, n: usize, c: usize, x: usize, y: usize },
     /// `act.fc[n,j]` as a sum over `k`.
     FcForward { n: usize, j: usize },
     /// `grad.fc.weight[j,k]` as a sum over `n`.
@@ -244,24 +208,10 @@ pub struct Part {
 
 impl Part {
     fn scalar(name: &str, value: f64) -> Self {
-        Part {
-            name: name.into(),
-            value,
-            tensor: None,
-            index: vec![],
-            adds: false,
-            note: String::new(),
-        }
+        Part { name: name.into(), value, tensor: None, index: vec![], adds: false, note: String::new() }
     }
     fn cell(name: &str, value: f64, tensor: &str, index: &[usize]) -> Self {
-        Part {
-            name: name.into(),
-            value,
-            tensor: Some(tensor.into()),
-            index: index.to_vec(),
-            adds: false,
-            note: String::new(),
-        }
+        Part { name: name.into(), value, tensor: Some(tensor.into()), index: index.to_vec(), adds: false, note: String::new() }
     }
 }
 
@@ -271,32 +221,17 @@ pub fn formula<T: Scalar>(model: &ResNet<T>, q: &Query, top_k: usize) -> Result<
         bail!("the tape is empty: run a forward and backward pass first");
     }
     let f = match q {
-        Query::ConvForward { conv, n, o, x, y } => {
-            conv_forward(model, conv, [*n, *o, *x, *y], top_k)
-        }
-        Query::ConvInputDelta { conv, n, i, x, y } => {
-            conv_input_delta(model, conv, [*n, *i, *x, *y], top_k)
-        }
-        Query::ConvWeightGrad { conv, o, i, a, b } => {
-            conv_weight_grad(model, conv, [*o, *i, *a, *b], top_k)
-        }
-        Query::BnInputDelta { bn, n, c, x, y } => {
-            bn_input_delta(model, bn, [*n, *c, *x, *y], top_k)
-        }
-        Query::ResidualFork { block, n, c, x, y } => {
-            residual_fork(model, block, [*n, *c, *x, *y], top_k)
-        }
-        Query::ShortcutForward { module, n, c, x, y } => {
-            shortcut_forward(model, module, [*n, *c, *x, *y], top_k)
-        }
+        Query::ConvForward { conv, n, o, x, y } => conv_forward(model, conv, [*n, *o, *x, *y], top_k),
+        Query::ConvInputDelta { conv, n, i, x, y } => conv_input_delta(model, conv, [*n, *i, *x, *y], top_k),
+        Query::ConvWeightGrad { conv, o, i, a, b } => conv_weight_grad(model, conv, [*o, *i, *a, *b], top_k),
+        Query::BnInputDelta { bn, n, c, x, y } => bn_input_delta(model, bn, [*n, *c, *x, *y], top_k),
+        Query::ResidualFork { block, n, c, x, y } => residual_fork(model, block, [*n, *c, *x, *y], top_k),
+        Query::ShortcutForward { module, n, c, x, y } => shortcut_forward(model, module, [*n, *c, *x, *y], top_k),
         Query::FcForward { n, j } => fc_forward(model, *n, *j, top_k),
         Query::FcWeightGrad { j, k } => fc_weight_grad(model, *j, *k, top_k),
         Query::FcInputDelta { n, k } => fc_input_delta(model, *n, *k, top_k),
     };
-    f.map(|f| Formula {
-        mode: model.mode,
-        ..f
-    })
+    f.map(|f| Formula { mode: model.mode, ..f })
 }
 
 // ---- reading the tape ------------------------------------------------------------------------
@@ -305,11 +240,7 @@ pub fn formula<T: Scalar>(model: &ResNet<T>, q: &Query, top_k: usize) -> Result<
 fn tape<'a, T: Scalar>(model: &'a ResNet<T>, name: &str) -> Result<&'a Tensor<T>> {
     match model.tape.get(name) {
         Ok(t) if t.data.len() == t.shape.iter().product::<usize>() => Ok(t),
-        Ok(t) => bail!(
-            "'{name}' on the tape holds {} values for shape {:?}",
-            t.data.len(),
-            t.shape
-        ),
+        Ok(t) => bail!("'{name}' on the tape holds {} values for shape {:?}", t.data.len(), t.shape),
         Err(_) if name.starts_with("delta.") || name.starts_with("grad.") => {
             bail!("'{name}' is not on the tape: run a backward pass after the forward pass")
         }
@@ -321,11 +252,7 @@ fn tape<'a, T: Scalar>(model: &'a ResNet<T>, name: &str) -> Result<&'a Tensor<T>
 }
 
 /// A tape tensor that must have exactly `shape`.
-fn tape_shaped<'a, T: Scalar>(
-    model: &'a ResNet<T>,
-    name: &str,
-    shape: &[usize],
-) -> Result<&'a Tensor<T>> {
+fn tape_shaped<'a, T: Scalar>(model: &'a ResNet<T>, name: &str, shape: &[usize]) -> Result<&'a Tensor<T>> {
     let t = tape(model, name)?;
     if t.shape != shape {
         bail!("'{name}' has shape {:?} but the model expects {:?}: the tape is out of date, run a forward and backward pass", t.shape, shape);
@@ -351,12 +278,7 @@ fn check(axis: &str, v: usize, len: usize, ctx: impl FnOnce() -> String) -> Resu
 }
 
 fn check_n(n: usize, batch: usize) -> Result<()> {
-    check("n", n, batch, || {
-        format!(
-            "the batch has {batch} image{}",
-            if batch == 1 { "" } else { "s" }
-        )
-    })
+    check("n", n, batch, || format!("the batch has {batch} image{}", if batch == 1 { "" } else { "s" }))
 }
 
 /// Checks `[n, c, x, y]` against a `[N, C, H, W]` tensor called `what`.
@@ -366,15 +288,9 @@ fn check_cell(idx: [usize; 4], shape: &[usize], caxis: &str, what: &str) -> Resu
     }
     let [n, c, x, y] = idx;
     check_n(n, shape[0])?;
-    check(caxis, c, shape[1], || {
-        format!("{what} has {} channels", shape[1])
-    })?;
-    check("x", x, shape[2], || {
-        format!("{what} is {}×{} (x, y count from 0)", shape[2], shape[3])
-    })?;
-    check("y", y, shape[3], || {
-        format!("{what} is {}×{} (x, y count from 0)", shape[2], shape[3])
-    })
+    check(caxis, c, shape[1], || format!("{what} has {} channels", shape[1]))?;
+    check("x", x, shape[2], || format!("{what} is {}×{} (x, y count from 0)", shape[2], shape[3]))?;
+    check("y", y, shape[3], || format!("{what} is {}×{} (x, y count from 0)", shape[2], shape[3]))
 }
 
 // ---- where a conv sits -----------------------------------------------------------------------
@@ -384,11 +300,7 @@ enum Other {
     /// The junction reads it directly (a same-shape identity shortcut): `delta.<add>`.
     Identity { add: String },
     /// Option A's subsample-and-pad reads it: `delta.<shortcut>` at the mapped cell, or nothing.
-    OptionA {
-        module: String,
-        stride: usize,
-        pad_lo: usize,
-    },
+    OptionA { module: String, stride: usize, pad_lo: usize },
     /// Another conv reads it (`downsample.0` for `conv1`, and back).
     Conv { conv: String, name: &'static str },
 }
@@ -411,34 +323,15 @@ fn site<'a, T: Scalar>(model: &'a ResNet<T>, name: &str) -> Result<Site<'a, T>> 
     let input = g.module(name)?.inputs[0].clone();
     let src = g.module(&input)?;
     let z = matches!(src.kind, Kind::Relu).then(|| src.inputs[0].clone());
-    let others = g
-        .consumers(&input)
-        .into_iter()
-        .filter(|m| m.name != name)
-        .filter_map(|m| other(m))
-        .collect();
-    Ok(Site {
-        conv,
-        input,
-        z,
-        others,
-    })
+    let others = g.consumers(&input).into_iter().filter(|m| m.name != name).filter_map(|m| other(m)).collect();
+    Ok(Site { conv, input, z, others })
 }
 
 fn other(m: &Module) -> Option<Other> {
     match m.kind {
-        Kind::Add => Some(Other::Identity {
-            add: m.name.clone(),
-        }),
-        Kind::Shortcut { stride, pad_lo, .. } => Some(Other::OptionA {
-            module: m.name.clone(),
-            stride,
-            pad_lo,
-        }),
-        Kind::Conv { .. } => Some(Other::Conv {
-            conv: m.name.clone(),
-            name: if m.side { "shortcut" } else { "main branch" },
-        }),
+        Kind::Add => Some(Other::Identity { add: m.name.clone() }),
+        Kind::Shortcut { stride, pad_lo, .. } => Some(Other::OptionA { module: m.name.clone(), stride, pad_lo }),
+        Kind::Conv { .. } => Some(Other::Conv { conv: m.name.clone(), name: if m.side { "shortcut" } else { "main branch" } }),
         _ => None,
     }
 }
@@ -477,58 +370,25 @@ pub fn conv_sites<T: Scalar>(model: &ResNet<T>) -> Result<Vec<ConvSite>> {
     g.of_kind("conv")
         .map(|m| {
             let s = site(model, &m.name)?;
-            let bn = g
-                .consumers(&m.name)
-                .into_iter()
-                .find(|c| matches!(c.kind, Kind::BatchNorm { .. }))
-                .map(|c| c.name.clone());
-            let sibling = s.others.iter().find_map(|o| {
-                if let Other::Conv { conv, .. } = o {
-                    Some(conv.clone())
-                } else {
-                    None
-                }
-            });
+            let bn = g.consumers(&m.name).into_iter().find(|c| matches!(c.kind, Kind::BatchNorm { .. })).map(|c| c.name.clone());
+            let sibling = s.others.iter().find_map(|o| if let Other::Conv { conv, .. } = o { Some(conv.clone()) } else { None });
             let other = s.others.first().map(|o| match o {
                 Other::Identity { add } => add.clone(),
                 Other::OptionA { module, .. } => module.clone(),
                 Other::Conv { conv, .. } => conv.clone(),
             });
             let c = s.conv;
-            Ok(ConvSite {
-                name: c.name.clone(),
-                c_in: c.c_in,
-                c_out: c.c_out,
-                k: c.k,
-                stride: c.stride,
-                padding: c.pad,
-                input: s.input,
-                z: s.z,
-                bn,
-                bias: c.bias.is_some(),
-                sibling,
-                other,
-                side: m.side,
-            })
+            Ok(ConvSite { name: c.name.clone(), c_in: c.c_in, c_out: c.c_out, k: c.k, stride: c.stride, padding: c.pad, input: s.input, z: s.z, bn, bias: c.bias.is_some(), sibling, other, side: m.side })
         })
         .collect()
 }
 
 /// The conv's geometry and its input tensor from the tape.
-fn conv_input<'a, T: Scalar>(
-    model: &'a ResNet<T>,
-    conv: &Conv<T>,
-    input: &str,
-) -> Result<(ConvGeom, &'a Tensor<T>)> {
+fn conv_input<'a, T: Scalar>(model: &'a ResNet<T>, conv: &Conv<T>, input: &str) -> Result<(ConvGeom, &'a Tensor<T>)> {
     let x = tape(model, &format!("act.{input}"))?;
     let g = conv.geom(&x.shape)?;
     if conv.weight.len() != g.c_out * g.ckk() {
-        bail!(
-            "{}: the weight holds {} values, expected {}",
-            conv.name,
-            conv.weight.len(),
-            g.c_out * g.ckk()
-        );
+        bail!("{}: the weight holds {} values, expected {}", conv.name, conv.weight.len(), g.c_out * g.ckk());
     }
     Ok((g, x))
 }
@@ -539,30 +399,18 @@ fn out_shape(g: &ConvGeom) -> [usize; 4] {
 
 /// The terms of `∂C/∂input[n,i,x,y]` through one conv: `δ[n,o,x',y'] · w[o,i,x+p−s·x',y+p−s·y']`
 /// over the `(o, x', y')` whose window covers `(x, y)`.
-fn conv_dx_terms<T: Scalar>(
-    model: &ResNet<T>,
-    conv: &Conv<T>,
-    input: &str,
-    idx: [usize; 4],
-) -> Result<Vec<Term>> {
+fn conv_dx_terms<T: Scalar>(model: &ResNet<T>, conv: &Conv<T>, input: &str, idx: [usize; 4]) -> Result<Vec<Term>> {
     let (g, x_in) = conv_input(model, conv, input)?;
-    check_cell(
-        idx,
-        &x_in.shape,
-        "i",
-        &format!("the input of {} (act.{input})", conv.name),
-    )?;
+    check_cell(idx, &x_in.shape, "i", &format!("the input of {} (act.{input})", conv.name))?;
     let delta = tape_shaped(model, &format!("delta.{}", conv.name), &out_shape(&g))?;
     let [n, i, x, y] = idx;
     let (k, s, p) = (g.k as isize, g.stride as isize, g.pad as isize);
     // (x', a) with a = x + p − s·x' in [0, K)
     let span = |pos: usize, len: usize| -> Vec<(usize, usize)> {
-        (0..len)
-            .filter_map(|o| {
-                let a = pos as isize + p - s * o as isize;
-                (0..k).contains(&a).then_some((o, a as usize))
-            })
-            .collect()
+        (0..len).filter_map(|o| {
+            let a = pos as isize + p - s * o as isize;
+            (0..k).contains(&a).then_some((o, a as usize))
+        }).collect()
     };
     let (rows, cols) = (span(x, g.h_out), span(y, g.w_out));
     let mut terms = Vec::with_capacity(g.c_out * rows.len() * cols.len());
@@ -646,40 +494,13 @@ struct Draft {
 }
 
 impl Draft {
-    fn new(
-        kind: &'static str,
-        target: String,
-        index: &[usize],
-        value: f64,
-        factor_names: Vec<String>,
-        terms: Vec<Term>,
-    ) -> Self {
-        Draft {
-            kind,
-            target,
-            index: index.to_vec(),
-            value,
-            factor_names,
-            terms,
-            padding: 0,
-            factor: None,
-            parts: vec![],
-        }
+    fn new(kind: &'static str, target: String, index: &[usize], value: f64, factor_names: Vec<String>, terms: Vec<Term>) -> Self {
+        Draft { kind, target, index: index.to_vec(), value, factor_names, terms, padding: 0, factor: None, parts: vec![] }
     }
 
     /// Sums in f64, lists the `top_k` largest terms, and composes the result.
     fn finish(self, top_k: usize) -> Formula {
-        let Draft {
-            kind,
-            target,
-            index,
-            value,
-            factor_names,
-            terms,
-            padding,
-            factor,
-            parts,
-        } = self;
+        let Draft { kind, target, index, value, factor_names, terms, padding, factor, parts } = self;
         let sum: f64 = terms.iter().map(|t| t.value).sum();
         let count = terms.len();
         let mut order: Vec<usize> = (0..count).collect();
@@ -688,44 +509,16 @@ impl Draft {
         let keep = top_k.min(count);
         let mut listed = vec![false; count];
         order[..keep].iter().for_each(|&i| listed[i] = true);
-        let rest = terms
-            .iter()
-            .zip(&listed)
-            .filter(|(_, &l)| !l)
-            .map(|(t, _)| t.value)
-            .sum();
+        let rest = terms.iter().zip(&listed).filter(|(_, &l)| !l).map(|(t, _)| t.value).sum();
         let mut slots: Vec<Option<Term>> = terms.into_iter().map(Some).collect();
-        let terms = order[..keep]
-            .iter()
-            .filter_map(|&i| slots[i].take())
-            .collect();
+        let terms = order[..keep].iter().filter_map(|&i| slots[i].take()).collect();
         let added: f64 = parts.iter().filter(|p| p.adds).map(|p| p.value).sum();
         let result = factor.as_ref().map_or(1.0, |f| f.value) * (sum + added);
-        Formula {
-            kind: kind.into(),
-            target,
-            index,
-            value,
-            result,
-            sum,
-            count,
-            padding,
-            factor_names,
-            terms,
-            rest,
-            factor,
-            parts,
-            mode: Mode::Eval,
-        }
+        Formula { kind: kind.into(), target, index, value, result, sum, count, padding, factor_names, terms, rest, factor, parts, mode: Mode::Eval }
     }
 }
 
-fn conv_forward<T: Scalar>(
-    model: &ResNet<T>,
-    name: &str,
-    idx: [usize; 4],
-    top_k: usize,
-) -> Result<Formula> {
+fn conv_forward<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let site = site(model, name)?;
     let conv = site.conv;
     let (g, x_in) = conv_input(model, conv, &site.input)?;
@@ -762,20 +555,12 @@ fn conv_forward<T: Scalar>(
     let mut d = Draft::new("conv_forward", target, &idx, val(out, &idx), names, terms);
     d.padding = padding;
     if let Some(bias) = &conv.bias {
-        d.parts.push(Part {
-            adds: true,
-            ..Part::cell("bias", wval(bias, o), &format!("{name}.bias"), &[o])
-        });
+        d.parts.push(Part { adds: true, ..Part::cell("bias", wval(bias, o), &format!("{name}.bias"), &[o]) });
     }
     Ok(d.finish(top_k))
 }
 
-fn conv_input_delta<T: Scalar>(
-    model: &ResNet<T>,
-    name: &str,
-    idx: [usize; 4],
-    top_k: usize,
-) -> Result<Formula> {
+fn conv_input_delta<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let site = site(model, name)?;
     let Some(z) = site.z.clone() else {
         bail!(
@@ -791,39 +576,20 @@ fn conv_input_delta<T: Scalar>(
     let zv = val(tape_shaped(model, &z_name, &shape)?, &idx);
     let names = vec![format!("delta.{name}"), format!("{name}.weight")];
     let mut d = Draft::new("conv_input_delta", target, &idx, val(t, &idx), names, terms);
-    d.factor = Some(Factor {
-        name: "σ'(z)".into(),
-        tensor: z_name,
-        index: idx.to_vec(),
-        z: zv,
-        value: if zv > 0.0 { 1.0 } else { 0.0 },
-    });
+    d.factor = Some(Factor { name: "σ'(z)".into(), tensor: z_name, index: idx.to_vec(), z: zv, value: if zv > 0.0 { 1.0 } else { 0.0 } });
     d.parts.extend(other_parts(model, &site, idx)?);
     Ok(d.finish(top_k))
 }
 
-fn conv_weight_grad<T: Scalar>(
-    model: &ResNet<T>,
-    name: &str,
-    idx: [usize; 4],
-    top_k: usize,
-) -> Result<Formula> {
+fn conv_weight_grad<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let site = site(model, name)?;
     let conv = site.conv;
     let (g, x_in) = conv_input(model, conv, &site.input)?;
     let [o, i, a, b] = idx;
-    check("o", o, g.c_out, || {
-        format!("{name} has {} output channels", g.c_out)
-    })?;
-    check("i", i, g.c_in, || {
-        format!("{name} has {} input channels", g.c_in)
-    })?;
-    check("a", a, g.k, || {
-        format!("{name}'s kernel is {}×{} (a, b count from 0)", g.k, g.k)
-    })?;
-    check("b", b, g.k, || {
-        format!("{name}'s kernel is {}×{} (a, b count from 0)", g.k, g.k)
-    })?;
+    check("o", o, g.c_out, || format!("{name} has {} output channels", g.c_out))?;
+    check("i", i, g.c_in, || format!("{name} has {} input channels", g.c_in))?;
+    check("a", a, g.k, || format!("{name}'s kernel is {}×{} (a, b count from 0)", g.k, g.k))?;
+    check("b", b, g.k, || format!("{name}'s kernel is {}×{} (a, b count from 0)", g.k, g.k))?;
     let target = format!("grad.{name}.weight");
     let grad = tape_shaped(model, &target, &conv.weight_shape())?;
     let delta = tape_shaped(model, &format!("delta.{name}"), &out_shape(&g))?;
@@ -853,24 +619,12 @@ fn conv_weight_grad<T: Scalar>(
         }
     }
     let names = vec![format!("delta.{name}"), format!("act.{}", site.input)];
-    let mut d = Draft::new(
-        "conv_weight_grad",
-        target,
-        &idx,
-        val(grad, &idx),
-        names,
-        terms,
-    );
+    let mut d = Draft::new("conv_weight_grad", target, &idx, val(grad, &idx), names, terms);
     d.padding = padding;
     Ok(d.finish(top_k))
 }
 
-fn bn_input_delta<T: Scalar>(
-    model: &ResNet<T>,
-    name: &str,
-    idx: [usize; 4],
-    top_k: usize,
-) -> Result<Formula> {
+fn bn_input_delta<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let bn = model.batchnorm(name)?;
     // the module feeding it (a conv)
     let conv = model.graph.module(name)?.inputs[0].clone();
@@ -904,20 +658,13 @@ fn bn_input_delta<T: Scalar>(
             for n in 0..batch {
                 let off = (n * shape[1] + c) * hw;
                 for q in off..off + hw {
-                    let (d, xq) = (
-                        dy_t.data.get(q).map_or(f64::NAN, |v| v.f64()),
-                        x_t.data.get(q).map_or(f64::NAN, |v| v.f64()),
-                    );
+                    let (d, xq) = (dy_t.data.get(q).map_or(f64::NAN, |v| v.f64()), x_t.data.get(q).map_or(f64::NAN, |v| v.f64()));
                     sum_dy += d;
                     sum_dy_xhat += d * (xq - mu) * inv_std;
                 }
             }
             let k = gamma * inv_std / m;
-            let summands = [
-                ("m·dy", m * dy),
-                ("−Σdy", -sum_dy),
-                ("−x̂·Σ(dy·x̂)", -xhat * sum_dy_xhat),
-            ];
+            let summands = [("m·dy", m * dy), ("−Σdy", -sum_dy), ("−x̂·Σ(dy·x̂)", -xhat * sum_dy_xhat)];
             let terms = summands
                 .iter()
                 .enumerate()
@@ -936,55 +683,27 @@ fn bn_input_delta<T: Scalar>(
                 Part::cell("μ", mu, &mn, &[c]),
                 Part::cell("σ²", var, &vn, &[c]),
                 Part::scalar("ε", EPS),
-                Part {
-                    note: format!(
-                        "values per channel: N·H·W = {batch}·{}·{}",
-                        shape[2], shape[3]
-                    ),
-                    ..Part::scalar("m", m)
-                },
+                Part { note: format!("values per channel: N·H·W = {batch}·{}·{}", shape[2], shape[3]), ..Part::scalar("m", m) },
                 Part::cell("x", xv, &x_name, &idx),
-                Part {
-                    note: "(x − μ)/√(σ²+ε)".into(),
-                    ..Part::scalar("x̂", xhat)
-                },
+                Part { note: "(x − μ)/√(σ²+ε)".into(), ..Part::scalar("x̂", xhat) },
                 Part::cell("dy", dy, &dy_name, &idx),
-                Part {
-                    note: format!("Σ of {dy_name} over channel {c}"),
-                    ..Part::scalar("Σdy", sum_dy)
-                },
-                Part {
-                    note: format!("Σ of {dy_name}·x̂ over channel {c}"),
-                    ..Part::scalar("Σdy·x̂", sum_dy_xhat)
-                },
+                Part { note: format!("Σ of {dy_name} over channel {c}"), ..Part::scalar("Σdy", sum_dy) },
+                Part { note: format!("Σ of {dy_name}·x̂ over channel {c}"), ..Part::scalar("Σdy·x̂", sum_dy_xhat) },
                 Part::scalar("γ/(m·√(σ²+ε))", k),
             ];
             Ok(d.finish(top_k))
         }
         Mode::Eval => {
-            let (mn, vn) = (
-                format!("running.{name}.running_mean"),
-                format!("running.{name}.running_var"),
-            );
+            let (mn, vn) = (format!("running.{name}.running_mean"), format!("running.{name}.running_var"));
             let mu = val(tape_shaped(model, &mn, &[bn.c])?, &[c]);
             let var = val(tape_shaped(model, &vn, &[bn.c])?, &[c]);
             let k = gamma / (var + EPS).sqrt();
-            let term = Term {
-                index: vec![],
-                factors: vec![k, dy],
-                at: vec![vec![], idx.to_vec()],
-                value: k * dy,
-                label: None,
-            };
+            let term = Term { index: vec![], factors: vec![k, dy], at: vec![vec![], idx.to_vec()], value: k * dy, label: None };
             let names = vec!["γ/√(running_var+ε)".to_string(), dy_name.clone()];
             let mut d = Draft::new("bn_input_delta", target, &idx, value, names, vec![term]);
             d.parts = vec![
                 Part::cell("γ", gamma, &pname, &[c]),
-                Part {
-                    note: "not used by the derivative in eval mode (BN is a fixed affine map)"
-                        .into(),
-                    ..Part::cell("running_mean", mu, &mn, &[c])
-                },
+                Part { note: "not used by the derivative in eval mode (BN is a fixed affine map)".into(), ..Part::cell("running_mean", mu, &mn, &[c]) },
                 Part::cell("running_var", var, &vn, &[c]),
                 Part::scalar("ε", EPS),
                 Part::cell("dy", dy, &dy_name, &idx),
@@ -995,50 +714,23 @@ fn bn_input_delta<T: Scalar>(
     }
 }
 
-fn residual_fork<T: Scalar>(
-    model: &ResNet<T>,
-    name: &str,
-    idx: [usize; 4],
-    top_k: usize,
-) -> Result<Formula> {
+fn residual_fork<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let blk = model.graph.block(name)?;
     let site = site(model, &blk.entry)?;
     let terms = conv_dx_terms(model, site.conv, &site.input, idx)?;
     let shape = tape(model, &format!("act.{}", site.input))?.shape.clone();
     let target = format!("delta.{}", site.input);
     let t = tape_shaped(model, &target, &shape)?;
-    let names = vec![
-        format!("delta.{}", blk.entry),
-        format!("{}.weight", blk.entry),
-    ];
+    let names = vec![format!("delta.{}", blk.entry), format!("{}.weight", blk.entry)];
     let mut d = Draft::new("residual_fork", target, &idx, val(t, &idx), names, terms);
     d.parts.extend(other_parts(model, &site, idx)?);
     Ok(d.finish(top_k))
 }
 
-fn shortcut_forward<T: Scalar>(
-    model: &ResNet<T>,
-    name: &str,
-    idx: [usize; 4],
-    top_k: usize,
-) -> Result<Formula> {
+fn shortcut_forward<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top_k: usize) -> Result<Formula> {
     let m = model.graph.module(name)?;
-    let Kind::Shortcut {
-        c_in,
-        stride,
-        pad_lo,
-        ..
-    } = m.kind
-    else {
-        bail!(
-            "{name} is not an option-A shortcut; the shortcuts of this model are: {}",
-            model
-                .graph
-                .of_kind("shortcut")
-                .map(|m| m.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+    let Kind::Shortcut { c_in, stride, pad_lo, .. } = m.kind else {
+        bail!("{name} is not an option-A shortcut; the shortcuts of this model are: {}", model.graph.of_kind("shortcut").map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "))
     };
     let target = format!("act.{name}");
     let out = tape(model, &target)?;
@@ -1047,42 +739,14 @@ fn shortcut_forward<T: Scalar>(
     let input = format!("act.{}", m.inputs[0]);
     let a = tape(model, &input)?;
     let mut d = if c < pad_lo || c >= pad_lo + c_in {
-        let mut d = Draft::new(
-            "shortcut_forward",
-            target.clone(),
-            &idx,
-            val(out, &idx),
-            vec![input.clone()],
-            vec![],
-        );
-        d.parts.push(Part {
-            note: format!(
-                "channel {c} is zero padding: option A fills channels 0…{} and {}…{} with zeros",
-                pad_lo.saturating_sub(1),
-                pad_lo + c_in,
-                out.shape[1] - 1
-            ),
-            ..Part::scalar("padding", 0.0)
-        });
+        let mut d = Draft::new("shortcut_forward", target.clone(), &idx, val(out, &idx), vec![input.clone()], vec![]);
+        d.parts.push(Part { note: format!("channel {c} is zero padding: option A fills channels 0…{} and {}…{} with zeros", pad_lo.saturating_sub(1), pad_lo + c_in, out.shape[1] - 1), ..Part::scalar("padding", 0.0) });
         d
     } else {
         let at = vec![n, c - pad_lo, stride * x, stride * y];
         let v = val(a, &at);
-        let term = Term {
-            index: named(&[("i", c - pad_lo)]),
-            factors: vec![v],
-            at: vec![at.clone()],
-            value: v,
-            label: None,
-        };
-        let mut d = Draft::new(
-            "shortcut_forward",
-            target.clone(),
-            &idx,
-            val(out, &idx),
-            vec![input.clone()],
-            vec![term],
-        );
+        let term = Term { index: named(&[("i", c - pad_lo)]), factors: vec![v], at: vec![at.clone()], value: v, label: None };
+        let mut d = Draft::new("shortcut_forward", target.clone(), &idx, val(out, &idx), vec![input.clone()], vec![term]);
         d.parts.push(Part { note: format!("the block input at channel {c} − {pad_lo}, row {stride}·{x}, column {stride}·{y}: every {stride}th row and column is kept"), ..Part::cell("input cell", v, &input, &at) });
         d
     };
@@ -1099,19 +763,8 @@ fn fc_in<T: Scalar>(model: &ResNet<T>) -> String {
 fn fc_input<T: Scalar>(model: &ResNet<T>) -> Result<(&Tensor<T>, usize)> {
     let a = tape(model, &act(&fc_in(model)))?;
     let fc = model.fc();
-    if a.shape.len() != 2
-        || a.shape[1] != fc.n_in
-        || fc.weight.len() != fc.n_in * fc.n_out
-        || fc.bias.len() != fc.n_out
-    {
-        bail!(
-            "'{}' has shape {:?}, which does not fit {} ({} → {}): the tape is out of date",
-            act(&fc_in(model)),
-            a.shape,
-            fc.name,
-            fc.n_in,
-            fc.n_out
-        );
+    if a.shape.len() != 2 || a.shape[1] != fc.n_in || fc.weight.len() != fc.n_in * fc.n_out || fc.bias.len() != fc.n_out {
+        bail!("'{}' has shape {:?}, which does not fit {} ({} → {}): the tape is out of date", act(&fc_in(model)), a.shape, fc.name, fc.n_in, fc.n_out);
     }
     Ok((a, a.shape[0]))
 }
@@ -1120,91 +773,38 @@ fn fc_forward<T: Scalar>(model: &ResNet<T>, n: usize, j: usize, top_k: usize) ->
     let (a, batch) = fc_input(model)?;
     let fc = model.fc();
     check_n(n, batch)?;
-    check("j", j, fc.n_out, || {
-        format!("fc has {} outputs (classes)", fc.n_out)
-    })?;
+    check("j", j, fc.n_out, || format!("fc has {} outputs (classes)", fc.n_out))?;
     let z = tape_shaped(model, &act(&fc.name), &[batch, fc.n_out])?;
     let terms = (0..fc.n_in)
         .map(|k| {
             let (w, av) = (wval(&fc.weight, j * fc.n_in + k), val(a, &[n, k]));
-            Term {
-                index: named(&[("k", k)]),
-                factors: vec![w, av],
-                at: vec![vec![j, k], vec![n, k]],
-                value: w * av,
-                label: None,
-            }
+            Term { index: named(&[("k", k)]), factors: vec![w, av], at: vec![vec![j, k], vec![n, k]], value: w * av, label: None }
         })
         .collect();
     let names = vec![format!("{}.weight", fc.name), act(&fc_in(model))];
-    let mut d = Draft::new(
-        "fc_forward",
-        act(&fc.name),
-        &[n, j],
-        val(z, &[n, j]),
-        names,
-        terms,
-    );
-    d.parts.push(Part {
-        adds: true,
-        ..Part::cell(
-            "bias",
-            wval(&fc.bias, j),
-            &format!("{}.bias", fc.name),
-            &[j],
-        )
-    });
+    let mut d = Draft::new("fc_forward", act(&fc.name), &[n, j], val(z, &[n, j]), names, terms);
+    d.parts.push(Part { adds: true, ..Part::cell("bias", wval(&fc.bias, j), &format!("{}.bias", fc.name), &[j]) });
     Ok(d.finish(top_k))
 }
 
-fn fc_weight_grad<T: Scalar>(
-    model: &ResNet<T>,
-    j: usize,
-    k: usize,
-    top_k: usize,
-) -> Result<Formula> {
+fn fc_weight_grad<T: Scalar>(model: &ResNet<T>, j: usize, k: usize, top_k: usize) -> Result<Formula> {
     let (a, batch) = fc_input(model)?;
     let fc = model.fc();
-    check("j", j, fc.n_out, || {
-        format!("fc has {} outputs (classes)", fc.n_out)
-    })?;
+    check("j", j, fc.n_out, || format!("fc has {} outputs (classes)", fc.n_out))?;
     check("k", k, fc.n_in, || format!("fc has {} inputs", fc.n_in))?;
     let dz = tape_shaped(model, &delta(&fc.name), &[batch, fc.n_out])?;
-    let grad = tape_shaped(
-        model,
-        &format!("grad.{}.weight", fc.name),
-        &[fc.n_out, fc.n_in],
-    )?;
+    let grad = tape_shaped(model, &format!("grad.{}.weight", fc.name), &[fc.n_out, fc.n_in])?;
     let terms = (0..batch)
         .map(|n| {
             let (dv, av) = (val(dz, &[n, j]), val(a, &[n, k]));
-            Term {
-                index: named(&[("n", n)]),
-                factors: vec![dv, av],
-                at: vec![vec![n, j], vec![n, k]],
-                value: dv * av,
-                label: None,
-            }
+            Term { index: named(&[("n", n)]), factors: vec![dv, av], at: vec![vec![n, j], vec![n, k]], value: dv * av, label: None }
         })
         .collect();
     let names = vec![delta(&fc.name), act(&fc_in(model))];
-    Ok(Draft::new(
-        "fc_weight_grad",
-        format!("grad.{}.weight", fc.name),
-        &[j, k],
-        val(grad, &[j, k]),
-        names,
-        terms,
-    )
-    .finish(top_k))
+    Ok(Draft::new("fc_weight_grad", format!("grad.{}.weight", fc.name), &[j, k], val(grad, &[j, k]), names, terms).finish(top_k))
 }
 
-fn fc_input_delta<T: Scalar>(
-    model: &ResNet<T>,
-    n: usize,
-    k: usize,
-    top_k: usize,
-) -> Result<Formula> {
+fn fc_input_delta<T: Scalar>(model: &ResNet<T>, n: usize, k: usize, top_k: usize) -> Result<Formula> {
     let (_, batch) = fc_input(model)?;
     let fc = model.fc();
     check_n(n, batch)?;
@@ -1214,25 +814,11 @@ fn fc_input_delta<T: Scalar>(
     let terms = (0..fc.n_out)
         .map(|j| {
             let (w, dv) = (wval(&fc.weight, j * fc.n_in + k), val(dz, &[n, j]));
-            Term {
-                index: named(&[("j", j)]),
-                factors: vec![w, dv],
-                at: vec![vec![j, k], vec![n, j]],
-                value: w * dv,
-                label: None,
-            }
+            Term { index: named(&[("j", j)]), factors: vec![w, dv], at: vec![vec![j, k], vec![n, j]], value: w * dv, label: None }
         })
         .collect();
     let names = vec![format!("{}.weight", fc.name), delta(&fc.name)];
-    Ok(Draft::new(
-        "fc_input_delta",
-        delta(&fc_in(model)),
-        &[n, k],
-        val(target, &[n, k]),
-        names,
-        terms,
-    )
-    .finish(top_k))
+    Ok(Draft::new("fc_input_delta", delta(&fc_in(model)), &[n, k], val(target, &[n, k]), names, terms).finish(top_k))
 }
 
 // ---- the definition of a derivative, beside backprop ---------------------------------------
@@ -1270,23 +856,16 @@ pub fn numerical_check<T: Scalar>(model: &ResNet<T>, q: &Query, eps: f64) -> Res
     }
     let f = formula(model, q, 0)?;
     if f.target.starts_with("act.") {
-        bail!(
-            "{} is a forward value, not a derivative: check a δ or a weight-gradient cell",
-            f.target
-        );
+        bail!("{} is a forward value, not a derivative: check a δ or a weight-gradient cell", f.target);
     }
     if model.labels.is_empty() {
         bail!("run a backward pass first: the check repeats its loss");
     }
     let input = model.tape.get(&act(&model.graph.modules[0].name))?;
-    let x = Tensor {
-        shape: input.shape.clone(),
-        data: input.data.iter().map(|v| v.f64()).collect(),
-    };
+    let x = Tensor { shape: input.shape.clone(), data: input.data.iter().map(|v| v.f64()).collect() };
     let (labels, mode) = (model.labels.clone(), model.mode);
     let base: ResNet<f64> = model.cast();
-    let flat =
-        |shape: &[usize], idx: &[usize]| idx.iter().zip(shape).fold(0, |o, (&i, &n)| o * n + i);
+    let flat = |shape: &[usize], idx: &[usize]| idx.iter().zip(shape).fold(0, |o, (&i, &n)| o * n + i);
     // backprop, in f64
     let mut m = base.clone_weights();
     m.forward(&x, mode)?;
@@ -1294,19 +873,11 @@ pub fn numerical_check<T: Scalar>(model: &ResNet<T>, q: &Query, eps: f64) -> Res
     let backprop = val(m.tape.get(&f.target)?, &f.index);
     let (perturbed, at) = match f.target.strip_prefix("grad.") {
         Some(param) => {
-            let p = model
-                .graph
-                .params()
-                .find(|p| p.name == param)
-                .ok_or_else(|| crate::Error(format!("no parameter {param}")))?;
+            let p = model.graph.params().find(|p| p.name == param).ok_or_else(|| crate::Error(format!("no parameter {param}")))?;
             (param.to_string(), flat(&p.shape, &f.index))
         }
         None => {
-            let module = f
-                .target
-                .strip_prefix("delta.")
-                .unwrap_or(&f.target)
-                .to_string();
+            let module = f.target.strip_prefix("delta.").unwrap_or(&f.target).to_string();
             let shape = m.tape.get(&act(&module))?.shape.clone();
             (format!("act.{module}"), flat(&shape, &f.index))
         }
@@ -1318,44 +889,18 @@ pub fn numerical_check<T: Scalar>(model: &ResNet<T>, q: &Query, eps: f64) -> Res
             Some(module) => m.nudge = Some((module.to_string(), at, by)),
             None => {
                 let mut ps = m.params_mut();
-                let p = ps
-                    .iter_mut()
-                    .find(|p| p.name == perturbed)
-                    .expect("the parameter exists");
+                let p = ps.iter_mut().find(|p| p.name == perturbed).expect("the parameter exists");
                 p.data[at] += by;
             }
         }
         m.forward(&x, mode)?;
         let loss = m.backward(&labels)?;
-        let signs = relus
-            .iter()
-            .flat_map(|r| {
-                m.tape
-                    .get(r)
-                    .map(|t| t.data.iter().map(|&v| v > 0.0).collect::<Vec<_>>())
-                    .unwrap_or_default()
-            })
-            .collect();
+        let signs = relus.iter().flat_map(|r| m.tape.get(r).map(|t| t.data.iter().map(|&v| v > 0.0).collect::<Vec<_>>()).unwrap_or_default()).collect();
         Ok((loss, signs))
     };
     let ((loss_plus, s_plus), (loss_minus, s_minus)) = (run(eps)?, run(-eps)?);
     let numeric = (loss_plus - loss_minus) / (2.0 * eps);
     let scale = numeric.abs().max(backprop.abs());
-    let rel_diff = if scale < 1e-12 {
-        0.0
-    } else {
-        (numeric - backprop).abs() / scale
-    };
-    Ok(Check {
-        target: f.target,
-        index: f.index,
-        perturbed,
-        eps,
-        loss_plus,
-        loss_minus,
-        numeric,
-        backprop,
-        rel_diff,
-        kink: s_plus != s_minus,
-    })
+    let rel_diff = if scale < 1e-12 { 0.0 } else { (numeric - backprop).abs() / scale };
+    Ok(Check { target: f.target, index: f.index, perturbed, eps, loss_plus, loss_minus, numeric, backprop, rel_diff, kink: s_plus != s_minus })
 }

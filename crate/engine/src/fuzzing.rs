@@ -30,8 +30,4 @@ pub fn digits_file(data: &[u8]) {
 }
 
 /// The targets by name, as `fuzz/fuzz_targets/` and `fuzz/corpus/` name them.
-pub const TARGETS: [(&str, fn(&[u8])); 3] = [
-    ("model_file", model_file),
-    ("optimizer_file", optimizer_file),
-    ("digits_file", digits_file),
-];
+pub const TARGETS: [(&str, fn(&[u8])); 3] = [("model_file", model_file), ("optimizer_file", optimizer_file), ("digits_file", digits_file)];

@@ -20,31 +20,13 @@ pub struct Mat<'a> {
 
 /// `c[m×n] = a[m×k] · b[k×n]`, or `c += a·b` when `accumulate`. `c` is row-major with row
 /// stride `ldc`.
-pub fn sgemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: Mat,
-    b: Mat,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
+pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
     if m == 0 || n == 0 {
         return;
     }
-    assert!(
-        m == 0 || (m - 1) * ldc + n <= c.len(),
-        "gemm: destination too small"
-    );
-    assert!(
-        k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(),
-        "gemm: lhs too small"
-    );
-    assert!(
-        k == 0 || (k - 1) * b.rs + (n - 1) * b.cs < b.data.len(),
-        "gemm: rhs too small"
-    );
+    assert!(m == 0 || (m - 1) * ldc + n <= c.len(), "gemm: destination too small");
+    assert!(k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "gemm: lhs too small");
+    assert!(k == 0 || (k - 1) * b.rs + (n - 1) * b.cs < b.data.len(), "gemm: rhs too small");
     #[cfg(target_arch = "wasm32")]
     packed::sgemm(m, n, k, a, b, c, ldc, accumulate);
     #[cfg(not(target_arch = "wasm32"))]
@@ -88,19 +70,10 @@ pub struct Lhs<'a> {
 
 impl<'a> Lhs<'a> {
     pub fn new(m: usize, k: usize, a: Mat<'a>) -> Self {
-        assert!(
-            m == 0 || k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(),
-            "gemm: lhs too small"
-        );
+        assert!(m == 0 || k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "gemm: lhs too small");
         #[cfg(target_arch = "wasm32")]
         let panels = packed::pack_a(m, k, &a);
-        Lhs {
-            m,
-            k,
-            a,
-            #[cfg(target_arch = "wasm32")]
-            panels,
-        }
+        Lhs { m, k, a, #[cfg(target_arch = "wasm32")] panels }
     }
 }
 
@@ -113,27 +86,11 @@ pub fn sgemm_lhs(lhs: &Lhs, n: usize, b: Mat, c: &mut [f32], ldc: usize, accumul
             return;
         }
         assert!((m - 1) * ldc + n <= c.len(), "gemm: destination too small");
-        assert!(
-            k == 0 || (k - 1) * b.rs + (n - 1) * b.cs < b.data.len(),
-            "gemm: rhs too small"
-        );
+        assert!(k == 0 || (k - 1) * b.rs + (n - 1) * b.cs < b.data.len(), "gemm: rhs too small");
         packed::sgemm_packed_a(m, n, k, &lhs.panels, b, c, ldc, accumulate);
     }
     #[cfg(not(target_arch = "wasm32"))]
-    sgemm(
-        lhs.m,
-        n,
-        lhs.k,
-        Mat {
-            data: lhs.a.data,
-            rs: lhs.a.rs,
-            cs: lhs.a.cs,
-        },
-        b,
-        c,
-        ldc,
-        accumulate,
-    );
+    sgemm(lhs.m, n, lhs.k, Mat { data: lhs.a.data, rs: lhs.a.rs, cs: lhs.a.cs }, b, c, ldc, accumulate);
 }
 
 /// `c[m×n] (+)= a[m×k] · btᵀ`, where `a` (row stride `lda`) and `bt` (`n×k`, row stride `ldb`)
@@ -141,39 +98,24 @@ pub fn sgemm_lhs(lhs: &Lhs, n: usize, b: Mat, c: &mut [f32], ldc: usize, accumul
 /// over the pixels. In wasm it is `nt::sgemm_nt`, which reads both operands in place (no
 /// packing: packing the transposed `col_n` cost as much as the product); natively `sgemm`.
 #[allow(clippy::too_many_arguments)]
-pub fn sgemm_nt(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    bt: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
+pub fn sgemm_nt(m: usize, n: usize, k: usize, a: &[f32], lda: usize, bt: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
     #[cfg(target_arch = "wasm32")]
     nt::sgemm_nt(m, n, k, a, lda, bt, ldb, c, ldc, accumulate);
     #[cfg(not(target_arch = "wasm32"))]
-    sgemm(
-        m,
-        n,
-        k,
-        Mat {
-            data: a,
-            rs: lda,
-            cs: 1,
-        },
-        Mat {
-            data: bt,
-            rs: 1,
-            cs: ldb,
-        },
-        c,
-        ldc,
-        accumulate,
-    );
+    sgemm(m, n, k, Mat { data: a, rs: lda, cs: 1 }, Mat { data: bt, rs: 1, cs: ldb }, c, ldc, accumulate);
+}
+
+/// `a·b + c` in simd128 lanes: one fused multiply-add with relaxed SIMD (where the CPU has
+/// FMA), a multiply and an add without. The one operation of the GEMM kernels and of the
+/// peak loop (`bench::peak_kernel`).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub fn madd(a: core::arch::wasm32::v128, b: core::arch::wasm32::v128, c: core::arch::wasm32::v128) -> core::arch::wasm32::v128 {
+    use core::arch::wasm32::*;
+    #[cfg(target_feature = "relaxed-simd")]
+    return f32x4_relaxed_madd(a, b, c);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return f32x4_add(f32x4_mul(a, b), c);
 }
 
 /// The product of two k-contiguous operands (`sgemm_nt`): 2×4 tiles of `c`, each the dot
@@ -186,36 +128,19 @@ pub mod nt {
 
     /// Same contract as `super::sgemm_nt`.
     #[allow(clippy::too_many_arguments)]
-    pub fn sgemm_nt(
-        m: usize,
-        n: usize,
-        k: usize,
-        a: &[f32],
-        lda: usize,
-        bt: &[f32],
-        ldb: usize,
-        c: &mut [f32],
-        ldc: usize,
-        accumulate: bool,
-    ) {
+    pub fn sgemm_nt(m: usize, n: usize, k: usize, a: &[f32], lda: usize, bt: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
         if m == 0 || n == 0 {
             return;
         }
         assert!((m - 1) * ldc + n <= c.len(), "gemm: destination too small");
         if k == 0 {
             // (an empty sum: no operand is read)
-            for i in 0..m {
-                let row = &mut c[i * ldc..][..n];
-                if !accumulate {
-                    row.fill(0.0);
-                }
+            if !accumulate {
+                (0..m).for_each(|i| c[i * ldc..][..n].fill(0.0));
             }
             return;
         }
-        assert!(
-            (m - 1) * lda + k <= a.len() && (n - 1) * ldb + k <= bt.len(),
-            "gemm: operand too small"
-        );
+        assert!((m - 1) * lda + k <= a.len() && (n - 1) * ldb + k <= bt.len(), "gemm: operand too small");
         let mut put = |i: usize, j: usize, v: f32| {
             let d = &mut c[i * ldc + j];
             *d = if accumulate { *d + v } else { v };
@@ -225,19 +150,12 @@ pub mod nt {
                 if i0 + TM <= m && j0 + TN <= n {
                     let t = tile(k, &a[i0 * lda..], lda, &bt[j0 * ldb..], ldb);
                     for (r, row) in t.iter().enumerate() {
-                        for (q, &v) in row.iter().enumerate() {
-                            put(i0 + r, j0 + q, v);
-                        }
+                        row.iter().enumerate().for_each(|(q, &v)| put(i0 + r, j0 + q, v));
                     }
                 } else {
                     for i in i0..(i0 + TM).min(m) {
                         for j in j0..(j0 + TN).min(n) {
-                            let v = a[i * lda..][..k]
-                                .iter()
-                                .zip(&bt[j * ldb..][..k])
-                                .map(|(x, y)| x * y)
-                                .sum();
-                            put(i, j, v);
+                            put(i, j, a[i * lda..][..k].iter().zip(&bt[j * ldb..][..k]).map(|(x, y)| x * y).sum());
                         }
                     }
                 }
@@ -245,43 +163,24 @@ pub mod nt {
         }
     }
 
-    /// `t[r][q] = Σ_p a[r·lda + p] · b[q·ldb + p]` for r < 2, q < 4.
+    /// `t[r][q] = Σ_p a[r·lda + p] · b[q·ldb + p]` for r < 2, q < 4 (k > 0).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
     fn tile(k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize) -> [[f32; TN]; TM] {
+        use super::madd;
         use core::arch::wasm32::*;
-        #[inline(always)]
-        fn madd(a: v128, b: v128, c: v128) -> v128 {
-            #[cfg(target_feature = "relaxed-simd")]
-            return f32x4_relaxed_madd(a, b, c);
-            #[cfg(not(target_feature = "relaxed-simd"))]
-            return f32x4_add(f32x4_mul(a, b), c);
-        }
-        #[inline(always)]
-        fn hsum(v: v128) -> f32 {
-            (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v))
-                + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
-        }
+        let hsum = |v: v128| (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v)) + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v));
         assert!(k > 0 && lda + k <= a.len() && 3 * ldb + k <= b.len());
         let k4 = k & !3;
         let z = f32x4_splat(0.0);
-        let (mut c00, mut c01, mut c02, mut c03, mut c10, mut c11, mut c12, mut c13) =
-            (z, z, z, z, z, z, z, z);
+        let (mut c00, mut c01, mut c02, mut c03, mut c10, mut c11, mut c12, mut c13) = (z, z, z, z, z, z, z, z);
         // SAFETY: the assert bounds every load (p + 4 ≤ k4 ≤ k).
         unsafe {
             let (a0, a1) = (a.as_ptr(), a.as_ptr().add(lda));
-            let (b0, b1, b2, b3) = (
-                b.as_ptr(),
-                b.as_ptr().add(ldb),
-                b.as_ptr().add(2 * ldb),
-                b.as_ptr().add(3 * ldb),
-            );
+            let (b0, b1, b2, b3) = (b.as_ptr(), b.as_ptr().add(ldb), b.as_ptr().add(2 * ldb), b.as_ptr().add(3 * ldb));
             let mut p = 0;
             while p < k4 {
-                let (x0, x1) = (
-                    v128_load(a0.add(p) as *const v128),
-                    v128_load(a1.add(p) as *const v128),
-                );
+                let (x0, x1) = (v128_load(a0.add(p) as *const v128), v128_load(a1.add(p) as *const v128));
                 let y0 = v128_load(b0.add(p) as *const v128);
                 c00 = madd(x0, y0, c00);
                 c10 = madd(x1, y0, c10);
@@ -297,15 +196,10 @@ pub mod nt {
                 p += 4;
             }
         }
-        let mut t = [
-            [hsum(c00), hsum(c01), hsum(c02), hsum(c03)],
-            [hsum(c10), hsum(c11), hsum(c12), hsum(c13)],
-        ];
+        let mut t = [[hsum(c00), hsum(c01), hsum(c02), hsum(c03)], [hsum(c10), hsum(c11), hsum(c12), hsum(c13)]];
         for p in k4..k {
             for (r, row) in t.iter_mut().enumerate() {
-                for (q, v) in row.iter_mut().enumerate() {
-                    *v += a[r * lda + p] * b[q * ldb + p];
-                }
+                row.iter_mut().enumerate().for_each(|(q, v)| *v += a[r * lda + p] * b[q * ldb + p]);
             }
         }
         t
@@ -315,11 +209,38 @@ pub mod nt {
     fn tile(k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize) -> [[f32; TN]; TM] {
         let mut t = [[0.0; TN]; TM];
         for (r, row) in t.iter_mut().enumerate() {
-            for (q, v) in row.iter_mut().enumerate() {
-                *v = (0..k).map(|p| a[r * lda + p] * b[q * ldb + p]).sum();
-            }
+            row.iter_mut().enumerate().for_each(|(q, v)| *v = (0..k).map(|p| a[r * lda + p] * b[q * ldb + p]).sum());
         }
         t
+    }
+
+    /// `sgemm_nt` against a naive product on shapes that reach every path (whole tiles, edge
+    /// tiles, k not a multiple of 4, k = 0, row strides wider than k, overwrite and
+    /// accumulate): the check the engine's tests run natively and the wasm tests in Chromium.
+    pub fn check_against_naive() -> Result<(), String> {
+        for &(m, n, k) in &[(1, 1, 1), (2, 4, 4), (2, 4, 5), (3, 5, 7), (4, 8, 3), (7, 9, 13), (16, 144, 784), (64, 576, 49), (5, 6, 0)] {
+            let (lda, ldb, ldc) = (k + 2, k + 1, n + 3);
+            let a: Vec<f32> = (0..m * lda).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+            let bt: Vec<f32> = (0..n * ldb).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
+            for accumulate in [false, true] {
+                let mut c = vec![0.5f32; m * ldc];
+                sgemm_nt(m, n, k, &a, lda, &bt, ldb, &mut c, ldc, accumulate);
+                for i in 0..m {
+                    for j in 0..ldc {
+                        let want = if j >= n {
+                            0.5 // (beyond the n columns: untouched)
+                        } else {
+                            (if accumulate { 0.5 } else { 0.0 }) + (0..k).map(|p| a[i * lda + p] * bt[j * ldb + p]).sum::<f32>()
+                        };
+                        let got = c[i * ldc + j];
+                        if (got - want).abs() > 1e-4 * (1.0 + want.abs()) {
+                            return Err(format!("{m}×{n}×{k} (accumulate {accumulate}) c[{i},{j}] = {got}, want {want}"));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -359,16 +280,7 @@ pub mod packed {
 
     /// `c[m×n] (+)= a[m×k] · b[k×n]`; same contract as `super::sgemm`.
     #[allow(clippy::too_many_arguments)]
-    pub fn sgemm(
-        m: usize,
-        n: usize,
-        k: usize,
-        a: Mat,
-        b: Mat,
-        c: &mut [f32],
-        ldc: usize,
-        accumulate: bool,
-    ) {
+    pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
         // (The panels are taken out of the thread-local so the product below can borrow it.)
         let mut pa = PACK_A.take();
         pack_a_into(m, k, &a, &mut pa);
@@ -378,16 +290,7 @@ pub mod packed {
 
     /// As `sgemm`, with A already in panels (`pack_a`).
     #[allow(clippy::too_many_arguments)]
-    pub fn sgemm_packed_a(
-        m: usize,
-        n: usize,
-        k: usize,
-        pa: &[f32],
-        b: Mat,
-        c: &mut [f32],
-        ldc: usize,
-        accumulate: bool,
-    ) {
+    pub fn sgemm_packed_a(m: usize, n: usize, k: usize, pa: &[f32], b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
         let (mp, np) = (m.div_ceil(MR), n.div_ceil(NR));
         assert!(pa.len() >= mp * k * MR, "gemm: packed lhs too small");
         PACK.with(|pack| {
@@ -414,11 +317,7 @@ pub mod packed {
             let mut acc = [[0.0f32; NR]; MR];
             for j in 0..np {
                 let cols = NR.min(n - j * NR);
-                let (bp, bstride) = if direct && cols == NR {
-                    (&b.data[j * NR..], b.rs)
-                } else {
-                    (&pb[j * k * NR..(j + 1) * k * NR], NR)
-                };
+                let (bp, bstride) = if direct && cols == NR { (&b.data[j * NR..], b.rs) } else { (&pb[j * k * NR..(j + 1) * k * NR], NR) };
                 for i in 0..mp {
                     let ap = &pa[i * k * MR..(i + 1) * k * MR];
                     kernel(k, ap, bp, bstride, &mut acc);
@@ -439,18 +338,11 @@ pub mod packed {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
     fn kernel(k: usize, ap: &[f32], bp: &[f32], bs: usize, acc: &mut [[f32; NR]; MR]) {
+        use super::madd;
         use core::arch::wasm32::*;
-        #[inline(always)]
-        fn madd(a: v128, b: v128, c: v128) -> v128 {
-            #[cfg(target_feature = "relaxed-simd")]
-            return f32x4_relaxed_madd(a, b, c);
-            #[cfg(not(target_feature = "relaxed-simd"))]
-            return f32x4_add(f32x4_mul(a, b), c);
-        }
         assert!(ap.len() >= k * MR && (k == 0 || bp.len() >= (k - 1) * bs + NR));
         let z = f32x4_splat(0.0);
-        let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) =
-            (z, z, z, z, z, z, z, z);
+        let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) = (z, z, z, z, z, z, z, z);
         // SAFETY: the assert bounds every load (p < k).
         unsafe {
             let (a, b) = (ap.as_ptr(), bp.as_ptr());
@@ -470,10 +362,7 @@ pub mod packed {
                 c30 = madd(a3, b0, c30);
                 c31 = madd(a3, b1, c31);
             }
-            for (r, (lo, hi)) in [(c00, c01), (c10, c11), (c20, c21), (c30, c31)]
-                .into_iter()
-                .enumerate()
-            {
+            for (r, (lo, hi)) in [(c00, c01), (c10, c11), (c20, c21), (c30, c31)].into_iter().enumerate() {
                 v128_store(acc[r].as_mut_ptr() as *mut v128, lo);
                 v128_store(acc[r].as_mut_ptr().add(4) as *mut v128, hi);
             }
@@ -486,9 +375,7 @@ pub mod packed {
         for p in 0..k {
             for (r, row) in acc.iter_mut().enumerate() {
                 let a = ap[p * MR + r];
-                row.iter_mut()
-                    .zip(&bp[p * bs..p * bs + NR])
-                    .for_each(|(c, b)| *c += a * b);
+                row.iter_mut().zip(&bp[p * bs..p * bs + NR]).for_each(|(c, b)| *c += a * b);
             }
         }
     }
@@ -506,143 +393,44 @@ mod tests {
         // a is m×k row-major; bt is b stored transposed (n×k row-major).
         let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
         let mut c = vec![1.0f32; m * n];
-        sgemm(
-            m,
-            n,
-            k,
-            Mat {
-                data: &a,
-                rs: k,
-                cs: 1,
-            },
-            Mat {
-                data: &bt,
-                rs: 1,
-                cs: k,
-            },
-            &mut c,
-            n,
-            true,
-        );
+        sgemm(m, n, k, Mat { data: &a, rs: k, cs: 1 }, Mat { data: &bt, rs: 1, cs: k }, &mut c, n, true);
         for i in 0..m {
             for j in 0..n {
                 let want: f32 = 1.0 + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>();
-                assert!(
-                    (c[i * n + j] - want).abs() < 1e-5,
-                    "c[{i},{j}] = {} want {want}",
-                    c[i * n + j]
-                );
+                assert!((c[i * n + j] - want).abs() < 1e-5, "c[{i},{j}] = {} want {want}", c[i * n + j]);
             }
         }
     }
 
-    /// The k-contiguous product (`nt`, the wasm path of the weight gradient) on odd sizes,
-    /// row strides wider than k, overwrite and accumulate, against a naive product.
+    /// The k-contiguous product (`nt`, the wasm path of the weight gradient) in scalars: its
+    /// tiling and edges (the wasm tests run the same check on its simd128 tiles).
     #[test]
     fn nt_gemm_matches_naive() {
-        for &(m, n, k) in &[
-            (1, 1, 1),
-            (2, 4, 4),
-            (2, 4, 5),
-            (3, 5, 7),
-            (16, 144, 784),
-            (64, 576, 49),
-            (5, 6, 0),
-            (7, 9, 13),
-        ] {
-            let (lda, ldb, ldc) = (k + 2, k + 1, n + 3);
-            let a: Vec<f32> = (0..m * lda)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
-                .collect();
-            let bt: Vec<f32> = (0..n * ldb)
-                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0)
-                .collect();
-            for accumulate in [false, true] {
-                let mut c = vec![0.5f32; m * ldc];
-                nt::sgemm_nt(m, n, k, &a, lda, &bt, ldb, &mut c, ldc, accumulate);
-                for i in 0..m {
-                    for j in 0..ldc {
-                        let want = if j >= n {
-                            0.5
-                        } else {
-                            (if accumulate { 0.5 } else { 0.0 })
-                                + (0..k)
-                                    .map(|p| a[i * lda + p] * bt[j * ldb + p])
-                                    .sum::<f32>()
-                        };
-                        let got = c[i * ldc + j];
-                        assert!(
-                            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                            "{m}×{n}×{k} c[{i},{j}] = {got}, want {want}"
-                        );
-                    }
-                }
-            }
-        }
+        nt::check_against_naive().unwrap();
     }
 
     /// The packed GEMM (the wasm path) on odd sizes, transposed operands, overwrite and
     /// accumulate, against a naive product.
     #[test]
     fn packed_gemm_matches_naive() {
-        for &(m, n, k) in &[
-            (1, 1, 1),
-            (4, 8, 3),
-            (5, 9, 7),
-            (16, 784, 144),
-            (13, 49, 576),
-            (3, 2, 0),
-        ] {
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
-                .collect();
-            let b: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0)
-                .collect();
+        for &(m, n, k) in &[(1, 1, 1), (4, 8, 3), (5, 9, 7), (16, 784, 144), (13, 49, 576), (3, 2, 0)] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
             for (transpose_b, accumulate) in [(false, false), (true, true), (false, true)] {
                 let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
-                let bm = if transpose_b {
-                    Mat {
-                        data: &bt,
-                        rs: 1,
-                        cs: k,
-                    }
-                } else {
-                    Mat {
-                        data: &b,
-                        rs: n,
-                        cs: 1,
-                    }
-                };
+                let bm = if transpose_b { Mat { data: &bt, rs: 1, cs: k } } else { Mat { data: &b, rs: n, cs: 1 } };
                 let ldc = n + 3;
                 let mut c = vec![0.5f32; m * ldc];
-                packed::sgemm(
-                    m,
-                    n,
-                    k,
-                    Mat {
-                        data: &a,
-                        rs: k,
-                        cs: 1,
-                    },
-                    bm,
-                    &mut c,
-                    ldc,
-                    accumulate,
-                );
+                packed::sgemm(m, n, k, Mat { data: &a, rs: k, cs: 1 }, bm, &mut c, ldc, accumulate);
                 for i in 0..m {
                     for j in 0..ldc {
                         let want = if j >= n {
                             0.5
                         } else {
-                            (if accumulate { 0.5 } else { 0.0 })
-                                + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>()
+                            (if accumulate { 0.5 } else { 0.0 }) + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>()
                         };
                         let got = c[i * ldc + j];
-                        assert!(
-                            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                            "{m}×{n}×{k} c[{i},{j}] = {got}, want {want}"
-                        );
+                        assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{m}×{n}×{k} c[{i},{j}] = {got}, want {want}");
                     }
                 }
             }

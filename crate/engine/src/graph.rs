@@ -99,22 +99,12 @@ pub struct Preset {
 
 pub fn presets() -> Vec<Preset> {
     use Shortcut::*;
-    let p = |id, label, n, shortcut, bn| Preset {
-        id,
-        label,
-        config: Config::family(n, 16, shortcut, bn),
-    };
+    let p = |id, label, n, shortcut, bn| Preset { id, label, config: Config::family(n, 16, shortcut, bn) };
     vec![
         p("resnet8", "ResNet-8", 1, Projection, true),
         p("resnet20", "ResNet-20", 3, Projection, true),
         p("plain20", "Plain-20", 3, None, true),
-        p(
-            "resnet20-nobn",
-            "ResNet-20 without BN",
-            3,
-            Projection,
-            false,
-        ),
+        p("resnet20-nobn", "ResNet-20 without BN", 3, Projection, false),
         p("resnet56", "ResNet-56", 9, Projection, true),
         p("plain56", "Plain-56", 9, None, true),
     ]
@@ -123,24 +113,12 @@ pub fn presets() -> Vec<Preset> {
 impl Config {
     /// The MNIST member with `n` blocks per stage (depth 6n+2), base width `width`.
     pub fn family(n: usize, width: usize, shortcut: Shortcut, batchnorm: bool) -> Self {
-        Config {
-            in_channels: 1,
-            image_size: 28,
-            num_classes: 10,
-            widths: vec![width, 2 * width, 4 * width],
-            blocks: vec![n; 3],
-            shortcut,
-            batchnorm,
-        }
+        Config { in_channels: 1, image_size: 28, num_classes: 10, widths: vec![width, 2 * width, 4 * width], blocks: vec![n; 3], shortcut, batchnorm }
     }
 
     /// CIFAR-shaped ResNet-20: 3×32×32 input, three stages of three blocks.
     pub fn resnet20_cifar() -> Self {
-        Config {
-            in_channels: 3,
-            image_size: 32,
-            ..Config::family(3, 16, Shortcut::Projection, true)
-        }
+        Config { in_channels: 3, image_size: 32, ..Config::family(3, 16, Shortcut::Projection, true) }
     }
 
     /// Weighted layers: the convs of the main branch and the fc (the paper's count, 6n+2).
@@ -157,15 +135,7 @@ impl Config {
         if *self != Config::family(n, w, self.shortcut, self.batchnorm) {
             return None;
         }
-        let mut id = format!(
-            "{}{}",
-            if self.shortcut == Shortcut::None {
-                "plain"
-            } else {
-                "resnet"
-            },
-            self.depth()
-        );
+        let mut id = format!("{}{}", if self.shortcut == Shortcut::None { "plain" } else { "resnet" }, self.depth());
         if self.shortcut == Shortcut::Identity {
             id.push_str("-a");
         }
@@ -181,9 +151,7 @@ impl Config {
     /// Reads an [`arch_id`](Config::arch_id): depth 6n+2 with n in [`DEPTH_N`], a width in
     /// [`WIDTHS`].
     pub fn from_arch_id(id: &str) -> Result<Self> {
-        let help = || {
-            format!("an architecture is resnet<depth> or plain<depth> (depth 8, 14, 20, … 56), optionally with -a (identity shortcuts), -w8/-w32 and -nobn; not {id:?}")
-        };
+        let help = || format!("an architecture is resnet<depth> or plain<depth> (depth 8, 14, 20, … 56), optionally with -a (identity shortcuts), -w8/-w32 and -nobn; not {id:?}");
         let mut parts = id.trim().split('-');
         let head = parts.next().unwrap_or_default().to_ascii_lowercase();
         let (mut shortcut, digits) = if let Some(d) = head.strip_prefix("resnet") {
@@ -193,9 +161,7 @@ impl Config {
         } else {
             bail!("{}", help());
         };
-        let Ok(depth) = digits.parse::<usize>() else {
-            bail!("{}", help())
-        };
+        let Ok(depth) = digits.parse::<usize>() else { bail!("{}", help()) };
         if depth < 8 || (depth - 2) % 6 != 0 || !DEPTH_N.contains(&((depth - 2) / 6)) {
             bail!("depth {depth} is not in the family: 6n+2 with n = {}…{} (8, 14, 20, 26, 32, 38, 44, 50, 56)", DEPTH_N.start(), DEPTH_N.end());
         }
@@ -204,11 +170,7 @@ impl Config {
             match p.to_ascii_lowercase().as_str() {
                 "a" if shortcut == Shortcut::Projection => shortcut = Shortcut::Identity,
                 "nobn" => bn = false,
-                w if w.starts_with('w')
-                    && w[1..].parse::<usize>().is_ok_and(|v| WIDTHS.contains(&v)) =>
-                {
-                    width = w[1..].parse().expect("checked")
-                }
+                w if w.starts_with('w') && w[1..].parse::<usize>().is_ok_and(|v| WIDTHS.contains(&v)) => width = w[1..].parse().expect("checked"),
                 _ => bail!("{}", help()),
             }
         }
@@ -217,15 +179,7 @@ impl Config {
 
     /// A name for people: "ResNet-20", "Plain-56 without BN", "ResNet-8 (option A)".
     pub fn label(&self) -> String {
-        let mut s = format!(
-            "{}-{}",
-            if self.shortcut == Shortcut::None {
-                "Plain"
-            } else {
-                "ResNet"
-            },
-            self.depth()
-        );
+        let mut s = format!("{}-{}", if self.shortcut == Shortcut::None { "Plain" } else { "ResNet" }, self.depth());
         if self.shortcut == Shortcut::Identity {
             s.push_str(" (identity shortcuts)");
         }
@@ -240,31 +194,15 @@ impl Config {
 
     pub fn validate(&self) -> Result<()> {
         if self.widths.is_empty() || self.widths.len() != self.blocks.len() {
-            bail!(
-                "config: widths {:?} and blocks {:?} must be non-empty and of the same length",
-                self.widths,
-                self.blocks
-            );
+            bail!("config: widths {:?} and blocks {:?} must be non-empty and of the same length", self.widths, self.blocks);
         }
-        if self.in_channels == 0
-            || self.num_classes == 0
-            || self.widths.contains(&0)
-            || self.blocks.contains(&0)
-        {
+        if self.in_channels == 0 || self.num_classes == 0 || self.widths.contains(&0) || self.blocks.contains(&0) {
             bail!("config: channels, classes, widths and blocks must all be at least 1");
         }
         if self.image_size < 1 << (self.widths.len() - 1) || self.image_size > 512 {
-            bail!(
-                "config: image_size {} must be between {} and 512",
-                self.image_size,
-                1 << (self.widths.len() - 1)
-            );
+            bail!("config: image_size {} must be between {} and 512", self.image_size, 1 << (self.widths.len() - 1));
         }
-        if self.in_channels > 64
-            || self.widths.iter().any(|&w| w > 1024)
-            || self.blocks.iter().sum::<usize>() > 64
-            || self.num_classes > 10_000
-        {
+        if self.in_channels > 64 || self.widths.iter().any(|&w| w > 1024) || self.blocks.iter().sum::<usize>() > 64 || self.num_classes > 10_000 {
             bail!("config: too large (at most 64 input channels, widths ≤ 1024, at most 64 blocks, at most 10000 classes)");
         }
         if self.shortcut == Shortcut::Identity {
@@ -296,34 +234,17 @@ impl Config {
 pub enum Kind {
     /// The image.
     Input,
-    Conv {
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-        bias: bool,
-    },
+    Conv { c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, bias: bool },
     #[serde(rename = "bn")]
-    BatchNorm {
-        c: usize,
-    },
+    BatchNorm { c: usize },
     Relu,
     /// `inputs[0] + inputs[1]`: the residual junction (main branch first).
     Add,
     /// Option A: `y[c, x, y] = x[c − pad_lo, stride·x, stride·y]`, zero for the padded channels.
-    Shortcut {
-        c_in: usize,
-        c_out: usize,
-        stride: usize,
-        pad_lo: usize,
-    },
+    Shortcut { c_in: usize, c_out: usize, stride: usize, pad_lo: usize },
     #[serde(rename = "pool")]
     AvgPool,
-    Fc {
-        n_in: usize,
-        n_out: usize,
-    },
+    Fc { n_in: usize, n_out: usize },
     /// Softmax, trained with cross-entropy.
     #[serde(rename = "loss")]
     Softmax,
@@ -401,24 +322,8 @@ pub fn block_entry(block: &str) -> String {
 impl Graph {
     /// The graph of a (valid) config.
     pub fn build(c: &Config) -> Graph {
-        let mut b = Builder {
-            g: Graph {
-                modules: vec![],
-                blocks: vec![],
-                focus: String::new(),
-            },
-            bn: c.batchnorm,
-            block: None,
-            side: false,
-        };
-        b.push(
-            "input",
-            Kind::Input,
-            &[],
-            vec![c.in_channels, c.image_size, c.image_size],
-            vec![],
-            "the image".into(),
-        );
+        let mut b = Builder { g: Graph { modules: vec![], blocks: vec![], focus: String::new() }, bn: c.batchnorm, block: None, side: false };
+        b.push("input", Kind::Input, &[], vec![c.in_channels, c.image_size, c.image_size], vec![], "the image".into());
         let w0 = c.widths[0];
         let x = b.conv(STEM_CONV, "input", w0, 3, 1, 1);
         let x = b.bn(STEM_BN, &x);
@@ -431,54 +336,13 @@ impl Graph {
             }
         }
         let k = b.shape(&x)[0];
-        b.push(
-            "avgpool",
-            Kind::AvgPool,
-            &[&x],
-            vec![k],
-            vec![],
-            format!("global average pool: the mean of each of the {k} channels"),
-        );
-        let fc = Kind::Fc {
-            n_in: k,
-            n_out: c.num_classes,
-        };
-        let params = vec![
-            ParamSpec {
-                name: format!("{FC}.weight"),
-                shape: vec![c.num_classes, k],
-                trainable: true,
-            },
-            ParamSpec {
-                name: format!("{FC}.bias"),
-                shape: vec![c.num_classes],
-                trainable: true,
-            },
-        ];
-        b.push(
-            FC,
-            fc,
-            &["avgpool"],
-            vec![c.num_classes],
-            params,
-            format!("fully connected {k}→{} (the logits)", c.num_classes),
-        );
-        b.push(
-            "softmax",
-            Kind::Softmax,
-            &[FC],
-            vec![c.num_classes],
-            vec![],
-            "class probabilities (trained with cross-entropy)".into(),
-        );
+        b.push("avgpool", Kind::AvgPool, &[&x], vec![k], vec![], format!("global average pool: the mean of each of the {k} channels"));
+        let fc = Kind::Fc { n_in: k, n_out: c.num_classes };
+        let params = vec![ParamSpec { name: format!("{FC}.weight"), shape: vec![c.num_classes, k], trainable: true }, ParamSpec { name: format!("{FC}.bias"), shape: vec![c.num_classes], trainable: true }];
+        b.push(FC, fc, &["avgpool"], vec![c.num_classes], params, format!("fully connected {k}→{} (the logits)", c.num_classes));
+        b.push("softmax", Kind::Softmax, &[FC], vec![c.num_classes], vec![], "class probabilities (trained with cross-entropy)".into());
         let mut g = b.g;
-        g.focus = g
-            .blocks
-            .iter()
-            .find(|b| b.reshapes)
-            .or(g.blocks.first())
-            .map(|b| b.entry.clone())
-            .unwrap_or_else(|| STEM_CONV.into());
+        g.focus = g.blocks.iter().find(|b| b.reshapes).or(g.blocks.first()).map(|b| b.entry.clone()).unwrap_or_else(|| STEM_CONV.into());
         g
     }
 
@@ -495,23 +359,13 @@ impl Graph {
 
     /// The modules that read `name`'s output, in forward order.
     pub fn consumers(&self, name: &str) -> Vec<&Module> {
-        self.modules
-            .iter()
-            .filter(|m| m.inputs.iter().any(|i| i == name))
-            .collect()
+        self.modules.iter().filter(|m| m.inputs.iter().any(|i| i == name)).collect()
     }
 
     pub fn block(&self, name: &str) -> Result<&Block> {
         match self.blocks.iter().find(|b| b.name == name) {
             Some(b) => Ok(b),
-            None => bail!(
-                "no residual block '{name}'; the blocks are {}",
-                self.blocks
-                    .iter()
-                    .map(|b| b.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            None => bail!("no residual block '{name}'; the blocks are {}", self.blocks.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")),
         }
     }
 
@@ -524,10 +378,7 @@ impl Graph {
 
     /// The classifier (the one `fc` module).
     pub fn fc(&self) -> &Module {
-        self.modules
-            .iter()
-            .find(|m| matches!(m.kind, Kind::Fc { .. }))
-            .expect("every graph ends in an fc")
+        self.modules.iter().find(|m| matches!(m.kind, Kind::Fc { .. })).expect("every graph ends in an fc")
     }
 
     /// Every parameter and buffer, in module order.
@@ -537,20 +388,14 @@ impl Graph {
 
     /// Number of parameter and buffer values.
     pub fn state_len(&self) -> u64 {
-        self.params()
-            .map(|p| p.shape.iter().product::<usize>() as u64)
-            .sum()
+        self.params().map(|p| p.shape.iter().product::<usize>() as u64).sum()
     }
 
     /// Bytes of the tape a training pass over `batch` images fills (f32): every module's
     /// output and its δ. It is the bulk of a model's memory: ResNet-8 ≈ 1.7 MB an image,
     /// ResNet-20 4.2 MB, ResNet-56 11.5 MB (their weights: 0.3, 1.1 and 3.4 MB in all).
     pub fn tape_bytes(&self, batch: usize) -> u64 {
-        let per_image: u64 = self
-            .modules
-            .iter()
-            .map(|m| 2 * m.shape.iter().product::<usize>() as u64)
-            .sum();
+        let per_image: u64 = self.modules.iter().map(|m| 2 * m.shape.iter().product::<usize>() as u64).sum();
         4 * per_image * batch as u64
     }
 
@@ -558,19 +403,14 @@ impl Graph {
     /// gradient and the weight gradient of every conv and of the fc, each twice the forward's
     /// multiply-adds (BN, ReLU, the adds and pooling are memory-bound and not counted; `conv1`'s
     /// input gradient, which training skips, is counted: 0.4 % of ResNet-8's). ResNet-8:
-    /// 56 MFLOP, the speed issue's figure. The bench page gives a step's speed as a fraction of the machine's peak with it.
+    /// 56 MFLOP, the speed issue's figure. The bench page gives a step's speed as a fraction of
+    /// the machine's peak with it.
     pub fn train_flops_per_image(&self) -> f64 {
-        let macs: usize = self
-            .modules
-            .iter()
-            .map(|m| match m.kind {
-                Kind::Conv { .. } => {
-                    m.params[0].shape.iter().product::<usize>() * m.shape[1] * m.shape[2]
-                }
-                Kind::Fc { .. } => m.params[0].shape.iter().product::<usize>(),
-                _ => 0,
-            })
-            .sum();
+        let macs: usize = self.modules.iter().map(|m| match m.kind {
+            Kind::Conv { .. } => m.params[0].shape.iter().product::<usize>() * m.shape[1] * m.shape[2],
+            Kind::Fc { .. } => m.params[0].shape.iter().product::<usize>(),
+            _ => 0,
+        }).sum();
         3.0 * 2.0 * macs as f64
     }
 }
@@ -600,82 +440,26 @@ struct Builder {
 
 impl Builder {
     fn shape(&self, name: &str) -> &[usize] {
-        &self
-            .g
-            .modules
-            .iter()
-            .find(|m| m.name == name)
-            .expect("inputs are built first")
-            .shape
+        &self.g.modules.iter().find(|m| m.name == name).expect("inputs are built first").shape
     }
 
-    fn push(
-        &mut self,
-        name: &str,
-        kind: Kind,
-        inputs: &[&str],
-        shape: Vec<usize>,
-        params: Vec<ParamSpec>,
-        about: String,
-    ) -> String {
+    fn push(&mut self, name: &str, kind: Kind, inputs: &[&str], shape: Vec<usize>, params: Vec<ParamSpec>, about: String) -> String {
         let inputs = inputs.iter().map(|s| s.to_string()).collect();
-        self.g.modules.push(Module {
-            name: name.into(),
-            kind,
-            inputs,
-            shape,
-            params,
-            block: self.block.clone(),
-            side: self.side,
-            about,
-        });
+        self.g.modules.push(Module { name: name.into(), kind, inputs, shape, params, block: self.block.clone(), side: self.side, about });
         name.into()
     }
 
-    fn conv(
-        &mut self,
-        name: &str,
-        input: &str,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-    ) -> String {
+    fn conv(&mut self, name: &str, input: &str, c_out: usize, k: usize, stride: usize, pad: usize) -> String {
         let s = self.shape(input).to_vec();
         let (c_in, h, w) = (s[0], s[1], s[2]);
         let out = |n: usize| (n + 2 * pad - k) / stride + 1;
         let bias = !self.bn;
-        let mut params = vec![ParamSpec {
-            name: format!("{name}.weight"),
-            shape: vec![c_out, c_in, k, k],
-            trainable: true,
-        }];
+        let mut params = vec![ParamSpec { name: format!("{name}.weight"), shape: vec![c_out, c_in, k, k], trainable: true }];
         if bias {
-            params.push(ParamSpec {
-                name: format!("{name}.bias"),
-                shape: vec![c_out],
-                trainable: true,
-            });
+            params.push(ParamSpec { name: format!("{name}.bias"), shape: vec![c_out], trainable: true });
         }
-        let about = format!(
-            "conv {k}×{k}, stride {stride}, padding {pad}, {c_in}→{c_out} channels{}",
-            if bias { ", with bias" } else { "" }
-        );
-        self.push(
-            name,
-            Kind::Conv {
-                c_in,
-                c_out,
-                k,
-                stride,
-                pad,
-                bias,
-            },
-            &[input],
-            vec![c_out, out(h), out(w)],
-            params,
-            about,
-        )
+        let about = format!("conv {k}×{k}, stride {stride}, padding {pad}, {c_in}→{c_out} channels{}", if bias { ", with bias" } else { "" });
+        self.push(name, Kind::Conv { c_in, c_out, k, stride, pad, bias }, &[input], vec![c_out, out(h), out(w)], params, about)
     }
 
     /// A BN module after `input` when the net has BatchNorm; else `input` itself.
@@ -685,40 +469,17 @@ impl Builder {
         }
         let s = self.shape(input).to_vec();
         let c = s[0];
-        let p = |n: &str, t| ParamSpec {
-            name: format!("{name}.{n}"),
-            shape: vec![c],
-            trainable: t,
-        };
-        let params = vec![
-            p("weight", true),
-            p("bias", true),
-            p("running_mean", false),
-            p("running_var", false),
-        ];
+        let p = |n: &str, t| ParamSpec { name: format!("{name}.{n}"), shape: vec![c], trainable: t };
+        let params = vec![p("weight", true), p("bias", true), p("running_mean", false), p("running_var", false)];
         self.push(name, Kind::BatchNorm { c }, &[input], s, params, "BatchNorm: y = γ (x − μ)/√(σ² + ε) + β per channel (eval mode while inspecting: running statistics)".into())
     }
 
     fn relu(&mut self, name: &str, input: &str) -> String {
         let s = self.shape(input).to_vec();
-        self.push(
-            name,
-            Kind::Relu,
-            &[input],
-            s,
-            vec![],
-            "ReLU: a = max(0, z)".into(),
-        )
+        self.push(name, Kind::Relu, &[input], s, vec![], "ReLU: a = max(0, z)".into())
     }
 
-    fn basic_block(
-        &mut self,
-        p: &str,
-        x: &str,
-        width: usize,
-        stride: usize,
-        shortcut: Shortcut,
-    ) -> String {
+    fn basic_block(&mut self, p: &str, x: &str, width: usize, stride: usize, shortcut: Shortcut) -> String {
         self.block = Some(p.into());
         let c_in = self.shape(x)[0];
         let h = self.conv(&block_entry(p), x, width, 3, stride, 1);
@@ -743,19 +504,7 @@ impl Builder {
                 let pad_lo = (width - c_in) / 2;
                 let out = |n: usize| n.div_ceil(stride);
                 let about = format!("identity shortcut, option A: every {}th row and column, channels {c_in}→{width} (zero-padded by {pad_lo} before and {} after)", stride, width - c_in - pad_lo);
-                let s = self.push(
-                    &format!("{p}.shortcut"),
-                    Kind::Shortcut {
-                        c_in,
-                        c_out: width,
-                        stride,
-                        pad_lo,
-                    },
-                    &[x],
-                    vec![width, out(sh[1]), out(sh[2])],
-                    vec![],
-                    about,
-                );
+                let s = self.push(&format!("{p}.shortcut"), Kind::Shortcut { c_in, c_out: width, stride, pad_lo }, &[x], vec![width, out(sh[1]), out(sh[2])], vec![], about);
                 self.side = false;
                 Some(s)
             }
@@ -763,37 +512,16 @@ impl Builder {
         let out = match short {
             Some(s) => {
                 let shape = self.shape(&h).to_vec();
-                let what = if s == x {
-                    "the block input"
-                } else {
-                    s.as_str()
-                };
-                let add = self.push(
-                    &format!("{p}.add"),
-                    Kind::Add,
-                    &[&h, &s],
-                    shape,
-                    vec![],
-                    format!("residual junction: main branch ({h}) + shortcut ({what})"),
-                );
+                let what = if s == x { "the block input" } else { s.as_str() };
+                let add = self.push(&format!("{p}.add"), Kind::Add, &[&h, &s], shape, vec![], format!("residual junction: main branch ({h}) + shortcut ({what})"));
                 self.relu(p, &add)
             }
             None => self.relu(p, &h),
         };
         if let Some(m) = self.g.modules.last_mut() {
-            m.about = if shortcut == Shortcut::None {
-                "block output: ReLU of the main branch (no shortcut)".into()
-            } else {
-                "block output: ReLU(main branch + shortcut)".into()
-            };
+            m.about = if shortcut == Shortcut::None { "block output: ReLU of the main branch (no shortcut)".into() } else { "block output: ReLU(main branch + shortcut)".into() };
         }
-        self.g.blocks.push(Block {
-            name: p.into(),
-            input: x.into(),
-            entry: block_entry(p),
-            shortcut,
-            reshapes,
-        });
+        self.g.blocks.push(Block { name: p.into(), input: x.into(), entry: block_entry(p), shortcut, reshapes });
         self.block = None;
         out
     }
@@ -807,18 +535,15 @@ mod tests {
     fn a_training_step_of_resnet8_is_56_mflop_an_image() {
         // multiply-adds of the forward pass, layer by layer (C_out·C_in·k²·H_out·W_out)
         let convs = [
-            16 * 1 * 9 * 28 * 28,                                              // conv1
-            2 * 16 * 16 * 9 * 28 * 28, // layer1.0: conv1, conv2
+            16 * 9 * 28 * 28,                                                   // conv1 (one channel in)
+            2 * 16 * 16 * 9 * 28 * 28,                                          // layer1.0: conv1, conv2
             32 * 16 * 9 * 14 * 14 + 32 * 32 * 9 * 14 * 14 + 32 * 16 * 14 * 14, // layer2.0 + 1×1 projection
-            64 * 32 * 9 * 7 * 7 + 64 * 64 * 9 * 7 * 7 + 64 * 32 * 7 * 7, // layer3.0 + projection
-            10 * 64,                                                     // fc
+            64 * 32 * 9 * 7 * 7 + 64 * 64 * 9 * 7 * 7 + 64 * 32 * 7 * 7,       // layer3.0 + projection
+            10 * 64,                                                            // fc
         ];
         let macs: usize = convs.iter().sum();
         assert_eq!(macs, 9_345_920);
-        assert_eq!(
-            Graph::build(&Config::default()).train_flops_per_image(),
-            6.0 * macs as f64
-        );
+        assert_eq!(Graph::build(&Config::default()).train_flops_per_image(), 6.0 * macs as f64);
         // deeper members do more work an image: ResNet-56 ≈ 10.3× ResNet-8 (576 MFLOP)
         let r56 = Graph::build(&Config::from_arch_id("resnet56").unwrap()).train_flops_per_image();
         assert!((10.0..10.5).contains(&(r56 / (6.0 * macs as f64))), "{r56}");
@@ -839,15 +564,7 @@ mod tests {
         }
         assert_eq!(Config::from_arch_id("resnet8").unwrap(), Config::default());
         assert_eq!(Config::from_arch_id("plain56").unwrap().depth(), 56);
-        for bad in [
-            "resnet9",
-            "resnet62",
-            "plain",
-            "vgg16",
-            "resnet20-w12",
-            "plain20-a",
-            "resnet20-x",
-        ] {
+        for bad in ["resnet9", "resnet62", "plain", "vgg16", "resnet20-w12", "plain20-a", "resnet20-x"] {
             assert!(Config::from_arch_id(bad).is_err(), "{bad}");
         }
     }
@@ -856,51 +573,23 @@ mod tests {
     fn graph_has_the_papers_weighted_layers_and_torchvision_names() {
         for p in presets() {
             let g = Graph::build(&p.config);
-            let weighted = g
-                .modules
-                .iter()
-                .filter(|m| matches!(m.kind, Kind::Conv { .. } | Kind::Fc { .. }) && !m.side)
-                .count();
+            let weighted = g.modules.iter().filter(|m| matches!(m.kind, Kind::Conv { .. } | Kind::Fc { .. }) && !m.side).count();
             assert_eq!(weighted, p.config.depth(), "{}", p.id);
             // every input is built before it is read
             for (i, m) in g.modules.iter().enumerate() {
                 for inp in &m.inputs {
-                    assert!(
-                        g.modules[..i].iter().any(|e| &e.name == inp),
-                        "{}: {} reads {} before it exists",
-                        p.id,
-                        m.name,
-                        inp
-                    );
+                    assert!(g.modules[..i].iter().any(|e| &e.name == inp), "{}: {} reads {} before it exists", p.id, m.name, inp);
                 }
             }
         }
         let plain = Graph::build(&Config::from_arch_id("plain20").unwrap());
-        assert!(
-            plain.of_kind("add").next().is_none() && plain.of_kind("shortcut").next().is_none()
-        );
+        assert!(plain.of_kind("add").next().is_none() && plain.of_kind("shortcut").next().is_none());
         let a = Graph::build(&Config::from_arch_id("resnet20-a-nobn").unwrap());
-        assert_eq!(
-            a.of_kind("shortcut")
-                .map(|m| m.name.as_str())
-                .collect::<Vec<_>>(),
-            ["layer2.0.shortcut", "layer3.0.shortcut"]
-        );
+        assert_eq!(a.of_kind("shortcut").map(|m| m.name.as_str()).collect::<Vec<_>>(), ["layer2.0.shortcut", "layer3.0.shortcut"]);
         assert!(a.of_kind("bn").next().is_none());
-        assert!(
-            a.params().filter(|p| p.name.ends_with(".bias")).count() == 20,
-            "19 convs and the fc have a bias"
-        );
+        assert!(a.params().filter(|p| p.name.ends_with(".bias")).count() == 20, "19 convs and the fc have a bias");
         let sh = a.module("layer2.0.shortcut").unwrap();
         assert_eq!(sh.shape, vec![32, 14, 14]);
-        assert_eq!(
-            sh.kind,
-            Kind::Shortcut {
-                c_in: 16,
-                c_out: 32,
-                stride: 2,
-                pad_lo: 8
-            }
-        );
+        assert_eq!(sh.kind, Kind::Shortcut { c_in: 16, c_out: 32, stride: 2, pad_lo: 8 });
     }
 }

@@ -14,9 +14,9 @@
 //! makes a loader panic, and none makes it allocate much more than the file's own size (a
 //! config in a file builds a model over 64 MB only if the file holds that much data).
 
-use crate::graph::{block_entry, block_name, FC, STEM_BN, STEM_CONV};
 use crate::model::BatchNorm;
 use crate::optim::{Optimizer, OptimizerConfig};
+use crate::graph::{block_entry, block_name, FC, STEM_BN, STEM_CONV};
 use crate::{bail, Config, Error, Graph, ResNet, Result, Scalar, Shortcut, Tape, Tensor};
 use safetensors::tensor::{Metadata, TensorView};
 use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
@@ -56,25 +56,13 @@ impl View for Raw {
 
 impl Raw {
     fn f32(shape: &[usize], values: impl IntoIterator<Item = f32>) -> Raw {
-        Raw {
-            dtype: Dtype::F32,
-            shape: shape.to_vec(),
-            data: values.into_iter().flat_map(f32::to_le_bytes).collect(),
-        }
+        Raw { dtype: Dtype::F32, shape: shape.to_vec(), data: values.into_iter().flat_map(f32::to_le_bytes).collect() }
     }
     fn f64(shape: &[usize], values: impl IntoIterator<Item = f64>) -> Raw {
-        Raw {
-            dtype: Dtype::F64,
-            shape: shape.to_vec(),
-            data: values.into_iter().flat_map(f64::to_le_bytes).collect(),
-        }
+        Raw { dtype: Dtype::F64, shape: shape.to_vec(), data: values.into_iter().flat_map(f64::to_le_bytes).collect() }
     }
     fn i64(shape: &[usize], values: impl IntoIterator<Item = i64>) -> Raw {
-        Raw {
-            dtype: Dtype::I64,
-            shape: shape.to_vec(),
-            data: values.into_iter().flat_map(i64::to_le_bytes).collect(),
-        }
+        Raw { dtype: Dtype::I64, shape: shape.to_vec(), data: values.into_iter().flat_map(i64::to_le_bytes).collect() }
     }
 }
 
@@ -84,21 +72,11 @@ impl Raw {
 fn write(tensors: Vec<(String, Raw)>, metadata: Option<HashMap<String, String>>) -> Vec<u8> {
     let mut seen = BTreeSet::new();
     for (name, t) in &tensors {
-        assert!(
-            seen.insert(name.as_str()),
-            "safetensors: the name '{name}' is used twice"
-        );
+        assert!(seen.insert(name.as_str()), "safetensors: the name '{name}' is used twice");
         let n: usize = t.shape.iter().product();
-        assert_eq!(
-            n * t.dtype.bitsize() / 8,
-            t.data.len(),
-            "safetensors: '{name}' has shape {:?} but {} bytes",
-            t.shape,
-            t.data.len()
-        );
+        assert_eq!(n * t.dtype.bitsize() / 8, t.data.len(), "safetensors: '{name}' has shape {:?} but {} bytes", t.shape, t.data.len());
     }
-    safetensors::serialize(tensors, metadata)
-        .expect("names are unique and every shape matches its data")
+    safetensors::serialize(tensors, metadata).expect("names are unique and every shape matches its data")
 }
 
 /// The BatchNorm modules of a model, in module order (read-only, via a copy of the weights).
@@ -110,22 +88,13 @@ fn batchnorms<T: Scalar>(model: &ResNet<T>) -> Vec<BatchNorm<T>> {
 /// its PyTorch name, `<bn>.num_batches_tracked` as I64 scalars, and the config (JSON) and
 /// `"format": "pt"` in the metadata. An `f64` model is rounded to `f32`.
 pub fn save_model<T: Scalar>(model: &ResNet<T>) -> Vec<u8> {
-    let mut tensors: Vec<(String, Raw)> = model
-        .params()
-        .into_iter()
-        .map(|(name, shape, data, _)| (name, Raw::f32(&shape, data.iter().map(|v| v.f64() as f32))))
-        .collect();
+    let mut tensors: Vec<(String, Raw)> =
+        model.params().into_iter().map(|(name, shape, data, _)| (name, Raw::f32(&shape, data.iter().map(|v| v.f64() as f32)))).collect();
     for bn in batchnorms(model) {
-        tensors.push((
-            format!("{}.num_batches_tracked", bn.name),
-            Raw::i64(&[], [bn.num_batches_tracked]),
-        ));
+        tensors.push((format!("{}.num_batches_tracked", bn.name), Raw::i64(&[], [bn.num_batches_tracked])));
     }
     let config = serde_json::to_string(&model.config).expect("a config serializes to JSON");
-    let mut metadata = HashMap::from([
-        ("format".to_string(), "pt".to_string()),
-        ("config".to_string(), config),
-    ]);
+    let mut metadata = HashMap::from([("format".to_string(), "pt".to_string()), ("config".to_string(), config)]);
     if let Some(id) = model.config.arch_id() {
         metadata.insert("arch".to_string(), id);
     }
@@ -143,18 +112,12 @@ pub fn save_optimizer(opt: &Optimizer) -> Vec<u8> {
         names.sort();
         for name in names {
             let d = &moments[name];
-            tensors.push((
-                format!("{prefix}.{name}"),
-                Raw::f64(&[d.len()], d.iter().copied()),
-            ));
+            tensors.push((format!("{prefix}.{name}"), Raw::f64(&[d.len()], d.iter().copied())));
         }
     }
     let config = serde_json::to_string(&opt.config).expect("optimizer settings serialize to JSON");
     let metadata = HashMap::from([
-        (
-            "format".to_string(),
-            "resnet-playground-optimizer".to_string(),
-        ),
+        ("format".to_string(), "resnet-playground-optimizer".to_string()),
         ("step".to_string(), opt.step.to_string()),
         ("config".to_string(), config),
     ]);
@@ -170,57 +133,34 @@ pub fn load_optimizer<T: Scalar>(bytes: &[u8], model: &ResNet<T>) -> Result<Opti
     if meta.get("format").map(String::as_str) != Some("resnet-playground-optimizer") {
         bail!("not an optimizer state: its metadata has no format \"resnet-playground-optimizer\"");
     }
-    let step: u64 = meta
-        .get("step")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error("the optimizer state has no valid step".into()))?;
+    let step: u64 = meta.get("step").and_then(|v| v.parse().ok()).ok_or_else(|| Error("the optimizer state has no valid step".into()))?;
     let config: OptimizerConfig = meta
         .get("config")
         .ok_or_else(|| Error("the optimizer state has no settings".into()))
-        .and_then(|j| {
-            serde_json::from_str(j)
-                .map_err(|e| Error(format!("the optimizer settings are not valid: {e}")))
-        })?;
+        .and_then(|j| serde_json::from_str(j).map_err(|e| Error(format!("the optimizer settings are not valid: {e}"))))?;
     let mut opt = Optimizer::new(config)?;
     opt.step = step;
-    let sizes: HashMap<String, usize> = model
-        .params()
-        .into_iter()
-        .filter(|p| p.3)
-        .map(|p| (p.0, p.2.len()))
-        .collect();
+    let sizes: HashMap<String, usize> = model.params().into_iter().filter(|p| p.3).map(|p| (p.0, p.2.len())).collect();
     let mut problems = vec![];
     for name in file.names() {
         let (map, param) = match name.split_once('.') {
             Some(("m", p)) => (&mut opt.m, p),
             Some(("v", p)) => (&mut opt.v, p),
             _ => {
-                problems.push(format!(
-                    "{name}: not a moment (m.<parameter> or v.<parameter>)"
-                ));
+                problems.push(format!("{name}: not a moment (m.<parameter> or v.<parameter>)"));
                 continue;
             }
         };
         let Some(&len) = sizes.get(param) else {
-            problems.push(format!(
-                "{name}: the model has no trainable parameter '{param}'"
-            ));
+            problems.push(format!("{name}: the model has no trainable parameter '{param}'"));
             continue;
         };
         let t = file.get(&name)?;
         if t.dtype() != Dtype::F64 || t.shape() != [len] {
-            problems.push(format!(
-                "{name}: {} {:?} in the file, expected F64 [{len}]",
-                t.dtype(),
-                t.shape()
-            ));
+            problems.push(format!("{name}: {} {:?} in the file, expected F64 [{len}]", t.dtype(), t.shape()));
             continue;
         }
-        let values: Vec<f64> = t
-            .data()
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect();
+        let values: Vec<f64> = t.data().chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect();
         if values.iter().any(|v| !v.is_finite()) {
             problems.push(format!("{name}: every value must be finite"));
             continue;
@@ -236,13 +176,7 @@ pub fn load_optimizer<T: Scalar>(bytes: &[u8], model: &ResNet<T>) -> Result<Opti
 /// Panics if a name is used twice or a tensor's data does not match its shape;
 /// [`tape_to_safetensors`] cannot hit either.
 pub fn save_tensors(tensors: &[(String, Tensor<f32>)]) -> Vec<u8> {
-    write(
-        tensors
-            .iter()
-            .map(|(name, t)| (name.clone(), Raw::f32(&t.shape, t.data.iter().copied())))
-            .collect(),
-        None,
-    )
+    write(tensors.iter().map(|(name, t)| (name.clone(), Raw::f32(&t.shape, t.data.iter().copied()))).collect(), None)
 }
 
 /// The tape tensors called `names` as a safetensors file; an error names a tensor that is not
@@ -256,11 +190,7 @@ pub fn tape_to_safetensors(tape: &Tape<f32>, names: &[String]) -> Result<Vec<u8>
         }
         let t = tape.get(name)?;
         if t.data.len() != t.shape.iter().product::<usize>() {
-            bail!(
-                "the tape tensor '{name}' has {} values for shape {:?}",
-                t.data.len(),
-                t.shape
-            );
+            bail!("the tape tensor '{name}' has {} values for shape {:?}", t.data.len(), t.shape);
         }
         out.push((name.clone(), t.clone()));
     }
@@ -272,14 +202,8 @@ pub fn tape_to_safetensors(tape: &Tape<f32>, names: &[String]) -> Result<Vec<u8>
 /// Panics if the images' data does not match their shape.
 pub fn save_batch(images: &Tensor<f32>, labels: &[usize]) -> Vec<u8> {
     let tensors = vec![
-        (
-            "images".to_string(),
-            Raw::f32(&images.shape, images.data.iter().copied()),
-        ),
-        (
-            "labels".to_string(),
-            Raw::i64(&[labels.len()], labels.iter().map(|&l| l as i64)),
-        ),
+        ("images".to_string(), Raw::f32(&images.shape, images.data.iter().copied())),
+        ("labels".to_string(), Raw::i64(&[labels.len()], labels.iter().map(|&l| l as i64))),
     ];
     write(tensors, None)
 }
@@ -290,13 +214,7 @@ pub fn save_batch(images: &Tensor<f32>, labels: &[usize]) -> Vec<u8> {
 pub fn to_npy(t: &Tensor<f32>) -> Vec<u8> {
     let shape = match t.shape.as_slice() {
         [n] => format!("({n},)"),
-        dims => format!(
-            "({})",
-            dims.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        dims => format!("({})", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
     // magic (6) + version (2) + header length (2 in format 1.0, 4 in 2.0)
@@ -354,10 +272,7 @@ fn read(bytes: &[u8]) -> Result<File<'_>> {
         bail!("the file is empty; a safetensors file starts with an 8-byte header length");
     }
     let Some(len_field) = bytes.first_chunk::<8>() else {
-        bail!(
-            "not a safetensors file: {} bytes is too short to hold even the 8-byte header length",
-            bytes.len()
-        );
+        bail!("not a safetensors file: {} bytes is too short to hold even the 8-byte header length", bytes.len());
     };
     let n = u64::from_le_bytes(*len_field);
     let after = (bytes.len() - 8) as u64;
@@ -395,31 +310,19 @@ fn read(bytes: &[u8]) -> Result<File<'_>> {
             other => format!("not a valid safetensors file: {other}"),
         })
     })?;
-    Ok(File {
-        meta,
-        data: &bytes[8 + header.len()..],
-    })
+    Ok(File { meta, data: &bytes[8 + header.len()..] })
 }
 
 /// The end of the last tensor's data, from the raw header (for error messages only).
 fn described_data_len(header: &[u8]) -> Option<u64> {
     let v: serde_json::Value = serde_json::from_slice(header).ok()?;
-    v.as_object()?
-        .iter()
-        .filter(|(k, _)| *k != "__metadata__")
-        .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
-        .max()
+    v.as_object()?.iter().filter(|(k, _)| *k != "__metadata__").filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64()).max()
 }
 
 /// "a, b, c and 4 more"
 fn some_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     let names: Vec<&str> = names.into_iter().collect();
-    let shown = names
-        .iter()
-        .take(4)
-        .map(|n| n.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let shown = names.iter().take(4).map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
     match names.len() {
         n if n > 4 => format!("{shown} and {} more", n - 4),
         _ => shown,
@@ -435,48 +338,23 @@ fn report(what: &str, problems: &[String]) -> Result<()> {
         n if n > 3 => format!("; and {} more problems", n - 3),
         _ => String::new(),
     };
-    bail!(
-        "{what}: {}{more}",
-        problems[..problems.len().min(3)].join("; ")
-    )
+    bail!("{what}: {}{more}", problems[..problems.len().min(3)].join("; "))
 }
 
 /// The values of a float tensor as `f32` (F32 as stored, F64 rounded), all finite.
 fn floats(name: &str, t: &TensorView<'_>) -> std::result::Result<Vec<f32>, String> {
     let b = t.data();
     let values: Vec<f32> = match t.dtype() {
-        Dtype::F32 => b
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F64 => b
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
-            .collect(),
-        other => {
-            return Err(format!(
-                "{name}: dtype {other} is not supported (F32, or F64 which is rounded to F32)"
-            ))
-        }
+        Dtype::F32 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F64 => b.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32).collect(),
+        other => return Err(format!("{name}: dtype {other} is not supported (F32, or F64 which is rounded to F32)")),
     };
     let nan = values.iter().filter(|v| v.is_nan()).count();
     let inf = values.iter().filter(|v| v.is_infinite()).count();
     if nan + inf > 0 {
-        let beyond = if t.dtype() == Dtype::F64 {
-            " (F64 values beyond the F32 range count as infinite)"
-        } else {
-            ""
-        };
-        let counts: Vec<String> = [(nan, "NaN"), (inf, "infinite")]
-            .iter()
-            .filter(|c| c.0 > 0)
-            .map(|(n, what)| format!("{n} {what}"))
-            .collect();
-        return Err(format!(
-            "{name}: {} values out of {}; every value must be finite{beyond}",
-            counts.join(" and "),
-            values.len()
-        ));
+        let beyond = if t.dtype() == Dtype::F64 { " (F64 values beyond the F32 range count as infinite)" } else { "" };
+        let counts: Vec<String> = [(nan, "NaN"), (inf, "infinite")].iter().filter(|c| c.0 > 0).map(|(n, what)| format!("{n} {what}")).collect();
+        return Err(format!("{name}: {} values out of {}; every value must be finite{beyond}", counts.join(" and "), values.len()));
     }
     Ok(values)
 }
@@ -485,14 +363,8 @@ fn floats(name: &str, t: &TensorView<'_>) -> std::result::Result<Vec<f32>, Strin
 fn integers(t: &TensorView<'_>) -> Option<Vec<i64>> {
     let b = t.data();
     Some(match t.dtype() {
-        Dtype::I64 => b
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect(),
-        Dtype::I32 => b
-            .chunks_exact(4)
-            .map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
+        Dtype::I64 => b.chunks_exact(8).map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect(),
+        Dtype::I32 => b.chunks_exact(4).map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
         Dtype::U8 => b.iter().map(|&v| i64::from(v)).collect(),
         _ => return None,
     })
@@ -524,14 +396,8 @@ fn meta_config(file: &File<'_>) -> Result<Option<Config>> {
     match file.meta.metadata().as_ref().and_then(|m| m.get("config")) {
         None => Ok(None),
         Some(json) => {
-            let config: Config = serde_json::from_str(json).map_err(|e| {
-                Error(format!(
-                    "the file's config metadata is not a valid config: {e}"
-                ))
-            })?;
-            config
-                .validate()
-                .map_err(|e| Error(format!("the file's config is invalid: {e}")))?;
+            let config: Config = serde_json::from_str(json).map_err(|e| Error(format!("the file's config metadata is not a valid config: {e}")))?;
+            config.validate().map_err(|e| Error(format!("the file's config is invalid: {e}")))?;
             Ok(Some(config))
         }
     }
@@ -548,19 +414,13 @@ fn infer_configs(file: &File<'_>) -> Result<Vec<Config>> {
     // a file without the stem, the classifier or a first block is measured against ResNet-8
     let default = || -> Result<Vec<Config>> {
         if !names.iter().any(|n| n.ends_with(".weight")) {
-            bail!(
-                "the file has no metadata and no weights of this family (its tensors: {})",
-                some_names(names.iter().map(String::as_str))
-            );
+            bail!("the file has no metadata and no weights of this family (its tensors: {})", some_names(names.iter().map(String::as_str)));
         }
         let mut model = ResNet::<f32>::new(&Config::default(), 0)?;
         load_checked(&mut model, file).map_err(|e| Error(format!("{e} (read as ResNet-8: the file has no metadata, and no stem, first block and classifier to tell another member by)")))?;
         Ok(vec![Config::default()])
     };
-    let (Some(stem), Some(fc)) = (
-        shape(&format!("{STEM_CONV}.weight")).filter(|s| s.len() == 4),
-        shape(&format!("{FC}.weight")).filter(|s| s.len() == 2),
-    ) else {
+    let (Some(stem), Some(fc)) = (shape(&format!("{STEM_CONV}.weight")).filter(|s| s.len() == 4), shape(&format!("{FC}.weight")).filter(|s| s.len() == 2)) else {
         return default();
     };
     let (mut widths, mut blocks) = (vec![], vec![]);
@@ -578,57 +438,20 @@ fn infer_configs(file: &File<'_>) -> Result<Vec<Config>> {
     }
     let batchnorm = names.contains(&format!("{STEM_BN}.weight"));
     let in_channels = stem[1];
-    let base = Config {
-        in_channels,
-        image_size: if in_channels == 1 { 28 } else { 32 },
-        num_classes: fc[0],
-        widths,
-        blocks,
-        shortcut: Shortcut::Projection,
-        batchnorm,
-    };
-    base.validate().map_err(|e| {
-        Error(format!(
-            "the file's tensors describe no model the engine can build: {e}"
-        ))
-    })?;
-    let wanted: BTreeSet<(String, Vec<usize>)> = names
-        .iter()
-        .filter(|n| !n.ends_with(".num_batches_tracked"))
-        .map(|n| (n.clone(), shape(n).unwrap_or_default()))
-        .collect();
+    let base = Config { in_channels, image_size: if in_channels == 1 { 28 } else { 32 }, num_classes: fc[0], widths, blocks, shortcut: Shortcut::Projection, batchnorm };
+    base.validate().map_err(|e| Error(format!("the file's tensors describe no model the engine can build: {e}")))?;
+    let wanted: BTreeSet<(String, Vec<usize>)> = names.iter().filter(|n| !n.ends_with(".num_batches_tracked")).map(|n| (n.clone(), shape(n).unwrap_or_default())).collect();
     let fits: Vec<Config> = Shortcut::ALL
         .into_iter()
-        .map(|shortcut| Config {
-            shortcut,
-            ..base.clone()
-        })
+        .map(|shortcut| Config { shortcut, ..base.clone() })
         .filter(|c| c.validate().is_ok())
-        .filter(|c| {
-            Graph::build(c)
-                .params()
-                .map(|p| (p.name.clone(), p.shape.clone()))
-                .collect::<BTreeSet<_>>()
-                == wanted
-        })
+        .filter(|c| Graph::build(c).params().map(|p| (p.name.clone(), p.shape.clone())).collect::<BTreeSet<_>>() == wanted)
         .collect();
     if fits.is_empty() {
         // the nearest member says precisely what does not fit
-        let near = Config {
-            shortcut: if names.iter().any(|n| n.contains(".downsample.")) {
-                Shortcut::Projection
-            } else {
-                Shortcut::Identity
-            },
-            ..base
-        };
+        let near = Config { shortcut: if names.iter().any(|n| n.contains(".downsample.")) { Shortcut::Projection } else { Shortcut::Identity }, ..base };
         let mut model = ResNet::<f32>::new(&near, 0)?;
-        load_checked(&mut model, file).map_err(|e| {
-            Error(format!(
-                "{e} (read as {}, the member nearest to its tensors)",
-                near.label()
-            ))
-        })?;
+        load_checked(&mut model, file).map_err(|e| Error(format!("{e} (read as {}, the member nearest to its tensors)", near.label())))?;
         return Ok(vec![near]);
     }
     Ok(fits)
@@ -638,32 +461,14 @@ fn infer_configs(file: &File<'_>) -> Result<Vec<Config>> {
 pub fn file_arch(bytes: &[u8]) -> Result<FileArch> {
     let file = read(bytes)?;
     if let Some(config) = meta_config(&file)? {
-        return Ok(FileArch {
-            config: Some(config),
-            candidates: vec![],
-            source: "metadata".into(),
-        });
+        return Ok(FileArch { config: Some(config), candidates: vec![], source: "metadata".into() });
     }
     let mut fits = infer_configs(&file)?;
     if fits.len() == 1 {
-        return Ok(FileArch {
-            config: fits.pop(),
-            candidates: vec![],
-            source: "tensors".into(),
-        });
+        return Ok(FileArch { config: fits.pop(), candidates: vec![], source: "tensors".into() });
     }
-    let source = format!(
-        "its tensors fit {}: names and shapes cannot tell them apart",
-        fits.iter()
-            .map(|c| c.label())
-            .collect::<Vec<_>>()
-            .join(" and ")
-    );
-    Ok(FileArch {
-        config: None,
-        candidates: fits,
-        source,
-    })
+    let source = format!("its tensors fit {}: names and shapes cannot tell them apart", fits.iter().map(|c| c.label()).collect::<Vec<_>>().join(" and "));
+    Ok(FileArch { config: None, candidates: fits, source })
 }
 
 /// A model rebuilt from a file written by [`save_model`] (or by PyTorch or numpy with the
@@ -673,40 +478,30 @@ pub fn file_arch(bytes: &[u8]) -> Result<FileArch> {
 /// metadata when the file has it. Then the weights as [`load_weights_into`] checks and loads them.
 pub fn load_model_as(bytes: &[u8], shortcut: Option<Shortcut>) -> Result<ResNet<f32>> {
     let file = read(bytes)?;
-    let config =
-        match meta_config(&file)? {
-            Some(c) => {
-                if let Some(s) = shortcut.filter(|&s| s != c.shortcut) {
-                    bail!(
-                        "the file says it holds {} ({} shortcuts), not {} shortcuts",
-                        c.label(),
-                        c.shortcut.id(),
-                        s.id()
-                    );
-                }
-                c
+    let config = match meta_config(&file)? {
+        Some(c) => {
+            if let Some(s) = shortcut.filter(|&s| s != c.shortcut) {
+                bail!("the file says it holds {} ({} shortcuts), not {} shortcuts", c.label(), c.shortcut.id(), s.id());
             }
-            None => {
-                let fits = infer_configs(&file)?;
-                let labels = || fits.iter().map(|c| c.label()).collect::<Vec<_>>();
-                match shortcut {
-                    Some(s) => match fits.iter().find(|c| c.shortcut == s) {
-                        Some(c) => c.clone(),
-                        None => bail!(
-                            "the file's tensors fit {}, not {} shortcuts",
-                            labels().join(" or "),
-                            s.id()
-                        ),
-                    },
-                    None if fits.len() == 1 => fits[0].clone(),
-                    None => bail!(
+            c
+        }
+        None => {
+            let fits = infer_configs(&file)?;
+            let labels = || fits.iter().map(|c| c.label()).collect::<Vec<_>>();
+            match shortcut {
+                Some(s) => match fits.iter().find(|c| c.shortcut == s) {
+                    Some(c) => c.clone(),
+                    None => bail!("the file's tensors fit {}, not {} shortcuts", labels().join(" or "), s.id()),
+                },
+                None if fits.len() == 1 => fits[0].clone(),
+                None => bail!(
                     "the file has no metadata, and its tensors fit {}: say which (--shortcut {})",
                     labels().join(" and "),
                     fits.iter().map(|c| c.shortcut.id()).collect::<Vec<_>>().join(" or ")
                 ),
-                }
             }
-        };
+        }
+    };
     // A small model is built and the file checked against it name by name; a larger one
     // only if the file holds enough data for it.
     let data_len = file.data.len() as u64;
@@ -742,43 +537,19 @@ pub fn load_weights_into(model: &mut ResNet<f32>, bytes: &[u8]) -> Result<()> {
 
 fn load_checked(model: &mut ResNet<f32>, file: &File<'_>) -> Result<()> {
     let params = model.params();
-    let counts: Vec<String> = batchnorms(model)
-        .iter()
-        .map(|b| format!("{}.num_batches_tracked", b.name))
-        .collect();
+    let counts: Vec<String> = batchnorms(model).iter().map(|b| format!("{}.num_batches_tracked", b.name)).collect();
     let in_file = file.names();
 
     // Names: all there, nothing unknown.
-    let missing: Vec<&str> = params
-        .iter()
-        .map(|p| p.0.as_str())
-        .filter(|&n| !in_file.contains(n))
-        .collect();
-    let known: BTreeSet<&str> = params
-        .iter()
-        .map(|p| p.0.as_str())
-        .chain(counts.iter().map(String::as_str))
-        .collect();
-    let unknown: Vec<&str> = in_file
-        .iter()
-        .map(String::as_str)
-        .filter(|n| !known.contains(n))
-        .collect();
+    let missing: Vec<&str> = params.iter().map(|p| p.0.as_str()).filter(|&n| !in_file.contains(n)).collect();
+    let known: BTreeSet<&str> = params.iter().map(|p| p.0.as_str()).chain(counts.iter().map(String::as_str)).collect();
+    let unknown: Vec<&str> = in_file.iter().map(String::as_str).filter(|n| !known.contains(n)).collect();
     let mut problems = Vec::new();
     if !missing.is_empty() {
-        problems.push(format!(
-            "{} of the {} tensors the model needs are missing: {}",
-            missing.len(),
-            params.len(),
-            some_names(missing)
-        ));
+        problems.push(format!("{} of the {} tensors the model needs are missing: {}", missing.len(), params.len(), some_names(missing)));
     }
     if !unknown.is_empty() {
-        problems.push(format!(
-            "it has {} tensor(s) the model does not have: {}",
-            unknown.len(),
-            some_names(unknown)
-        ));
+        problems.push(format!("it has {} tensor(s) the model does not have: {}", unknown.len(), some_names(unknown)));
     }
     report("the file does not fit the model", &problems)?;
 
@@ -787,20 +558,13 @@ fn load_checked(model: &mut ResNet<f32>, file: &File<'_>) -> Result<()> {
     for (name, shape, _, _) in &params {
         let t = file.get(name)?;
         if t.shape() != shape.as_slice() {
-            problems.push(format!(
-                "{name}: shape {:?} in the file, the model needs {:?}",
-                t.shape(),
-                shape
-            ));
+            problems.push(format!("{name}: shape {:?} in the file, the model needs {:?}", t.shape(), shape));
             continue;
         }
         match floats(name, &t) {
             Ok(v) if name.ends_with(".running_var") && v.iter().any(|&x| x < 0.0) => {
                 let n = v.iter().filter(|&&x| x < 0.0).count();
-                problems.push(format!(
-                    "{name}: {n} negative values out of {}; a variance must be ≥ 0",
-                    v.len()
-                ));
+                problems.push(format!("{name}: {n} negative values out of {}; a variance must be ≥ 0", v.len()));
             }
             Ok(v) => values.push(v),
             Err(p) => problems.push(p),
@@ -815,14 +579,10 @@ fn load_checked(model: &mut ResNet<f32>, file: &File<'_>) -> Result<()> {
         match (t.dtype(), t.shape()) {
             (Dtype::I64, [] | [1]) => match integers(&t).as_deref() {
                 Some(&[v]) if v >= 0 => tracked.push(Some(v)),
-                Some(&[v]) => problems.push(format!(
-                    "{name}: {v} is negative; a count of batches must be ≥ 0"
-                )),
+                Some(&[v]) => problems.push(format!("{name}: {v} is negative; a count of batches must be ≥ 0")),
                 _ => problems.push(format!("{name}: the header's entry for it is inconsistent")),
             },
-            (dtype, shape) => problems.push(format!(
-                "{name}: must be an I64 scalar, the file has {dtype} of shape {shape:?}"
-            )),
+            (dtype, shape) => problems.push(format!("{name}: must be an I64 scalar, the file has {dtype} of shape {shape:?}")),
         }
     }
     report("the file does not fit the model", &problems)?;
@@ -861,11 +621,7 @@ fn probe(model: &mut ResNet<f32>) -> Result<()> {
     }
     let logits = model.forward(&Tensor::new(&[2, c, s, s], x)?, crate::model::Mode::Eval)?;
     if logits.data.iter().any(|v| !v.is_finite()) {
-        let layer = model
-            .tape
-            .iter()
-            .find(|(n, t)| n.starts_with("act.") && t.data.iter().any(|v| !v.is_finite()))
-            .map(|(n, _)| n.trim_start_matches("act.").to_string());
+        let layer = model.tape.iter().find(|(n, t)| n.starts_with("act.") && t.data.iter().any(|v| !v.is_finite())).map(|(n, _)| n.trim_start_matches("act.").to_string());
         bail!(
             "the weights are finite but the model's output is not: on a test image the activations overflow{}; the weights are unusable",
             layer.map(|l| format!(" (first at {l})")).unwrap_or_default()
@@ -880,26 +636,13 @@ fn probe(model: &mut ResNet<f32>) -> Result<()> {
 pub fn load_batch(bytes: &[u8], config: &Config) -> Result<(Tensor<f32>, Vec<usize>)> {
     let file = read(bytes)?;
     let names = file.names();
-    let missing: Vec<&str> = ["images", "labels"]
-        .into_iter()
-        .filter(|&n| !names.contains(n))
-        .collect();
+    let missing: Vec<&str> = ["images", "labels"].into_iter().filter(|&n| !names.contains(n)).collect();
     if !missing.is_empty() {
-        bail!(
-            "a batch file needs tensors 'images' and 'labels'; it has no {}",
-            missing.join(" and no ")
-        );
+        bail!("a batch file needs tensors 'images' and 'labels'; it has no {}", missing.join(" and no "));
     }
-    let unknown: Vec<&str> = names
-        .iter()
-        .map(String::as_str)
-        .filter(|&n| n != "images" && n != "labels")
-        .collect();
+    let unknown: Vec<&str> = names.iter().map(String::as_str).filter(|&n| n != "images" && n != "labels").collect();
     if !unknown.is_empty() {
-        bail!(
-            "a batch file holds only 'images' and 'labels'; it also has {}",
-            some_names(unknown)
-        );
+        bail!("a batch file holds only 'images' and 'labels'; it also has {}", some_names(unknown));
     }
     let (images, labels) = (file.get("images")?, file.get("labels")?);
 
@@ -912,32 +655,16 @@ pub fn load_batch(bytes: &[u8], config: &Config) -> Result<(Tensor<f32>, Vec<usi
     let data = floats("images", &images).map_err(Error)?;
 
     if labels.shape() != [n] {
-        bail!(
-            "labels: shape {:?} in the file, expected [{n}] (one per image)",
-            labels.shape()
-        );
+        bail!("labels: shape {:?} in the file, expected [{n}] (one per image)", labels.shape());
     }
     let Some(labels) = integers(&labels) else {
-        bail!(
-            "labels: dtype {} is not supported (I64, I32 or U8)",
-            labels.dtype()
-        );
+        bail!("labels: dtype {} is not supported (I64, I32 or U8)", labels.dtype());
     };
     let k = config.num_classes;
-    if let Some((i, bad)) = labels
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| l < 0 || l as u64 >= k as u64)
-    {
-        bail!(
-            "labels: label {bad} of image {i} is out of range; the model has {k} classes (0..{})",
-            k - 1
-        );
+    if let Some((i, bad)) = labels.iter().enumerate().find(|(_, &l)| l < 0 || l as u64 >= k as u64) {
+        bail!("labels: label {bad} of image {i} is out of range; the model has {k} classes (0..{})", k - 1);
     }
-    Ok((
-        Tensor { shape, data },
-        labels.into_iter().map(|l| l as usize).collect(),
-    ))
+    Ok((Tensor { shape, data }, labels.into_iter().map(|l| l as usize).collect()))
 }
 
 #[cfg(test)]
@@ -946,14 +673,7 @@ mod tests {
 
     #[test]
     fn state_len_counts_what_the_model_holds() {
-        let small = Config {
-            in_channels: 2,
-            image_size: 8,
-            num_classes: 3,
-            widths: vec![4, 4, 6],
-            blocks: vec![2, 1, 2],
-            ..Config::default()
-        };
+        let small = Config { in_channels: 2, image_size: 8, num_classes: 3, widths: vec![4, 4, 6], blocks: vec![2, 1, 2], ..Config::default() };
         for config in [Config::default(), Config::resnet20_cifar(), small] {
             let model = ResNet::<f32>::new(&config, 0).unwrap();
             let n: usize = model.params().iter().map(|p| p.2.len()).sum();

@@ -37,30 +37,11 @@ pub struct Conv<T> {
 }
 
 impl<T: Scalar> Conv<T> {
-    pub fn new(
-        name: String,
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-        rng: &mut Rng,
-    ) -> Self {
+    pub fn new(name: String, c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, rng: &mut Rng) -> Self {
         // torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu")
         let std = (2.0 / (c_out * k * k) as f64).sqrt();
-        let weight = (0..c_out * c_in * k * k)
-            .map(|_| T::of(rng.normal() * std))
-            .collect();
-        Conv {
-            name,
-            c_in,
-            c_out,
-            k,
-            stride,
-            pad,
-            weight,
-            bias: None,
-        }
+        let weight = (0..c_out * c_in * k * k).map(|_| T::of(rng.normal() * std)).collect();
+        Conv { name, c_in, c_out, k, stride, pad, weight, bias: None }
     }
     pub fn weight_shape(&self) -> Vec<usize> {
         vec![self.c_out, self.c_in, self.k, self.k]
@@ -68,32 +49,11 @@ impl<T: Scalar> Conv<T> {
     /// Geometry for an input `[n, c_in, h, w]`.
     pub fn geom(&self, shape: &[usize]) -> Result<ConvGeom> {
         if shape.len() != 4 || shape[1] != self.c_in {
-            bail!(
-                "{}: expects input [N, {}, H, W], got {:?}",
-                self.name,
-                self.c_in,
-                shape
-            );
+            bail!("{}: expects input [N, {}, H, W], got {:?}", self.name, self.c_in, shape);
         }
-        match ConvGeom::new(
-            shape[0],
-            self.c_in,
-            shape[2],
-            shape[3],
-            self.c_out,
-            self.k,
-            self.stride,
-            self.pad,
-        ) {
+        match ConvGeom::new(shape[0], self.c_in, shape[2], shape[3], self.c_out, self.k, self.stride, self.pad) {
             Some(g) => Ok(g),
-            None => bail!(
-                "{}: a {}×{} kernel does not fit input {:?} with padding {}",
-                self.name,
-                self.k,
-                self.k,
-                shape,
-                self.pad
-            ),
+            None => bail!("{}: a {}×{} kernel does not fit input {:?} with padding {}", self.name, self.k, self.k, shape, self.pad),
         }
     }
 }
@@ -183,14 +143,7 @@ impl<T: Scalar> ResNet<T> {
             .modules
             .iter()
             .map(|m| match m.kind {
-                Kind::Conv {
-                    c_in,
-                    c_out,
-                    k,
-                    stride,
-                    pad,
-                    bias,
-                } => {
+                Kind::Conv { c_in, c_out, k, stride, pad, bias } => {
                     let mut c = Conv::new(m.name.clone(), c_in, c_out, k, stride, pad, &mut rng);
                     // without BN: a bias, starting at zero
                     c.bias = bias.then(|| vec![T::zero(); c_out]);
@@ -200,31 +153,13 @@ impl<T: Scalar> ResNet<T> {
                 Kind::Fc { n_in, n_out } => {
                     // nn.Linear's default: U(−1/√in, 1/√in) for weight and bias.
                     let bound = 1.0 / (n_in as f64).sqrt();
-                    let mut uni = |n: usize| {
-                        (0..n)
-                            .map(|_| T::of((2.0 * rng.uniform() - 1.0) * bound))
-                            .collect::<Vec<T>>()
-                    };
-                    Layer::Fc(Linear {
-                        name: m.name.clone(),
-                        n_in,
-                        n_out,
-                        weight: uni(n_out * n_in),
-                        bias: uni(n_out),
-                    })
+                    let mut uni = |n: usize| (0..n).map(|_| T::of((2.0 * rng.uniform() - 1.0) * bound)).collect::<Vec<T>>();
+                    Layer::Fc(Linear { name: m.name.clone(), n_in, n_out, weight: uni(n_out * n_in), bias: uni(n_out) })
                 }
                 _ => Layer::Plain,
             })
             .collect();
-        Ok(ResNet {
-            config: config.clone(),
-            graph,
-            layers,
-            tape: Tape::new(),
-            mode: Mode::Eval,
-            labels: vec![],
-            nudge: None,
-        })
+        Ok(ResNet { config: config.clone(), graph, layers, tape: Tape::new(), mode: Mode::Eval, labels: vec![], nudge: None })
     }
 
     /// Every parameter and buffer, in module order, with PyTorch `state_dict` names
@@ -234,25 +169,13 @@ impl<T: Scalar> ResNet<T> {
         for (layer, m) in self.layers.iter_mut().zip(&self.graph.modules) {
             let data: Vec<&mut Vec<T>> = match layer {
                 Layer::Plain => vec![],
-                Layer::Conv(c) => std::iter::once(&mut c.weight)
-                    .chain(c.bias.as_mut())
-                    .collect(),
-                Layer::Bn(b) => vec![
-                    &mut b.weight,
-                    &mut b.bias,
-                    &mut b.running_mean,
-                    &mut b.running_var,
-                ],
+                Layer::Conv(c) => std::iter::once(&mut c.weight).chain(c.bias.as_mut()).collect(),
+                Layer::Bn(b) => vec![&mut b.weight, &mut b.bias, &mut b.running_mean, &mut b.running_var],
                 Layer::Fc(f) => vec![&mut f.weight, &mut f.bias],
             };
             debug_assert_eq!(data.len(), m.params.len(), "{}", m.name);
             for (data, s) in data.into_iter().zip(&m.params) {
-                out.push(Param {
-                    name: s.name.clone(),
-                    shape: s.shape.clone(),
-                    data,
-                    trainable: s.trainable,
-                });
+                out.push(Param { name: s.name.clone(), shape: s.shape.clone(), data, trainable: s.trainable });
             }
         }
         out
@@ -262,10 +185,7 @@ impl<T: Scalar> ResNet<T> {
     pub fn params(&self) -> Vec<(String, Vec<usize>, Vec<T>, bool)> {
         // Cloning a few hundred KB is fine for the callers (export, optimizer set-up).
         let mut me = self.clone_weights();
-        me.params_mut()
-            .into_iter()
-            .map(|p| (p.name, p.shape, p.data.clone(), p.trainable))
-            .collect()
+        me.params_mut().into_iter().map(|p| (p.name, p.shape, p.data.clone(), p.trainable)).collect()
     }
 
     /// The same weights and statistics in another float type (f32 ⇄ f64).
@@ -276,11 +196,7 @@ impl<T: Scalar> ResNet<T> {
             debug_assert_eq!(p.name, name);
             *p.data = data.iter().map(|v| U::of(v.f64())).collect();
         }
-        let counts: Vec<i64> = self
-            .batchnorms()
-            .iter()
-            .map(|b| b.num_batches_tracked)
-            .collect();
+        let counts: Vec<i64> = self.batchnorms().iter().map(|b| b.num_batches_tracked).collect();
         for (b, c) in out.batchnorms_mut().into_iter().zip(counts) {
             b.num_batches_tracked = c;
         }
@@ -289,88 +205,44 @@ impl<T: Scalar> ResNet<T> {
 
     /// A copy without the tape.
     pub fn clone_weights(&self) -> Self {
-        ResNet {
-            config: self.config.clone(),
-            graph: self.graph.clone(),
-            layers: self.layers.clone(),
-            tape: Tape::new(),
-            mode: self.mode,
-            labels: vec![],
-            nudge: None,
-        }
+        ResNet { config: self.config.clone(), graph: self.graph.clone(), layers: self.layers.clone(), tape: Tape::new(), mode: self.mode, labels: vec![], nudge: None }
     }
 
     pub fn batchnorms(&self) -> Vec<&BatchNorm<T>> {
-        self.layers
-            .iter()
-            .filter_map(|l| if let Layer::Bn(b) = l { Some(b) } else { None })
-            .collect()
+        self.layers.iter().filter_map(|l| if let Layer::Bn(b) = l { Some(b) } else { None }).collect()
     }
 
     pub fn batchnorms_mut(&mut self) -> Vec<&mut BatchNorm<T>> {
-        self.layers
-            .iter_mut()
-            .filter_map(|l| if let Layer::Bn(b) = l { Some(b) } else { None })
-            .collect()
+        self.layers.iter_mut().filter_map(|l| if let Layer::Bn(b) = l { Some(b) } else { None }).collect()
     }
 
     /// Every conv module, in forward order.
     pub fn convs(&self) -> Vec<&Conv<T>> {
-        self.layers
-            .iter()
-            .filter_map(|l| {
-                if let Layer::Conv(c) = l {
-                    Some(c)
-                } else {
-                    None
-                }
-            })
-            .collect()
+        self.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some(c) } else { None }).collect()
     }
 
     pub fn convs_mut(&mut self) -> Vec<&mut Conv<T>> {
-        self.layers
-            .iter_mut()
-            .filter_map(|l| {
-                if let Layer::Conv(c) = l {
-                    Some(c)
-                } else {
-                    None
-                }
-            })
-            .collect()
+        self.layers.iter_mut().filter_map(|l| if let Layer::Conv(c) = l { Some(c) } else { None }).collect()
     }
 
     pub fn conv(&self, name: &str) -> Result<&Conv<T>> {
         match self.convs().into_iter().find(|c| c.name == name) {
             Some(c) => Ok(c),
-            None => bail!(
-                "no conv module '{name}'; the convs are {}",
-                self.convs()
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            None => bail!("no conv module '{name}'; the convs are {}", self.convs().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")),
         }
     }
 
     pub fn batchnorm(&self, name: &str) -> Result<&BatchNorm<T>> {
         match self.batchnorms().into_iter().find(|b| b.name == name) {
             Some(b) => Ok(b),
-            None if !self.config.batchnorm => {
-                bail!("no batchnorm module '{name}': this model has no BatchNorm")
-            }
+            None if !self.config.batchnorm => bail!("no batchnorm module '{name}': this model has no BatchNorm"),
             None => bail!("no batchnorm module '{name}'"),
         }
     }
 
     /// The classifier.
     pub fn fc(&self) -> &Linear<T> {
-        self.layers
-            .iter()
-            .find_map(|l| if let Layer::Fc(f) = l { Some(f) } else { None })
-            .expect("every model ends in an fc")
+        self.layers.iter().find_map(|l| if let Layer::Fc(f) = l { Some(f) } else { None }).expect("every model ends in an fc")
     }
 
     /// The module whose output conv `name` reads (`input`, `relu`, `<blk>.relu1`, a block).
@@ -381,11 +253,7 @@ impl<T: Scalar> ResNet<T> {
 
     /// Number of trainable values.
     pub fn num_parameters(&self) -> usize {
-        self.graph
-            .params()
-            .filter(|p| p.trainable)
-            .map(|p| p.shape.iter().product::<usize>())
-            .sum()
+        self.graph.params().filter(|p| p.trainable).map(|p| p.shape.iter().product::<usize>()).sum()
     }
 
     /// Checks an input batch `[N, C, S, S]` against the configuration.
@@ -393,13 +261,7 @@ impl<T: Scalar> ResNet<T> {
         let c = &self.config;
         let want = [c.in_channels, c.image_size, c.image_size];
         if x.shape.len() != 4 || x.shape[1..] != want || x.shape[0] == 0 {
-            bail!(
-                "input must have shape [N, {}, {}, {}] with N ≥ 1, got {:?}",
-                want[0],
-                want[1],
-                want[2],
-                x.shape
-            );
+            bail!("input must have shape [N, {}, {}, {}] with N ≥ 1, got {:?}", want[0], want[1], want[2], x.shape);
         }
         if x.data.len() != x.shape.iter().product::<usize>() {
             bail!("input has {} values for shape {:?}", x.data.len(), x.shape);
@@ -431,25 +293,9 @@ impl<T: Scalar> ResNet<T> {
                 (Kind::BatchNorm { .. }, Layer::Bn(b)) => bn_forward(tape, b, &inp, mode)?,
                 (Kind::Relu, _) => relu_forward(tape, &inp, &out)?,
                 (Kind::Add, _) => add_forward(tape, m, &inp, &act(&m.inputs[1]))?,
-                (
-                    &Kind::Shortcut {
-                        c_out,
-                        stride,
-                        pad_lo,
-                        ..
-                    },
-                    _,
-                ) => {
+                (&Kind::Shortcut { c_out, stride, pad_lo, .. }, _) => {
                     let shape = tape.get(&inp)?.shape.clone();
-                    let g = shortcut::Geom {
-                        n: shape[0],
-                        c_in: shape[1],
-                        h: shape[2],
-                        w: shape[3],
-                        c_out,
-                        stride,
-                        lo: pad_lo,
-                    };
+                    let g = shortcut::Geom { n: shape[0], c_in: shape[1], h: shape[2], w: shape[3], c_out, stride, lo: pad_lo };
                     let mut y = tape.buffer(&out, &[g.n, c_out, g.h_out(), g.w_out()]);
                     shortcut::forward(&g, &tape.get(&inp)?.data, &mut y.data);
                     tape.set(out, y);
@@ -475,10 +321,7 @@ impl<T: Scalar> ResNet<T> {
                     loss::softmax_ce_forward(&logits.data, &vec![0; n], k, &mut probs.data);
                     tape.set(out, probs);
                 }
-                (k, _) => bail!(
-                    "{}: the model holds no parameters for a {k:?} module",
-                    m.name
-                ),
+                (k, _) => bail!("{}: the model holds no parameters for a {k:?} module", m.name),
             }
             if let Some((name, at, by)) = self.nudge.as_ref().filter(|n| n.0 == m.name) {
                 match tape.get_mut(&act(name)).and_then(|t| t.data.get_mut(*at)) {
@@ -487,32 +330,10 @@ impl<T: Scalar> ResNet<T> {
                 }
             }
         }
-        let running: Vec<_> = self
-            .batchnorms()
-            .into_iter()
-            .map(|b| {
-                (
-                    b.name.clone(),
-                    b.running_mean.clone(),
-                    b.running_var.clone(),
-                )
-            })
-            .collect();
+        let running: Vec<_> = self.batchnorms().into_iter().map(|b| (b.name.clone(), b.running_mean.clone(), b.running_var.clone())).collect();
         for (name, mean, var) in running {
-            self.tape.set(
-                format!("running.{name}.running_mean"),
-                Tensor {
-                    shape: vec![mean.len()],
-                    data: mean,
-                },
-            );
-            self.tape.set(
-                format!("running.{name}.running_var"),
-                Tensor {
-                    shape: vec![var.len()],
-                    data: var,
-                },
-            );
+            self.tape.set(format!("running.{name}.running_mean"), Tensor { shape: vec![mean.len()], data: mean });
+            self.tape.set(format!("running.{name}.running_var"), Tensor { shape: vec![var.len()], data: var });
         }
         Ok(())
     }
@@ -533,10 +354,7 @@ impl<T: Scalar> ResNet<T> {
             bail!("{} labels given for a batch of {}", labels.len(), n);
         }
         if let Some(&bad) = labels.iter().find(|&&l| l >= k) {
-            bail!(
-                "label {bad} is out of range: the model has {k} classes (0..{})",
-                k - 1
-            );
+            bail!("label {bad} is out of range: the model has {k} classes (0..{})", k - 1);
         }
         self.labels = labels.to_vec();
         let tape = &mut self.tape;
@@ -563,31 +381,13 @@ impl<T: Scalar> ResNet<T> {
                     loss_value = loss::softmax_ce_forward(&logits.data, labels, k, &mut p.data);
                     let mut dz = Tensor::zeros(&[n, k]);
                     loss::softmax_ce_backward(&p.data, labels, k, &mut dz.data);
-                    tape.set(
-                        "loss",
-                        Tensor {
-                            shape: vec![],
-                            data: vec![T::of(loss_value)],
-                        },
-                    );
+                    tape.set("loss", Tensor { shape: vec![], data: vec![T::of(loss_value)] });
                     accumulate(tape, &inp, dz);
                 }
                 (Kind::Fc { .. }, Layer::Fc(f)) => {
                     let a = tape.get(&act(&inp))?;
-                    let (mut da, mut dw, mut db) = (
-                        Tensor::zeros(&a.shape),
-                        Tensor::zeros(&[f.n_out, f.n_in]),
-                        Tensor::zeros(&[f.n_out]),
-                    );
-                    linear::linear_backward(
-                        &a.data,
-                        &f.weight,
-                        &tape.get(&delta(&m.name))?.data,
-                        f.n_in,
-                        &mut da.data,
-                        &mut dw.data,
-                        &mut db.data,
-                    );
+                    let (mut da, mut dw, mut db) = (Tensor::zeros(&a.shape), Tensor::zeros(&[f.n_out, f.n_in]), Tensor::zeros(&[f.n_out]));
+                    linear::linear_backward(&a.data, &f.weight, &tape.get(&delta(&m.name))?.data, f.n_in, &mut da.data, &mut dw.data, &mut db.data);
                     tape.set(format!("grad.{}.weight", m.name), dw);
                     tape.set(format!("grad.{}.bias", m.name), db);
                     accumulate(tape, &inp, da);
@@ -595,21 +395,13 @@ impl<T: Scalar> ResNet<T> {
                 (Kind::AvgPool, _) => {
                     let shape = tape.get(&act(&inp))?.shape.clone();
                     let mut dx = tape.buffer(&delta(&inp), &shape);
-                    pool::gap_backward(
-                        &tape.get(&delta(&m.name))?.data,
-                        shape[2] * shape[3],
-                        &mut dx.data,
-                    );
+                    pool::gap_backward(&tape.get(&delta(&m.name))?.data, shape[2] * shape[3], &mut dx.data);
                     accumulate(tape, &inp, dx);
                 }
                 (Kind::Relu, _) => {
                     let shape = tape.get(&act(&m.name))?.shape.clone();
                     let mut dx = tape.buffer(&delta(&inp), &shape);
-                    activation::relu_backward(
-                        &tape.get(&act(&m.name))?.data,
-                        &tape.get(&delta(&m.name))?.data,
-                        &mut dx.data,
-                    );
+                    activation::relu_backward(&tape.get(&act(&m.name))?.data, &tape.get(&delta(&m.name))?.data, &mut dx.data);
                     accumulate(tape, &inp, dx);
                 }
                 (Kind::Add, _) => {
@@ -622,25 +414,9 @@ impl<T: Scalar> ResNet<T> {
                         accumulate(tape, i, t);
                     }
                 }
-                (
-                    &Kind::Shortcut {
-                        c_out,
-                        stride,
-                        pad_lo,
-                        ..
-                    },
-                    _,
-                ) => {
+                (&Kind::Shortcut { c_out, stride, pad_lo, .. }, _) => {
                     let shape = tape.get(&act(&inp))?.shape.clone();
-                    let g = shortcut::Geom {
-                        n: shape[0],
-                        c_in: shape[1],
-                        h: shape[2],
-                        w: shape[3],
-                        c_out,
-                        stride,
-                        lo: pad_lo,
-                    };
+                    let g = shortcut::Geom { n: shape[0], c_in: shape[1], h: shape[2], w: shape[3], c_out, stride, lo: pad_lo };
                     let mut dx = tape.buffer(&delta(&inp), &shape);
                     shortcut::backward(&g, &tape.get(&delta(&m.name))?.data, &mut dx.data);
                     note(m, &inp, &dx);
@@ -658,21 +434,12 @@ impl<T: Scalar> ResNet<T> {
                         accumulate(tape, &inp, dx);
                     }
                 }
-                (k, _) => bail!(
-                    "{}: the model holds no parameters for a {k:?} module",
-                    m.name
-                ),
+                (k, _) => bail!("{}: the model holds no parameters for a {k:?} module", m.name),
             }
         }
         for (b, [main, side]) in graph.blocks.iter().zip(parts) {
             if b.shortcut != crate::Shortcut::None {
-                tape.set(
-                    format!("branch.{}", b.name),
-                    Tensor {
-                        shape: vec![2],
-                        data: vec![T::of(main.sqrt()), T::of(side.sqrt())],
-                    },
-                );
+                tape.set(format!("branch.{}", b.name), Tensor { shape: vec![2], data: vec![T::of(main.sqrt()), T::of(side.sqrt())] });
             }
         }
         Ok(loss_value)
@@ -685,10 +452,7 @@ impl<T: Scalar> ResNet<T> {
 /// the main branch if it is the block's first conv.
 pub fn branch_of(graph: &Graph, m: &Module, input: &str) -> Option<(usize, bool)> {
     let name = m.block.as_deref()?;
-    let b = graph
-        .blocks
-        .iter()
-        .position(|b| b.name == name && b.input == input)?;
+    let b = graph.blocks.iter().position(|b| b.name == name && b.input == input)?;
     Some((b, m.side || matches!(m.kind, Kind::Add)))
 }
 
@@ -725,34 +489,15 @@ fn conv_forward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str) -> R
 
 /// From `delta.<conv>` and the conv's input: `grad.<conv>.weight` (and `.bias`), and
 /// ∂C/∂input when `dx_name` says under which name it will be kept (its memory is reused).
-fn conv_backward<T: Scalar>(
-    tape: &mut Tape<T>,
-    conv: &Conv<T>,
-    input: &str,
-    dx_name: Option<&str>,
-) -> Result<Option<Tensor<T>>> {
+fn conv_backward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str, dx_name: Option<&str>) -> Result<Option<Tensor<T>>> {
     let shape = tape.get(input)?.shape.clone();
     let g = conv.geom(&shape)?;
     let mut dw = Tensor::zeros(&conv.weight_shape());
     let mut db = conv.bias.as_ref().map(|_| Tensor::zeros(&[conv.c_out]));
-    let mut dx = dx_name.map(|name| {
-        if tape.contains(name) {
-            Tensor::zeros(&shape)
-        } else {
-            tape.buffer(name, &shape)
-        }
-    });
+    let mut dx = dx_name.map(|name| if tape.contains(name) { Tensor::zeros(&shape) } else { tape.buffer(name, &shape) });
     let x = tape.get(input)?;
     let dy = tape.get(&delta(&conv.name))?;
-    T::conv_backward(
-        &g,
-        &x.data,
-        &conv.weight,
-        &dy.data,
-        dx.as_mut().map(|t| &mut t.data[..]),
-        &mut dw.data,
-        db.as_mut().map(|t| &mut t.data[..]),
-    );
+    T::conv_backward(&g, &x.data, &conv.weight, &dy.data, dx.as_mut().map(|t| &mut t.data[..]), &mut dw.data, db.as_mut().map(|t| &mut t.data[..]));
     tape.set(format!("grad.{}.weight", conv.name), dw);
     if let Some(db) = db {
         tape.set(format!("grad.{}.bias", conv.name), db);
@@ -761,20 +506,11 @@ fn conv_backward<T: Scalar>(
 }
 
 fn bn_dims(shape: &[usize]) -> Dims {
-    Dims {
-        n: shape[0],
-        c: shape[1],
-        hw: shape[2] * shape[3],
-    }
+    Dims { n: shape[0], c: shape[1], hw: shape[2] * shape[3] }
 }
 
 /// `act.<bn>` from `input`; in training mode also `stat.<bn>.{mean,var}`.
-fn bn_forward<T: Scalar>(
-    tape: &mut Tape<T>,
-    bn: &mut BatchNorm<T>,
-    input: &str,
-    mode: Mode,
-) -> Result<()> {
+fn bn_forward<T: Scalar>(tape: &mut Tape<T>, bn: &mut BatchNorm<T>, input: &str, mode: Mode) -> Result<()> {
     let shape = tape.get(input)?.shape.clone();
     let d = bn_dims(&shape);
     let name = act(&bn.name);
@@ -783,42 +519,19 @@ fn bn_forward<T: Scalar>(
     match mode {
         Mode::Train => {
             let (mut mean, mut var) = (Tensor::zeros(&[bn.c]), Tensor::zeros(&[bn.c]));
-            batchnorm::forward_train(
-                &d,
-                &x.data,
-                &bn.weight,
-                &bn.bias,
-                &mut y.data,
-                &mut mean.data,
-                &mut var.data,
-                &mut bn.running_mean,
-                &mut bn.running_var,
-            );
+            batchnorm::forward_train(&d, &x.data, &bn.weight, &bn.bias, &mut y.data, &mut mean.data, &mut var.data, &mut bn.running_mean, &mut bn.running_var);
             bn.num_batches_tracked += 1;
             tape.set(format!("stat.{}.mean", bn.name), mean);
             tape.set(format!("stat.{}.var", bn.name), var);
         }
-        Mode::Eval => batchnorm::forward_eval(
-            &d,
-            &x.data,
-            &bn.weight,
-            &bn.bias,
-            &bn.running_mean,
-            &bn.running_var,
-            &mut y.data,
-        ),
+        Mode::Eval => batchnorm::forward_eval(&d, &x.data, &bn.weight, &bn.bias, &bn.running_mean, &bn.running_var, &mut y.data),
     }
     tape.set(name, y);
     Ok(())
 }
 
 /// From `delta.<bn>`: `grad.<bn>.{weight,bias}`; returns δ of its input (the conv feeding it).
-fn bn_backward<T: Scalar>(
-    tape: &mut Tape<T>,
-    bn: &BatchNorm<T>,
-    input: &str,
-    mode: Mode,
-) -> Result<Tensor<T>> {
+fn bn_backward<T: Scalar>(tape: &mut Tape<T>, bn: &BatchNorm<T>, input: &str, mode: Mode) -> Result<Tensor<T>> {
     let shape = tape.get(&act(input))?.shape.clone();
     let d = bn_dims(&shape);
     let mut dx = tape.buffer(&delta(input), &shape);
@@ -829,29 +542,9 @@ fn bn_backward<T: Scalar>(
         Mode::Train => {
             let mean = tape.get(&format!("stat.{}.mean", bn.name))?;
             let var = tape.get(&format!("stat.{}.var", bn.name))?;
-            batchnorm::backward_train(
-                &d,
-                &x.data,
-                &dy.data,
-                &bn.weight,
-                &mean.data,
-                &var.data,
-                &mut dx.data,
-                &mut dg.data,
-                &mut dbeta.data,
-            );
+            batchnorm::backward_train(&d, &x.data, &dy.data, &bn.weight, &mean.data, &var.data, &mut dx.data, &mut dg.data, &mut dbeta.data);
         }
-        Mode::Eval => batchnorm::backward_eval(
-            &d,
-            &x.data,
-            &dy.data,
-            &bn.weight,
-            &bn.running_mean,
-            &bn.running_var,
-            &mut dx.data,
-            &mut dg.data,
-            &mut dbeta.data,
-        ),
+        Mode::Eval => batchnorm::backward_eval(&d, &x.data, &dy.data, &bn.weight, &bn.running_mean, &bn.running_var, &mut dx.data, &mut dg.data, &mut dbeta.data),
     }
     tape.set(format!("grad.{}.weight", bn.name), dg);
     tape.set(format!("grad.{}.bias", bn.name), dbeta);
@@ -869,12 +562,7 @@ fn relu_forward<T: Scalar>(tape: &mut Tape<T>, input: &str, output: &str) -> Res
 fn add_forward<T: Scalar>(tape: &mut Tape<T>, m: &Module, main: &str, short: &str) -> Result<()> {
     let (a, b) = (tape.get(main)?, tape.get(short)?);
     if a.shape != b.shape {
-        bail!(
-            "{}: main branch {:?} and shortcut {:?} differ in shape",
-            m.name,
-            a.shape,
-            b.shape
-        );
+        bail!("{}: main branch {:?} and shortcut {:?} differ in shape", m.name, a.shape, b.shape);
     }
     let shape = a.shape.clone();
     let name = act(&m.name);

@@ -5,7 +5,7 @@
 //!   Adam: g ← ∂C/∂p + λ·p;  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;
 //!         p ← p − lr · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
 
-use crate::{bail, ResNet, Result, Scalar};
+use crate::{bail, Result, ResNet, Scalar};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -26,40 +26,21 @@ pub struct OptimizerConfig {
 
 impl OptimizerConfig {
     pub fn sgd(lr: f64, momentum: f64, weight_decay: f64) -> Self {
-        OptimizerConfig {
-            kind: OptimizerKind::Sgd { momentum },
-            lr,
-            weight_decay,
-        }
+        OptimizerConfig { kind: OptimizerKind::Sgd { momentum }, lr, weight_decay }
     }
     pub fn adam(lr: f64, weight_decay: f64) -> Self {
-        OptimizerConfig {
-            kind: OptimizerKind::Adam {
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-            },
-            lr,
-            weight_decay,
-        }
+        OptimizerConfig { kind: OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, lr, weight_decay }
     }
     pub fn validate(&self) -> Result<()> {
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 100.0) {
-            bail!(
-                "learning rate must be a number in (0, 100], got {}",
-                self.lr
-            );
+            bail!("learning rate must be a number in (0, 100], got {}", self.lr);
         }
         if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
             bail!("weight decay must be in [0, 1), got {}", self.weight_decay);
         }
         match self.kind {
-            OptimizerKind::Sgd { momentum } if !(0.0..1.0).contains(&momentum) => {
-                bail!("momentum must be in [0, 1), got {momentum}")
-            }
-            OptimizerKind::Adam { beta1, beta2, eps }
-                if !((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0) =>
-            {
+            OptimizerKind::Sgd { momentum } if !(0.0..1.0).contains(&momentum) => bail!("momentum must be in [0, 1), got {momentum}"),
+            OptimizerKind::Adam { beta1, beta2, eps } if !((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0) => {
                 bail!("Adam needs 0 ≤ β₁, β₂ < 1 and ε > 0")
             }
             _ => Ok(()),
@@ -80,12 +61,7 @@ pub struct Optimizer {
 impl Optimizer {
     pub fn new(config: OptimizerConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Optimizer {
-            config,
-            step: 0,
-            m: HashMap::new(),
-            v: HashMap::new(),
-        })
+        Ok(Optimizer { config, step: 0, m: HashMap::new(), v: HashMap::new() })
     }
 
     /// One update of every trainable parameter from the `grad.*` tensors on the model's tape.
@@ -94,27 +70,15 @@ impl Optimizer {
             .params()
             .into_iter()
             .filter(|p| p.3)
-            .map(|p| {
-                model
-                    .tape
-                    .get(&format!("grad.{}", p.0))
-                    .map(|g| (p.0, g.data.clone()))
-            })
+            .map(|p| model.tape.get(&format!("grad.{}", p.0)).map(|g| (p.0, g.data.clone())))
             .collect::<Result<_>>()?;
         self.step += 1;
         let t = self.step as i32;
-        let OptimizerConfig {
-            kind,
-            lr,
-            weight_decay: wd,
-        } = self.config;
+        let OptimizerConfig { kind, lr, weight_decay: wd } = self.config;
         let grads: HashMap<String, Vec<T>> = grads.into_iter().collect();
         for p in model.params_mut().into_iter().filter(|p| p.trainable) {
             let g = &grads[&p.name];
-            let m = self
-                .m
-                .entry(p.name.clone())
-                .or_insert_with(|| vec![0.0; g.len()]);
+            let m = self.m.entry(p.name.clone()).or_insert_with(|| vec![0.0; g.len()]);
             match kind {
                 OptimizerKind::Sgd { momentum } => {
                     for ((w, &gi), mi) in p.data.iter_mut().zip(g).zip(m.iter_mut()) {
@@ -124,14 +88,9 @@ impl Optimizer {
                     }
                 }
                 OptimizerKind::Adam { beta1, beta2, eps } => {
-                    let v = self
-                        .v
-                        .entry(p.name.clone())
-                        .or_insert_with(|| vec![0.0; g.len()]);
+                    let v = self.v.entry(p.name.clone()).or_insert_with(|| vec![0.0; g.len()]);
                     let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
-                    for (((w, &gi), mi), vi) in
-                        p.data.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
-                    {
+                    for (((w, &gi), mi), vi) in p.data.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                         let gi = gi.f64() + wd * w.f64();
                         *mi = beta1 * *mi + (1.0 - beta1) * gi;
                         *vi = beta2 * *vi + (1.0 - beta2) * gi * gi;

@@ -34,15 +34,7 @@ impl Scalar for f32 {
     fn conv_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
         conv::conv2d_forward(g, x, w, bias, y)
     }
-    fn conv_backward(
-        g: &ConvGeom,
-        x: &[f32],
-        w: &[f32],
-        dy: &[f32],
-        dx: Option<&mut [f32]>,
-        dw: &mut [f32],
-        db: Option<&mut [f32]>,
-    ) {
+    fn conv_backward(g: &ConvGeom, x: &[f32], w: &[f32], dy: &[f32], dx: Option<&mut [f32]>, dw: &mut [f32], db: Option<&mut [f32]>) {
         conv::conv2d_backward(g, x, w, dy, dx, dw, db)
     }
 }
@@ -51,15 +43,7 @@ impl Scalar for f64 {
     fn conv_forward(g: &ConvGeom, x: &[f64], w: &[f64], bias: Option<&[f64]>, y: &mut [f64]) {
         conv_reference::conv2d_forward(g, x, w, bias, y)
     }
-    fn conv_backward(
-        g: &ConvGeom,
-        x: &[f64],
-        w: &[f64],
-        dy: &[f64],
-        dx: Option<&mut [f64]>,
-        dw: &mut [f64],
-        db: Option<&mut [f64]>,
-    ) {
+    fn conv_backward(g: &ConvGeom, x: &[f64], w: &[f64], dy: &[f64], dx: Option<&mut [f64]>, dw: &mut [f64], db: Option<&mut [f64]>) {
         conv_reference::conv2d_backward(g, x, w, dy, dx, dw, db)
     }
 }

@@ -23,11 +23,7 @@ pub struct Tape<T> {
 
 impl<T: Copy + Default> Tape<T> {
     pub fn new() -> Self {
-        Tape {
-            entries: Vec::new(),
-            index: HashMap::new(),
-            spare: HashMap::new(),
-        }
+        Tape { entries: Vec::new(), index: HashMap::new(), spare: HashMap::new() }
     }
 
     /// Empties the tape (its memory is kept for the next pass).
@@ -38,18 +34,10 @@ impl<T: Copy + Default> Tape<T> {
 
     /// Removes every entry whose name starts with `prefix` (memory kept, as `clear`).
     pub fn remove_prefix(&mut self, prefix: &str) {
-        let (gone, kept): (Vec<_>, Vec<_>) = self
-            .entries
-            .drain(..)
-            .partition(|(n, _)| n.starts_with(prefix));
+        let (gone, kept): (Vec<_>, Vec<_>) = self.entries.drain(..).partition(|(n, _)| n.starts_with(prefix));
         self.entries = kept;
         self.spare.extend(gone);
-        self.index = self
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, (n, _))| (n.clone(), i))
-            .collect();
+        self.index = self.entries.iter().enumerate().map(|(i, (n, _))| (n.clone(), i)).collect();
     }
 
     /// A tensor of `shape` to be written under `name`: last pass's memory when it fits.
@@ -78,14 +66,8 @@ impl<T: Copy + Default> Tape<T> {
     pub fn get(&self, name: &str) -> Result<&Tensor<T>> {
         match self.index.get(name) {
             Some(&i) => Ok(&self.entries[i].1),
-            None if self.entries.is_empty() => {
-                bail!("no tensor '{name}': the tape is empty (run a forward pass first)")
-            }
-            None => bail!(
-                "no tensor '{name}' on the tape; it holds {} tensors, e.g. '{}'",
-                self.entries.len(),
-                self.entries[0].0
-            ),
+            None if self.entries.is_empty() => bail!("no tensor '{name}': the tape is empty (run a forward pass first)"),
+            None => bail!("no tensor '{name}' on the tape; it holds {} tensors, e.g. '{}'", self.entries.len(), self.entries[0].0),
         }
     }
 
@@ -99,10 +81,7 @@ impl<T: Copy + Default> Tape<T> {
 
     /// (name, shape) of every tensor, in the order they were written.
     pub fn list(&self) -> Vec<(String, Vec<usize>)> {
-        self.entries
-            .iter()
-            .map(|(n, t)| (n.clone(), t.shape.clone()))
-            .collect()
+        self.entries.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor<T>)> {

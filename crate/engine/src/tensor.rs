@@ -10,10 +10,7 @@ pub struct Tensor<T = f32> {
 
 impl<T: Copy + Default> Tensor<T> {
     pub fn zeros(shape: &[usize]) -> Self {
-        Tensor {
-            shape: shape.to_vec(),
-            data: vec![T::default(); shape.iter().product()],
-        }
+        Tensor { shape: shape.to_vec(), data: vec![T::default(); shape.iter().product()] }
     }
 
     pub fn new(shape: &[usize], data: Vec<T>) -> Result<Self> {
@@ -21,17 +18,9 @@ impl<T: Copy + Default> Tensor<T> {
             bail!("shape {:?} is too large", shape);
         };
         if n != data.len() {
-            bail!(
-                "shape {:?} holds {} values, but {} were given",
-                shape,
-                n,
-                data.len()
-            );
+            bail!("shape {:?} holds {} values, but {} were given", shape, n, data.len());
         }
-        Ok(Tensor {
-            shape: shape.to_vec(),
-            data,
-        })
+        Ok(Tensor { shape: shape.to_vec(), data })
     }
 
     pub fn numel(&self) -> usize {
@@ -41,23 +30,12 @@ impl<T: Copy + Default> Tensor<T> {
     /// Row-major flat index of `idx`, or an error naming the axis that is out of range.
     pub fn offset(&self, idx: &[usize]) -> Result<usize> {
         if idx.len() != self.shape.len() {
-            bail!(
-                "{} indices given for a tensor of rank {} (shape {:?})",
-                idx.len(),
-                self.shape.len(),
-                self.shape
-            );
+            bail!("{} indices given for a tensor of rank {} (shape {:?})", idx.len(), self.shape.len(), self.shape);
         }
         let mut off = 0;
         for (axis, (&i, &n)) in idx.iter().zip(&self.shape).enumerate() {
             if i >= n {
-                bail!(
-                    "index {} is out of range for axis {} of size {} (shape {:?})",
-                    i,
-                    axis,
-                    n,
-                    self.shape
-                );
+                bail!("index {} is out of range for axis {} of size {} (shape {:?})", i, axis, n, self.shape);
             }
             off = off * n + i;
         }
@@ -71,18 +49,12 @@ impl<T: Copy + Default> Tensor<T> {
 
 impl<T: Copy + Into<f64>> Tensor<T> {
     pub fn to_f64(&self) -> Tensor<f64> {
-        Tensor {
-            shape: self.shape.clone(),
-            data: self.data.iter().map(|&v| v.into()).collect(),
-        }
+        Tensor { shape: self.shape.clone(), data: self.data.iter().map(|&v| v.into()).collect() }
     }
 }
 
 impl Tensor<f64> {
     pub fn to_f32(&self) -> Tensor<f32> {
-        Tensor {
-            shape: self.shape.clone(),
-            data: self.data.iter().map(|&v| v as f32).collect(),
-        }
+        Tensor { shape: self.shape.clone(), data: self.data.iter().map(|&v| v as f32).collect() }
     }
 }

@@ -6,7 +6,7 @@
 use crate::data::{Dataset, Split};
 use crate::model::Mode;
 use crate::optim::{Optimizer, OptimizerConfig};
-use crate::{bail, Error, ResNet, Result, Tensor};
+use crate::{bail, Error, Result, ResNet, Tensor};
 use serde::Serialize;
 use std::collections::VecDeque;
 
@@ -58,32 +58,10 @@ pub const SETTINGS: Settings = Settings {
     seed: (0, u32::MAX as u64),
     checkpoint_every: 10,
     checkpoints: 3,
-    defaults: Defaults {
-        lr: 0.05,
-        batch: 32,
-        opt: "sgd",
-        seed: 1,
-        steps: 200,
-    },
-    cli: CliDefaults {
-        epochs: 10,
-        lr_sgd: 0.1,
-        lr_adam: 2e-3,
-    },
-    sgd: OptimizerConfig {
-        kind: crate::optim::OptimizerKind::Sgd { momentum: 0.9 },
-        lr: 0.05,
-        weight_decay: 5e-4,
-    },
-    adam: OptimizerConfig {
-        kind: crate::optim::OptimizerKind::Adam {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        },
-        lr: 2e-3,
-        weight_decay: 0.0,
-    },
+    defaults: Defaults { lr: 0.05, batch: 32, opt: "sgd", seed: 1, steps: 200 },
+    cli: CliDefaults { epochs: 10, lr_sgd: 0.1, lr_adam: 2e-3 },
+    sgd: OptimizerConfig { kind: crate::optim::OptimizerKind::Sgd { momentum: 0.9 }, lr: 0.05, weight_decay: 5e-4 },
+    adam: OptimizerConfig { kind: crate::optim::OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, lr: 2e-3, weight_decay: 0.0 },
 };
 
 /// Why a training step did not happen.
@@ -92,11 +70,7 @@ pub enum StepError {
     /// The loss, a gradient or a BN running statistic was not finite (the learning rate is too
     /// high for these weights): the run's oldest kept checkpoint is back, with fresh optimizer
     /// moments. `at`: the step that failed; `restored`: the step the weights are from.
-    Diverged {
-        message: String,
-        at: u64,
-        restored: u64,
-    },
+    Diverged { message: String, at: u64, restored: u64 },
     /// Anything else (bad data, a bad setting): nothing changed.
     Failed(Error),
 }
@@ -104,11 +78,7 @@ pub enum StepError {
 impl std::fmt::Display for StepError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StepError::Diverged {
-                message,
-                at,
-                restored,
-            } => {
+            StepError::Diverged { message, at, restored } => {
                 write!(f, "{message}. Training stopped at step {at}; the weights of step {restored} are restored. Lower the learning rate and train on.")
             }
             StepError::Failed(e) => write!(f, "{e}"),
@@ -191,19 +161,7 @@ impl Trainer {
         if !(1..=1024).contains(&batch) {
             bail!("batch size must be between 1 and 1024, got {batch}");
         }
-        Ok(Trainer {
-            model,
-            opt: Optimizer::new(opt)?,
-            batch,
-            seed,
-            epoch: 0,
-            order: vec![],
-            pos: 0,
-            checkpoints: VecDeque::new(),
-            run_steps: 0,
-            watch: LossWatch::default(),
-            best: None,
-        })
+        Ok(Trainer { model, opt: Optimizer::new(opt)?, batch, seed, epoch: 0, order: vec![], pos: 0, checkpoints: VecDeque::new(), run_steps: 0, watch: LossWatch::default(), best: None })
     }
 
     /// New data to train on: the epoch order starts afresh with the next step (the old one may
@@ -268,14 +226,12 @@ impl Trainer {
                     }
                 }
                 if self.run_steps % SETTINGS.checkpoint_every == 0 {
-                    self.checkpoints
-                        .push_back((self.model.clone_weights(), self.opt.step));
+                    self.checkpoints.push_back((self.model.clone_weights(), self.opt.step));
                     if self.checkpoints.len() > SETTINGS.checkpoints {
                         self.checkpoints.pop_front();
                     }
                     if self.best.as_ref().is_none_or(|b| self.watch.ema < b.2) {
-                        self.best =
-                            Some((self.model.clone_weights(), self.opt.step, self.watch.ema));
+                        self.best = Some((self.model.clone_weights(), self.opt.step, self.watch.ema));
                     }
                 }
                 if self.watch.exploded() {
@@ -283,28 +239,16 @@ impl Trainer {
                     let (weights, restored, _) = self.best.take().expect("a run has its start");
                     self.go_back(weights, restored);
                     let message = format!("the loss has grown from {:.3} to {:.3} since the run began, with every number finite (learning rate too high?)", w.start, w.ema);
-                    return Err(StepError::Diverged {
-                        message,
-                        at,
-                        restored,
-                    });
+                    return Err(StepError::Diverged { message, at, restored });
                 }
                 Ok(s)
             }
             Err(Refused::Other(e)) => Err(StepError::Failed(e)),
             Err(Refused::NonFinite(e)) => {
                 let at = self.opt.step;
-                let (weights, restored) = self
-                    .checkpoints
-                    .front()
-                    .cloned()
-                    .expect("a run has a checkpoint");
+                let (weights, restored) = self.checkpoints.front().cloned().expect("a run has a checkpoint");
                 self.go_back(weights, restored);
-                Err(StepError::Diverged {
-                    message: e.0,
-                    at,
-                    restored,
-                })
+                Err(StepError::Diverged { message: e.0, at, restored })
             }
         }
     }
@@ -317,11 +261,7 @@ impl Trainer {
             self.order = data.epoch_order(self.seed, self.epoch);
             self.pos = 0;
             if self.order.len() < self.batch {
-                return Err(Refused::Other(Error(format!(
-                    "the training split has {} digits, fewer than one batch of {}",
-                    self.order.len(),
-                    self.batch
-                ))));
+                return Err(Refused::Other(Error(format!("the training split has {} digits, fewer than one batch of {}", self.order.len(), self.batch))));
             }
         }
         let idx = &self.order[self.pos..self.pos + self.batch];
@@ -339,23 +279,8 @@ impl Trainer {
         })
     }
 
-    fn step_on(
-        &mut self,
-        x: &Tensor<f32>,
-        labels: &[usize],
-    ) -> std::result::Result<StepStats, Refused> {
-        let stats: Vec<_> = self
-            .model
-            .batchnorms_mut()
-            .iter()
-            .map(|b| {
-                (
-                    b.running_mean.clone(),
-                    b.running_var.clone(),
-                    b.num_batches_tracked,
-                )
-            })
-            .collect();
+    fn step_on(&mut self, x: &Tensor<f32>, labels: &[usize]) -> std::result::Result<StepStats, Refused> {
+        let stats: Vec<_> = self.model.batchnorms_mut().iter().map(|b| (b.running_mean.clone(), b.running_var.clone(), b.num_batches_tracked)).collect();
         // forward, backward, check: a refusal puts back the running statistics the forward
         // pass had moved, so nothing has changed
         let pass = (|| -> std::result::Result<(f64, f64), Refused> {
@@ -375,12 +300,7 @@ impl Trainer {
             }
         };
         self.opt.step(&mut self.model)?;
-        Ok(StepStats {
-            step: self.opt.step,
-            epoch: self.epoch,
-            loss,
-            accuracy,
-        })
+        Ok(StepStats { step: self.opt.step, epoch: self.epoch, loss, accuracy })
     }
 }
 
@@ -390,11 +310,7 @@ pub fn check_finite(model: &ResNet<f32>, loss: f64) -> Result<()> {
     if !loss.is_finite() {
         bail!("the loss is not finite ({loss}); the weights were not updated (learning rate too high?)");
     }
-    for (name, t) in model
-        .tape
-        .iter()
-        .filter(|(n, _)| n.starts_with("grad.") || n.starts_with("running."))
-    {
+    for (name, t) in model.tape.iter().filter(|(n, _)| n.starts_with("grad.") || n.starts_with("running.")) {
         if t.data.iter().any(|v| !v.is_finite()) {
             bail!("{name} is not finite; the weights were not updated (learning rate too high?)");
         }
@@ -405,38 +321,22 @@ pub fn check_finite(model: &ResNet<f32>, loss: f64) -> Result<()> {
 /// Fraction of rows of `logits [N, K]` whose arg-max is the label.
 pub fn accuracy(logits: &[f32], labels: &[usize]) -> f64 {
     let k = logits.len() / labels.len().max(1);
-    let correct = logits
-        .chunks(k)
-        .zip(labels)
-        .filter(|(row, &l)| argmax(row) == l)
-        .count();
+    let correct = logits.chunks(k).zip(labels).filter(|(row, &l)| argmax(row) == l).count();
     correct as f64 / labels.len().max(1) as f64
 }
 
 pub fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
+    row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
 }
 
 /// Mean loss and accuracy of the model in eval mode over a split.
-pub fn evaluate(
-    model: &mut ResNet<f32>,
-    data: &Dataset,
-    split: Split,
-    batch: usize,
-) -> Result<(f64, f64)> {
+pub fn evaluate(model: &mut ResNet<f32>, data: &Dataset, split: Split, batch: usize) -> Result<(f64, f64)> {
     let idx: Vec<usize> = data.indices(split).collect();
     evaluate_indices(model, data, &idx, batch)
 }
 
 /// Mean loss and accuracy of the model in eval mode over the digits `idx`.
-pub fn evaluate_indices(
-    model: &mut ResNet<f32>,
-    data: &Dataset,
-    idx: &[usize],
-    batch: usize,
-) -> Result<(f64, f64)> {
+pub fn evaluate_indices(model: &mut ResNet<f32>, data: &Dataset, idx: &[usize], batch: usize) -> Result<(f64, f64)> {
     if idx.is_empty() {
         bail!("nothing to evaluate");
     }
@@ -445,19 +345,10 @@ pub fn evaluate_indices(
         let (x, labels) = data.batch(chunk);
         let logits = model.forward(&x, Mode::Eval)?;
         correct += accuracy(&logits.data, &labels) * chunk.len() as f64;
-        let out = &model
-            .graph
-            .modules
-            .last()
-            .expect("a graph ends in its loss")
-            .name;
+        let out = &model.graph.modules.last().expect("a graph ends in its loss").name;
         let probs = &model.tape.get(&format!("act.{out}"))?.data;
         let k = probs.len() / chunk.len();
-        loss -= labels
-            .iter()
-            .enumerate()
-            .map(|(n, &l)| (probs[n * k + l].max(1e-30) as f64).ln())
-            .sum::<f64>();
+        loss -= labels.iter().enumerate().map(|(n, &l)| (probs[n * k + l].max(1e-30) as f64).ln()).sum::<f64>();
     }
     Ok((loss / idx.len() as f64, correct / idx.len() as f64))
 }
@@ -474,17 +365,12 @@ mod tests {
         let run = || {
             let model = ResNet::new(&Config::default(), 1).unwrap();
             let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 5e-4), 32, 1).unwrap();
-            (0..80)
-                .map(|_| t.step(&data).unwrap().loss)
-                .collect::<Vec<f64>>()
+            (0..80).map(|_| t.step(&data).unwrap().loss).collect::<Vec<f64>>()
         };
         let losses = run();
         let first: f64 = losses[..5].iter().sum::<f64>() / 5.0;
         let last: f64 = losses[70..].iter().sum::<f64>() / 10.0;
-        assert!(
-            first > 1.5,
-            "an untrained model is near chance (ln 10 ≈ 2.3): {first}"
-        );
+        assert!(first > 1.5, "an untrained model is near chance (ln 10 ≈ 2.3): {first}");
         assert!(last < 0.5 * first, "loss fell from {first:.3} to {last:.3}");
         assert_eq!(losses, run(), "seeded runs are identical");
     }
@@ -511,36 +397,20 @@ mod tests {
             }
             assert!(steps < 200, "lr 1e6 must diverge");
         };
-        let StepError::Diverged { at, restored, .. } = err.clone() else {
-            panic!("{err:?}")
-        };
-        assert!(
-            at > restored && restored >= 5,
-            "at {at}, restored {restored}"
-        );
+        let StepError::Diverged { at, restored, .. } = err.clone() else { panic!("{err:?}") };
+        assert!(at > restored && restored >= 5, "at {at}, restored {restored}");
         assert_eq!(t.opt.step, restored);
         assert!(t.opt.m.is_empty());
         if steps < SETTINGS.checkpoint_every as usize {
-            assert_eq!(
-                t.model.params(),
-                start,
-                "before the first checkpoint: the run's start"
-            );
+            assert_eq!(t.model.params(), start, "before the first checkpoint: the run's start");
         }
-        assert!(
-            err.to_string()
-                .contains(&format!("the weights of step {restored} are restored")),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&format!("the weights of step {restored} are restored")), "{err}");
         // a failure of another kind changes nothing and says what it is
         let mut bad = Dataset::mnist();
         bad.labels.iter_mut().for_each(|l| *l = 12);
         let before = (t.model.params(), t.opt.step);
         let e = t.run_step(&bad);
-        assert!(
-            matches!(&e, Err(StepError::Failed(f)) if f.0.contains("label 12 is out of range")),
-            "{e:?}"
-        );
+        assert!(matches!(&e, Err(StepError::Failed(f)) if f.0.contains("label 12 is out of range")), "{e:?}");
         assert_eq!((t.model.params(), t.opt.step), before);
     }
 
@@ -556,8 +426,7 @@ mod tests {
             t.step(&data).unwrap();
         }
         let (good, good_step) = (t.model.params(), t.opt.step);
-        let (loss_before, _) =
-            evaluate_indices(&mut t.model, &data, &(8000..8500).collect::<Vec<_>>(), 100).unwrap();
+        let (loss_before, _) = evaluate_indices(&mut t.model, &data, &(8000..8500).collect::<Vec<_>>(), 100).unwrap();
         t.opt = crate::optim::Optimizer::new(OptimizerConfig::adam(100.0, 0.0)).unwrap();
         t.opt.step = good_step;
         t.begin_run();
@@ -569,20 +438,11 @@ mod tests {
             }
             assert!(n < 300, "Adam at lr 100 was not stopped in 300 steps");
         };
-        let StepError::Diverged {
-            message, restored, ..
-        } = &err
-        else {
-            panic!("{err:?}")
-        };
-        assert!(
-            message.contains("the loss has grown") || message.contains("not finite"),
-            "{message}"
-        );
+        let StepError::Diverged { message, restored, .. } = &err else { panic!("{err:?}") };
+        assert!(message.contains("the loss has grown") || message.contains("not finite"), "{message}");
         assert_eq!(*restored, good_step, "{message}");
         assert_eq!(t.model.params(), good, "the run's start is back");
-        let (loss_after, _) =
-            evaluate_indices(&mut t.model, &data, &(8000..8500).collect::<Vec<_>>(), 100).unwrap();
+        let (loss_after, _) = evaluate_indices(&mut t.model, &data, &(8000..8500).collect::<Vec<_>>(), 100).unwrap();
         assert_eq!(loss_after, loss_before);
     }
 
@@ -603,10 +463,7 @@ mod tests {
         let model = ResNet::new(&Config::default(), 2).unwrap();
         let mut t = Trainer::new(model, OptimizerConfig::adam(2e-3, 0.0), 32, 2).unwrap();
         let losses: Vec<f64> = (0..60).map(|_| t.step(&data).unwrap().loss).collect();
-        let (first, last) = (
-            losses[..5].iter().sum::<f64>() / 5.0,
-            losses[50..].iter().sum::<f64>() / 10.0,
-        );
+        let (first, last) = (losses[..5].iter().sum::<f64>() / 5.0, losses[50..].iter().sum::<f64>() / 10.0);
         assert!(last < 0.6 * first, "loss fell from {first:.3} to {last:.3}");
     }
 
@@ -615,23 +472,13 @@ mod tests {
         let data = Dataset::mnist();
         let mut model = ResNet::new(&Config::default(), 3).unwrap();
         // Weights this large overflow f32 in the first conv (±∞), and BN turns ∞ − ∞ into NaN.
-        model.convs_mut()[0]
-            .weight
-            .iter_mut()
-            .for_each(|w| *w *= f32::MAX);
+        model.convs_mut()[0].weight.iter_mut().for_each(|w| *w *= f32::MAX);
         let before = model.params();
         let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 0.0), 32, 3).unwrap();
         let err = t.step(&data).unwrap_err();
-        assert!(
-            err.0.contains("not finite") && err.0.contains("learning rate too high"),
-            "{err}"
-        );
+        assert!(err.0.contains("not finite") && err.0.contains("learning rate too high"), "{err}");
         let after = t.model.params();
-        let same = before.iter().zip(&after).all(|(a, b)| {
-            a.2.iter()
-                .zip(&b.2)
-                .all(|(x, y)| x.to_bits() == y.to_bits())
-        });
+        let same = before.iter().zip(&after).all(|(a, b)| a.2.iter().zip(&b.2).all(|(x, y)| x.to_bits() == y.to_bits()));
         assert!(same, "weights and BN running statistics untouched");
         assert_eq!(t.opt.step, 0);
     }
@@ -642,28 +489,13 @@ mod tests {
         let mut model = ResNet::new(&Config::default(), 3).unwrap();
         // large enough that layer1.0.conv1's outputs square to ∞ in the batch variance, small
         // enough that the normalised activations, the loss and the gradients stay finite
-        model.convs_mut()[1]
-            .weight
-            .iter_mut()
-            .for_each(|w| *w *= 1e19);
+        model.convs_mut()[1].weight.iter_mut().for_each(|w| *w *= 1e19);
         let before = model.params();
         let mut t = Trainer::new(model, OptimizerConfig::sgd(0.05, 0.9, 0.0), 32, 3).unwrap();
         let err = t.step(&data).unwrap_err();
-        assert!(
-            err.0.contains("running") && err.0.contains("not finite"),
-            "{err}"
-        );
+        assert!(err.0.contains("running") && err.0.contains("not finite"), "{err}");
         let after = t.model.params();
-        let changed: Vec<_> = before
-            .iter()
-            .zip(&after)
-            .filter(|(a, b)| {
-                a.2.iter()
-                    .zip(&b.2)
-                    .any(|(x, y)| x.to_bits() != y.to_bits())
-            })
-            .map(|(a, _)| &a.0)
-            .collect();
+        let changed: Vec<_> = before.iter().zip(&after).filter(|(a, b)| a.2.iter().zip(&b.2).any(|(x, y)| x.to_bits() != y.to_bits())).map(|(a, _)| &a.0).collect();
         assert!(changed.is_empty(), "changed: {changed:?}");
     }
 }

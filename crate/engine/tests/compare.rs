@@ -32,11 +32,7 @@ fn run(c: &mut Comparison, data: &Dataset, steps: usize) {
 }
 
 fn losses(c: &Comparison, i: usize) -> Vec<(u64, u64, u64)> {
-    c.members[i]
-        .curve
-        .iter()
-        .map(|p| (p.step, p.loss.to_bits(), p.accuracy.to_bits()))
-        .collect()
+    c.members[i].curve.iter().map(|p| (p.step, p.loss.to_bits(), p.accuracy.to_bits())).collect()
 }
 
 /// A hash of every parameter and buffer, bit for bit.
@@ -57,22 +53,11 @@ fn identical_members_train_identically_on_the_trainers_own_batches() {
     assert_eq!(losses(&c, 0), losses(&c, 1));
     assert_eq!(c.members[0].flow, c.members[1].flow);
     // the members take turns on one tape (memory: one pass's worth, not one per member)
-    assert!(c
-        .members
-        .iter()
-        .all(|m| m.trainer.model.tape.list().is_empty()));
+    assert!(c.members.iter().all(|m| m.trainer.model.tape.list().is_empty()));
     assert!(c.last_tape().contains("grad.fc.weight"));
     // the batches are the page's own training's: a Trainer from the same seed sees the same
-    let mut t = Trainer::new(
-        ResNet::new(&Config::from_arch_id("resnet8").unwrap(), 7).unwrap(),
-        sgd(),
-        16,
-        7,
-    )
-    .unwrap();
-    let alone: Vec<u64> = (0..12)
-        .map(|_| t.step(&data).unwrap().loss.to_bits())
-        .collect();
+    let mut t = Trainer::new(ResNet::new(&Config::from_arch_id("resnet8").unwrap(), 7).unwrap(), sgd(), 16, 7).unwrap();
+    let alone: Vec<u64> = (0..12).map(|_| t.step(&data).unwrap().loss.to_bits()).collect();
     assert_eq!(alone, losses(&c, 0).iter().map(|p| p.1).collect::<Vec<_>>());
     // and a different member does differ
     let mut d = Comparison::new(&ids(&["resnet8", "plain20"]), sgd(), 16, 7).unwrap();
@@ -84,20 +69,12 @@ fn identical_members_train_identically_on_the_trainers_own_batches() {
 fn a_run_reproduces_bit_for_bit_on_any_thread_count() {
     let data = Dataset::mnist();
     let go = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
             let mut c = Comparison::new(&ids(&["plain20", "resnet20"]), sgd(), 32, 3).unwrap();
             run(&mut c, &data, 6);
             c.evaluate(&data, 200).unwrap();
-            (
-                losses(&c, 0),
-                losses(&c, 1),
-                c.members[1].flow.clone(),
-                c.members[1].heldout.clone(),
-            )
+            (losses(&c, 0), losses(&c, 1), c.members[1].flow.clone(), c.members[1].heldout.clone())
         })
     };
     let one = go(1);
@@ -121,69 +98,31 @@ fn the_flow_is_the_norms_of_the_steps_tensors() {
     assert_eq!(r.step, 1);
     let model = &m.trainer.model;
     let tape = c.last_tape(); // (the members take turns on one tape; it holds this step's pass)
-    let params: std::collections::HashMap<String, Vec<f32>> =
-        model.params().into_iter().map(|p| (p.0, p.2)).collect();
-    let old: std::collections::HashMap<String, Vec<f32>> =
-        before.params().into_iter().map(|p| (p.0, p.2)).collect();
+    let params: std::collections::HashMap<String, Vec<f32>> = model.params().into_iter().map(|p| (p.0, p.2)).collect();
+    let old: std::collections::HashMap<String, Vec<f32>> = before.params().into_iter().map(|p| (p.0, p.2)).collect();
     assert_eq!(m.layers.len(), r.layers.len());
     assert!(m.layers.len() == 20, "19 convs and the fc: {:?}", m.layers);
     for (l, f) in m.layers.iter().zip(&r.layers) {
         let w = format!("{l}.weight");
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-30);
-        assert!(
-            close(f.grad, norm(&tape.get(&format!("grad.{w}")).unwrap().data)),
-            "{l} grad"
-        );
-        assert!(
-            close(f.delta, norm(&tape.get(&delta(l)).unwrap().data)),
-            "{l} delta"
-        );
+        assert!(close(f.grad, norm(&tape.get(&format!("grad.{w}")).unwrap().data)), "{l} grad");
+        assert!(close(f.delta, norm(&tape.get(&delta(l)).unwrap().data)), "{l} delta");
         assert!(close(f.weight, norm(&old[&w])), "{l} weight");
-        let dw: Vec<f32> = params[&w]
-            .iter()
-            .zip(&old[&w])
-            .map(|(a, b)| a - b)
-            .collect();
-        assert!(
-            (f.update - norm(&dw) / norm(&old[&w])).abs() < 1e-6 * f.update,
-            "{l} update {} vs {}",
-            f.update,
-            norm(&dw) / norm(&old[&w])
-        );
+        let dw: Vec<f32> = params[&w].iter().zip(&old[&w]).map(|(a, b)| a - b).collect();
+        assert!((f.update - norm(&dw) / norm(&old[&w])).abs() < 1e-6 * f.update, "{l} update {} vs {}", f.update, norm(&dw) / norm(&old[&w]));
         assert!(f.grad > 0.0 && f.update > 0.0);
     }
-    assert_eq!(
-        m.blocks.len(),
-        9,
-        "every block of ResNet-20 option A has a shortcut"
-    );
+    assert_eq!(m.blocks.len(), 9, "every block of ResNet-20 option A has a shortcut");
     for (b, f) in m.blocks.iter().zip(&r.blocks) {
         let g = model.graph.block(b).unwrap();
         let total = &tape.get(&delta(&g.input)).unwrap().data;
         assert!((f.total - norm(total)).abs() < 1e-9 * f.total);
         if !g.reshapes {
-            let add = model
-                .graph
-                .modules
-                .iter()
-                .find(|x| {
-                    x.block.as_deref() == Some(b)
-                        && x.inputs.contains(&g.input)
-                        && x.inputs.len() == 2
-                })
-                .unwrap();
+            let add = model.graph.modules.iter().find(|x| x.block.as_deref() == Some(b) && x.inputs.contains(&g.input) && x.inputs.len() == 2).unwrap();
             let shortcut = &tape.get(&delta(&add.name)).unwrap().data;
             let main: Vec<f32> = total.iter().zip(shortcut).map(|(t, s)| t - s).collect();
-            assert!(
-                (f.shortcut - norm(shortcut)).abs() < 1e-5 * f.shortcut,
-                "{b} shortcut"
-            );
-            assert!(
-                (f.main - norm(&main)).abs() < 1e-4 * f.main,
-                "{b} main {} vs {}",
-                f.main,
-                norm(&main)
-            );
+            assert!((f.shortcut - norm(shortcut)).abs() < 1e-5 * f.shortcut, "{b} shortcut");
+            assert!((f.main - norm(&main)).abs() < 1e-4 * f.main, "{b} main {} vs {}", f.main, norm(&main));
         }
         assert!(f.main > 0.0 && f.shortcut > 0.0);
     }
@@ -194,20 +133,12 @@ fn rewind_shows_the_saved_weights_and_continuing_repeats_the_run() {
     let data = Dataset::mnist();
     let mut c = Comparison::new(&ids(&["resnet8", "plain20"]), sgd(), 16, 11).unwrap();
     run(&mut c, &data, 10);
-    let at10: Vec<u64> = c
-        .members
-        .iter()
-        .map(|m| weights_hash(&m.trainer.model))
-        .collect();
+    let at10: Vec<u64> = c.members.iter().map(|m| weights_hash(&m.trainer.model)).collect();
     run(&mut c, &data, 15);
     c.evaluate(&data, 100).unwrap();
     assert_eq!(c.snapshot_steps(), vec![0, 10, 20]);
     for (i, h) in at10.iter().enumerate() {
-        assert_eq!(
-            weights_hash(&c.model_at(i, 10).unwrap()),
-            *h,
-            "member {i} at step 10"
-        );
+        assert_eq!(weights_hash(&c.model_at(i, 10).unwrap()), *h, "member {i} at step 10");
     }
     let original: Vec<_> = (0..2).map(|i| losses(&c, i)).collect();
     let flow = c.members[1].flow.clone();
@@ -226,10 +157,7 @@ fn rewind_shows_the_saved_weights_and_continuing_repeats_the_run() {
     run(&mut c, &data, 3);
     c.keep();
     assert_eq!(c.snapshot_steps(), vec![0, 10, 20, 28]);
-    assert_eq!(
-        weights_hash(&c.model_at(0, 28).unwrap()),
-        weights_hash(&c.members[0].trainer.model)
-    );
+    assert_eq!(weights_hash(&c.model_at(0, 28).unwrap()), weights_hash(&c.members[0].trainer.model));
     assert!(c.model_at(2, 10).unwrap_err().0.contains("no member 2"));
 }
 
@@ -240,11 +168,7 @@ fn histories_stay_bounded_on_long_runs() {
     let steps = 2 * FLOW_CAP + 50;
     run(&mut c, &data, steps);
     let flow = &c.members[0].flow;
-    assert!(
-        flow.len() <= FLOW_CAP + 1 && flow.len() > FLOW_CAP / 2,
-        "{} records",
-        flow.len()
-    );
+    assert!(flow.len() <= FLOW_CAP + 1 && flow.len() > FLOW_CAP / 2, "{} records", flow.len());
     assert!(c.record_every >= 2);
     assert!(flow.windows(2).all(|w| w[0].step < w[1].step));
     assert_eq!(flow[0].step, 1);
@@ -255,27 +179,15 @@ fn histories_stay_bounded_on_long_runs() {
 
 #[test]
 fn bad_comparisons_are_refused_with_a_reason() {
-    let no = |v: &[&str], batch| {
-        Comparison::new(&ids(v), sgd(), batch, 1)
-            .err()
-            .map(|e| e.0)
-            .unwrap_or_default()
-    };
+    let no = |v: &[&str], batch| Comparison::new(&ids(v), sgd(), batch, 1).err().map(|e| e.0).unwrap_or_default();
     assert!(no(&[], 8).contains("1 to 3 members"));
     assert!(no(&["resnet8"; 4], 8).contains("1 to 3 members"));
     assert!(no(&["resnet8", "lenet"], 8).contains("lenet"));
     assert!(no(&["resnet8"], 0).contains("batch size"));
     // three 56-layer-class members at batch 256 would need gigabytes: refused before anything is built
     let big = no(&["plain20", "plain56", "resnet56"], 256);
-    assert!(
-        big.starts_with("Plain-20, Plain-56, ResNet-56 at batch 256 need about")
-            && big.contains("choose a batch of at most"),
-        "{big}"
-    );
-    assert!(
-        Comparison::new(&ids(&["plain20", "plain56", "resnet56"]), sgd(), 32, 1).is_ok(),
-        "the degradation lesson fits at batch 32"
-    );
+    assert!(big.starts_with("Plain-20, Plain-56, ResNet-56 at batch 256 need about") && big.contains("choose a batch of at most"), "{big}");
+    assert!(Comparison::new(&ids(&["plain20", "plain56", "resnet56"]), sgd(), 32, 1).is_ok(), "the degradation lesson fits at batch 32");
 }
 
 /// `Graph::tape_bytes`, which compare mode (and the browser engine) check a batch against
@@ -290,16 +202,8 @@ fn the_tape_estimate_is_what_a_pass_keeps() {
         let x = Tensor::new(&[3, 1, 28, 28], vec![0.1; 3 * 784]).unwrap();
         m.forward(&x, Mode::Train).unwrap();
         m.backward(&[1, 2, 3]).unwrap();
-        let kept: u64 = m
-            .tape
-            .iter()
-            .filter(|(n, _)| n.starts_with("act.") || n.starts_with("delta."))
-            .map(|(_, t)| 4 * t.data.len() as u64)
-            .sum();
+        let kept: u64 = m.tape.iter().filter(|(n, _)| n.starts_with("act.") || n.starts_with("delta.")).map(|(_, t)| 4 * t.data.len() as u64).sum();
         let est = m.graph.tape_bytes(3);
-        assert!(
-            kept <= est && est as f64 <= 1.05 * kept as f64,
-            "{id}: {kept} kept, {est} estimated"
-        );
+        assert!(kept <= est && est as f64 <= 1.05 * kept as f64, "{id}: {kept} kept, {est} estimated");
     }
 }

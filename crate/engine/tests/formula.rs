@@ -34,19 +34,12 @@ fn model_of(config: &Config, mode: Mode) -> ResNet<f32> {
 }
 
 fn shape(m: &ResNet<f32>, name: &str) -> Vec<usize> {
-    m.tape
-        .get(name)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .shape
-        .clone()
+    m.tape.get(name).unwrap_or_else(|e| panic!("{e}")).shape.clone()
 }
 
 /// Tape name of the activation each conv reads, as the graph says.
 fn conv_inputs(m: &ResNet<f32>) -> HashMap<String, String> {
-    m.graph
-        .of_kind("conv")
-        .map(|c| (c.name.clone(), format!("act.{}", c.inputs[0])))
-        .collect()
+    m.graph.of_kind("conv").map(|c| (c.name.clone(), format!("act.{}", c.inputs[0]))).collect()
 }
 
 fn bn_names(m: &ResNet<f32>) -> Vec<String> {
@@ -67,23 +60,13 @@ fn cell(rng: &mut Rng, s: &[usize]) -> Vec<usize> {
 /// - terms are listed largest |value| first, `min(top_k, count)` of them
 /// - each term's value is the product of its factors, and each factor with a position `at`
 ///   is the number at that position of the tensor its name says.
-fn check(
-    m: &ResNet<f32>,
-    params: &HashMap<String, (Vec<usize>, Vec<f32>)>,
-    q: &Query,
-    top_k: usize,
-) -> Formula {
+fn check(m: &ResNet<f32>, params: &HashMap<String, (Vec<usize>, Vec<f32>)>, q: &Query, top_k: usize) -> Formula {
     let f = formula(m, q, top_k).unwrap_or_else(|e| panic!("{q:?}: {e}"));
     assert_eq!(f.kind, q.kind());
     let t = m.tape.get(&f.target).unwrap();
     let scale = t.data.iter().fold(0.0f64, |a, &v| a.max((v as f64).abs()));
     assert_eq!(f.value, t.get(&f.index).unwrap() as f64, "{q:?}");
-    assert!(
-        (f.result - f.value).abs() <= 1e-4 * scale + 1e-6,
-        "{q:?}: formula {} vs tape {} (scale {scale:e})\n{f:#?}",
-        f.result,
-        f.value
-    );
+    assert!((f.result - f.value).abs() <= 1e-4 * scale + 1e-6, "{q:?}: formula {} vs tape {} (scale {scale:e})\n{f:#?}", f.result, f.value);
     WORST.with(|w| {
         let mut w = w.borrow_mut();
         let e = w.entry(f.kind.clone()).or_insert((0.0, 0));
@@ -92,33 +75,15 @@ fn check(
     });
 
     assert_eq!(f.terms.len(), top_k.min(f.count), "{q:?}");
-    assert!(
-        f.terms
-            .windows(2)
-            .all(|w| w[0].value.abs() >= w[1].value.abs()),
-        "{q:?}: terms not sorted by |value|"
-    );
+    assert!(f.terms.windows(2).all(|w| w[0].value.abs() >= w[1].value.abs()), "{q:?}: terms not sorted by |value|");
     let listed: f64 = f.terms.iter().map(|t| t.value).sum();
-    let big = f
-        .terms
-        .first()
-        .map_or(f.rest.abs(), |t| t.value.abs())
-        .max(1e-30);
-    assert!(
-        (listed + f.rest - f.sum).abs() <= 1e-12 * (f.count as f64 + 1.0) * big,
-        "{q:?}: listed {listed} + rest {} ≠ sum {}",
-        f.rest,
-        f.sum
-    );
+    let big = f.terms.first().map_or(f.rest.abs(), |t| t.value.abs()).max(1e-30);
+    assert!((listed + f.rest - f.sum).abs() <= 1e-12 * (f.count as f64 + 1.0) * big, "{q:?}: listed {listed} + rest {} ≠ sum {}", f.rest, f.sum);
     let added: f64 = f.parts.iter().filter(|p| p.adds).map(|p| p.value).sum();
     let fv = f.factor.as_ref().map_or(1.0, |f| f.value);
     if fv != 0.0 {
         let all = listed + f.rest + added;
-        assert!(
-            (f.result / fv - all).abs() <= 1e-12 * (f.count as f64 + 1.0) * big.max(added.abs()),
-            "{q:?}: result/σ' {} vs terms + parts {all}",
-            f.result / fv
-        );
+        assert!((f.result / fv - all).abs() <= 1e-12 * (f.count as f64 + 1.0) * big.max(added.abs()), "{q:?}: result/σ' {} vs terms + parts {all}", f.result / fv);
     } else {
         assert_eq!(f.result, 0.0);
     }
@@ -131,10 +96,7 @@ fn check(
         assert_eq!(term.factors.len(), f.factor_names.len());
         assert_eq!(term.at.len(), f.factor_names.len());
         let prod: f64 = term.factors.iter().product();
-        assert!(
-            (prod - term.value).abs() <= 1e-15 * prod.abs().max(1e-300),
-            "{q:?}: {term:?}"
-        );
+        assert!((prod - term.value).abs() <= 1e-15 * prod.abs().max(1e-300), "{q:?}: {term:?}");
         for ((name, at), &v) in f.factor_names.iter().zip(&term.at).zip(&term.factors) {
             if at.is_empty() {
                 continue;
@@ -142,9 +104,7 @@ fn check(
             let got = match m.tape.get(name) {
                 Ok(t) => t.get(at).unwrap(),
                 Err(_) => {
-                    let (s, data) = params.get(name).unwrap_or_else(|| {
-                        panic!("{q:?}: factor '{name}' is neither on the tape nor a parameter")
-                    });
+                    let (s, data) = params.get(name).unwrap_or_else(|| panic!("{q:?}: factor '{name}' is neither on the tape nor a parameter"));
                     let off = at.iter().zip(s).fold(0, |o, (&i, &n)| {
                         assert!(i < n);
                         o * n + i
@@ -173,10 +133,7 @@ thread_local! {
 }
 
 fn params(m: &ResNet<f32>) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
-    m.params()
-        .into_iter()
-        .map(|(n, s, d, _)| (n, (s, d)))
-        .collect()
+    m.params().into_iter().map(|(n, s, d, _)| (n, (s, d))).collect()
 }
 
 fn random_cells_of_every_kind(config: &Config, mode: Mode) {
@@ -186,21 +143,13 @@ fn random_cells_of_every_kind(config: &Config, mode: Mode) {
     let mut rng = Rng::new(5);
     let inputs = conv_inputs(&m);
     let convs: Vec<String> = m.convs().iter().map(|c| c.name.clone()).collect();
-    let inner: Vec<String> = convs
-        .iter()
-        .filter(|c| inputs[*c] != "act.input")
-        .cloned()
-        .collect();
+    let inner: Vec<String> = convs.iter().filter(|c| inputs[*c] != "act.input").cloned().collect();
     let bns = bn_names(&m);
     if *config == Config::default() {
         assert_eq!((convs.len(), bns.len()), (9, 9));
     }
     let blocks: Vec<String> = m.graph.blocks.iter().map(|b| b.name.clone()).collect();
-    let shortcuts: Vec<String> = m
-        .graph
-        .of_kind("shortcut")
-        .map(|s| s.name.clone())
-        .collect();
+    let shortcuts: Vec<String> = m.graph.of_kind("shortcut").map(|s| s.name.clone()).collect();
     let fc = m.graph.fc().name.clone();
     let pool = m.graph.fc().inputs[0].clone();
     for _ in 0..CELLS {
@@ -208,110 +157,33 @@ fn random_cells_of_every_kind(config: &Config, mode: Mode) {
 
         let conv = pick(&mut rng, &convs);
         let c = cell(&mut rng, &shape(&m, &format!("act.{conv}")));
-        check(
-            &m,
-            &p,
-            &Query::ConvForward {
-                conv: conv.into(),
-                n: c[0],
-                o: c[1],
-                x: c[2],
-                y: c[3],
-            },
-            top_k,
-        );
+        check(&m, &p, &Query::ConvForward { conv: conv.into(), n: c[0], o: c[1], x: c[2], y: c[3] }, top_k);
 
         let conv = pick(&mut rng, &inner);
         let c = cell(&mut rng, &shape(&m, &inputs[conv]));
-        check(
-            &m,
-            &p,
-            &Query::ConvInputDelta {
-                conv: conv.into(),
-                n: c[0],
-                i: c[1],
-                x: c[2],
-                y: c[3],
-            },
-            top_k,
-        );
+        check(&m, &p, &Query::ConvInputDelta { conv: conv.into(), n: c[0], i: c[1], x: c[2], y: c[3] }, top_k);
 
         let conv = pick(&mut rng, &convs);
         let c = cell(&mut rng, &m.conv(conv).unwrap().weight_shape());
-        check(
-            &m,
-            &p,
-            &Query::ConvWeightGrad {
-                conv: conv.into(),
-                o: c[0],
-                i: c[1],
-                a: c[2],
-                b: c[3],
-            },
-            top_k,
-        );
+        check(&m, &p, &Query::ConvWeightGrad { conv: conv.into(), o: c[0], i: c[1], a: c[2], b: c[3] }, top_k);
 
         if !bns.is_empty() {
             let bn = pick(&mut rng, &bns);
             let c = cell(&mut rng, &shape(&m, &format!("act.{bn}")));
-            let f = check(
-                &m,
-                &p,
-                &Query::BnInputDelta {
-                    bn: bn.into(),
-                    n: c[0],
-                    c: c[1],
-                    x: c[2],
-                    y: c[3],
-                },
-                top_k,
-            );
+            let f = check(&m, &p, &Query::BnInputDelta { bn: bn.into(), n: c[0], c: c[1], x: c[2], y: c[3] }, top_k);
             assert_eq!(f.count, if mode == Mode::Train { 3 } else { 1 });
         }
 
         let blk = pick(&mut rng, &blocks);
-        let c = cell(
-            &mut rng,
-            &shape(&m, &format!("act.{}", m.graph.block(blk).unwrap().input)),
-        );
-        let f = check(
-            &m,
-            &p,
-            &Query::ResidualFork {
-                block: blk.into(),
-                n: c[0],
-                c: c[1],
-                x: c[2],
-                y: c[3],
-            },
-            top_k,
-        );
-        let branches = if config.shortcut == resnet_engine::Shortcut::None {
-            0
-        } else {
-            1
-        };
-        assert!(
-            f.factor.is_none() && f.parts.iter().filter(|p| p.adds).count() == branches,
-            "{}: {f:?}",
-            config.label()
-        );
+        let c = cell(&mut rng, &shape(&m, &format!("act.{}", m.graph.block(blk).unwrap().input)));
+        let f = check(&m, &p, &Query::ResidualFork { block: blk.into(), n: c[0], c: c[1], x: c[2], y: c[3] }, top_k);
+        let branches = if config.shortcut == resnet_engine::Shortcut::None { 0 } else { 1 };
+        assert!(f.factor.is_none() && f.parts.iter().filter(|p| p.adds).count() == branches, "{}: {f:?}", config.label());
 
         if !shortcuts.is_empty() {
             let sc = pick(&mut rng, &shortcuts);
             let c = cell(&mut rng, &shape(&m, &format!("act.{sc}")));
-            check(
-                &m,
-                &p,
-                &Query::ShortcutForward {
-                    module: sc.into(),
-                    n: c[0],
-                    c: c[1],
-                    x: c[2],
-                    y: c[3],
-                },
-                top_k,
-            );
+            check(&m, &p, &Query::ShortcutForward { module: sc.into(), n: c[0], c: c[1], x: c[2], y: c[3] }, top_k);
         }
 
         let c = cell(&mut rng, &shape(&m, &format!("act.{fc}")));
@@ -362,13 +234,7 @@ fn random_cells_sum_to_the_tape_in_eval_mode() {
 fn bn_parts_follow_the_mode() {
     for mode in [Mode::Train, Mode::Eval] {
         let m = model(mode);
-        let q = Query::BnInputDelta {
-            bn: "layer2.0.bn2".into(),
-            n: 3,
-            c: 7,
-            x: 4,
-            y: 9,
-        };
+        let q = Query::BnInputDelta { bn: "layer2.0.bn2".into(), n: 3, c: 7, x: 4, y: 9 };
         let f = check(&m, &params(&m), &q, ALL_TERMS);
         assert_eq!(f.target, "delta.layer2.0.conv2");
         let names: Vec<&str> = f.parts.iter().map(|p| p.name.as_str()).collect();
@@ -390,18 +256,7 @@ fn input_delta_term_counts_follow_the_window() {
     let m = model(Mode::Train);
     let p = params(&m);
     let count = |conv: &str, x: usize, y: usize| {
-        let f = check(
-            &m,
-            &p,
-            &Query::ConvInputDelta {
-                conv: conv.into(),
-                n: 1,
-                i: 2,
-                x,
-                y,
-            },
-            ALL_TERMS,
-        );
+        let f = check(&m, &p, &Query::ConvInputDelta { conv: conv.into(), n: 1, i: 2, x, y }, ALL_TERMS);
         // every term's kernel offset is a = x + p − s·x', b = y + p − s·y'
         let c = m.conv(conv).unwrap();
         for t in &f.terms {
@@ -417,32 +272,15 @@ fn input_delta_term_counts_follow_the_window() {
     assert_eq!(count("layer1.0.conv2", 27, 27), 16 * 4);
     assert_eq!(count("layer1.0.conv2", 0, 13), 16 * 6);
     // stride 2: the valid (x', y') counted independently from the formula's condition
-    for conv in [
-        "layer2.0.conv1",
-        "layer3.0.conv1",
-        "layer2.0.downsample.0",
-        "layer3.0.downsample.0",
-    ] {
+    for conv in ["layer2.0.conv1", "layer3.0.conv1", "layer2.0.downsample.0", "layer3.0.downsample.0"] {
         let c = m.conv(conv).unwrap();
         let (k, s, pad) = (c.k as isize, c.stride as isize, c.pad as isize);
         let h_in = shape(&m, "act.layer1.0")[2];
-        let h_in = if conv.starts_with("layer3") {
-            shape(&m, "act.layer2.0")[2]
-        } else {
-            h_in
-        };
+        let h_in = if conv.starts_with("layer3") { shape(&m, "act.layer2.0")[2] } else { h_in };
         let h_out = shape(&m, &format!("act.{conv}"))[2];
-        let valid = |x: usize| {
-            (0..h_out as isize)
-                .filter(|&xo| (0..k).contains(&(x as isize + pad - s * xo)))
-                .count()
-        };
+        let valid = |x: usize| (0..h_out as isize).filter(|&xo| (0..k).contains(&(x as isize + pad - s * xo))).count();
         for (x, y) in [(0, 0), (1, 2), (4, 7), (h_in - 1, h_in - 1), (h_in / 2, 1)] {
-            assert_eq!(
-                count(conv, x, y),
-                c.c_out * valid(x) * valid(y),
-                "{conv} at ({x}, {y})"
-            );
+            assert_eq!(count(conv, x, y), c.c_out * valid(x) * valid(y), "{conv} at ({x}, {y})");
         }
     }
     // the 1×1 stride-2 shortcut only sees even positions
@@ -454,63 +292,16 @@ fn input_delta_term_counts_follow_the_window() {
 fn forward_and_weight_grad_count_padding_separately() {
     let m = model(Mode::Train);
     let p = params(&m);
-    let f = check(
-        &m,
-        &p,
-        &Query::ConvForward {
-            conv: "layer1.0.conv2".into(),
-            n: 0,
-            o: 1,
-            x: 0,
-            y: 0,
-        },
-        3,
-    );
+    let f = check(&m, &p, &Query::ConvForward { conv: "layer1.0.conv2".into(), n: 0, o: 1, x: 0, y: 0 }, 3);
     assert_eq!((f.count, f.padding), (16 * 4, 16 * 5));
-    let f = check(
-        &m,
-        &p,
-        &Query::ConvForward {
-            conv: "layer1.0.conv2".into(),
-            n: 0,
-            o: 1,
-            x: 9,
-            y: 9,
-        },
-        3,
-    );
+    let f = check(&m, &p, &Query::ConvForward { conv: "layer1.0.conv2".into(), n: 0, o: 1, x: 9, y: 9 }, 3);
     assert_eq!((f.count, f.padding), (16 * 9, 0));
-    assert_eq!(
-        f.factor_names,
-        ["layer1.0.conv2.weight", "act.layer1.0.relu1"]
-    );
+    assert_eq!(f.factor_names, ["layer1.0.conv2.weight", "act.layer1.0.relu1"]);
     // kernel row 0 at stride 1 pad 1 reads row −1 for x' = 0: one row of every image is padding
-    let f = check(
-        &m,
-        &p,
-        &Query::ConvWeightGrad {
-            conv: "layer1.0.conv1".into(),
-            o: 2,
-            i: 3,
-            a: 0,
-            b: 1,
-        },
-        10,
-    );
+    let f = check(&m, &p, &Query::ConvWeightGrad { conv: "layer1.0.conv1".into(), o: 2, i: 3, a: 0, b: 1 }, 10);
     assert_eq!((f.count, f.padding), (8 * 27 * 28, 8 * 28));
     assert_eq!(f.factor_names, ["delta.layer1.0.conv1", "act.relu"]);
-    let f = check(
-        &m,
-        &p,
-        &Query::ConvWeightGrad {
-            conv: "conv1".into(),
-            o: 0,
-            i: 0,
-            a: 1,
-            b: 1,
-        },
-        10,
-    );
+    let f = check(&m, &p, &Query::ConvWeightGrad { conv: "conv1".into(), o: 0, i: 0, a: 1, b: 1 }, 10);
     assert_eq!((f.count, f.padding), (8 * 28 * 28, 0));
 }
 
@@ -518,56 +309,17 @@ fn forward_and_weight_grad_count_padding_separately() {
 fn the_fork_is_the_sum_of_both_branches() {
     let m = model(Mode::Train);
     let p = params(&m);
-    for (blk, conv, other) in [
-        ("layer1.0", "layer1.0.conv1", None),
-        ("layer2.0", "layer2.0.conv1", Some("layer2.0.downsample.0")),
-    ] {
+    for (blk, conv, other) in [("layer1.0", "layer1.0.conv1", None), ("layer2.0", "layer2.0.conv1", Some("layer2.0.downsample.0"))] {
         for (x, y) in [(4, 6), (5, 7), (0, 27)] {
-            let fork = check(
-                &m,
-                &p,
-                &Query::ResidualFork {
-                    block: blk.into(),
-                    n: 2,
-                    c: 5,
-                    x,
-                    y,
-                },
-                4,
-            );
-            let main = check(
-                &m,
-                &p,
-                &Query::ConvInputDelta {
-                    conv: conv.into(),
-                    n: 2,
-                    i: 5,
-                    x,
-                    y,
-                },
-                4,
-            );
+            let fork = check(&m, &p, &Query::ResidualFork { block: blk.into(), n: 2, c: 5, x, y }, 4);
+            let main = check(&m, &p, &Query::ConvInputDelta { conv: conv.into(), n: 2, i: 5, x, y }, 4);
             // conv1's input delta is σ'(z) times the fork: the same terms and the same shortcut
             assert_eq!((fork.sum, fork.count), (main.sum, main.count));
             assert_eq!(fork.parts, main.parts);
-            assert_eq!(
-                main.result,
-                main.factor.as_ref().unwrap().value * fork.result
-            );
+            assert_eq!(main.result, main.factor.as_ref().unwrap().value * fork.result);
             if let Some(ds) = other {
                 // from the shortcut's side, conv1 is the other branch
-                let f = check(
-                    &m,
-                    &p,
-                    &Query::ConvInputDelta {
-                        conv: ds.into(),
-                        n: 2,
-                        i: 5,
-                        x,
-                        y,
-                    },
-                    4,
-                );
+                let f = check(&m, &p, &Query::ConvInputDelta { conv: ds.into(), n: 2, i: 5, x, y }, 4);
                 assert_eq!(f.parts[0].name, "main branch");
                 assert!((f.parts[0].value - main.sum).abs() <= 1e-15 * main.sum.abs().max(1e-300));
                 assert!((fork.parts[0].value - f.sum).abs() <= 1e-15 * f.sum.abs().max(1e-300));
@@ -576,143 +328,44 @@ fn the_fork_is_the_sum_of_both_branches() {
             }
         }
     }
-    let f = check(
-        &m,
-        &p,
-        &Query::ResidualFork {
-            block: "layer3.0".into(),
-            n: 0,
-            c: 0,
-            x: 0,
-            y: 0,
-        },
-        1,
-    );
+    let f = check(&m, &p, &Query::ResidualFork { block: "layer3.0".into(), n: 0, c: 0, x: 0, y: 0 }, 1);
     assert_eq!(f.target, "delta.layer2.0");
-    let f = check(
-        &m,
-        &p,
-        &Query::ConvInputDelta {
-            conv: "layer3.0.conv1".into(),
-            n: 0,
-            i: 0,
-            x: 0,
-            y: 0,
-        },
-        1,
-    );
-    assert_eq!(
-        (f.target.as_str(), f.factor.unwrap().tensor.as_str()),
-        ("delta.layer2.0.add", "act.layer2.0.add")
-    );
-    let f = check(
-        &m,
-        &p,
-        &Query::ConvInputDelta {
-            conv: "layer1.0.conv1".into(),
-            n: 0,
-            i: 0,
-            x: 0,
-            y: 0,
-        },
-        1,
-    );
+    let f = check(&m, &p, &Query::ConvInputDelta { conv: "layer3.0.conv1".into(), n: 0, i: 0, x: 0, y: 0 }, 1);
+    assert_eq!((f.target.as_str(), f.factor.unwrap().tensor.as_str()), ("delta.layer2.0.add", "act.layer2.0.add"));
+    let f = check(&m, &p, &Query::ConvInputDelta { conv: "layer1.0.conv1".into(), n: 0, i: 0, x: 0, y: 0 }, 1);
     assert_eq!(f.target, "delta.bn1");
-    let f = check(
-        &m,
-        &p,
-        &Query::ConvInputDelta {
-            conv: "layer2.0.conv2".into(),
-            n: 0,
-            i: 0,
-            x: 0,
-            y: 0,
-        },
-        1,
-    );
-    assert_eq!(
-        (f.target.as_str(), f.parts.len()),
-        ("delta.layer2.0.bn1", 0)
-    );
+    let f = check(&m, &p, &Query::ConvInputDelta { conv: "layer2.0.conv2".into(), n: 0, i: 0, x: 0, y: 0 }, 1);
+    assert_eq!((f.target.as_str(), f.parts.len()), ("delta.layer2.0.bn1", 0));
 }
 
 #[test]
 fn top_k_lists_the_largest_terms() {
     let m = model(Mode::Train);
-    let q = Query::ConvWeightGrad {
-        conv: "layer2.0.conv2".into(),
-        o: 3,
-        i: 4,
-        a: 1,
-        b: 2,
-    };
+    let q = Query::ConvWeightGrad { conv: "layer2.0.conv2".into(), o: 3, i: 4, a: 1, b: 2 };
     let all = formula(&m, &q, ALL_TERMS).unwrap();
     let none = formula(&m, &q, 0).unwrap();
     let five = formula(&m, &q, 5).unwrap();
     assert_eq!((all.terms.len(), all.rest), (all.count, 0.0));
     assert_eq!((none.terms.len(), none.rest), (0, none.sum));
     assert_eq!(five.terms[..], all.terms[..5]);
-    assert!(five.terms.iter().all(|t| t
-        .index
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .eq(["n", "x'", "y'"])));
+    assert!(five.terms.iter().all(|t| t.index.iter().map(|(k, _)| k.as_str()).eq(["n", "x'", "y'"])));
 }
 
 #[test]
 fn queries_and_results_are_json() {
-    let q: Query = serde_json::from_str(
-        r#"{"kind": "conv_input_delta", "conv": "layer2.0.conv1", "n": 0, "i": 3, "x": 4, "y": 6}"#,
-    )
-    .unwrap();
-    assert_eq!(
-        q,
-        Query::ConvInputDelta {
-            conv: "layer2.0.conv1".into(),
-            n: 0,
-            i: 3,
-            x: 4,
-            y: 6
-        }
-    );
+    let q: Query = serde_json::from_str(r#"{"kind": "conv_input_delta", "conv": "layer2.0.conv1", "n": 0, "i": 3, "x": 4, "y": 6}"#).unwrap();
+    assert_eq!(q, Query::ConvInputDelta { conv: "layer2.0.conv1".into(), n: 0, i: 3, x: 4, y: 6 });
     for q in [
-        Query::ConvForward {
-            conv: "conv1".into(),
-            n: 0,
-            o: 1,
-            x: 2,
-            y: 3,
-        },
-        Query::ConvWeightGrad {
-            conv: "conv1".into(),
-            o: 0,
-            i: 0,
-            a: 1,
-            b: 2,
-        },
-        Query::BnInputDelta {
-            bn: "bn1".into(),
-            n: 0,
-            c: 1,
-            x: 2,
-            y: 3,
-        },
-        Query::ResidualFork {
-            block: "layer1.0".into(),
-            n: 0,
-            c: 1,
-            x: 2,
-            y: 3,
-        },
+        Query::ConvForward { conv: "conv1".into(), n: 0, o: 1, x: 2, y: 3 },
+        Query::ConvWeightGrad { conv: "conv1".into(), o: 0, i: 0, a: 1, b: 2 },
+        Query::BnInputDelta { bn: "bn1".into(), n: 0, c: 1, x: 2, y: 3 },
+        Query::ResidualFork { block: "layer1.0".into(), n: 0, c: 1, x: 2, y: 3 },
         Query::FcForward { n: 0, j: 1 },
         Query::FcWeightGrad { j: 0, k: 1 },
         Query::FcInputDelta { n: 0, k: 1 },
     ] {
         let s = serde_json::to_string(&q).unwrap();
-        assert!(
-            s.starts_with(&format!("{{\"kind\":\"{}\"", q.kind())),
-            "{s}"
-        );
+        assert!(s.starts_with(&format!("{{\"kind\":\"{}\"", q.kind())), "{s}");
         assert_eq!(serde_json::from_str::<Query>(&s).unwrap(), q);
     }
     let m = model(Mode::Train);
@@ -721,18 +374,12 @@ fn queries_and_results_are_json() {
     assert_eq!(v["kind"], "conv_input_delta");
     assert_eq!(v["target"], "delta.layer1.0.add");
     assert_eq!(v["index"], serde_json::json!([0, 3, 4, 6]));
-    assert_eq!(
-        v["factor_names"],
-        serde_json::json!(["delta.layer2.0.conv1", "layer2.0.conv1.weight"])
-    );
+    assert_eq!(v["factor_names"], serde_json::json!(["delta.layer2.0.conv1", "layer2.0.conv1.weight"]));
     assert_eq!(v["terms"][0]["index"][0][0], "o");
     assert_eq!(v["terms"][0]["index"][1][0], "x'");
     assert_eq!(v["factor"]["tensor"], "act.layer1.0.add");
     assert_eq!(v["parts"][0]["name"], "shortcut");
-    assert_eq!(
-        v["mode"], "train",
-        "the pass's mode, for the pane's BN formula"
-    );
+    assert_eq!(v["mode"], "train", "the pass's mode, for the pane's BN formula");
     assert_eq!(serde_json::from_value::<Formula>(v).unwrap(), f);
 }
 
@@ -741,235 +388,47 @@ fn bad_queries_get_readable_errors() {
     let fresh = ResNet::<f32>::new(&Config::default(), 1).unwrap();
     let q = Query::FcForward { n: 0, j: 0 };
     let err = |m: &ResNet<f32>, q: Query| formula(m, &q, 5).unwrap_err().0;
-    assert_eq!(
-        err(&fresh, q),
-        "the tape is empty: run a forward and backward pass first"
-    );
+    assert_eq!(err(&fresh, q), "the tape is empty: run a forward and backward pass first");
 
     let mut fwd = ResNet::<f32>::new(&Config::default(), 1).unwrap();
     let (x, _) = Dataset::mnist().batch(&[0, 1, 2]);
     fwd.forward(&x, Mode::Train).unwrap();
-    let e = err(
-        &fwd,
-        Query::ConvInputDelta {
-            conv: "layer1.0.conv2".into(),
-            n: 0,
-            i: 0,
-            x: 0,
-            y: 0,
-        },
-    );
+    let e = err(&fwd, Query::ConvInputDelta { conv: "layer1.0.conv2".into(), n: 0, i: 0, x: 0, y: 0 });
     assert!(e.contains("run a backward pass"), "{e}");
-    assert!(formula(
-        &fwd,
-        &Query::ConvForward {
-            conv: "layer1.0.conv2".into(),
-            n: 2,
-            o: 0,
-            x: 0,
-            y: 0
-        },
-        5
-    )
-    .is_ok());
-    assert_eq!(
-        err(&fwd, Query::FcForward { n: 3, j: 0 }),
-        "n = 3 is out of range: the batch has 3 images"
-    );
+    assert!(formula(&fwd, &Query::ConvForward { conv: "layer1.0.conv2".into(), n: 2, o: 0, x: 0, y: 0 }, 5).is_ok());
+    assert_eq!(err(&fwd, Query::FcForward { n: 3, j: 0 }), "n = 3 is out of range: the batch has 3 images");
 
     let m = model(Mode::Train);
     let cases: Vec<(Query, &str)> = vec![
-        (
-            Query::ConvForward {
-                conv: "x".into(),
-                n: 0,
-                o: 0,
-                x: 0,
-                y: 0,
-            },
-            "no conv module 'x'",
-        ),
-        (
-            Query::ConvForward {
-                conv: "conv1".into(),
-                n: 40,
-                o: 0,
-                x: 0,
-                y: 0,
-            },
-            "n = 40 is out of range: the batch has 8 images",
-        ),
-        (
-            Query::ConvForward {
-                conv: "conv1".into(),
-                n: 0,
-                o: 16,
-                x: 0,
-                y: 0,
-            },
-            "o = 16 is out of range: act.conv1 has 16 channels",
-        ),
-        (
-            Query::ConvForward {
-                conv: "layer2.0.conv1".into(),
-                n: 0,
-                o: 0,
-                x: 14,
-                y: 0,
-            },
-            "x = 14 is out of range: act.layer2.0.conv1 is 14×14",
-        ),
-        (
-            Query::ConvInputDelta {
-                conv: "conv1".into(),
-                n: 0,
-                i: 0,
-                x: 0,
-                y: 0,
-            },
-            "conv1 reads the input image, and no δ is kept for the image",
-        ),
-        (
-            Query::ConvInputDelta {
-                conv: "layer2.0.conv1".into(),
-                n: 0,
-                i: 16,
-                x: 0,
-                y: 0,
-            },
-            "i = 16 is out of range: the input of layer2.0.conv1 (act.layer1.0) has 16 channels",
-        ),
-        (
-            Query::ConvInputDelta {
-                conv: "layer2.0.conv2".into(),
-                n: 0,
-                i: 0,
-                x: 0,
-                y: 99,
-            },
-            "y = 99 is out of range: the input of layer2.0.conv2 (act.layer2.0.relu1) is 14×14",
-        ),
-        (
-            Query::ConvWeightGrad {
-                conv: "layer1.0.conv1".into(),
-                o: 0,
-                i: 0,
-                a: 3,
-                b: 0,
-            },
-            "a = 3 is out of range: layer1.0.conv1's kernel is 3×3",
-        ),
-        (
-            Query::ConvWeightGrad {
-                conv: "layer2.0.downsample.0".into(),
-                o: 0,
-                i: 0,
-                a: 0,
-                b: 1,
-            },
-            "b = 1 is out of range: layer2.0.downsample.0's kernel is 1×1",
-        ),
-        (
-            Query::ConvWeightGrad {
-                conv: "layer3.0.conv2".into(),
-                o: 64,
-                i: 0,
-                a: 0,
-                b: 0,
-            },
-            "o = 64 is out of range: layer3.0.conv2 has 64 output channels",
-        ),
-        (
-            Query::BnInputDelta {
-                bn: "bn9".into(),
-                n: 0,
-                c: 0,
-                x: 0,
-                y: 0,
-            },
-            "no batchnorm module 'bn9'",
-        ),
-        (
-            Query::BnInputDelta {
-                bn: "layer3.0.bn1".into(),
-                n: 0,
-                c: 64,
-                x: 0,
-                y: 0,
-            },
-            "c = 64 is out of range: act.layer3.0.conv1 has 64 channels",
-        ),
-        (
-            Query::ResidualFork {
-                block: "layer4.0".into(),
-                n: 0,
-                c: 0,
-                x: 0,
-                y: 0,
-            },
-            "no residual block 'layer4.0'",
-        ),
-        (
-            Query::ResidualFork {
-                block: "layer3.0".into(),
-                n: 0,
-                c: 0,
-                x: 14,
-                y: 0,
-            },
-            "x = 14 is out of range: the input of layer3.0.conv1 (act.layer2.0) is 14×14",
-        ),
-        (
-            Query::FcForward { n: 0, j: 10 },
-            "j = 10 is out of range: fc has 10 outputs",
-        ),
-        (
-            Query::FcWeightGrad { j: 0, k: 64 },
-            "k = 64 is out of range: fc has 64 inputs",
-        ),
-        (
-            Query::FcInputDelta { n: 8, k: 0 },
-            "n = 8 is out of range: the batch has 8 images",
-        ),
+        (Query::ConvForward { conv: "x".into(), n: 0, o: 0, x: 0, y: 0 }, "no conv module 'x'"),
+        (Query::ConvForward { conv: "conv1".into(), n: 40, o: 0, x: 0, y: 0 }, "n = 40 is out of range: the batch has 8 images"),
+        (Query::ConvForward { conv: "conv1".into(), n: 0, o: 16, x: 0, y: 0 }, "o = 16 is out of range: act.conv1 has 16 channels"),
+        (Query::ConvForward { conv: "layer2.0.conv1".into(), n: 0, o: 0, x: 14, y: 0 }, "x = 14 is out of range: act.layer2.0.conv1 is 14×14"),
+        (Query::ConvInputDelta { conv: "conv1".into(), n: 0, i: 0, x: 0, y: 0 }, "conv1 reads the input image, and no δ is kept for the image"),
+        (Query::ConvInputDelta { conv: "layer2.0.conv1".into(), n: 0, i: 16, x: 0, y: 0 }, "i = 16 is out of range: the input of layer2.0.conv1 (act.layer1.0) has 16 channels"),
+        (Query::ConvInputDelta { conv: "layer2.0.conv2".into(), n: 0, i: 0, x: 0, y: 99 }, "y = 99 is out of range: the input of layer2.0.conv2 (act.layer2.0.relu1) is 14×14"),
+        (Query::ConvWeightGrad { conv: "layer1.0.conv1".into(), o: 0, i: 0, a: 3, b: 0 }, "a = 3 is out of range: layer1.0.conv1's kernel is 3×3"),
+        (Query::ConvWeightGrad { conv: "layer2.0.downsample.0".into(), o: 0, i: 0, a: 0, b: 1 }, "b = 1 is out of range: layer2.0.downsample.0's kernel is 1×1"),
+        (Query::ConvWeightGrad { conv: "layer3.0.conv2".into(), o: 64, i: 0, a: 0, b: 0 }, "o = 64 is out of range: layer3.0.conv2 has 64 output channels"),
+        (Query::BnInputDelta { bn: "bn9".into(), n: 0, c: 0, x: 0, y: 0 }, "no batchnorm module 'bn9'"),
+        (Query::BnInputDelta { bn: "layer3.0.bn1".into(), n: 0, c: 64, x: 0, y: 0 }, "c = 64 is out of range: act.layer3.0.conv1 has 64 channels"),
+        (Query::ResidualFork { block: "layer4.0".into(), n: 0, c: 0, x: 0, y: 0 }, "no residual block 'layer4.0'"),
+        (Query::ResidualFork { block: "layer3.0".into(), n: 0, c: 0, x: 14, y: 0 }, "x = 14 is out of range: the input of layer3.0.conv1 (act.layer2.0) is 14×14"),
+        (Query::FcForward { n: 0, j: 10 }, "j = 10 is out of range: fc has 10 outputs"),
+        (Query::FcWeightGrad { j: 0, k: 64 }, "k = 64 is out of range: fc has 64 inputs"),
+        (Query::FcInputDelta { n: 8, k: 0 }, "n = 8 is out of range: the batch has 8 images"),
     ];
     for (q, want) in cases {
         let e = err(&m, q.clone());
-        assert!(
-            e.starts_with(want),
-            "{q:?}: got {e:?}, want it to start with {want:?}"
-        );
+        assert!(e.starts_with(want), "{q:?}: got {e:?}, want it to start with {want:?}");
     }
     // huge indices never panic
     let big = usize::MAX;
     for q in [
-        Query::ConvForward {
-            conv: "conv1".into(),
-            n: 0,
-            o: 0,
-            x: big,
-            y: big,
-        },
-        Query::ConvInputDelta {
-            conv: "layer1.0.conv1".into(),
-            n: big,
-            i: big,
-            x: big,
-            y: big,
-        },
-        Query::ConvWeightGrad {
-            conv: "conv1".into(),
-            o: big,
-            i: 0,
-            a: 0,
-            b: 0,
-        },
-        Query::BnInputDelta {
-            bn: "bn1".into(),
-            n: 0,
-            c: 0,
-            x: big,
-            y: 0,
-        },
+        Query::ConvForward { conv: "conv1".into(), n: 0, o: 0, x: big, y: big },
+        Query::ConvInputDelta { conv: "layer1.0.conv1".into(), n: big, i: big, x: big, y: big },
+        Query::ConvWeightGrad { conv: "conv1".into(), o: big, i: 0, a: 0, b: 0 },
+        Query::BnInputDelta { bn: "bn1".into(), n: 0, c: 0, x: big, y: 0 },
     ] {
         assert!(formula(&m, &q, big).is_err());
     }
@@ -980,27 +439,13 @@ fn a_changed_weight_shows_as_a_mismatch() {
     // The check is sharp: after a weight changes (as an optimizer step would), the formula
     // no longer reproduces the tape.
     let mut m = model(Mode::Train);
-    let q = Query::ConvForward {
-        conv: "layer1.0.conv2".into(),
-        n: 0,
-        o: 1,
-        x: 9,
-        y: 9,
-    };
+    let q = Query::ConvForward { conv: "layer1.0.conv2".into(), n: 0, o: 1, x: 9, y: 9 };
     let before = formula(&m, &q, 0).unwrap();
     assert!((before.result - before.value).abs() < 1e-5);
     m.convs_mut()[2].weight[(16 + 2) * 9 + 4] += 0.5; // layer1.0.conv2's w[1, 2, 1, 1]
     let after = formula(&m, &q, 0).unwrap();
-    let a = m
-        .tape
-        .get("act.layer1.0.relu1")
-        .unwrap()
-        .get(&[0, 2, 9, 9])
-        .unwrap() as f64;
-    assert!(
-        a != 0.0,
-        "the changed weight multiplies a non-zero input, so the change shows"
-    );
+    let a = m.tape.get("act.layer1.0.relu1").unwrap().get(&[0, 2, 9, 9]).unwrap() as f64;
+    assert!(a != 0.0, "the changed weight multiplies a non-zero input, so the change shows");
     assert!((after.result - before.result - 0.5 * a).abs() < 1e-6);
     assert_eq!(after.value, before.value);
 }
@@ -1009,41 +454,18 @@ fn a_changed_weight_shows_as_a_mismatch() {
 fn conv_sites_match_the_tape_and_the_model() {
     let m = model(Mode::Train);
     let sites = conv_sites(&m).unwrap();
-    assert_eq!(
-        sites.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-        m.convs()
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(sites.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), m.convs().iter().map(|c| c.name.as_str()).collect::<Vec<_>>());
     // ResNet-8's wiring, written out (not read from the graph the sites come from)
     let inputs: HashMap<String, String> = [
-        ("conv1", "input"),
-        ("layer1.0.conv1", "relu"),
-        ("layer1.0.conv2", "layer1.0.relu1"),
-        ("layer2.0.conv1", "layer1.0"),
-        ("layer2.0.conv2", "layer2.0.relu1"),
-        ("layer2.0.downsample.0", "layer1.0"),
-        ("layer3.0.conv1", "layer2.0"),
-        ("layer3.0.conv2", "layer3.0.relu1"),
-        ("layer3.0.downsample.0", "layer2.0"),
-    ]
-    .into_iter()
-    .map(|(c, i)| (c.to_string(), format!("act.{i}")))
-    .collect();
+        ("conv1", "input"), ("layer1.0.conv1", "relu"), ("layer1.0.conv2", "layer1.0.relu1"),
+        ("layer2.0.conv1", "layer1.0"), ("layer2.0.conv2", "layer2.0.relu1"), ("layer2.0.downsample.0", "layer1.0"),
+        ("layer3.0.conv1", "layer2.0"), ("layer3.0.conv2", "layer3.0.relu1"), ("layer3.0.downsample.0", "layer2.0"),
+    ].into_iter().map(|(c, i)| (c.to_string(), format!("act.{i}"))).collect();
     for s in &sites {
         assert_eq!(format!("act.{}", s.input), inputs[&s.name], "{}", s.name);
-        let (x, y) = (
-            shape(&m, &format!("act.{}", s.input)),
-            shape(&m, &format!("act.{}", s.name)),
-        );
+        let (x, y) = (shape(&m, &format!("act.{}", s.input)), shape(&m, &format!("act.{}", s.name)));
         assert_eq!((x[1], y[1]), (s.c_in, s.c_out), "{}", s.name);
-        assert_eq!(
-            y[2],
-            (x[2] + 2 * s.padding - s.k) / s.stride + 1,
-            "{}",
-            s.name
-        );
+        assert_eq!(y[2], (x[2] + 2 * s.padding - s.k) / s.stride + 1, "{}", s.name);
         let bn = s.bn.as_deref().unwrap();
         assert_eq!(shape(&m, &format!("act.{bn}")), y, "{} feeds {bn}", s.name);
         assert_eq!(shape(&m, &format!("stat.{bn}.mean")), vec![s.c_out]);
@@ -1053,36 +475,21 @@ fn conv_sites_match_the_tape_and_the_model() {
         }
         if let Some(sib) = &s.sibling {
             let other = sites.iter().find(|t| &t.name == sib).unwrap();
-            assert_eq!(
-                (&other.input, other.sibling.as_deref()),
-                (&s.input, Some(s.name.as_str()))
-            );
+            assert_eq!((&other.input, other.sibling.as_deref()), (&s.input, Some(s.name.as_str())));
         }
     }
     // the issue's ResNet-8: the stride-2 conv of layer2 and its 1×1 shortcut read layer1.0
     let c = sites.iter().find(|s| s.name == "layer2.0.conv1").unwrap();
-    assert_eq!(
-        (c.k, c.stride, c.padding, c.z.as_deref(), c.bn.as_deref()),
-        (3, 2, 1, Some("layer1.0.add"), Some("layer2.0.bn1"))
-    );
+    assert_eq!((c.k, c.stride, c.padding, c.z.as_deref(), c.bn.as_deref()), (3, 2, 1, Some("layer1.0.add"), Some("layer2.0.bn1")));
     assert_eq!(c.sibling.as_deref(), Some("layer2.0.downsample.0"));
     // z is the pre-activation of the ReLU whose output the conv reads
     let z_of = |n: &str| sites.iter().find(|s| s.name == n).unwrap().z.clone();
     assert_eq!(z_of("conv1"), None);
     assert_eq!(z_of("layer1.0.conv1").as_deref(), Some("bn1"));
     assert_eq!(z_of("layer1.0.conv2").as_deref(), Some("layer1.0.bn1"));
-    assert_eq!(
-        z_of("layer3.0.downsample.0").as_deref(),
-        Some("layer2.0.add")
-    );
-    let d = sites
-        .iter()
-        .find(|s| s.name == "layer2.0.downsample.0")
-        .unwrap();
-    assert_eq!(
-        (d.k, d.stride, d.padding, d.bn.as_deref()),
-        (1, 2, 0, Some("layer2.0.downsample.1"))
-    );
+    assert_eq!(z_of("layer3.0.downsample.0").as_deref(), Some("layer2.0.add"));
+    let d = sites.iter().find(|s| s.name == "layer2.0.downsample.0").unwrap();
+    assert_eq!((d.k, d.stride, d.padding, d.bn.as_deref()), (1, 2, 0, Some("layer2.0.downsample.1")));
 }
 
 /// The definition of a derivative agrees with backprop (float64, ε = 1e-5) to 1e-6 relative
@@ -1097,53 +504,18 @@ fn numerical_checks_agree_with_backprop() {
         let mut rng = Rng::new(8);
         let (mut checked, mut kinks) = (0, 0);
         for _ in 0..3 {
-            let conv = [
-                "layer1.0.conv1",
-                "layer2.0.conv2",
-                "layer3.0.downsample.0",
-                "conv1",
-            ][rng.below(4)];
+            let conv = ["layer1.0.conv1", "layer2.0.conv2", "layer3.0.downsample.0", "conv1"][rng.below(4)];
             let w = m.conv(conv).unwrap().weight_shape();
             let c = cell(&mut rng, &w);
             let z = shape(&m, "act.layer1.0");
             let d = cell(&mut rng, &z);
             let queries = [
-                Query::ConvWeightGrad {
-                    conv: conv.into(),
-                    o: c[0],
-                    i: c[1],
-                    a: c[2],
-                    b: c[3],
-                },
-                Query::FcWeightGrad {
-                    j: rng.below(10),
-                    k: rng.below(64),
-                },
-                Query::ConvInputDelta {
-                    conv: "layer2.0.conv1".into(),
-                    n: d[0],
-                    i: d[1],
-                    x: d[2] / 2,
-                    y: d[3] / 2,
-                },
-                Query::BnInputDelta {
-                    bn: "layer1.0.bn2".into(),
-                    n: d[0],
-                    c: d[1],
-                    x: d[2],
-                    y: d[3],
-                },
-                Query::ResidualFork {
-                    block: "layer2.0".into(),
-                    n: d[0],
-                    c: d[1],
-                    x: d[2],
-                    y: d[3],
-                },
-                Query::FcInputDelta {
-                    n: d[0],
-                    k: rng.below(64),
-                },
+                Query::ConvWeightGrad { conv: conv.into(), o: c[0], i: c[1], a: c[2], b: c[3] },
+                Query::FcWeightGrad { j: rng.below(10), k: rng.below(64) },
+                Query::ConvInputDelta { conv: "layer2.0.conv1".into(), n: d[0], i: d[1], x: d[2] / 2, y: d[3] / 2 },
+                Query::BnInputDelta { bn: "layer1.0.bn2".into(), n: d[0], c: d[1], x: d[2], y: d[3] },
+                Query::ResidualFork { block: "layer2.0".into(), n: d[0], c: d[1], x: d[2], y: d[3] },
+                Query::FcInputDelta { n: d[0], k: rng.below(64) },
             ];
             for q in queries {
                 let ch = numerical_check(&m, &q, 1e-5).unwrap_or_else(|e| panic!("{q:?}: {e}"));
@@ -1155,33 +527,17 @@ fn numerical_checks_agree_with_backprop() {
                 // 1e-6 relative; for a tiny derivative the floor is float64's: the two losses are
                 // each exact to a few ulps, so their difference over 2ε is to ≈ 1e-15·C/ε
                 let floor = 8e-16 * ch.loss_plus.abs().max(1.0) / ch.eps;
-                assert!(
-                    ch.rel_diff < 1e-6 || (ch.numeric - ch.backprop).abs() < floor,
-                    "{mode:?} {q:?}: numeric {} vs backprop {} (relative {:e})",
-                    ch.numeric,
-                    ch.backprop,
-                    ch.rel_diff
-                );
+                assert!(ch.rel_diff < 1e-6 || (ch.numeric - ch.backprop).abs() < floor, "{mode:?} {q:?}: numeric {} vs backprop {} (relative {:e})", ch.numeric, ch.backprop, ch.rel_diff);
                 // and the f64 backprop is the f32 tape's value, to float precision
                 let f = formula(&m, &q, 0).unwrap();
-                assert!(
-                    (f.value - ch.backprop).abs() <= 1e-4 * ch.backprop.abs().max(1e-6),
-                    "{q:?}: tape {} vs f64 {}",
-                    f.value,
-                    ch.backprop
-                );
+                assert!((f.value - ch.backprop).abs() <= 1e-4 * ch.backprop.abs().max(1e-6), "{q:?}: tape {} vs f64 {}", f.value, ch.backprop);
                 checked += 1;
             }
         }
-        assert!(
-            kinks * 4 <= checked,
-            "{mode:?}: {kinks} kinks in {checked} cells"
-        );
+        assert!(kinks * 4 <= checked, "{mode:?}: {kinks} kinks in {checked} cells");
     }
     let m = model(Mode::Train);
-    let e = numerical_check(&m, &Query::FcForward { n: 0, j: 0 }, 1e-6)
-        .unwrap_err()
-        .0;
+    let e = numerical_check(&m, &Query::FcForward { n: 0, j: 0 }, 1e-6).unwrap_err().0;
     assert!(e.contains("is a forward value, not a derivative"), "{e}");
     assert!(numerical_check(&m, &Query::FcWeightGrad { j: 0, k: 0 }, 0.0).is_err());
 }

@@ -16,18 +16,12 @@ fn every_corpus_file_and_reproducer_is_read_without_a_panic() {
             read(&std::fs::read(root.join("../models/resnet8-mnist.safetensors")).unwrap());
         }
         for dir in ["corpus", "artifacts"] {
-            let Ok(entries) = std::fs::read_dir(root.join(dir).join(name)) else {
-                continue;
-            };
+            let Ok(entries) = std::fs::read_dir(root.join(dir).join(name)) else { continue };
             for e in entries {
                 let path = e.unwrap().path();
                 let bytes = std::fs::read(&path).unwrap();
                 let r = std::panic::catch_unwind(|| read(&bytes));
-                assert!(
-                    r.is_ok(),
-                    "{name}: {} made the reader panic",
-                    path.display()
-                );
+                assert!(r.is_ok(), "{name}: {} made the reader panic", path.display());
                 files += 1;
             }
         }

@@ -10,30 +10,14 @@ fn resnet8_has_pytorch_names_and_the_counted_parameters() {
     let m = ResNet::<f32>::new(&Config::default(), 0).unwrap();
     // conv1 1·16·9 + bn1 2·16; layer1: 2·16·16·9 + 2·2·16; layer2: 16·32·9 + 32·32·9 + 2·2·32
     // + downsample 16·32 + 2·32; layer3 likewise with 32→64; fc 64·10 + 10.
-    let by_hand = (144 + 32)
-        + (4608 + 64)
-        + (4608 + 9216 + 128 + 512 + 64)
-        + (18432 + 36864 + 256 + 2048 + 128)
-        + 650;
+    let by_hand = (144 + 32) + (4608 + 64) + (4608 + 9216 + 128 + 512 + 64) + (18432 + 36864 + 256 + 2048 + 128) + 650;
     assert_eq!(m.num_parameters(), by_hand);
     assert_eq!(by_hand, 77_754);
     let names: Vec<String> = m.params().into_iter().map(|p| p.0).collect();
-    for want in [
-        "conv1.weight",
-        "bn1.running_var",
-        "layer1.0.conv2.weight",
-        "layer2.0.downsample.0.weight",
-        "layer2.0.downsample.1.bias",
-        "layer3.0.bn2.running_mean",
-        "fc.weight",
-        "fc.bias",
-    ] {
+    for want in ["conv1.weight", "bn1.running_var", "layer1.0.conv2.weight", "layer2.0.downsample.0.weight", "layer2.0.downsample.1.bias", "layer3.0.bn2.running_mean", "fc.weight", "fc.bias"] {
         assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
     }
-    assert!(
-        !names.iter().any(|n| n.starts_with("layer1.0.downsample")),
-        "identity shortcut in layer1"
-    );
+    assert!(!names.iter().any(|n| n.starts_with("layer1.0.downsample")), "identity shortcut in layer1");
 }
 
 #[test]
@@ -42,11 +26,7 @@ fn resnet20_cifar_is_one_config_away() {
     let mut m = ResNet::<f32>::new(&cfg, 0).unwrap();
     assert_eq!(m.num_parameters(), 272_474);
     let mut rng = Rng::new(5);
-    let x = Tensor::new(
-        &[2, 3, 32, 32],
-        (0..2 * 3 * 32 * 32).map(|_| rng.normal() as f32).collect(),
-    )
-    .unwrap();
+    let x = Tensor::new(&[2, 3, 32, 32], (0..2 * 3 * 32 * 32).map(|_| rng.normal() as f32).collect()).unwrap();
     m.forward(&x, Mode::Train).unwrap();
     let loss = m.backward(&[3, 7]).unwrap();
     assert!(loss.is_finite() && loss > 0.0);
@@ -60,61 +40,22 @@ fn resnet20_cifar_is_one_config_away() {
 
 #[test]
 fn bad_configs_and_inputs_are_refused_with_reasons() {
-    let bad = Config {
-        widths: vec![16, 32],
-        ..Config::default()
-    };
-    assert!(ResNet::<f32>::new(&bad, 0)
-        .unwrap_err()
-        .0
-        .contains("same length"));
-    assert!(Tensor::<f32>::new(&[usize::MAX, 2], vec![])
-        .unwrap_err()
-        .0
-        .contains("too large"));
-    let huge = Config {
-        widths: vec![1024, 1024],
-        blocks: vec![32, 32],
-        ..Config::default()
-    };
-    assert!(ResNet::<f32>::new(&huge, 0)
-        .unwrap_err()
-        .0
-        .contains("at most 16 million"));
-    let zero = Config {
-        num_classes: 0,
-        ..Config::default()
-    };
+    let bad = Config { widths: vec![16, 32], ..Config::default() };
+    assert!(ResNet::<f32>::new(&bad, 0).unwrap_err().0.contains("same length"));
+    assert!(Tensor::<f32>::new(&[usize::MAX, 2], vec![]).unwrap_err().0.contains("too large"));
+    let huge = Config { widths: vec![1024, 1024], blocks: vec![32, 32], ..Config::default() };
+    assert!(ResNet::<f32>::new(&huge, 0).unwrap_err().0.contains("at most 16 million"));
+    let zero = Config { num_classes: 0, ..Config::default() };
     assert!(ResNet::<f32>::new(&zero, 0).is_err());
     let mut m = ResNet::<f32>::new(&Config::default(), 0).unwrap();
     let wrong = Tensor::new(&[1, 1, 27, 28], vec![0.0; 27 * 28]).unwrap();
-    assert!(m
-        .forward(&wrong, Mode::Eval)
-        .unwrap_err()
-        .0
-        .contains("[N, 1, 28, 28]"));
+    assert!(m.forward(&wrong, Mode::Eval).unwrap_err().0.contains("[N, 1, 28, 28]"));
     let nan = Tensor::new(&[1, 1, 28, 28], vec![f32::NAN; 784]).unwrap();
     assert!(m.forward(&nan, Mode::Eval).unwrap_err().0.contains("NaN"));
-    assert!(
-        m.backward(&[0]).unwrap_err().0.contains("no tensor"),
-        "backward before forward"
-    );
-    m.forward(
-        &Tensor::new(&[1, 1, 28, 28], vec![0.0; 784]).unwrap(),
-        Mode::Eval,
-    )
-    .unwrap();
-    assert!(m
-        .backward(&[0, 1])
-        .unwrap_err()
-        .0
-        .contains("2 labels given for a batch of 1"));
-    assert!(m
-        .tape
-        .get("act.nope")
-        .unwrap_err()
-        .0
-        .contains("no tensor 'act.nope'"));
+    assert!(m.backward(&[0]).unwrap_err().0.contains("no tensor"), "backward before forward");
+    m.forward(&Tensor::new(&[1, 1, 28, 28], vec![0.0; 784]).unwrap(), Mode::Eval).unwrap();
+    assert!(m.backward(&[0, 1]).unwrap_err().0.contains("2 labels given for a batch of 1"));
+    assert!(m.tape.get("act.nope").unwrap_err().0.contains("no tensor 'act.nope'"));
 }
 
 /// Passes run as a team on the thread pool (`layers::in_pool`), and several callers may run
@@ -123,11 +64,7 @@ fn bad_configs_and_inputs_are_refused_with_reasons() {
 #[test]
 fn concurrent_passes_from_several_threads_give_the_single_threaded_tensors() {
     let mut rng = Rng::new(9);
-    let x = Tensor::new(
-        &[6, 1, 28, 28],
-        (0..6 * 784).map(|_| rng.normal() as f32).collect(),
-    )
-    .unwrap();
+    let x = Tensor::new(&[6, 1, 28, 28], (0..6 * 784).map(|_| rng.normal() as f32).collect()).unwrap();
     let labels = [3, 1, 4, 1, 5, 9];
     let pass = |seed: u64| {
         let mut m = ResNet::<f32>::new(&Config::default(), seed).unwrap();
@@ -135,12 +72,7 @@ fn concurrent_passes_from_several_threads_give_the_single_threaded_tensors() {
         for mode in [Mode::Train, Mode::Eval, Mode::Train] {
             m.forward(&x, mode).unwrap();
             m.backward(&labels).unwrap();
-            out.extend(
-                m.tape
-                    .iter()
-                    .filter(|(n, _)| n.starts_with("grad.") || n.starts_with("delta."))
-                    .flat_map(|(_, t)| t.data.clone()),
-            );
+            out.extend(m.tape.iter().filter(|(n, _)| n.starts_with("grad.") || n.starts_with("delta.")).flat_map(|(_, t)| t.data.clone()));
         }
         out
     };
@@ -150,9 +82,6 @@ fn concurrent_passes_from_several_threads_give_the_single_threaded_tensors() {
             let handles: Vec<_> = (0..4).map(|seed| s.spawn(move || pass(seed))).collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert!(
-            got == want,
-            "a pass run next to others gave different numbers"
-        );
+        assert!(got == want, "a pass run next to others gave different numbers");
     }
 }

@@ -24,8 +24,7 @@ fn err(e: impl std::fmt::Display) -> JsError {
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(err)
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(err)
 }
 
 /// Which build this is and how many threads it computes on.
@@ -37,30 +36,23 @@ pub fn build_info() -> Result<JsValue, JsError> {
         threads: usize,
         simd: bool,
     }
+    let build = if cfg!(feature = "threads") { "threads" } else { "simd" };
+    to_js(&Info { build, threads: pool_threads(), simd: cfg!(target_feature = "simd128") })
+}
+
+/// Threads the engine computes on: the pool's in the threaded build, else 1.
+fn pool_threads() -> usize {
     #[cfg(feature = "threads")]
-    let (build, threads) = ("threads", rayon::current_num_threads());
+    return rayon::current_num_threads();
     #[cfg(not(feature = "threads"))]
-    let (build, threads) = ("simd", 1);
-    to_js(&Info {
-        build,
-        threads,
-        simd: cfg!(target_feature = "simd128"),
-    })
+    return 1;
 }
 
 /// `performance.now()` of the page or worker, in ms.
 fn clock() -> Result<impl Fn() -> f64, JsError> {
-    let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance"))
-        .map_err(|_| err("no performance clock"))?;
-    let now: js_sys::Function = js_sys::Reflect::get(&perf, &JsValue::from_str("now"))
-        .map_err(|_| err("no performance.now"))?
-        .into();
-    Ok(move || {
-        now.call0(&perf)
-            .ok()
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0)
-    })
+    let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).map_err(|_| err("no performance clock"))?;
+    let now: js_sys::Function = js_sys::Reflect::get(&perf, &JsValue::from_str("now")).map_err(|_| err("no performance.now"))?.into();
+    Ok(move || now.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0))
 }
 
 /// This machine's wasm peak in GFLOP/s (`resnet_engine::bench::peak_gflops`: a register-resident
@@ -76,19 +68,9 @@ pub fn bench_peak(iters: usize, rounds: usize) -> Result<JsValue, JsError> {
         per_thread_gflops: f64,
         relaxed: bool,
     }
-    #[cfg(feature = "threads")]
-    let threads = rayon::current_num_threads();
-    #[cfg(not(feature = "threads"))]
-    let threads = 1;
-    let now = clock()?;
-    let iters = iters.clamp(1, 1 << 26);
-    let gflops = resnet_engine::bench::peak_gflops(threads, iters, rounds.clamp(1, 20), &now);
-    to_js(&Peak {
-        gflops,
-        threads,
-        per_thread_gflops: gflops / threads as f64,
-        relaxed: cfg!(target_feature = "relaxed-simd"),
-    })
+    let threads = pool_threads();
+    let gflops = resnet_engine::bench::peak_gflops(threads, iters.clamp(1, 1 << 26), rounds.clamp(1, 20), &clock()?);
+    to_js(&Peak { gflops, threads, per_thread_gflops: gflops / threads as f64, relaxed: cfg!(target_feature = "relaxed-simd") })
 }
 
 /// Sets how many empty looks an idle pool thread makes between a pass's loops before it
@@ -112,24 +94,7 @@ pub fn bench_gemm(m: usize, n: usize, k: usize, reps: usize) -> Result<f64, JsEr
     let mut c = vec![0.0f32; m * n];
     let now = clock()?;
     let ms = resnet_engine::bench::time_ms_batched(reps.clamp(1, 1000), &now, || {
-        resnet_engine::gemm::sgemm(
-            m,
-            n,
-            k,
-            resnet_engine::gemm::Mat {
-                data: &a,
-                rs: k,
-                cs: 1,
-            },
-            resnet_engine::gemm::Mat {
-                data: &b,
-                rs: n,
-                cs: 1,
-            },
-            &mut c,
-            n,
-            false,
-        )
+        resnet_engine::gemm::sgemm(m, n, k, resnet_engine::gemm::Mat { data: &a, rs: k, cs: 1 }, resnet_engine::gemm::Mat { data: &b, rs: n, cs: 1 }, &mut c, n, false)
     });
     Ok(2.0 * m as f64 * n as f64 * k as f64 / ms / 1e6)
 }
@@ -146,12 +111,7 @@ pub fn family() -> Result<JsValue, JsError> {
         shortcuts: Vec<&'static str>,
     }
     let depths = resnet_engine::graph::DEPTH_N.map(|n| 6 * n + 2).collect();
-    to_js(&Family {
-        presets: resnet_engine::graph::presets(),
-        depths,
-        widths: resnet_engine::graph::WIDTHS.to_vec(),
-        shortcuts: Shortcut::ALL.iter().map(|s| s.id()).collect(),
-    })
+    to_js(&Family { presets: resnet_engine::graph::presets(), depths, widths: resnet_engine::graph::WIDTHS.to_vec(), shortcuts: Shortcut::ALL.iter().map(|s| s.id()).collect() })
 }
 
 /// `{config, id, label}` of an architecture id (`resnet20`, `plain56`, `resnet20-a-nobn`, …).
@@ -164,32 +124,14 @@ pub fn arch_from_id(id: &str) -> Result<JsValue, JsError> {
 /// `{config, id, label, depth, parameters}` of the MNIST member with these fields (the page's
 /// architecture panel): depth 6n+2, base width, shortcut `projection|identity|none`, BN on/off.
 #[wasm_bindgen(js_name = archOf)]
-pub fn arch_of(
-    depth: usize,
-    width: usize,
-    shortcut: &str,
-    batchnorm: bool,
-) -> Result<JsValue, JsError> {
-    if depth < 8
-        || (depth - 2) % 6 != 0
-        || !resnet_engine::graph::DEPTH_N.contains(&((depth - 2) / 6))
-    {
-        return Err(err(format!(
-            "depth {depth} is not in the family (6n+2, 8 to 56)"
-        )));
+pub fn arch_of(depth: usize, width: usize, shortcut: &str, batchnorm: bool) -> Result<JsValue, JsError> {
+    if depth < 8 || (depth - 2) % 6 != 0 || !resnet_engine::graph::DEPTH_N.contains(&((depth - 2) / 6)) {
+        return Err(err(format!("depth {depth} is not in the family (6n+2, 8 to 56)")));
     }
     if !resnet_engine::graph::WIDTHS.contains(&width) {
-        return Err(err(format!(
-            "width {width} is not one of {:?}",
-            resnet_engine::graph::WIDTHS
-        )));
+        return Err(err(format!("width {width} is not one of {:?}", resnet_engine::graph::WIDTHS)));
     }
-    let config = Config::family(
-        (depth - 2) / 6,
-        width,
-        Shortcut::parse(shortcut).map_err(err)?,
-        batchnorm,
-    );
+    let config = Config::family((depth - 2) / 6, width, Shortcut::parse(shortcut).map_err(err)?, batchnorm);
     config.validate().map_err(err)?;
     to_js(&arch_info(&config))
 }
@@ -206,11 +148,7 @@ pub fn file_arch(bytes: &[u8]) -> Result<JsValue, JsError> {
         source: String,
     }
     let a = io::file_arch(bytes).map_err(err)?;
-    to_js(&Answer {
-        config: a.config.as_ref().map(arch_info),
-        candidates: a.candidates.iter().map(arch_info).collect(),
-        source: a.source,
-    })
+    to_js(&Answer { config: a.config.as_ref().map(arch_info), candidates: a.candidates.iter().map(arch_info).collect(), source: a.source })
 }
 
 #[derive(Serialize)]
@@ -223,26 +161,14 @@ struct ArchInfo {
 }
 
 fn arch_info(config: &Config) -> ArchInfo {
-    let parameters = resnet_engine::Graph::build(config)
-        .params()
-        .filter(|p| p.trainable)
-        .map(|p| p.shape.iter().product::<usize>())
-        .sum();
-    ArchInfo {
-        config: config.clone(),
-        id: config.arch_id(),
-        label: config.label(),
-        depth: config.depth(),
-        parameters,
-    }
+    let parameters = resnet_engine::Graph::build(config).params().filter(|p| p.trainable).map(|p| p.shape.iter().product::<usize>()).sum();
+    ArchInfo { config: config.clone(), id: config.arch_id(), label: config.label(), depth: config.depth(), parameters }
 }
 
 fn parse_shortcut(v: &JsValue) -> Result<Option<Shortcut>, JsError> {
     match v.as_string() {
         None if v.is_undefined() || v.is_null() => Ok(None),
-        None => Err(err(
-            "shortcut must be a string: projection, identity or none",
-        )),
+        None => Err(err("shortcut must be a string: projection, identity or none")),
         Some(s) => Ok(Some(Shortcut::parse(&s).map_err(err)?)),
     }
 }
@@ -312,9 +238,7 @@ const PASS_MEMORY: u64 = 448 << 20;
 /// `n` images in one pass of a model with graph `g`: within MAX_BATCH and PASS_MEMORY.
 fn check_batch_of(g: &resnet_engine::Graph, label: &str, n: usize) -> Result<(), JsError> {
     if !(1..=MAX_BATCH).contains(&n) {
-        return Err(err(format!(
-            "a batch must hold 1 to {MAX_BATCH} images, not {n}"
-        )));
+        return Err(err(format!("a batch must hold 1 to {MAX_BATCH} images, not {n}")));
     }
     let need = g.tape_bytes(n);
     if need > PASS_MEMORY {
@@ -332,9 +256,7 @@ fn parse_mode(mode: &str) -> Result<Mode, JsError> {
     match mode {
         "train" => Ok(Mode::Train),
         "eval" => Ok(Mode::Eval),
-        other => Err(err(format!(
-            "mode must be \"train\" or \"eval\", not {other:?}"
-        ))),
+        other => Err(err(format!("mode must be \"train\" or \"eval\", not {other:?}"))),
     }
 }
 
@@ -342,8 +264,7 @@ fn parse_optimizer(v: JsValue) -> Result<OptimizerConfig, JsError> {
     if v.is_undefined() || v.is_null() {
         return Ok(train::SETTINGS.sgd);
     }
-    let cfg: OptimizerConfig =
-        serde_wasm_bindgen::from_value(v).map_err(|e| err(format!("optimizer settings: {e}")))?;
+    let cfg: OptimizerConfig = serde_wasm_bindgen::from_value(v).map_err(|e| err(format!("optimizer settings: {e}")))?;
     cfg.validate().map_err(err)?;
     Ok(cfg)
 }
@@ -362,37 +283,18 @@ impl Engine {
             serde_wasm_bindgen::from_value(config).map_err(|e| err(format!("model config: {e}")))?
         };
         let model = ResNet::new(&config, seed as u64).map_err(err)?;
-        let trainer =
-            Trainer::new(model, parse_optimizer(optimizer)?, 32, seed as u64).map_err(err)?;
-        Ok(Engine {
-            trainer,
-            data: None,
-            batch: 32,
-            seed: seed as u64,
-            comparison: None,
-            own: None,
-        })
+        let trainer = Trainer::new(model, parse_optimizer(optimizer)?, 32, seed as u64).map_err(err)?;
+        Ok(Engine { trainer, data: None, batch: 32, seed: seed as u64, comparison: None, own: None })
     }
 
     /// A model from a safetensors file (PyTorch names; the member is read from its metadata,
     /// or inferred from names and shapes; `shortcut` settles option A against plain).
     #[wasm_bindgen(js_name = fromSafetensors)]
-    pub fn from_safetensors(
-        bytes: &[u8],
-        optimizer: JsValue,
-        shortcut: JsValue,
-    ) -> Result<Engine, JsError> {
+    pub fn from_safetensors(bytes: &[u8], optimizer: JsValue, shortcut: JsValue) -> Result<Engine, JsError> {
         console_error_panic_hook::set_once();
         let model = io::load_model_as(bytes, parse_shortcut(&shortcut)?).map_err(err)?;
         let trainer = Trainer::new(model, parse_optimizer(optimizer)?, 32, 0).map_err(err)?;
-        Ok(Engine {
-            trainer,
-            data: None,
-            batch: 32,
-            seed: 0,
-            comparison: None,
-            own: None,
-        })
+        Ok(Engine { trainer, data: None, batch: 32, seed: 0, comparison: None, own: None })
     }
 
     /// A fresh model of another member (`config` as `archFromId` gives it, or an id string),
@@ -401,18 +303,12 @@ impl Engine {
     pub fn set_architecture(&mut self, config: JsValue, seed: u32) -> Result<(), JsError> {
         let config = match config.as_string() {
             Some(id) => Config::from_arch_id(&id).map_err(err)?,
-            None => serde_wasm_bindgen::from_value(config)
-                .map_err(|e| err(format!("model config: {e}")))?,
+            None => serde_wasm_bindgen::from_value(config).map_err(|e| err(format!("model config: {e}")))?,
         };
         config.validate().map_err(err)?;
-        check_batch_of(
-            &resnet_engine::Graph::build(&config),
-            &config.label(),
-            self.batch,
-        )?;
+        check_batch_of(&resnet_engine::Graph::build(&config), &config.label(), self.batch)?;
         let model = ResNet::new(&config, seed as u64).map_err(err)?;
-        self.trainer =
-            Trainer::new(model, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?;
+        self.trainer = Trainer::new(model, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?;
         self.seed = seed as u64;
         Ok(())
     }
@@ -424,8 +320,7 @@ impl Engine {
     pub fn load_model(&mut self, bytes: &[u8], shortcut: JsValue) -> Result<(), JsError> {
         let model = io::load_model_as(bytes, parse_shortcut(&shortcut)?).map_err(err)?;
         check_batch_of(&model.graph, &model.config.label(), self.batch)?;
-        self.trainer =
-            Trainer::new(model, self.trainer.opt.config, self.batch, self.seed).map_err(err)?;
+        self.trainer = Trainer::new(model, self.trainer.opt.config, self.batch, self.seed).map_err(err)?;
         Ok(())
     }
 
@@ -486,8 +381,7 @@ impl Engine {
     #[wasm_bindgen(js_name = resetModel)]
     pub fn reset_model(&mut self, seed: u32) -> Result<(), JsError> {
         let model = ResNet::new(&self.trainer.model.config, seed as u64).map_err(err)?;
-        self.trainer =
-            Trainer::new(model, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?;
+        self.trainer = Trainer::new(model, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?;
         self.seed = seed as u64;
         Ok(())
     }
@@ -508,10 +402,7 @@ impl Engine {
     #[wasm_bindgen(js_name = addTrainingDigits)]
     pub fn add_training_digits(&mut self, bytes: &[u8]) -> Result<(), JsError> {
         let train = self.fitting_digits(bytes)?;
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset with the held-out digits first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset with the held-out digits first"))?;
         self.data = Some(data.with_training(&train).map_err(err)?);
         // (they come while the page looks at a pass: its tape stays, the epochs start afresh)
         self.trainer.new_data();
@@ -522,8 +413,7 @@ impl Engine {
     #[wasm_bindgen(js_name = setOptimizer)]
     pub fn set_optimizer(&mut self, optimizer: JsValue) -> Result<(), JsError> {
         let cfg = parse_optimizer(optimizer)?;
-        let same_kind = std::mem::discriminant(&cfg.kind)
-            == std::mem::discriminant(&self.trainer.opt.config.kind);
+        let same_kind = std::mem::discriminant(&cfg.kind) == std::mem::discriminant(&self.trainer.opt.config.kind);
         if same_kind {
             self.trainer.opt.config = cfg;
         } else {
@@ -537,9 +427,7 @@ impl Engine {
     pub fn set_batch(&mut self, batch: usize, seed: u32) -> Result<(), JsError> {
         let (lo, hi) = train::SETTINGS.batch;
         if !(lo..=hi).contains(&batch) {
-            return Err(err(format!(
-                "batch size must be between {lo} and {hi}, got {batch}"
-            )));
+            return Err(err(format!("batch size must be between {lo} and {hi}, got {batch}")));
         }
         self.check_batch(batch)?;
         self.rebuild_trainer(batch, seed as u64)
@@ -557,32 +445,17 @@ impl Engine {
     /// run's oldest checkpoint restored: the error then has `kind: "diverged"` with `at` and
     /// `restored` (steps); any other failure `kind: "failed"`, with nothing changed.
     pub fn train(&mut self, steps: u32) -> Result<JsValue, JsValue> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| step_error("failed", "no dataset: call setDataset first", &[]))?;
+        let data = self.data.as_ref().ok_or_else(|| step_error("failed", "no dataset: call setDataset first", &[]))?;
         let mut last = None;
         for _ in 0..steps.max(1) {
             match self.trainer.run_step(data) {
                 Ok(s) => last = Some(s),
-                Err(e @ StepError::Diverged { at, restored, .. }) => {
-                    return Err(step_error(
-                        "diverged",
-                        &e.to_string(),
-                        &[("at", at), ("restored", restored)],
-                    ))
-                }
+                Err(e @ StepError::Diverged { at, restored, .. }) => return Err(step_error("diverged", &e.to_string(), &[("at", at), ("restored", restored)])),
                 Err(e) => return Err(step_error("failed", &e.to_string(), &[])),
             }
         }
         let s = last.expect("at least one step");
-        to_js(&StepReport {
-            step: s.step,
-            epoch: s.epoch,
-            loss: s.loss,
-            accuracy: s.accuracy,
-        })
-        .map_err(JsValue::from)
+        to_js(&StepReport { step: s.step, epoch: s.epoch, loss: s.loss, accuracy: s.accuracy }).map_err(JsValue::from)
     }
 
     /// Floating-point operations of one training step per image, from the module graph
@@ -605,11 +478,7 @@ impl Engine {
     pub fn train_batch(&mut self, images: &[f32], labels: &[u32]) -> Result<f64, JsError> {
         self.check_batch(labels.len())?;
         let c = &self.trainer.model.config;
-        let x = Tensor::new(
-            &[labels.len(), c.in_channels, c.image_size, c.image_size],
-            images.to_vec(),
-        )
-        .map_err(err)?;
+        let x = Tensor::new(&[labels.len(), c.in_channels, c.image_size, c.image_size], images.to_vec()).map_err(err)?;
         let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
         Ok(self.trainer.step_batch(&x, &labels).map_err(err)?.loss)
     }
@@ -618,18 +487,12 @@ impl Engine {
     /// stride, forward_ms, backward_ms, forward_gflops, backward_gflops}]`.
     #[wasm_bindgen(js_name = profileConvs)]
     pub fn profile_convs(&mut self, n: usize, reps: usize) -> Result<JsValue, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         self.check_batch(n.clamp(1, 256))?;
         let (x, _) = data.batch(&(0..n.clamp(1, 256).min(data.len())).collect::<Vec<_>>());
         let now = clock()?;
         let mut model = self.trainer.model.clone_weights();
-        to_js(
-            &resnet_engine::bench::conv_layers(&mut model, &x, reps.clamp(1, 100), &now)
-                .map_err(err)?,
-        )
+        to_js(&resnet_engine::bench::conv_layers(&mut model, &x, reps.clamp(1, 100), &now).map_err(err)?)
     }
 
     /// Everything a view of one layer needs, in one call. `request`: `{heldOut: k}` (the k-th
@@ -641,32 +504,15 @@ impl Engine {
     /// behind a conv's input (`delta.<z>`), `weights` a conv's or the fc's `{name, data, grad,
     /// shape}`. The tape then holds this pass (for `formula`).
     pub fn inspect(&mut self, request: JsValue) -> Result<JsValue, JsError> {
-        let get = |k: &str| {
-            js_sys::Reflect::get(&request, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
-        };
-        let (layer, target, held, pixels) =
-            (get("layer"), get("target"), get("heldOut"), get("pixels"));
-        let layer = layer
-            .as_string()
-            .ok_or_else(|| err("inspect: layer must be a module name"))?;
-        let module = self
-            .trainer
-            .model
-            .graph
-            .module(&layer)
-            .map_err(err)?
-            .clone();
+        let get = |k: &str| js_sys::Reflect::get(&request, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
+        let (layer, target, held, pixels) = (get("layer"), get("target"), get("heldOut"), get("pixels"));
+        let layer = layer.as_string().ok_or_else(|| err("inspect: layer must be a module name"))?;
+        let module = self.trainer.model.graph.module(&layer).map_err(err)?.clone();
         let label = if let Some(k) = held.as_f64() {
-            let data = self
-                .data
-                .as_ref()
-                .ok_or_else(|| err("no dataset: call setDataset first"))?;
+            let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
             let held_out = data.len() - data.n_train;
             if k < 0.0 || k.fract() != 0.0 || k as usize >= held_out {
-                return Err(err(format!(
-                    "held-out digit {k} is out of range: there are {held_out} (0 to {})",
-                    held_out - 1
-                )));
+                return Err(err(format!("held-out digit {k} is out of range: there are {held_out} (0 to {})", held_out - 1)));
             }
             let i = data.n_train + k as usize;
             let (x, labels) = data.batch(&[i]);
@@ -677,29 +523,14 @@ impl Engine {
             self.forward_pixels(&px, 1, "eval")?;
             None
         } else {
-            return Err(err(
-                "inspect: give heldOut (a held-out digit) or pixels (a Uint8Array image)",
-            ));
+            return Err(err("inspect: give heldOut (a held-out digit) or pixels (a Uint8Array image)"));
         };
         let m = &self.trainer.model;
-        let probs = m
-            .tape
-            .get(&format!(
-                "act.{}",
-                m.graph.modules.last().expect("a loss module").name
-            ))
-            .map_err(err)?
-            .data
-            .clone();
+        let probs = m.tape.get(&format!("act.{}", m.graph.modules.last().expect("a loss module").name)).map_err(err)?.data.clone();
         let pred = train::argmax(&probs);
         let target = match target.as_f64() {
             Some(t) if t >= 0.0 && t.fract() == 0.0 && (t as usize) < probs.len() => t as usize,
-            Some(t) => {
-                return Err(err(format!(
-                    "target {t} is not a class of this model (0 to {})",
-                    probs.len() - 1
-                )))
-            }
+            Some(t) => return Err(err(format!("target {t} is not a class of this model (0 to {})", probs.len() - 1))),
             None => label.unwrap_or(pred),
         };
         self.trainer.model.backward(&[target]).map_err(err)?;
@@ -717,37 +548,21 @@ impl Engine {
             Ok(o.into())
         };
         set(&o, "probs", js_sys::Float32Array::from(&probs[..]).into());
-        set(
-            &o,
-            "label",
-            label.map_or(JsValue::NULL, |l| (l as f64).into()),
-        );
+        set(&o, "label", label.map_or(JsValue::NULL, |l| (l as f64).into()));
         set(&o, "pred", (pred as f64).into());
         set(&o, "target", (target as f64).into());
-        set(
-            &o,
-            "input",
-            tensor(&format!("act.{}", m.graph.modules[0].name))?,
-        );
+        set(&o, "input", tensor(&format!("act.{}", m.graph.modules[0].name))?);
         set(&o, "layer", layer.as_str().into());
         set(&o, "act", tensor(&format!("act.{layer}"))?);
         set(&o, "delta", tensor(&format!("delta.{layer}"))?);
         if module.kind_name() == "conv" {
             let src = m.graph.module(&module.inputs[0]).map_err(err)?;
             if src.kind_name() == "relu" {
-                set(
-                    &o,
-                    "inputDelta",
-                    tensor(&format!("delta.{}", src.inputs[0]))?,
-                );
+                set(&o, "inputDelta", tensor(&format!("delta.{}", src.inputs[0]))?);
             }
         }
         if matches!(module.kind_name(), "conv" | "fc") {
-            let w = if module.kind_name() == "conv" {
-                &m.conv(&layer).map_err(err)?.weight
-            } else {
-                &m.fc().weight
-            };
+            let w = if module.kind_name() == "conv" { &m.conv(&layer).map_err(err)?.weight } else { &m.fc().weight };
             let g = m.tape.get(&format!("grad.{layer}.weight")).map_err(err)?;
             let wo = js_sys::Object::new();
             set(&wo, "name", format!("{layer}.weight").into());
@@ -768,27 +583,15 @@ impl Engine {
     /// Loss and accuracy in eval mode over `"train"` or `"test"` (the 2,000 held-out digits),
     /// or over the first `limit` digits of it when limit > 0.
     pub fn evaluate(&mut self, split: &str, limit: usize) -> Result<JsValue, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         let split = match split {
             "train" => Split::Train,
             "test" => Split::Test,
-            other => {
-                return Err(err(format!(
-                    "split must be \"train\" or \"test\", not {other:?}"
-                )))
-            }
+            other => return Err(err(format!("split must be \"train\" or \"test\", not {other:?}"))),
         };
-        let idx: Vec<usize> = data
-            .indices(split)
-            .take(if limit > 0 { limit } else { usize::MAX })
-            .collect();
+        let idx: Vec<usize> = data.indices(split).take(if limit > 0 { limit } else { usize::MAX }).collect();
         // (in chunks of the training batch: the memory a pass of it takes is known to fit)
-        let (loss, accuracy) =
-            train::evaluate_indices(&mut self.trainer.model, data, &idx, self.batch)
-                .map_err(err)?;
+        let (loss, accuracy) = train::evaluate_indices(&mut self.trainer.model, data, &idx, self.batch).map_err(err)?;
         #[derive(Serialize)]
         struct Eval {
             loss: f64,
@@ -805,84 +608,46 @@ impl Engine {
         let c = &self.trainer.model.config;
         let shape = [n, c.in_channels, c.image_size, c.image_size];
         let x = Tensor::new(&shape, images.to_vec()).map_err(err)?;
-        let logits = self
-            .trainer
-            .model
-            .forward(&x, parse_mode(mode)?)
-            .map_err(err)?;
+        let logits = self.trainer.model.forward(&x, parse_mode(mode)?).map_err(err)?;
         Ok(logits.data.clone())
     }
 
     /// Forward pass of digits of the dataset by index (normalised); returns the logits.
     #[wasm_bindgen(js_name = forwardDigits)]
     pub fn forward_digits(&mut self, indices: &[u32], mode: &str) -> Result<Vec<f32>, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         self.check_batch(indices.len())?;
         if let Some(bad) = indices.iter().find(|&&i| i as usize >= data.len()) {
-            return Err(err(format!(
-                "digit {bad} is out of range: there are {} digits",
-                data.len()
-            )));
+            return Err(err(format!("digit {bad} is out of range: there are {} digits", data.len())));
         }
         let idx: Vec<usize> = indices.iter().map(|&i| i as usize).collect();
         let (x, _) = data.batch(&idx);
-        let logits = self
-            .trainer
-            .model
-            .forward(&x, parse_mode(mode)?)
-            .map_err(err)?;
+        let logits = self.trainer.model.forward(&x, parse_mode(mode)?).map_err(err)?;
         Ok(logits.data.clone())
     }
 
     /// Forward pass of images given as 8-bit pixels (`n × C × S × S` bytes, 0 = background,
     /// 255 = ink, like the MNIST files), normalised as the data pipeline does; returns the logits.
     #[wasm_bindgen(js_name = forwardPixels)]
-    pub fn forward_pixels(
-        &mut self,
-        pixels: &[u8],
-        n: usize,
-        mode: &str,
-    ) -> Result<Vec<f32>, JsError> {
+    pub fn forward_pixels(&mut self, pixels: &[u8], n: usize, mode: &str) -> Result<Vec<f32>, JsError> {
         self.check_batch(n)?;
         let c = &self.trainer.model.config;
         let shape = [n, c.in_channels, c.image_size, c.image_size];
         let want = shape.iter().product::<usize>();
         if pixels.len() != want {
-            return Err(err(format!(
-                "expected {want} pixels for {n} image(s) of {}×{}×{}, got {}",
-                shape[1],
-                shape[2],
-                shape[3],
-                pixels.len()
-            )));
+            return Err(err(format!("expected {want} pixels for {n} image(s) of {}×{}×{}, got {}", shape[1], shape[2], shape[3], pixels.len())));
         }
-        let x = Tensor::new(&shape, pixels.iter().map(|&p| data::normalize(p)).collect())
-            .map_err(err)?;
-        let logits = self
-            .trainer
-            .model
-            .forward(&x, parse_mode(mode)?)
-            .map_err(err)?;
+        let x = Tensor::new(&shape, pixels.iter().map(|&p| data::normalize(p)).collect()).map_err(err)?;
+        let logits = self.trainer.model.forward(&x, parse_mode(mode)?).map_err(err)?;
         Ok(logits.data.clone())
     }
 
     /// Labels of digits of the dataset.
     pub fn labels(&self, indices: &[u32]) -> Result<Vec<u32>, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         indices
             .iter()
-            .map(|&i| {
-                data.labels
-                    .get(i as usize)
-                    .map(|&l| l as u32)
-                    .ok_or_else(|| err(format!("digit {i} is out of range")))
-            })
+            .map(|&i| data.labels.get(i as usize).map(|&l| l as u32).ok_or_else(|| err(format!("digit {i} is out of range"))))
             .collect()
     }
 
@@ -896,14 +661,7 @@ impl Engine {
     /// `[{name, shape}]` of every tensor on the tape, in the order they were written.
     #[wasm_bindgen(js_name = tensorNames)]
     pub fn tensor_names(&self) -> Result<JsValue, JsError> {
-        let list: Vec<TensorInfo> = self
-            .trainer
-            .model
-            .tape
-            .list()
-            .into_iter()
-            .map(|(name, shape)| TensorInfo { name, shape })
-            .collect();
+        let list: Vec<TensorInfo> = self.trainer.model.tape.list().into_iter().map(|(name, shape)| TensorInfo { name, shape }).collect();
         to_js(&list)
     }
 
@@ -932,8 +690,7 @@ impl Engine {
     /// The terms of the formula behind one cell (see `resnet_engine::formula::Query`), at
     /// most `top_k` listed.
     pub fn formula(&self, query: JsValue, top_k: usize) -> Result<JsValue, JsError> {
-        let q: Query = serde_wasm_bindgen::from_value(query)
-            .map_err(|e| err(format!("formula query: {e}")))?;
+        let q: Query = serde_wasm_bindgen::from_value(query).map_err(|e| err(format!("formula query: {e}")))?;
         to_js(&formula::formula(&self.trainer.model, &q, top_k).map_err(err)?)
     }
 
@@ -942,8 +699,7 @@ impl Engine {
     /// backprop (`resnet_engine::formula::Check`).
     #[wasm_bindgen(js_name = numericalCheck)]
     pub fn numerical_check(&self, query: JsValue, eps: f64) -> Result<JsValue, JsError> {
-        let q: Query = serde_wasm_bindgen::from_value(query)
-            .map_err(|e| err(format!("formula query: {e}")))?;
+        let q: Query = serde_wasm_bindgen::from_value(query).map_err(|e| err(format!("formula query: {e}")))?;
         to_js(&formula::numerical_check(&self.trainer.model, &q, eps).map_err(err)?)
     }
 
@@ -978,9 +734,7 @@ impl Engine {
     /// `compareState()`.
     #[wasm_bindgen(js_name = compareStart)]
     pub fn compare_start(&mut self, ids: Vec<String>, seed: u32) -> Result<JsValue, JsError> {
-        self.comparison = Some(
-            Comparison::new(&ids, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?,
-        );
+        self.comparison = Some(Comparison::new(&ids, self.trainer.opt.config, self.batch, seed as u64).map_err(err)?);
         self.compare_state()
     }
 
@@ -989,15 +743,9 @@ impl Engine {
     /// `stopped` says why).
     #[wasm_bindgen(js_name = compareStep)]
     pub fn compare_step(&mut self) -> Result<JsValue, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         let now = clock()?;
-        let c = self
-            .comparison
-            .as_mut()
-            .ok_or_else(|| err("no comparison: call compareStart first"))?;
+        let c = self.comparison.as_mut().ok_or_else(|| err("no comparison: call compareStart first"))?;
         let points = c.step(data, &now).map_err(err)?;
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
@@ -1012,21 +760,8 @@ impl Engine {
             step: u64,
             members: Vec<M<'a>>,
         }
-        let members = c
-            .members
-            .iter()
-            .zip(points)
-            .map(|(m, p)| M {
-                loss: p.map(|p| p.loss),
-                accuracy: p.map(|p| p.accuracy),
-                images_per_sec: images_per_sec(m),
-                stopped: &m.stopped,
-            })
-            .collect();
-        to_js(&Report {
-            step: c.step,
-            members,
-        })
+        let members = c.members.iter().zip(points).map(|(m, p)| M { loss: p.map(|p| p.loss), accuracy: p.map(|p| p.accuracy), images_per_sec: images_per_sec(m), stopped: &m.stopped }).collect();
+        to_js(&Report { step: c.step, members })
     }
 
     /// Keeps a snapshot of the comparison's current step (the worker calls it when a run ends).
@@ -1041,14 +776,8 @@ impl Engine {
     /// `[{step, loss, accuracy} | null]`.
     #[wasm_bindgen(js_name = compareEvaluate)]
     pub fn compare_evaluate(&mut self, limit: usize) -> Result<JsValue, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| err("no dataset: call setDataset first"))?;
-        let c = self
-            .comparison
-            .as_mut()
-            .ok_or_else(|| err("no comparison: call compareStart first"))?;
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let c = self.comparison.as_mut().ok_or_else(|| err("no comparison: call compareStart first"))?;
         to_js(&c.evaluate(data, limit).map_err(err)?)
     }
 
@@ -1059,9 +788,7 @@ impl Engine {
     /// parts `× blocks.length`), record by record. Null when no comparison was started.
     #[wasm_bindgen(js_name = compareState)]
     pub fn compare_state(&self) -> Result<JsValue, JsError> {
-        let Some(c) = self.comparison.as_ref() else {
-            return Ok(JsValue::NULL);
-        };
+        let Some(c) = self.comparison.as_ref() else { return Ok(JsValue::NULL) };
         #[derive(Serialize)]
         struct Flow {
             steps: Vec<u64>,
@@ -1100,12 +827,8 @@ impl Engine {
             .members
             .iter()
             .map(|m| {
-                let layer = |f: fn(&compare::LayerFlow) -> f64| {
-                    m.flow.iter().flat_map(|r| r.layers.iter().map(f)).collect()
-                };
-                let block = |f: fn(&compare::BranchFlow) -> f64| {
-                    m.flow.iter().flat_map(|r| r.blocks.iter().map(f)).collect()
-                };
+                let layer = |f: fn(&compare::LayerFlow) -> f64| m.flow.iter().flat_map(|r| r.layers.iter().map(f)).collect();
+                let block = |f: fn(&compare::BranchFlow) -> f64| m.flow.iter().flat_map(|r| r.blocks.iter().map(f)).collect();
                 M {
                     id: &m.id,
                     label: &m.label,
@@ -1128,14 +851,7 @@ impl Engine {
                 }
             })
             .collect();
-        to_js(&State {
-            step: c.step,
-            seed: c.seed,
-            batch: c.batch,
-            record_every: c.record_every,
-            snapshots: c.snapshot_steps(),
-            members,
-        })
+        to_js(&State { step: c.step, seed: c.seed, batch: c.batch, record_every: c.record_every, snapshots: c.snapshot_steps(), members })
     }
 
     /// Puts member `i` as it was at snapshot `step` in the place of the page's model, so every
@@ -1143,13 +859,9 @@ impl Engine {
     /// `compareShowOwn`. Returns the member's config.
     #[wasm_bindgen(js_name = compareShow)]
     pub fn compare_show(&mut self, i: usize, step: u32) -> Result<JsValue, JsError> {
-        let c = self
-            .comparison
-            .as_ref()
-            .ok_or_else(|| err("no comparison: call compareStart first"))?;
+        let c = self.comparison.as_ref().ok_or_else(|| err("no comparison: call compareStart first"))?;
         let model = c.model_at(i, step as u64).map_err(err)?;
-        let trainer =
-            Trainer::new(model, self.trainer.opt.config, self.batch, self.seed).map_err(err)?;
+        let trainer = Trainer::new(model, self.trainer.opt.config, self.batch, self.seed).map_err(err)?;
         let shown = std::mem::replace(&mut self.trainer, trainer);
         self.own.get_or_insert(shown);
         self.config()
@@ -1171,10 +883,7 @@ impl Engine {
     /// the members train on from there (on the same batches as before). Returns `compareState()`.
     #[wasm_bindgen(js_name = compareFork)]
     pub fn compare_fork(&mut self, step: u32) -> Result<JsValue, JsError> {
-        let c = self
-            .comparison
-            .as_mut()
-            .ok_or_else(|| err("no comparison: call compareStart first"))?;
+        let c = self.comparison.as_mut().ok_or_else(|| err("no comparison: call compareStart first"))?;
         c.fork(step as u64).map_err(err)?;
         self.compare_state()
     }
@@ -1189,18 +898,11 @@ pub fn compare_lessons() -> Result<JsValue, JsError> {
         lessons: &'static [compare::Lesson],
         max_members: usize,
     }
-    to_js(&Lessons {
-        lessons: &compare::LESSONS,
-        max_members: compare::MAX_MEMBERS,
-    })
+    to_js(&Lessons { lessons: &compare::LESSONS, max_members: compare::MAX_MEMBERS })
 }
 
 fn images_per_sec(m: &compare::Member) -> f64 {
-    if m.active_ms > 0.0 {
-        m.images as f64 / (m.active_ms / 1e3)
-    } else {
-        0.0
-    }
+    if m.active_ms > 0.0 { m.images as f64 / (m.active_ms / 1e3) } else { 0.0 }
 }
 
 impl Engine {
@@ -1215,19 +917,13 @@ impl Engine {
         let data = Dataset::parse(bytes).map_err(err)?;
         let c = &self.trainer.model.config;
         if c.in_channels != 1 || c.image_size != data.rows || data.rows != data.cols {
-            return Err(err(format!(
-                "the digits are {}×{} grayscale, the model expects {}×{}×{}",
-                data.rows, data.cols, c.in_channels, c.image_size, c.image_size
-            )));
+            return Err(err(format!("the digits are {}×{} grayscale, the model expects {}×{}×{}", data.rows, data.cols, c.in_channels, c.image_size, c.image_size)));
         }
         if data.is_empty() {
             return Err(err("the digits file holds no digits"));
         }
         if let Some(&l) = data.labels.iter().find(|&&l| l as usize >= c.num_classes) {
-            return Err(err(format!(
-                "the digits file has label {l}, the model has {} classes",
-                c.num_classes
-            )));
+            return Err(err(format!("the digits file has label {l}, the model has {} classes", c.num_classes)));
         }
         Ok(data)
     }

@@ -24,30 +24,19 @@ const NATIVE: &[u8] = include_bytes!(concat!(env!("RP_FIXTURE_DIR"), "/native.sa
 /// A member other than the default: ResNet-14 with option-A shortcuts and no BN (convs with
 /// biases), at its initialisation, with the native `grads` of the same batch.
 const MEMBER: &[u8] = include_bytes!(concat!(env!("RP_FIXTURE_DIR"), "/member.safetensors"));
-const MEMBER_NATIVE: &[u8] = include_bytes!(concat!(
-    env!("RP_FIXTURE_DIR"),
-    "/member-native.safetensors"
-));
+const MEMBER_NATIVE: &[u8] = include_bytes!(concat!(env!("RP_FIXTURE_DIR"), "/member-native.safetensors"));
 
 fn f32s(t: &safetensors::tensor::TensorView) -> Vec<f32> {
-    t.data()
-        .chunks(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    t.data().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 async fn start_threads() -> usize {
     #[cfg(feature = "threads")]
     {
-        wasm_bindgen_futures::JsFuture::from(resnet_wasm::init_thread_pool(2))
-            .await
-            .expect("thread pool");
+        wasm_bindgen_futures::JsFuture::from(resnet_wasm::init_thread_pool(2)).await.expect("thread pool");
     }
     let info = resnet_wasm::build_info().unwrap();
-    js_sys::Reflect::get(&info, &JsValue::from_str("threads"))
-        .unwrap()
-        .as_f64()
-        .unwrap() as usize
+    js_sys::Reflect::get(&info, &JsValue::from_str("threads")).unwrap().as_f64().unwrap() as usize
 }
 
 #[wasm_bindgen_test]
@@ -58,17 +47,9 @@ async fn wasm_engine_equals_native_engine() {
     #[cfg(not(feature = "threads"))]
     assert_eq!(threads, 1);
 
-    assert_eq!(
-        compare(MODEL, NATIVE),
-        68,
-        "loss, logits, delta.fc, 29 grads, 9 act+delta convs, 18 running stats"
-    );
+    assert_eq!(compare(MODEL, NATIVE), 68, "loss, logits, delta.fc, 29 grads, 9 act+delta convs, 18 running stats");
     let checked = compare(MEMBER, MEMBER_NATIVE);
-    assert_eq!(
-        checked,
-        3 + 2 * 13 + 2 * 13 + 2,
-        "loss, logits, delta.fc, 13 convs' weight and bias grads, act+delta of 13 convs, fc grads"
-    );
+    assert_eq!(checked, 3 + 2 * 13 + 2 * 13 + 2, "loss, logits, delta.fc, 13 convs' weight and bias grads, act+delta of 13 convs, fc grads");
 }
 
 /// Forward + backward of the fixture batch on `weights` in the wasm engine, every tensor
@@ -76,42 +57,23 @@ async fn wasm_engine_equals_native_engine() {
 fn compare(weights: &[u8], native: &[u8]) -> usize {
     let batch = SafeTensors::deserialize(BATCH).unwrap();
     let images = f32s(&batch.tensor("images").unwrap());
-    let labels: Vec<u32> = batch
-        .tensor("labels")
-        .unwrap()
-        .data()
-        .chunks(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
-        .collect();
+    let labels: Vec<u32> = batch.tensor("labels").unwrap().data().chunks(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32).collect();
     let n = labels.len();
 
-    let mut engine = Engine::from_safetensors(weights, JsValue::UNDEFINED, JsValue::UNDEFINED)
-        .map_err(JsValue::from)
-        .unwrap();
-    engine
-        .forward(&images, n, "train")
-        .map_err(JsValue::from)
-        .unwrap();
+    let mut engine = Engine::from_safetensors(weights, JsValue::UNDEFINED, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    engine.forward(&images, n, "train").map_err(JsValue::from).unwrap();
     let loss = engine.backward(&labels).map_err(JsValue::from).unwrap();
 
     let native = SafeTensors::deserialize(native).unwrap();
     let native_loss = f32s(&native.tensor("loss").unwrap())[0] as f64;
-    assert!(
-        (loss - native_loss).abs() <= 1e-5 * native_loss.abs(),
-        "loss {loss} vs native {native_loss}"
-    );
+    assert!((loss - native_loss).abs() <= 1e-5 * native_loss.abs(), "loss {loss} vs native {native_loss}");
     let mut checked = 0;
     for name in native.names() {
         let want = f32s(&native.tensor(name).unwrap());
         let got = engine.tensor(name).map_err(JsValue::from).unwrap();
         assert_eq!(got.len(), want.len(), "{name}");
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
-        let err = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max)
-            / scale;
+        let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
         assert!(err <= 1e-5, "{name}: relative error {err:e}");
         checked += 1;
     }
@@ -123,25 +85,17 @@ fn bad_input_is_an_error_not_a_panic() {
     // Messages are checked in the e2e test (tests/engine.test.mjs); here: errors, no panic,
     // and the engine still works afterwards.
     assert!(Engine::from_safetensors(&[1, 2, 3], JsValue::UNDEFINED, JsValue::UNDEFINED).is_err());
-    let mut engine = Engine::from_safetensors(MODEL, JsValue::UNDEFINED, JsValue::UNDEFINED)
-        .map_err(JsValue::from)
-        .unwrap();
+    let mut engine = Engine::from_safetensors(MODEL, JsValue::UNDEFINED, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
     assert!(engine.load_weights(&MODEL[..MODEL.len() / 2]).is_err());
     assert!(engine.tensor("act.conv1").is_err(), "empty tape");
     assert!(engine.forward(&[0.0; 10], 1, "eval").is_err());
-    assert!(
-        engine.forward(&[], 1 << 28, "train").is_err(),
-        "n·C·S·S would overflow 32 bits"
-    );
+    assert!(engine.forward(&[], 1 << 28, "train").is_err(), "n·C·S·S would overflow 32 bits");
     assert!(engine.train_batch(&[], &[]).is_err());
     assert!(engine.forward(&[0.0; 784], 1, "sideways").is_err());
     assert!(engine.forward(&[f32::NAN; 784], 1, "eval").is_err());
     assert!(engine.set_batch(0, 1).is_err());
     assert!(engine.train(1).is_err(), "no dataset");
-    let logits = engine
-        .forward(&[0.0; 784], 1, "eval")
-        .map_err(JsValue::from)
-        .unwrap();
+    let logits = engine.forward(&[0.0; 784], 1, "eval").map_err(JsValue::from).unwrap();
     assert_eq!(logits.len(), 10);
     assert!(engine.backward(&[10]).is_err());
     assert!(engine.backward(&[3]).is_ok());
@@ -149,49 +103,10 @@ fn bad_input_is_an_error_not_a_panic() {
 }
 
 /// The weight gradient's k-contiguous product as it runs in wasm (simd128 tiles of 4 k values,
-/// the k that are left over, the edge tiles, overwrite and accumulate) against a naive product.
-/// (Natively `gemm::sgemm_nt` is the gemm crate; `gemm.rs` tests the same tiling in scalars.)
+/// the k that are left over, the edge tiles, overwrite and accumulate) against a naive product
+/// (`gemm::nt::check_against_naive`; natively `gemm::sgemm_nt` is the gemm crate, and the
+/// engine's tests run the same check on the scalar tiles).
 #[wasm_bindgen_test]
 fn nt_gemm_in_wasm_matches_naive() {
-    use resnet_engine::gemm::nt;
-    for &(m, n, k) in &[
-        (1, 1, 1),
-        (2, 4, 4),
-        (2, 4, 5),
-        (3, 5, 7),
-        (16, 144, 784),
-        (64, 576, 49),
-        (5, 6, 0),
-        (7, 9, 13),
-        (4, 8, 3),
-    ] {
-        let (lda, ldb, ldc) = (k + 2, k + 1, n + 3);
-        let a: Vec<f32> = (0..m * lda)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
-            .collect();
-        let bt: Vec<f32> = (0..n * ldb)
-            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0)
-            .collect();
-        for accumulate in [false, true] {
-            let mut c = vec![0.5f32; m * ldc];
-            nt::sgemm_nt(m, n, k, &a, lda, &bt, ldb, &mut c, ldc, accumulate);
-            for i in 0..m {
-                for j in 0..ldc {
-                    let want = if j >= n {
-                        0.5
-                    } else {
-                        (if accumulate { 0.5 } else { 0.0 })
-                            + (0..k)
-                                .map(|p| a[i * lda + p] * bt[j * ldb + p])
-                                .sum::<f32>()
-                    };
-                    let got = c[i * ldc + j];
-                    assert!(
-                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                        "{m}×{n}×{k} c[{i},{j}] = {got}, want {want}"
-                    );
-                }
-            }
-        }
-    }
+    resnet_engine::gemm::nt::check_against_naive().unwrap();
 }

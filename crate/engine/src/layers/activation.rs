@@ -35,11 +35,7 @@ pub fn add<T: Float + Send + Sync>(a: &[T], b: &[T], out: &mut [T]) {
 
 /// σ'(z) for ReLU.
 pub fn relu_grad<T: Float>(z: T) -> T {
-    if z > T::zero() {
-        T::one()
-    } else {
-        T::zero()
-    }
+    if z > T::zero() { T::one() } else { T::zero() }
 }
 
 /// `acc += b`, elementwise (where the two branches' errors meet at the fork).

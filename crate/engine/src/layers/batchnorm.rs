@@ -42,37 +42,25 @@ fn t<T: Float>(v: f64) -> T {
 /// Σ over channel `c` of `g(a, b)`: each run of `hw` summed in `T` (8 lanes, so it
 /// vectorises), the runs added in f64.
 fn channel_sum<T: Float>(d: &Dims, a: &[T], b: &[T], c: usize, g: impl Fn(T, T) -> T) -> f64 {
-    d.runs(a, c)
-        .zip(d.runs(b, c))
-        .map(|(ra, rb)| f(lane_sum(ra, rb, &g)))
-        .sum()
+    d.runs(a, c).zip(d.runs(b, c)).map(|(ra, rb)| f(lane_sum(ra, rb, &g))).sum()
 }
 
 /// (Σ a, Σ a·b) over channel `c` in one pass, as `channel_sum`.
 fn channel_sums2<T: Float>(d: &Dims, a: &[T], b: &[T], c: usize) -> (f64, f64) {
-    d.runs(a, c)
-        .zip(d.runs(b, c))
-        .fold((0.0, 0.0), |(s, sab), (ra, rb)| {
-            let (mut acc, mut acc2) = ([T::zero(); 8], [T::zero(); 8]);
-            let (ca, cb) = (ra.chunks_exact(8), rb.chunks_exact(8));
-            let (ta, tb) = (ca.remainder(), cb.remainder());
-            for (x, y) in ca.zip(cb) {
-                for l in 0..8 {
-                    acc[l] = acc[l] + x[l];
-                    acc2[l] = acc2[l] + x[l] * y[l];
-                }
+    d.runs(a, c).zip(d.runs(b, c)).fold((0.0, 0.0), |(s, sab), (ra, rb)| {
+        let (mut acc, mut acc2) = ([T::zero(); 8], [T::zero(); 8]);
+        let (ca, cb) = (ra.chunks_exact(8), rb.chunks_exact(8));
+        let (ta, tb) = (ca.remainder(), cb.remainder());
+        for (x, y) in ca.zip(cb) {
+            for l in 0..8 {
+                acc[l] = acc[l] + x[l];
+                acc2[l] = acc2[l] + x[l] * y[l];
             }
-            let s1 = ta
-                .iter()
-                .fold(acc.iter().fold(T::zero(), |s, &v| s + v), |s, &v| s + v);
-            let s2 = ta
-                .iter()
-                .zip(tb)
-                .fold(acc2.iter().fold(T::zero(), |s, &v| s + v), |s, (&x, &y)| {
-                    s + x * y
-                });
-            (s + f(s1), sab + f(s2))
-        })
+        }
+        let s1 = ta.iter().fold(acc.iter().fold(T::zero(), |s, &v| s + v), |s, &v| s + v);
+        let s2 = ta.iter().zip(tb).fold(acc2.iter().fold(T::zero(), |s, &v| s + v), |s, (&x, &y)| s + x * y);
+        (s + f(s1), sab + f(s2))
+    })
 }
 
 fn lane_sum<T: Float>(a: &[T], b: &[T], g: impl Fn(T, T) -> T) -> T {
@@ -94,10 +82,7 @@ fn affine<T: Float + Send + Sync>(d: &Dims, x: &[T], y: &mut [T], scale: &[T], s
         let xn = &x[n * d.c * d.hw..][..d.c * d.hw];
         for c in 0..d.c {
             let (a, b) = (scale[c], shift[c]);
-            for (yv, &xv) in yn[c * d.hw..][..d.hw]
-                .iter_mut()
-                .zip(&xn[c * d.hw..][..d.hw])
-            {
+            for (yv, &xv) in yn[c * d.hw..][..d.hw].iter_mut().zip(&xn[c * d.hw..][..d.hw]) {
                 *yv = xv * a + b;
             }
         }
@@ -136,38 +121,16 @@ pub fn forward_train<T: Float + Send + Sync>(
 }
 
 /// Eval-mode forward with the running statistics.
-pub fn forward_eval<T: Float + Send + Sync>(
-    d: &Dims,
-    x: &[T],
-    gamma: &[T],
-    beta: &[T],
-    running_mean: &[T],
-    running_var: &[T],
-    y: &mut [T],
-) {
-    let stats: Vec<(f64, f64)> = (0..d.c)
-        .map(|c| (f(running_mean[c]), f(running_var[c])))
-        .collect();
+pub fn forward_eval<T: Float + Send + Sync>(d: &Dims, x: &[T], gamma: &[T], beta: &[T], running_mean: &[T], running_var: &[T], y: &mut [T]) {
+    let stats: Vec<(f64, f64)> = (0..d.c).map(|c| (f(running_mean[c]), f(running_var[c]))).collect();
     normalize(d, x, y, &stats, gamma, beta);
 }
 
 /// y = γ·(x−μ)/√(σ²+ε) + β, written as one multiply-add per value.
-fn normalize<T: Float + Send + Sync>(
-    d: &Dims,
-    x: &[T],
-    y: &mut [T],
-    stats: &[(f64, f64)],
-    gamma: &[T],
-    beta: &[T],
-) {
-    let inv_std: Vec<f64> = stats
-        .iter()
-        .map(|&(_, var)| 1.0 / (var + EPS).sqrt())
-        .collect();
+fn normalize<T: Float + Send + Sync>(d: &Dims, x: &[T], y: &mut [T], stats: &[(f64, f64)], gamma: &[T], beta: &[T]) {
+    let inv_std: Vec<f64> = stats.iter().map(|&(_, var)| 1.0 / (var + EPS).sqrt()).collect();
     let scale: Vec<T> = (0..d.c).map(|c| t(f(gamma[c]) * inv_std[c])).collect();
-    let shift: Vec<T> = (0..d.c)
-        .map(|c| t(f(beta[c]) - f(gamma[c]) * inv_std[c] * stats[c].0))
-        .collect();
+    let shift: Vec<T> = (0..d.c).map(|c| t(f(beta[c]) - f(gamma[c]) * inv_std[c] * stats[c].0)).collect();
     affine(d, x, y, &scale, &shift);
 }
 
@@ -192,11 +155,7 @@ pub fn backward_train<T: Float + Send + Sync>(
     let m = d.m();
     // Σ dy and Σ dy·x per channel; Σ dy·x̂ = inv_std·(Σ dy·x − μ·Σ dy)
     let sums = super::par_map_large(d.c, x.len(), |c| channel_sums2(d, dy, x, c));
-    let (mut a, mut b, mut e) = (
-        vec![T::zero(); d.c],
-        vec![T::zero(); d.c],
-        vec![T::zero(); d.c],
-    );
+    let (mut a, mut b, mut e) = (vec![T::zero(); d.c], vec![T::zero(); d.c], vec![T::zero(); d.c]);
     for (c, &(sum_dy, sum_dy_x)) in sums.iter().enumerate() {
         let (mu, v) = (f(mean[c]), f(var[c]));
         let inv_std = 1.0 / (v + EPS).sqrt();
@@ -210,16 +169,8 @@ pub fn backward_train<T: Float + Send + Sync>(
         e[c] = t(k * (-sum_dy + sum_dy_xhat * inv_std * mu));
     }
     super::for_each_chunk_large(dx, d.c * d.hw, |n, dxn| {
-        let (dyn_, xn) = (
-            &dy[n * d.c * d.hw..][..d.c * d.hw],
-            &x[n * d.c * d.hw..][..d.c * d.hw],
-        );
-        for (c, ((o, g), v)) in dxn
-            .chunks_exact_mut(d.hw)
-            .zip(dyn_.chunks_exact(d.hw))
-            .zip(xn.chunks_exact(d.hw))
-            .enumerate()
-        {
+        let (dyn_, xn) = (&dy[n * d.c * d.hw..][..d.c * d.hw], &x[n * d.c * d.hw..][..d.c * d.hw]);
+        for (c, ((o, g), v)) in dxn.chunks_exact_mut(d.hw).zip(dyn_.chunks_exact(d.hw)).zip(xn.chunks_exact(d.hw)).enumerate() {
             let (ac, bc, ec) = (a[c], b[c], e[c]);
             for ((o, &g), &v) in o.iter_mut().zip(g).zip(v) {
                 *o = ac * g + bc * v + ec;

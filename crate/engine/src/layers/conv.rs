@@ -31,33 +31,13 @@ pub struct ConvGeom {
 
 impl ConvGeom {
     /// None when the kernel does not fit the padded input or the stride is 0.
-    pub fn new(
-        n: usize,
-        c_in: usize,
-        h: usize,
-        w: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-    ) -> Option<Self> {
+    pub fn new(n: usize, c_in: usize, h: usize, w: usize, c_out: usize, k: usize, stride: usize, pad: usize) -> Option<Self> {
         if stride == 0 || k == 0 || h + 2 * pad < k || w + 2 * pad < k {
             return None;
         }
         let h_out = (h + 2 * pad - k) / stride + 1;
         let w_out = (w + 2 * pad - k) / stride + 1;
-        Some(ConvGeom {
-            n,
-            c_in,
-            h,
-            w,
-            c_out,
-            k,
-            stride,
-            pad,
-            h_out,
-            w_out,
-        })
+        Some(ConvGeom { n, c_in, h, w, c_out, k, stride, pad, h_out, w_out })
     }
     pub fn in_len(&self) -> usize {
         self.c_in * self.h * self.w
@@ -81,11 +61,7 @@ impl ConvGeom {
 fn valid_range(p: usize, a: usize, s: usize, size: usize, out: usize) -> (usize, usize) {
     // s·o + a ≥ p  ⇔  o ≥ ceil((p − a)/s);   s·o + a − p < size  ⇔  o < ceil((size + p − a)/s)
     let lo = if p > a { (p - a).div_ceil(s) } else { 0 };
-    let hi = if size + p > a {
-        (size + p - a).div_ceil(s).min(out)
-    } else {
-        0
-    };
+    let hi = if size + p > a { (size + p - a).div_ceil(s).min(out) } else { 0 };
     (lo.min(hi), hi)
 }
 
@@ -104,14 +80,8 @@ fn zero_few(s: &mut [f32]) {
 /// im2col row when the output has the input's size. Rows `xlo..xhi` are `src` shifted by
 /// `dr·w + dc`, one copy; then the columns that wrapped around the edge are zeroed.
 fn shift_copy(src: &[f32], h: usize, w: usize, dr: isize, dc: isize, dst: &mut [f32]) {
-    let (xlo, xhi) = (
-        (-dr).clamp(0, h as isize) as usize,
-        (h as isize - dr).clamp(0, h as isize) as usize,
-    );
-    let (lo, hi) = (
-        (-dc).clamp(0, w as isize) as usize,
-        (w as isize - dc).clamp(0, w as isize) as usize,
-    );
+    let (xlo, xhi) = ((-dr).clamp(0, h as isize) as usize, (h as isize - dr).clamp(0, h as isize) as usize);
+    let (lo, hi) = ((-dc).clamp(0, w as isize) as usize, (w as isize - dc).clamp(0, w as isize) as usize);
     if xlo >= xhi || lo >= hi {
         dst.fill(0.0);
         return;
@@ -120,10 +90,7 @@ fn shift_copy(src: &[f32], h: usize, w: usize, dr: isize, dc: isize, dst: &mut [
     dst[xhi * w..].fill(0.0);
     let shift = dr * w as isize + dc;
     let (d0, d1) = (xlo * w, xhi * w);
-    let (s0, s1) = (
-        (d0 as isize + shift).max(0) as usize,
-        ((d1 as isize + shift) as usize).min(src.len()),
-    );
+    let (s0, s1) = ((d0 as isize + shift).max(0) as usize, ((d1 as isize + shift) as usize).min(src.len()));
     let d0c = (s0 as isize - shift) as usize;
     dst[d0..d0c].fill(0.0);
     dst[d0c..d0c + (s1 - s0)].copy_from_slice(&src[s0..s1]);
@@ -139,14 +106,8 @@ fn shift_copy(src: &[f32], h: usize, w: usize, dr: isize, dc: isize, dst: &mut [
 /// The adjoint of `shift_copy`: `dst[xo + dr, yo + dc] += src[xo, yo]` where inside `dst`
 /// (`src` is scratch: its wrapped columns are zeroed).
 fn shift_add(src: &mut [f32], h: usize, w: usize, dr: isize, dc: isize, dst: &mut [f32]) {
-    let (xlo, xhi) = (
-        (-dr).clamp(0, h as isize) as usize,
-        (h as isize - dr).clamp(0, h as isize) as usize,
-    );
-    let (lo, hi) = (
-        (-dc).clamp(0, w as isize) as usize,
-        (w as isize - dc).clamp(0, w as isize) as usize,
-    );
+    let (xlo, xhi) = ((-dr).clamp(0, h as isize) as usize, (h as isize - dr).clamp(0, h as isize) as usize);
+    let (lo, hi) = ((-dc).clamp(0, w as isize) as usize, (w as isize - dc).clamp(0, w as isize) as usize);
     if xlo >= xhi || lo >= hi {
         return;
     }
@@ -160,10 +121,7 @@ fn shift_add(src: &mut [f32], h: usize, w: usize, dr: isize, dc: isize, dst: &mu
     let (d0, d1) = ((xlo * w) as isize, (xhi * w) as isize);
     let (s0, s1) = ((d0 + shift).max(0), (d1 + shift).min(dst.len() as isize));
     let src = &src[(s0 - shift) as usize..(s1 - shift) as usize];
-    dst[s0 as usize..s1 as usize]
-        .iter_mut()
-        .zip(src)
-        .for_each(|(d, v)| *d += v);
+    dst[s0 as usize..s1 as usize].iter_mut().zip(src).for_each(|(d, v)| *d += v);
 }
 
 /// For a stride `s` whose output is the input's size divided by `s` (rounded up) — every
@@ -182,12 +140,10 @@ fn plane_dims(g: &ConvGeom) -> Option<(usize, usize)> {
 /// (see `plane_dims`); the same table serves rows and columns.
 fn taps(g: &ConvGeom) -> Vec<(usize, isize)> {
     let s = g.stride as isize;
-    (0..g.k)
-        .map(|a| {
-            let ar = a as isize - g.pad as isize;
-            (ar.rem_euclid(s) as usize, ar.div_euclid(s))
-        })
-        .collect()
+    (0..g.k).map(|a| {
+        let ar = a as isize - g.pad as isize;
+        (ar.rem_euclid(s) as usize, ar.div_euclid(s))
+    }).collect()
 }
 
 /// Calls `f(plane, dr, dc, row)` for every im2col row `(i·K + a)·K + b` of `col`: the
@@ -218,9 +174,7 @@ fn space_to_depth(g: &ConvGeom, x: &[f32], (hp, wp): (usize, usize), planes: &mu
             let base = (i * s + r % s) * s;
             for pc in 0..s.min(g.w) {
                 let dst = &mut planes[((base + pc) * hp + r / s) * wp..][..(g.w - pc).div_ceil(s)];
-                dst.iter_mut()
-                    .zip(src[pc..].iter().step_by(s))
-                    .for_each(|(d, v)| *d = *v);
+                dst.iter_mut().zip(src[pc..].iter().step_by(s)).for_each(|(d, v)| *d = *v);
             }
         }
     }
@@ -235,11 +189,7 @@ fn depth_to_space_add(g: &ConvGeom, planes: &[f32], (hp, wp): (usize, usize), dx
             let base = (i * s + r % s) * s;
             for pc in 0..s.min(g.w) {
                 let src = &planes[((base + pc) * hp + r / s) * wp..][..(g.w - pc).div_ceil(s)];
-                dst[pc..]
-                    .iter_mut()
-                    .step_by(s)
-                    .zip(src)
-                    .for_each(|(d, v)| *d += v);
+                dst[pc..].iter_mut().step_by(s).zip(src).for_each(|(d, v)| *d += v);
             }
         }
     }
@@ -270,16 +220,7 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
     if let Some(dims) = plane_dims(g) {
         let plane_len = dims.0 * dims.1;
         return with_planes(g, x, dims, |planes| {
-            for_each_tap(g, col, |plane, dr, dc, row| {
-                shift_copy(
-                    &planes[plane * plane_len..][..plane_len],
-                    dims.0,
-                    dims.1,
-                    dr,
-                    dc,
-                    row,
-                )
-            });
+            for_each_tap(g, col, |plane, dr, dc, row| shift_copy(&planes[plane * plane_len..][..plane_len], dims.0, dims.1, dr, dc, row));
         });
     }
     // Any other shape: row by row.
@@ -306,10 +247,7 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
                     if s == 1 {
                         dst[lo..hi].copy_from_slice(&src[..hi - lo]);
                     } else {
-                        dst[lo..hi]
-                            .iter_mut()
-                            .zip(src.iter().step_by(s))
-                            .for_each(|(d, v)| *d = *v);
+                        dst[lo..hi].iter_mut().zip(src.iter().step_by(s)).for_each(|(d, v)| *d = *v);
                     }
                 }
             }
@@ -325,16 +263,7 @@ pub fn col2im(g: &ConvGeom, dcol: &mut [f32], dx: &mut [f32]) {
     if let Some(dims) = plane_dims(g) {
         let plane_len = dims.0 * dims.1;
         let mut scatter = |planes: &mut [f32]| {
-            for_each_tap(g, dcol, |plane, dr, dc, row| {
-                shift_add(
-                    row,
-                    dims.0,
-                    dims.1,
-                    dr,
-                    dc,
-                    &mut planes[plane * plane_len..][..plane_len],
-                )
-            });
+            for_each_tap(g, dcol, |plane, dr, dc, row| shift_add(row, dims.0, dims.1, dr, dc, &mut planes[plane * plane_len..][..plane_len]));
         };
         if s == 1 {
             return scatter(dx);
@@ -363,15 +292,9 @@ pub fn col2im(g: &ConvGeom, dcol: &mut [f32], dx: &mut [f32]) {
                     let src = &row[xo * g.w_out + lo..xo * g.w_out + hi];
                     let dst = &mut di[xr * g.w + s * lo + b - g.pad..];
                     if s == 1 {
-                        dst[..hi - lo]
-                            .iter_mut()
-                            .zip(src)
-                            .for_each(|(d, v)| *d += v);
+                        dst[..hi - lo].iter_mut().zip(src).for_each(|(d, v)| *d += v);
                     } else {
-                        dst.iter_mut()
-                            .step_by(s)
-                            .zip(src)
-                            .for_each(|(d, v)| *d += v);
+                        dst.iter_mut().step_by(s).zip(src).for_each(|(d, v)| *d += v);
                     }
                 }
             }
@@ -401,31 +324,10 @@ fn is_pointwise(g: &ConvGeom) -> bool {
 /// y `[N, O, Ho, Wo]` = conv(x `[N, C, H, W]`, w `[O, C, K, K]`) + bias.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     let (ckk, np) = (g.ckk(), g.p());
-    let w = Lhs::new(
-        g.c_out,
-        ckk,
-        Mat {
-            data: w,
-            rs: ckk,
-            cs: 1,
-        },
-    ); // W `[O, CKK]`, prepared once for all images
+    let w = Lhs::new(g.c_out, ckk, Mat { data: w, rs: ckk, cs: 1 }); // W `[O, CKK]`, prepared once for all images
     for_each_chunk(y, g.out_len(), |n, yn| {
         let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
-        let mut run = |col: &[f32]| {
-            sgemm_lhs(
-                &w,
-                np,
-                Mat {
-                    data: col,
-                    rs: np,
-                    cs: 1,
-                },
-                yn,
-                np,
-                false,
-            )
-        };
+        let mut run = |col: &[f32]| sgemm_lhs(&w, np, Mat { data: col, rs: np, cs: 1 }, yn, np, false);
         if is_pointwise(g) {
             run(xn)
         } else {
@@ -456,26 +358,12 @@ pub fn conv2d_backward(
     // A stride-1 conv's input gradient is itself a conv (the notes' δ^{l+1} ⊛ ROT180(w)): of δ
     // padded by K−1−p, with the kernel rotated by 180° and its channels swapped. Run as the
     // forward, its GEMM sums over O·K·K (not O) and gathers (im2col) instead of scattering
-    // (col2im): ≈ 1.6× faster in the browser for the 3×3 convs (README, profile note). Its
-    // GEMM has C rows: fewer than the kernel's 4 (conv1's one channel) would waste most of it.
-    let rotated = dx.is_some()
-        && g.stride == 1
-        && g.k > 1
-        && g.pad < g.k
-        && g.c_in >= crate::gemm::packed::MR;
+    // (col2im): the 3×3 convs' backward ≈ 1.6× faster in the browser (README, profile note).
+    // Its GEMM has C rows: fewer than the kernel's 4 (conv1's one channel) would waste most of it.
+    let rotated = dx.is_some() && g.stride == 1 && g.k > 1 && g.pad < g.k && g.c_in >= crate::gemm::packed::MR;
     let dx = match dx {
         Some(dx) if rotated => {
-            let gt = ConvGeom::new(
-                g.n,
-                g.c_out,
-                g.h_out,
-                g.w_out,
-                g.c_in,
-                g.k,
-                1,
-                g.k - 1 - g.pad,
-            )
-            .expect("δ padded by K−1−p holds the kernel");
+            let gt = ConvGeom::new(g.n, g.c_out, g.h_out, g.w_out, g.c_in, g.k, 1, g.k - 1 - g.pad).expect("δ padded by K−1−p holds the kernel");
             debug_assert_eq!((gt.h_out, gt.w_out), (g.h, g.w));
             conv2d_forward(&gt, dy, &rot180_swapped(g, w), None, dx);
             None
@@ -484,45 +372,15 @@ pub fn conv2d_backward(
     };
     // dx_n = col2im(Wᵀ · δ_n), image by image in parallel.
     if let Some(dx) = dx {
-        let wt = Lhs::new(
-            ckk,
-            g.c_out,
-            Mat {
-                data: w,
-                rs: 1,
-                cs: ckk,
-            },
-        ); // Wᵀ `[CKK, O]`, once for all images
+        let wt = Lhs::new(ckk, g.c_out, Mat { data: w, rs: 1, cs: ckk }); // Wᵀ `[CKK, O]`, once for all images
         for_each_chunk(dx, g.in_len(), |n, dxn| {
             let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];
             dxn.fill(0.0);
             if is_pointwise(g) {
-                sgemm_lhs(
-                    &wt,
-                    np,
-                    Mat {
-                        data: dyn_,
-                        rs: np,
-                        cs: 1,
-                    },
-                    dxn,
-                    np,
-                    false,
-                );
+                sgemm_lhs(&wt, np, Mat { data: dyn_, rs: np, cs: 1 }, dxn, np, false);
             } else {
                 with_scratch(ckk * np, |dcol| {
-                    sgemm_lhs(
-                        &wt,
-                        np,
-                        Mat {
-                            data: dyn_,
-                            rs: np,
-                            cs: 1,
-                        },
-                        dcol,
-                        np,
-                        false,
-                    );
+                    sgemm_lhs(&wt, np, Mat { data: dyn_, rs: np, cs: 1 }, dcol, np, false);
                     col2im(g, dcol, dxn);
                 });
             }
@@ -541,15 +399,14 @@ pub fn conv2d_backward(
     PARTS.set(parts);
     if let Some(db) = db {
         for (o, d) in db.iter_mut().enumerate() {
-            *d = (0..g.n)
-                .map(|n| dy[n * g.out_len() + o * np..][..np].iter().sum::<f32>())
-                .sum();
+            *d = (0..g.n).map(|n| dy[n * g.out_len() + o * np..][..np].iter().sum::<f32>()).sum();
         }
     }
 }
 
 /// `w̃[c, o, a, b] = w[o, c, K−1−a, K−1−b]`: the kernel of the conv that is a stride-1 conv's
-/// input gradient (`[C, O, K, K]` from `[O, C, K, K]`).
+/// input gradient (`[C, O, K, K]` from `[O, C, K, K]`): `conv_reference::rot180` of each
+/// kernel, laid out with the channels swapped (one pass, no allocation per kernel).
 fn rot180_swapped(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     let (o_n, c_n, k) = (g.c_out, g.c_in, g.k);
     let mut wt = vec![0.0; w.len()];
@@ -557,8 +414,7 @@ fn rot180_swapped(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
         for c in 0..c_n {
             for a in 0..k {
                 for b in 0..k {
-                    wt[((c * o_n + o) * k + a) * k + b] =
-                        w[((o * c_n + c) * k + (k - 1 - a)) * k + (k - 1 - b)];
+                    wt[((c * o_n + o) * k + a) * k + b] = w[((o * c_n + c) * k + (k - 1 - a)) * k + (k - 1 - b)];
                 }
             }
         }
@@ -597,24 +453,7 @@ fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32
                 if np >= NT_MIN_PIXELS {
                     sgemm_nt(g.c_out, ckk, np, dyn_, np, col, np, part, ckk, true)
                 } else {
-                    sgemm(
-                        g.c_out,
-                        ckk,
-                        np,
-                        Mat {
-                            data: dyn_,
-                            rs: np,
-                            cs: 1,
-                        },
-                        Mat {
-                            data: col,
-                            rs: 1,
-                            cs: np,
-                        },
-                        part,
-                        ckk,
-                        true,
-                    )
+                    sgemm(g.c_out, ckk, np, Mat { data: dyn_, rs: np, cs: 1 }, Mat { data: col, rs: 1, cs: np }, part, ckk, true)
                 }
             };
             if is_pointwise(g) {
@@ -637,30 +476,14 @@ mod tests {
     /// (stride 1 "same", the ResNet's stride-2 convs, odd sizes) and shapes that do not.
     #[test]
     fn im2col_and_col2im_match_their_definitions() {
-        let shapes = [
-            (16, 28, 3, 1, 1),
-            (16, 28, 3, 2, 1),
-            (32, 14, 3, 2, 1),
-            (16, 28, 1, 2, 0),
-            (2, 7, 3, 2, 1),
-            (2, 9, 5, 3, 2),
-            (3, 8, 4, 2, 1),
-            (2, 6, 3, 1, 0),
-            (1, 5, 2, 2, 1),
-        ];
+        let shapes = [(16, 28, 3, 1, 1), (16, 28, 3, 2, 1), (32, 14, 3, 2, 1), (16, 28, 1, 2, 0), (2, 7, 3, 2, 1), (2, 9, 5, 3, 2), (3, 8, 4, 2, 1), (2, 6, 3, 1, 0), (1, 5, 2, 2, 1)];
         let mut took_planes = 0;
-        for g in shapes.iter().flat_map(|&(c, h, k, s, p)| {
-            [h, h + 1].map(|w| ConvGeom::new(1, c, h, w, 3, k, s, p).unwrap())
-        }) {
+        for g in shapes.iter().flat_map(|&(c, h, k, s, p)| [h, h + 1].map(|w| ConvGeom::new(1, c, h, w, 3, k, s, p).unwrap())) {
             took_planes += plane_dims(&g).is_some() as usize;
             let x: Vec<f32> = (0..g.in_len()).map(|v| (v as f32 * 0.61).sin()).collect();
             let pixel = |i: usize, a: usize, b: usize, xo: usize, yo: usize| {
-                let (r, q) = (
-                    (g.stride * xo + a) as isize - g.pad as isize,
-                    (g.stride * yo + b) as isize - g.pad as isize,
-                );
-                (r >= 0 && q >= 0 && (r as usize) < g.h && (q as usize) < g.w)
-                    .then(|| (i * g.h + r as usize) * g.w + q as usize)
+                let (r, q) = ((g.stride * xo + a) as isize - g.pad as isize, (g.stride * yo + b) as isize - g.pad as isize);
+                (r >= 0 && q >= 0 && (r as usize) < g.h && (q as usize) < g.w).then(|| (i * g.h + r as usize) * g.w + q as usize)
             };
             let mut col = vec![7.0f32; g.ckk() * g.p()];
             im2col(&g, &x, &mut col);
@@ -685,15 +508,9 @@ mod tests {
             let mut dx = vec![0.0f32; g.in_len()];
             col2im(&g, &mut dcol.clone(), &mut dx);
             for (j, (got, want)) in dx.iter().zip(&want_dx).enumerate() {
-                assert!(
-                    (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
-                    "{g:?} dx[{j}] = {got}, want {want}"
-                );
+                assert!((got - want).abs() <= 1e-5 * (1.0 + want.abs()), "{g:?} dx[{j}] = {got}, want {want}");
             }
         }
-        assert!(
-            took_planes >= 8,
-            "only {took_planes} shapes took the space-to-depth path"
-        );
+        assert!(took_planes >= 8, "only {took_planes} shapes took the space-to-depth path");
     }
 }

@@ -44,12 +44,7 @@ pub fn conv2d_forward<T: Float>(g: &ConvGeom, x: &[T], w: &[T], bias: Option<&[T
 /// entries (dilation, for stride `s`), then `K−1−p` zeros on every side (plus the rows and
 /// columns the forward pass's floor division dropped, on the bottom and right). Returns the
 /// matrix and its size. Requires `p ≤ K−1` (a wider padding would crop instead).
-pub fn dilate_and_pad<T: Float>(
-    g: &ConvGeom,
-    dy: &[T],
-    n: usize,
-    o: usize,
-) -> (Vec<T>, usize, usize) {
+pub fn dilate_and_pad<T: Float>(g: &ConvGeom, dy: &[T], n: usize, o: usize) -> (Vec<T>, usize, usize) {
     let (k, s, p) = (g.k, g.stride, g.pad);
     assert!(p < k, "the reference backward needs padding < kernel size");
     let edge = k - 1 - p;
@@ -59,8 +54,7 @@ pub fn dilate_and_pad<T: Float>(
     let mut m = vec![T::zero(); hd * wd];
     for xo in 0..g.h_out {
         for yo in 0..g.w_out {
-            m[(edge + s * xo) * wd + edge + s * yo] =
-                dy[((n * g.c_out + o) * g.h_out + xo) * g.w_out + yo];
+            m[(edge + s * xo) * wd + edge + s * yo] = dy[((n * g.c_out + o) * g.h_out + xo) * g.w_out + yo];
         }
     }
     (m, hd, wd)

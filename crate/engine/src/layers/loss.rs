@@ -8,9 +8,7 @@ use num_traits::Float;
 pub fn softmax_ce_forward<T: Float>(z: &[T], labels: &[usize], k: usize, probs: &mut [T]) -> f64 {
     let mut loss = 0.0;
     for ((zn, pn), &y) in z.chunks(k).zip(probs.chunks_mut(k)).zip(labels) {
-        let max = zn
-            .iter()
-            .fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64().unwrap()));
+        let max = zn.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64().unwrap()));
         let sum: f64 = zn.iter().map(|v| (v.to_f64().unwrap() - max).exp()).sum();
         for (p, v) in pn.iter_mut().zip(zn) {
             *p = T::from((v.to_f64().unwrap() - max).exp() / sum).unwrap();

@@ -15,11 +15,7 @@ mod team;
 /// Runs `f(index, chunk)` over the `chunk`-sized pieces of `out`: shared among the threads of
 /// the pass's team with the `parallel` feature (see [`in_pool`]), in order otherwise. Which
 /// index a piece gets never depends on the thread count, so results do not either.
-pub(crate) fn for_each_chunk<T: Send>(
-    out: &mut [T],
-    chunk: usize,
-    f: impl Fn(usize, &mut [T]) + Sync + Send,
-) {
+pub(crate) fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
     #[cfg(feature = "parallel")]
     {
         let len = out.len();
@@ -33,9 +29,7 @@ pub(crate) fn for_each_chunk<T: Send>(
         let base = &base;
         team::run(len.div_ceil(chunk), &|i| {
             let start = i * chunk;
-            let piece = unsafe {
-                std::slice::from_raw_parts_mut(base.0.add(start), chunk.min(len - start))
-            };
+            let piece = unsafe { std::slice::from_raw_parts_mut(base.0.add(start), chunk.min(len - start)) };
             f(i, piece)
         });
     }
@@ -45,17 +39,11 @@ pub(crate) fn for_each_chunk<T: Send>(
 
 /// How many empty looks an idle helper of a pass makes before it sleeps (`team`; with the
 /// `parallel` feature, else there are no helpers): set for measuring, read back.
-pub fn set_helper_spins(n: u32) -> u32 {
+pub fn set_helper_spins(_n: u32) -> u32 {
     #[cfg(feature = "parallel")]
-    {
-        team::set_helper_spins(n);
-        team::helper_spins()
-    }
+    return team::set_helper_spins(_n);
     #[cfg(not(feature = "parallel"))]
-    {
-        let _ = n;
-        0
-    }
+    0 // (no helpers)
 }
 
 /// Runs a whole pass `f` (a training step, a forward or a backward) on the rayon pool as one
@@ -80,11 +68,7 @@ pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 pub(crate) const PAR_MIN_LEN: usize = 1 << 15;
 
 /// `for_each_chunk` for memory-bound passes: parallel only over `PAR_MIN_LEN` values.
-pub(crate) fn for_each_chunk_large<T: Send>(
-    out: &mut [T],
-    chunk: usize,
-    f: impl Fn(usize, &mut [T]) + Sync + Send,
-) {
+pub(crate) fn for_each_chunk_large<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
     if out.len() >= PAR_MIN_LEN {
         for_each_chunk(out, chunk, f)
     } else {
@@ -93,23 +77,13 @@ pub(crate) fn for_each_chunk_large<T: Send>(
 }
 
 /// `(0..n).map(f)`, in parallel with the `parallel` feature when `work ≥ PAR_MIN_LEN`.
-pub(crate) fn par_map_large<R: Send>(
-    n: usize,
-    work: usize,
-    f: impl Fn(usize) -> R + Sync + Send,
-) -> Vec<R> {
-    if work >= PAR_MIN_LEN {
-        par_map(n, f)
-    } else {
-        (0..n).map(f).collect()
-    }
+pub(crate) fn par_map_large<R: Send>(n: usize, work: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    if work >= PAR_MIN_LEN { par_map(n, f) } else { (0..n).map(f).collect() }
 }
 
 /// `(0..n).map(f)`, in parallel with the `parallel` feature.
 pub(crate) fn par_map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
     let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
     for_each_chunk(&mut out, 1, |i, slot| slot[0] = Some(f(i)));
-    out.into_iter()
-        .map(|r| r.expect("every item ran"))
-        .collect()
+    out.into_iter().map(|r| r.expect("every item ran")).collect()
 }

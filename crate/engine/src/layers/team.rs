@@ -85,16 +85,7 @@ pub(crate) struct Team {
 
 impl Team {
     fn new() -> Team {
-        Team {
-            claim: AtomicU64::new(0),
-            pending: AtomicUsize::new(0),
-            body: AtomicPtr::new(std::ptr::null_mut()),
-            done: AtomicBool::new(false),
-            panic: Mutex::new(None),
-            sleepers: AtomicUsize::new(0),
-            sleep: Mutex::new(()),
-            wake: Condvar::new(),
-        }
+        Team { claim: AtomicU64::new(0), pending: AtomicUsize::new(0), body: AtomicPtr::new(std::ptr::null_mut()), done: AtomicBool::new(false), panic: Mutex::new(None), sleepers: AtomicUsize::new(0), sleep: Mutex::new(()), wake: Condvar::new() }
     }
 
     /// Claims the next item of the current loop, if one is left. A successful
@@ -107,10 +98,7 @@ impl Team {
             if next >= n {
                 return None;
             }
-            match self
-                .claim
-                .compare_exchange_weak(w, w + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.claim.compare_exchange_weak(w, w + 1, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Some(next as usize),
                 Err(now) => w = now,
             }
@@ -124,18 +112,14 @@ impl Team {
         // this item's decrement below.
         let body: Body = unsafe { *(self.body.load(Ordering::Acquire) as *const Body) };
         if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(i))) {
-            self.panic
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(p);
+            self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(p);
         }
         self.pending.fetch_sub(1, Ordering::Release);
     }
 
     /// The leader: publishes a loop, works on it, waits until all of it has finished.
     fn run_loop(&self, n: usize, body: Body) {
-        self.body
-            .store(&body as *const Body as *mut (), Ordering::Relaxed);
+        self.body.store(&body as *const Body as *mut (), Ordering::Relaxed);
         self.pending.store(n, Ordering::Relaxed);
         self.claim.store((n as u64) << 32, Ordering::SeqCst);
         self.wake_sleepers();
@@ -222,14 +206,12 @@ static HELPER_SPINS: AtomicU32 = AtomicU32::new(1 << 13);
 #[cfg(target_arch = "wasm32")]
 static HELPER_SPINS: AtomicU32 = AtomicU32::new(1 << 18);
 
-/// Sets how many empty looks an idle helper makes before it sleeps (for measuring; 1 to 2^26).
-pub fn set_helper_spins(n: u32) {
-    HELPER_SPINS.store(n.clamp(1, 1 << 26), Ordering::Relaxed);
-}
-
-/// The helpers' patience now (`set_helper_spins`).
-pub fn helper_spins() -> u32 {
-    HELPER_SPINS.load(Ordering::Relaxed)
+/// Sets how many empty looks an idle helper makes before it sleeps (for measuring; clamped to
+/// 1 … 2^26); returns the value set.
+pub fn set_helper_spins(n: u32) -> u32 {
+    let n = n.clamp(1, 1 << 26);
+    HELPER_SPINS.store(n, Ordering::Relaxed);
+    n
 }
 /// A leader waiting for helpers' items yields its core once every this many spins.
 const LEADER_SPINS: u32 = 1 << 10;
@@ -310,12 +292,7 @@ mod stress {
     #[test]
     #[ignore = "run by pool_never_hangs* in a child process"]
     fn stress_child() {
-        let env = |k: &str, d: usize| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(d)
-        };
+        let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
         let (busy, passes) = (env("RP_BUSY", 1), env("RP_PASSES", 20_000));
         let training = std::env::var("RP_WORK").is_ok_and(|w| w == "training");
         let stop = AtomicBool::new(false);
@@ -324,9 +301,7 @@ mod stress {
                 s.spawn(|| {
                     let mut x = 0u64;
                     while !stop.load(Ordering::Relaxed) {
-                        x = std::hint::black_box(
-                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
-                        );
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
                     }
                 });
             }
@@ -335,22 +310,11 @@ mod stress {
             } else {
                 for p in 0..passes {
                     let sum: u64 = crate::layers::in_pool(|| {
-                        let a = crate::layers::par_map(8 + p % 9, |i| {
-                            (0..200 + 50 * i as u64).fold(i as u64, |s, k| {
-                                std::hint::black_box(s ^ k.wrapping_mul(31))
-                            })
-                        });
+                        let a = crate::layers::par_map(8 + p % 9, |i| (0..200 + 50 * i as u64).fold(i as u64, |s, k| std::hint::black_box(s ^ k.wrapping_mul(31))));
                         let b = crate::layers::par_map(3, |i| i as u64);
                         a.iter().chain(&b).sum()
                     });
-                    assert_eq!(
-                        sum,
-                        (0..8 + p % 9)
-                            .map(|i| (0..200 + 50 * i as u64)
-                                .fold(i as u64, |s, k| s ^ k.wrapping_mul(31)))
-                            .sum::<u64>()
-                            + 3
-                    );
+                    assert_eq!(sum, (0..8 + p % 9).map(|i| (0..200 + 50 * i as u64).fold(i as u64, |s, k| s ^ k.wrapping_mul(31))).sum::<u64>() + 3);
                     beat("pass", p);
                 }
             }
@@ -364,18 +328,9 @@ mod stress {
     fn train_steps(steps: usize) {
         use crate::{data::Dataset, optim::OptimizerConfig, train::Trainer, Config, ResNet};
         let data = Dataset::mnist();
-        let small = Config {
-            widths: vec![4, 8, 8],
-            ..Config::default()
-        };
+        let small = Config { widths: vec![4, 8, 8], ..Config::default() };
         let run = |seed: u64, batch: usize, steps: usize| {
-            let mut t = Trainer::new(
-                ResNet::new(&small, seed).unwrap(),
-                OptimizerConfig::sgd(0.01, 0.9, 0.0),
-                batch,
-                seed,
-            )
-            .unwrap();
+            let mut t = Trainer::new(ResNet::new(&small, seed).unwrap(), OptimizerConfig::sgd(0.01, 0.9, 0.0), batch, seed).unwrap();
             for s in 0..steps {
                 t.step(&data).unwrap();
                 beat("step", s * 100);
@@ -396,23 +351,12 @@ mod stress {
     /// pass for `STALL` (slowness is fine: a loaded machine may crawl, but it must move).
     fn run_child(pool: usize, busy: usize, extra: &[(&str, String)]) {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "layers::team::stress::stress_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ]);
-        cmd.env("RAYON_NUM_THREADS", pool.to_string())
-            .env("RP_BUSY", busy.to_string());
+        cmd.args(["layers::team::stress::stress_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
+        cmd.env("RAYON_NUM_THREADS", pool.to_string()).env("RP_BUSY", busy.to_string());
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -440,16 +384,8 @@ mod stress {
             }
         }
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success() && finished,
-            "pool of {pool} with {busy} busy threads: child failed ({}), last line \"{last}\":\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!(
-            "pool of {pool}, {busy} busy threads: done in {:.1} s",
-            start.elapsed().as_secs_f64()
-        );
+        assert!(out.status.success() && finished, "pool of {pool} with {busy} busy threads: child failed ({}), last line \"{last}\":\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        eprintln!("pool of {pool}, {busy} busy threads: done in {:.1} s", start.elapsed().as_secs_f64());
     }
 
     /// Pools of 2 and 4 threads (CI has 2 cores) and of 16, where threads lose their core at
@@ -459,12 +395,7 @@ mod stress {
     /// stolen half and helpers spinning); running it twice makes a miss unlikely (≈ 14 %).
     #[test]
     fn pool_never_hangs_on_tiny_passes() {
-        for (pool, busy, passes) in [
-            (2, 1, 30_000),
-            (4, 1, 30_000),
-            (16, 1, 150_000),
-            (16, 1, 150_000),
-        ] {
+        for (pool, busy, passes) in [(2, 1, 30_000), (4, 1, 30_000), (16, 1, 150_000), (16, 1, 150_000)] {
             run_child(pool, busy, &[("RP_PASSES", passes.to_string())]);
         }
     }
@@ -473,11 +404,7 @@ mod stress {
     #[test]
     fn pool_never_hangs_while_training() {
         for pool in [2, 4] {
-            run_child(
-                pool,
-                1,
-                &[("RP_WORK", "training".into()), ("RP_PASSES", "400".into())],
-            );
+            run_child(pool, 1, &[("RP_WORK", "training".into()), ("RP_PASSES", "400".into())]);
         }
     }
 }
