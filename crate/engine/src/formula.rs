@@ -75,6 +75,11 @@ use crate::tensor::Tensor;
 use crate::{bail, Result, ResNet, Scalar};
 use serde::{Deserialize, Serialize};
 
+mod note;
+mod picture;
+pub use note::{cell_note, CellNote, NoteKind};
+pub use picture::{picture, Cell, Picture, Zero};
+
 /// Pass as `top_k` to list every term.
 pub const ALL_TERMS: usize = usize::MAX;
 

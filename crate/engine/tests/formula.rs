@@ -541,3 +541,126 @@ fn numerical_checks_agree_with_backprop() {
     assert!(e.contains("is a forward value, not a derivative"), "{e}");
     assert!(numerical_check(&m, &Query::FcWeightGrad { j: 0, k: 0 }, 0.0).is_err());
 }
+
+/// The picture the pane draws is the formula: on every channel, the window over the grid
+/// (dilated and padded δ^{l+1} under ROT180(w), or the padded input under w) multiplies out to
+/// the formula's terms of that channel; the outlined cells are the terms' (x', y') and hold
+/// their δ; the kernel entries they meet hold the terms' w. Random cells of every member with
+/// a stride-2 conv (each shortcut, with and without BN).
+#[test]
+fn pictures_multiply_out_to_the_formula() {
+    use resnet_engine::formula::{picture, Cell};
+    use resnet_engine::Shortcut;
+    let mut rng = Rng::new(21);
+    for shortcut in Shortcut::ALL {
+        for bn in [true, false] {
+            let m = model_of(&Config::family(1, 8, shortcut, bn), Mode::Train);
+            let inputs = conv_inputs(&m);
+            let convs: Vec<String> = m.convs().iter().map(|c| c.name.clone()).collect();
+            for _ in 0..12 {
+                let conv = pick(&mut rng, &convs);
+                let delta = inputs[conv] != "act.input" && rng.below(2) == 0;
+                let q = if delta {
+                    let c = cell(&mut rng, &shape(&m, &inputs[conv]));
+                    Query::ConvInputDelta { conv: conv.into(), n: c[0], i: c[1], x: c[2], y: c[3] }
+                } else {
+                    let c = cell(&mut rng, &shape(&m, &format!("act.{conv}")));
+                    Query::ConvForward { conv: conv.into(), n: c[0], o: c[1], x: c[2], y: c[3] }
+                };
+                let f = formula(&m, &q, ALL_TERMS).unwrap();
+                let first = picture(&m, &q, None).unwrap();
+                let axis = if delta { "o" } else { "i" };
+                // (a 1×1 stride-2 conv's input delta at an odd row has no terms: channel 0 then)
+                let largest = f.terms.first().map_or(0, |t| t.index.iter().find(|(a, _)| a == axis).unwrap().1);
+                assert_eq!((first.channel, first.largest, first.kind.as_str()), (largest, largest, if delta { "delta" } else { "forward" }));
+                let mut total = 0.0;
+                for ch in 0..first.channels {
+                    let p = picture(&m, &q, Some(ch)).unwrap();
+                    assert_eq!(p.cells.len(), p.rows * p.cols);
+                    let k = p.k;
+                    let [wr, wc] = p.window;
+                    let mut window_sum = 0.0;
+                    for a in 0..k {
+                        for b in 0..k {
+                            if let Some(Cell::Value(v)) = p.cells.get((wr + a) * p.cols + wc + b) {
+                                window_sum += v * p.kernel[a * k + b];
+                            }
+                        }
+                    }
+                    let terms: Vec<_> = f.terms.iter().filter(|t| t.index.iter().any(|(n, v)| n == axis && *v == ch)).collect();
+                    let sum: f64 = terms.iter().map(|t| t.value).sum();
+                    let scale = terms.iter().map(|t| t.value.abs()).fold(1e-9, f64::max);
+                    assert!((window_sum - sum).abs() <= 1e-9 * scale * (k * k) as f64, "{q:?} channel {ch}: window {window_sum} vs terms {sum}");
+                    total += window_sum;
+                    if delta {
+                        let get = |t: &resnet_engine::formula::Term, n: &str| t.index.iter().find(|(a, _)| a == n).unwrap().1;
+                        let mut reach: Vec<[usize; 2]> = terms.iter().map(|t| [get(t, "x'"), get(t, "y'")]).collect();
+                        reach.sort();
+                        let mut got = p.reach.clone();
+                        got.sort();
+                        assert_eq!(got, reach, "{q:?}");
+                        for (t, (o, u)) in terms.iter().map(|t| (t, p.reach.iter().position(|r| *r == [get(t, "x'"), get(t, "y'")]).unwrap())).map(|(t, j)| (t, (p.outline[j], p.used[j]))) {
+                            assert_eq!(p.cells[o[0] * p.cols + o[1]], Cell::Value(t.factors[0]), "{q:?}: outlined cell {o:?}");
+                            assert_eq!(p.kernel[u[0] * k + u[1]], t.factors[1], "{q:?}: kernel entry {u:?}");
+                            assert_eq!(u, [k - 1 - get(t, "a"), k - 1 - get(t, "b")]);
+                            assert!(o[0] >= wr && o[0] < wr + k && o[1] >= wc && o[1] < wc + k, "outlined {o:?} in the window");
+                        }
+                    } else {
+                        assert!(p.outline.is_empty() && p.used.is_empty());
+                    }
+                }
+                assert!((total - f.sum).abs() <= 1e-9 * f.terms.first().map_or(1e-9, |t| t.value.abs().max(1e-9)) * f.count as f64, "{q:?}: {total} vs {}", f.sum);
+            }
+        }
+    }
+    // the page's example: layer2.0.conv1 (K = 3, s = 2, p = 1) at x = 9, y = 12 of a 28×28 input
+    let m = model(Mode::Train);
+    let p = picture(&m, &Query::ConvInputDelta { conv: "layer2.0.conv1".into(), n: 0, i: 3, x: 9, y: 12 }, Some(0)).unwrap();
+    assert_eq!((p.rows, p.cols, p.pad, p.extra, p.map), (30, 30, 1, 1, [14, 14]));
+    assert_eq!(p.reach, vec![[4, 6], [5, 6]]);
+    assert_eq!(p.outline, vec![[9, 13], [11, 13]]);
+    assert_eq!(p.used, vec![[0, 1], [2, 1]]);
+    assert_eq!(p.cells[0], Cell::Zero(resnet_engine::formula::Zero::Padding));
+    assert_eq!(p.cells[2 * 30 + 1], Cell::Zero(resnet_engine::formula::Zero::Dilation));
+    assert!(matches!(p.cells[30 + 1], Cell::Value(_)));
+    // bad channels and kinds are refused with the reason
+    let e = picture(&m, &Query::ConvInputDelta { conv: "layer2.0.conv1".into(), n: 0, i: 3, x: 9, y: 12 }, Some(32)).unwrap_err().to_string();
+    assert!(e.contains("o = 32") && e.contains("32 output channels"), "{e}");
+    let e = picture(&m, &Query::FcForward { n: 0, j: 1 }, None).unwrap_err().to_string();
+    assert!(e.contains("conv_input_delta and conv_forward"), "{e}");
+}
+
+/// Cells without a formula: their value is the tape's, and the note is the one the graph's
+/// wiring calls for (ResNet-8's, written out here).
+#[test]
+fn cell_notes_follow_the_wiring() {
+    use resnet_engine::formula::{cell_note, NoteKind::*};
+    let m = model(Mode::Eval);
+    let cases: &[(&str, &[usize], _, &[&str])] = &[
+        ("act.layer1.0.add", &[1, 2, 3, 4], AddForward, &["layer1.0.bn2", "relu"]),
+        ("act.bn1", &[0, 1, 2, 3], BnForward, &[]),
+        ("act.layer2.0.relu1", &[0, 1, 2, 3], ReluForward, &[]),
+        ("act.avgpool", &[0, 5], PoolForward, &[]),
+        ("delta.layer1.0.bn2", &[0, 1, 2, 3], AddDelta, &["layer1.0.add"]),
+        ("delta.layer1.0.relu1", &[0, 1, 2, 3], ReluDelta, &["layer1.0.conv2"]),
+        ("delta.layer3.0", &[0, 1, 2, 3], PoolDelta, &[]),
+        ("delta.layer3.0.add", &[0, 1, 2, 3], LastJunctionDelta, &[]),
+        ("delta.fc", &[0, 7], SoftmaxDelta, &[]),
+        ("act.layer2.0.conv1", &[0, 1, 2, 3], About, &[]),
+    ];
+    for (target, index, kind, modules) in cases {
+        let n = cell_note(&m, target, index).unwrap();
+        assert_eq!((n.note, n.modules.iter().map(String::as_str).collect::<Vec<_>>()), (*kind, modules.to_vec()), "{target}");
+        let t = m.tape.get(target).unwrap();
+        let off = index.iter().zip(&t.shape).fold(0, |o, (&i, &s)| o * s + i);
+        assert_eq!(n.value, t.data[off] as f64, "{target}");
+    }
+    // option A: δ of the shortcut goes back unchanged to the block's input
+    let a = model_of(&Config::family(1, 8, resnet_engine::Shortcut::Identity, true), Mode::Train);
+    let n = cell_note(&a, "delta.layer2.0.shortcut", &[0, 0, 0, 0]).unwrap();
+    assert_eq!((n.note, n.modules.clone()), (ShortcutDelta, vec!["layer2.0.add".to_string(), "layer1.0".to_string()]));
+    for (target, index, needle) in [("act.nothing", vec![0], "nothing"), ("grad.fc.weight", vec![0, 0], "act.<name>"), ("act.bn1", vec![0, 1], "axes"), ("act.bn1", vec![0, 16, 0, 0], "outside"), ("act.bn1", vec![9, 0, 0, 0], "n = 9")] {
+        let e = cell_note(&m, target, &index).unwrap_err().to_string();
+        assert!(e.contains(needle), "{target} {index:?}: {e}");
+    }
+}

@@ -694,6 +694,24 @@ impl Engine {
         to_js(&formula::formula(&self.trainer.model, &q, top_k).map_err(err)?)
     }
 
+    /// The notes' picture of a `conv_input_delta` or `conv_forward` formula on one channel
+    /// (`undefined`: the channel of the largest term): grid, zeros, window, outlined cells and
+    /// the kernel entries they meet (`resnet_engine::formula::Picture`).
+    #[wasm_bindgen(js_name = formulaPicture)]
+    pub fn formula_picture(&self, query: JsValue, channel: Option<u32>) -> Result<JsValue, JsError> {
+        let q: Query = serde_wasm_bindgen::from_value(query).map_err(|e| err(format!("formula query: {e}")))?;
+        to_js(&formula::picture(&self.trainer.model, &q, channel.map(|c| c as usize)).map_err(err)?)
+    }
+
+    /// A cell no formula explains: its value and which note fits it
+    /// (`resnet_engine::formula::CellNote`). `target`: `act.<module>` or `delta.<module>`;
+    /// `index` has the tensor's rank.
+    #[wasm_bindgen(js_name = cellNote)]
+    pub fn cell_note(&self, target: &str, index: Vec<u32>) -> Result<JsValue, JsError> {
+        let index: Vec<usize> = index.into_iter().map(|i| i as usize).collect();
+        to_js(&formula::cell_note(&self.trainer.model, target, &index).map_err(err)?)
+    }
+
     /// The derivative of one cell (a weight gradient or a δ) checked by its definition: the
     /// value moved by ±`eps` on the same input, in float64, `(C(+ε) − C(−ε)) / 2ε` beside
     /// backprop (`resnet_engine::formula::Check`).
