@@ -161,6 +161,13 @@ test('a weight-gradient cell and the residual junction', async () => {
   close(p.rows.reduce((a, b) => a + b, 0) + p.parts[0], d, 'main branch + shortcut');
   assert.match(p.text, /shortcut/);
   await shot(page, 'formula-residual');
+  // a cell no formula explains (the block's ReLU output): the engine's value and its note
+  await hover(page, '#acts canvas[data-channel="5"]', 14, 7, 28, 28);
+  await paneAt(page, 'note', [0, 5, 14, 7]);
+  p = await pane(page);
+  close(p.value, await engineValue(page, 'act.layer1.0', [0, 5, 14, 7]), 'note value = engine activation');
+  assert.equal(p.target, 'act.layer1.0');
+  assert.match(p.text, /max\(0, z\)/);
   assert.deepEqual(errors, []);
   await page.close();
 });

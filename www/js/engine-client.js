@@ -135,6 +135,11 @@ export class EngineClient {
   inspect(request) { return this.call('inspect', request); }
   /** The terms of the formula behind one cell (a resnet_engine::formula::Query). */
   formula(query, topK) { return this.call('formula', query, topK); }
+  /** The notes' picture of a conv formula on one channel (null: the largest term's):
+   *  grid, zeros, window, outlined cells, kernel entries (resnet_engine::formula::Picture). */
+  formulaPicture(query, channel = null) { return this.call('formulaPicture', query, channel); }
+  /** A cell no formula explains (`act.<m>` or `delta.<m>`, index of the tensor's rank): its value and note kind. */
+  cellNote(target, index) { return this.call('cellNote', target, index); }
   /** The same cell's derivative by its definition, (C(+ε) − C(−ε))/2ε in float64, beside backprop. */
   numericalCheck(query, eps) { return this.call('numericalCheck', query, eps); }
   /** The module graph: {modules, blocks, focus}. */
@@ -159,6 +164,15 @@ export class EngineClient {
   /** Steps taken so far. */
   step() { return this.call('step'); }
   tensor(name) { return this.call('tensor', name); }
+  // the bench page's (bench.js)
+  /** FLOP of one training step per image, from the module graph. */
+  trainFlopsPerImage() { return this.call('trainFlopsPerImage'); }
+  /** `steps` steps of the current run in one call, without progress reports. */
+  trainSteps(steps) { return this.call('train', steps); }
+  /** The held-out digits `indices` forward in `mode` ('eval' | 'train'). */
+  forwardDigits(indices, mode) { return this.call('forwardDigits', indices, mode); }
+  /** Each conv timed on its own at batch `n`, `reps` times. */
+  profileConvs(n, reps) { return this.call('profileConvs', n, reps); }
   tensorShape(name) { return this.call('tensorShape', name); }
   /** A parameter or buffer by its PyTorch name (`layer1.0.conv1.weight`). */
   parameter(name) { return this.call('parameter', name); }

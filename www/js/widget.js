@@ -22,7 +22,7 @@
 // for its own pass again before it reads (one queue per engine, in order).
 // Everything renders into a shadow root with the site's own style sheets, so the host's CSS
 // cannot reach in and the widget's cannot leak out.
-import { EngineClient, MNIST } from './engine-client.js';
+import { SITE, engineFor, forgetEngine, widgetSheets, documentFonts } from './widget-host.js';
 import { HeatmapGrid } from './views/heatmaps.js';
 import { FormulaPane } from './views/formula.js';
 import { ProbBars } from './views/probs.js';
@@ -33,68 +33,7 @@ import { canvasToDigit } from './preprocess.js';
 import { visible } from './state.js';
 import { el } from './dom.js';
 
-const SITE = new URL('../', import.meta.url); // the folder with index.html, data/, models/
 const VIEWS = ['formula', 'featuremaps', 'delta', 'draw', 'train', 'compare', 'flow', 'full'];
-
-// ---- one engine per model URL, shared ---------------------------------------------------
-
-class SharedEngine {
-  /** `source`: a weights URL, or `arch:<id>` for a fresh network of the family. */
-  constructor(source) {
-    const [modelUrl, arch] = source.startsWith('arch:') ? [null, source.slice(5)] : [source, undefined];
-    this.client = EngineClient.start({ modelUrl, arch, ...MNIST, build: 'auto' });
-    this.queue = Promise.resolve();
-    this.owner = null; // the widget whose pass is on the tape
-  }
-
-  /** Runs fn(engine) after the queued calls; `owner.pass(engine)` first if the tape is not its. */
-  run(owner, fn) {
-    const job = this.queue.then(async () => {
-      const e = await this.client;
-      if (owner && this.owner !== owner) {
-        await owner.pass(e);
-        this.owner = owner;
-      }
-      return fn(e);
-    });
-    this.queue = job.catch(() => {});
-    return job;
-  }
-}
-const engines = new Map();
-function engineFor(source, own) {
-  if (own) return new SharedEngine(source);
-  if (!engines.has(source)) engines.set(source, new SharedEngine(source));
-  return engines.get(source);
-}
-
-// The site's style sheet and the widget's, as constructed sheets shared by every widget. The
-// site's sizes are in rem, which inside a shadow root still follow the host's root font size
-// (mdBook sets it to 10px): they are turned into px of a 16-px rem here, so the widget looks
-// the same on every host.
-let sheets = null;
-function widgetSheets() {
-  sheets ??= Promise.all(['style.css', 'js/widget.css'].map(async (f) => {
-    const res = await fetch(new URL(f, SITE));
-    if (!res.ok) throw new Error(`could not load ${f}: HTTP ${res.status}`);
-    const css = (await res.text()).replace(/(\d*\.?\d+)rem\b/g, (_, v) => `${Number(v) * 16}px`);
-    const sheet = new CSSStyleSheet();
-    sheet.replaceSync(css);
-    return sheet;
-  }));
-  return sheets;
-}
-
-// KaTeX's @font-face rules only work in the document, not in a shadow root: add them once.
-function documentFonts() {
-  if (document.querySelector('link[data-resnet-playground-fonts]')) return;
-  const l = document.createElement('link');
-  l.rel = 'stylesheet';
-  l.href = new URL('vendor/katex/katex.min.css', SITE).href;
-  l.dataset.resnetPlaygroundFonts = '';
-  document.head.append(l);
-}
-
 
 export class ResNetPlayground extends HTMLElement {
   static observedAttributes = ['view', 'layer', 'cell', 'sample', 'model', 'arch', 'height', 'theme', 'engine', 'seed', 'compare', 'steps'];
@@ -202,7 +141,7 @@ export class ResNetPlayground extends HTMLElement {
         // the engine (or its model file) did not come: try again from scratch, on request
         const again = el('button', 'secondary', 'Try again');
         again.type = 'button';
-        again.onclick = () => { engines.delete(this.source); this.#render(); };
+        again.onclick = () => { forgetEngine(this.source); this.#render(); };
         box.append(again);
       }
     }
@@ -211,7 +150,10 @@ export class ResNetPlayground extends HTMLElement {
   /** Calls on the engine with this widget's pass on the tape. */
   #mine() {
     const run = (fn) => this.engine.run(this, fn);
-    return { formula: (q, k) => run((e) => e.formula(q, k)), numericalCheck: (q, eps) => run((e) => e.numericalCheck(q, eps)), tensor: (n) => run((e) => e.tensor(n)), tensorShape: (n) => run((e) => e.tensorShape(n)), parameter: (n) => run((e) => e.parameter(n)) };
+    return {
+      formula: (q, k) => run((e) => e.formula(q, k)), formulaPicture: (q, ch) => run((e) => e.formulaPicture(q, ch)),
+      cellNote: (t, i) => run((e) => e.cellNote(t, i)), numericalCheck: (q, eps) => run((e) => e.numericalCheck(q, eps)),
+    };
   }
 
   #fresh() { this.engine.owner = null; }

@@ -9,7 +9,7 @@ import { FormulaPane } from '../views/formula.js';
 import { ProbBars } from '../views/probs.js';
 import { NetworkStrip } from '../views/network.js';
 import { state, update, status, training, notices } from './context.js';
-import { describe, actNote, deltaNote, notADigit } from './notes.js';
+import { describe, notADigit } from './notes.js';
 import { setUpInput } from './input.js';
 import { setUpExport } from './export.js';
 
@@ -72,6 +72,8 @@ class Inspector {
   site(m) { return this.sites.find((s) => s.name === m); }
   module(m) { return this.graph.modules.find((x) => x.name === m); }
   isLayer(n) { return this.layers.some((l) => l.name === n); }
+  /** A cell of module m's tensors: [n, c, x, y], or [n, k] for a vector (drawn as one row). */
+  index(m, [n, c, x, y]) { return this.module(m).shape.length === 1 ? [n, y] : [n, c, x, y]; }
 
   /** The formula of the current cell, by the grid it is in and the module's kind. */
   explain() {
@@ -90,7 +92,7 @@ class Inspector {
       if (site) pane.explain({ kind: 'conv_forward', conv: m, n, o: c, x, y }, { site, caption: 'conv output (forward)' });
       else if (kind === 'shortcut') pane.explain({ kind: 'shortcut_forward', module: m, n, c, x, y }, { caption: 'option-A shortcut (forward)' });
       else if (kind === 'fc') pane.explain({ kind: 'fc_forward', n, j: y }, { caption: 'fc output (a logit)' });
-      else pane.note(`act.${m}[${n}, ${c}, ${x}, ${y}] = ${this.grids.acts.readout.dataset.value}`, actNote(this.module(m)));
+      else pane.explainCell(`act.${m}`, this.index(m, [n, c, x, y]));
     } else {
       // δ of module m: the conv reading it through a ReLU, the fork into a block, BN, the pool
       const z = this.sites.find((s) => s.z === m && !s.side), blk = this.graph.blocks.find((b) => b.input === m)?.name;
@@ -98,7 +100,7 @@ class Inspector {
       else if (z) pane.explain({ kind: 'conv_input_delta', conv: z.name, n, i: c, x, y }, { site: z, caption: `δ at the input of ${z.name}` });
       else if (blk) pane.explain({ kind: 'residual_fork', block: blk, n, c, x, y }, { caption: `the fork into ${blk}` });
       else if (kind === 'pool') pane.explain({ kind: 'fc_input_delta', n, k: y }, { caption: 'δ back through fc' });
-      else pane.note(`delta.${m}[${n}, ${c}, ${x}, ${y}] = ${this.grids.deltas.readout.dataset.value}`, ...deltaNote(this.module(m), this.graph));
+      else pane.explainCell(`delta.${m}`, this.index(m, [n, c, x, y]));
     }
   }
 

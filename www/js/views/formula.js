@@ -1,14 +1,15 @@
 // The formula pane: for the cell under the cursor, the formula of docs/backprop-formulas.md
 // that produced it, typeset with KaTeX, with the live indices and numbers substituted. Every
 // number comes from the engine's formula-term API (Engine.formula, resnet_engine::formula);
-// nothing is recomputed here. For the δ of a conv input it also draws the notes' picture:
-// δ^{l+1} dilated (stride > 1) and zero-padded, with ROT180 of the kernel over the hovered
-// cell, the contributing δ^{l+1} cells outlined and the kernel entries they meet highlighted.
-import { diverging, sequential, fmt } from '../colormap.js';
+// nothing is recomputed here. For a conv's forward and input δ it also draws the notes'
+// picture (views/picture.js, geometry from Engine.formulaPicture); a cell without a formula
+// gets the engine's value and note (Engine.cellNote, worded by views/cell-notes.js).
+import { fmt } from '../colormap.js';
 import { el } from '../dom.js';
+import { pictureBox } from './picture.js';
+import { noteWords } from './cell-notes.js';
 
 const LISTED = 8;          // terms listed in the table (the rest are summed by the engine)
-const ALL = 100000;        // "every term" (more than any cell has), for the pictures
 
 /** `fmt` as LaTeX: 1.2e-4 → 1.2\times10^{-4}. */
 export function tex(v) {
@@ -96,9 +97,9 @@ const SYMBOLS = {
 export class FormulaPane {
   /**
    * @param {HTMLElement} root
-   * @param {{engine: object, canQuery: () => boolean}} opts  engine: {formula, tensor, tensorShape,
-   *        parameter} (an EngineClient, or the widget's queue of one); canQuery: false while training
-   *        runs (the tape is changing under the pane)
+   * @param {{engine: object, canQuery: () => boolean}} opts  engine: {formula, formulaPicture,
+   *        cellNote, numericalCheck} (an EngineClient, or the widget's queue of one); canQuery:
+   *        false while training runs (the tape is changing under the pane)
    */
   constructor(root, { engine, canQuery, summary = null }) {
     this.root = root;
@@ -106,7 +107,6 @@ export class FormulaPane {
     this.engine = engine;
     this.canQuery = canQuery;
     this.seq = 0;
-    this.cache = new Map(); // tensor name → promise of its values, for the pictures
   }
 
   /** Explains `query` (a resnet_engine::formula::Query as JSON); `site` is the conv's ConvSite. */
@@ -114,31 +114,37 @@ export class FormulaPane {
     const seq = ++this.seq;
     if (!this.canQuery()) { this.message('The formulas update when training is paused or stopped.'); return; }
     try {
-      const picture = ['conv_input_delta', 'conv_forward'].includes(query.kind) && site;
-      const [f, all] = await Promise.all([
+      const picture = ['conv_input_delta', 'conv_forward'].includes(query.kind);
+      const [f, pic] = await Promise.all([
         this.engine.formula(query, LISTED),
-        picture ? this.engine.formula(query, ALL) : null,
+        picture ? this.engine.formulaPicture(query, null) : null,
       ]);
+      await katexReady();
       // a newer cell was hovered meanwhile, or training resumed and the tape moved on
       if (seq !== this.seq || !this.canQuery()) return;
-      let pic = null;
-      if (picture) pic = await this.#pictureData(query, site, all);
-      await katexReady();
-      if (seq !== this.seq || !this.canQuery()) return;
-      this.render(f, { site, caption, pic, all, query });
+      this.render(f, { site, caption, pic, query });
     } catch (e) {
       if (seq === this.seq) this.message(`No formula for this cell: ${e.message}`, true);
     }
   }
 
-  /** A plain note instead of a formula (cells without a formula of their own). */
-  note(title, text, texSrc = null) {
-    this.seq++;
-    this.root.replaceChildren();
-    this.root.append(el('h3', 'formula-title', title));
-    if (texSrc) math(this.root, texSrc);
-    this.root.append(el('p', 'formula-note', text));
-    this.root.dataset.kind = 'note';
+  /** A cell without a formula of its own (`target` = act.<m> or delta.<m>, `index` of the
+   *  tensor's rank): the engine's value and the note that fits it. */
+  async explainCell(target, index) {
+    const seq = ++this.seq;
+    if (!this.canQuery()) { this.message('The formulas update when training is paused or stopped.'); return; }
+    try {
+      const n = await this.engine.cellNote(target, index);
+      if (seq !== this.seq || !this.canQuery()) return;
+      const [text, texSrc] = noteWords(n);
+      this.root.replaceChildren();
+      this.root.append(el('h3', 'formula-title', `${n.target}[${n.index.join(', ')}] = ${fmt(n.value)}`));
+      if (texSrc) math(this.root, texSrc);
+      this.root.append(el('p', 'formula-note', text));
+      Object.assign(this.root.dataset, { kind: 'note', note: n.note, target: n.target, index: JSON.stringify(n.index), value: String(n.value) });
+    } catch (e) {
+      if (seq === this.seq) this.message(`Nothing to show for this cell: ${e.message}`, true);
+    }
   }
 
   message(text, isError = false) {
@@ -146,7 +152,7 @@ export class FormulaPane {
     this.root.dataset.kind = 'message';
   }
 
-  render(f, { site, caption, pic, all, query = null }) {
+  render(f, { site, caption, pic, query = null }) {
     const r = this.root;
     r.replaceChildren();
     r.dataset.kind = f.kind;
@@ -176,7 +182,7 @@ export class FormulaPane {
       + '(The notes write the forward pass as a true convolution; this page follows PyTorch, so the flip appears here, in the backward pass.)'));
     if (f.kind === 'fc_weight_grad') r.append(el('p', 'formula-note', 'With z = W a + b and δ = ∂C/∂z: dC = δᵀ dz, and the trace turns δᵀ (dW) a into tr(a δᵀ dW), whose coefficient matrix a δᵀ is ∂C/∂Wᵀ.'));
     if (query && /^(grad|delta)\./.test(f.target)) r.append(this.#numeric(query, f));
-    if (pic) r.append(this.#picture(pic));
+    if (pic) r.append(pictureBox(pic, (ch) => this.engine.formulaPicture(query, ch)));
     r.append(this.#terms(f));
     if (f.parts.length) r.append(this.#parts(f));
   }
@@ -275,193 +281,6 @@ export class FormulaPane {
     return table;
   }
 
-  // ---- the notes' picture ---------------------------------------------------------------
-
-  /** Forgets the cached tensors: call after the tape or the weights changed. */
-  invalidate() {
-    this.cache.clear();
-    this.seq++;
-  }
-
-  // a tensor, shape or parameter of the current pass, asked of the engine once
-  #get(what, name) {
-    const key = `${what}:${name}`;
-    const ask = { tensor: (n) => this.engine.tensor(n), shape: (n) => this.engine.tensorShape(n), parameter: (n) => this.engine.parameter(n) }[what];
-    if (!this.cache.has(key)) this.cache.set(key, ask(name));
-    return this.cache.get(key);
-  }
-
-  async #pictureData(q, site, all) {
-    const get = (what, name) => this.#get(what, name);
-    if (q.kind === 'conv_input_delta') {
-      // δ^{l+1} = delta.<conv>, dilated by s and padded by K−1−p; ROT180(w) at (x, y)
-      const [d, ds, w] = await Promise.all([get('tensor', `delta.${site.name}`), get('shape', `delta.${site.name}`), get('parameter', `${site.name}.weight`)]);
-      const zShape = await get('shape', `act.${site.z}`);
-      return { kind: 'delta', site, map: d, shape: Array.from(ds), w, inH: zShape[2], inW: zShape[3], q, terms: all.terms };
-    }
-    const [a, as, w] = await Promise.all([get('tensor', `act.${site.input}`), get('shape', `act.${site.input}`), get('parameter', `${site.name}.weight`)]);
-    return { kind: 'forward', site, map: a, shape: Array.from(as), w, q, terms: all.terms };
-  }
-
-  #picture(pic) {
-    const box = el('div', 'picture');
-    const { site } = pic;
-    // which channel of the map to draw: the one of the largest term, changeable with the buttons
-    const chanKey = pic.kind === 'delta' ? 'o' : 'i';
-    const chans = pic.kind === 'delta' ? site.c_out : site.c_in;
-    const largest = pic.terms[0]?.index.find(([k]) => k === chanKey)?.[1] ?? 0;
-    let ch = largest;
-    const head = el('div', 'picture-head');
-    const prev = el('button', 'secondary small', '◀');
-    const next = el('button', 'secondary small', '▶');
-    prev.type = next.type = 'button';
-    prev.setAttribute('aria-label', `previous ${chanKey} channel`);
-    next.setAttribute('aria-label', `next ${chanKey} channel`);
-    const label = el('span', 'picture-label');
-    label.setAttribute('aria-live', 'polite');
-    head.append(prev, label, next);
-    const row = el('div', 'picture-row');
-    const big = el('canvas', 'picture-map');
-    const kern = el('canvas', 'picture-kernel');
-    const legend = el('p', 'picture-legend');
-    row.append(figure(big, ''), figure(kern, ''));
-    box.append(head, row, legend);
-    const draw = () => {
-      label.textContent = `${chanKey} = ${ch}${ch === largest ? ' (largest term)' : ''} of ${chans}`;
-      if (pic.kind === 'delta') this.#drawDelta(pic, ch, big, kern, legend);
-      else this.#drawForward(pic, ch, big, kern, legend);
-    };
-    prev.onclick = () => { ch = (ch - 1 + chans) % chans; draw(); };
-    next.onclick = () => { ch = (ch + 1) % chans; draw(); };
-    draw();
-    return box;
-
-    function figure(canvas, text) {
-      const f = el('figure', 'picture-fig');
-      f.append(canvas, el('figcaption', '', text));
-      return f;
-    }
-  }
-
-  // δ^{l+1}[n, o] on the padded, dilated grid of size (H+K−1)×(W+K−1); window at (x, y).
-  #drawDelta(pic, o, big, kern, legend) {
-    const { site, shape, map, w, q } = pic;
-    const K = site.k, s = site.stride, p = site.padding, P = K - 1 - p;
-    const [, O, Ho, Wo] = shape;
-    const H = pic.inH + K - 1, W = pic.inW + K - 1;
-    const plane = map.subarray((q.n * O + o) * Ho * Wo, (q.n * O + o + 1) * Ho * Wo);
-    const cell = (r, c) => { // value or null (padding) or 'dil' (a zero put between entries)
-      const rr = r - P, cc = c - P;
-      if (rr < 0 || cc < 0 || rr > (Ho - 1) * s || cc > (Wo - 1) * s) return null;
-      if (rr % s || cc % s) return 'dil';
-      return plane[(rr / s) * Wo + cc / s];
-    };
-    const terms = pic.terms.filter((t) => t.index.find(([k]) => k === 'o')[1] === o);
-    const hl = terms.map((t) => { const m = Object.fromEntries(t.index); return [m["x'"], m["y'"]]; })
-      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    const used = new Set(terms.map((t) => { const m = Object.fromEntries(t.index); return `${K - 1 - m.a},${K - 1 - m.b}`; }));
-    let m = 0;
-    for (const v of plane) m = Math.max(m, Math.abs(v));
-    drawGrid(big, H, W, cell, (v) => diverging(v / (m || 1)), {
-      window: [q.x, q.y, K], outline: hl.map(([xp, yp]) => [s * xp + P, s * yp + P]),
-    });
-    big.dataset.highlight = JSON.stringify(hl);
-    big.dataset.outline = JSON.stringify(hl.map(([xp, yp]) => [s * xp + P, s * yp + P]));
-    big.dataset.grid = JSON.stringify([H, W, P]);
-    big.dataset.channel = String(o);
-    big.dataset.window = JSON.stringify([q.x, q.y]);
-    big.setAttribute('role', 'img');
-    big.setAttribute('aria-label', `delta.${site.name} channel ${o}, dilated and zero-padded; outlined: the ${hl.length} cells that reach the hovered cell`);
-    // when the stride skipped the input's last rows, the grid needs zeros beyond the padding
-    const extra = H - (2 * P + (Ho - 1) * s + 1);
-    big.nextElementSibling.textContent = `δˡ⁺¹ = delta.${site.name}[n=${q.n}, o=${o}]: ${Ho}×${Wo}${s > 1 ? `, dilated by ${s}` : ''}, padded by K−1−p = ${P}`
-      + (extra > 0 ? `, plus ${extra} zero row${extra > 1 ? 's' : ''} and column${extra > 1 ? 's' : ''} at the bottom and right (input positions no output window started from)` : '');
-    // ROT180(w[o, i]): entry (r, c) is w[o, i, K−1−r, K−1−c]
-    const I = site.c_in, base = (o * I + q.i) * K * K;
-    let wm = 0;
-    for (let k = 0; k < K * K; k++) wm = Math.max(wm, Math.abs(w[base + k]));
-    drawGrid(kern, K, K, (r, c) => w[base + (K - 1 - r) * K + (K - 1 - c)], (v) => diverging(v / (wm || 1)), {
-      outline: [...used].map((k) => k.split(',').map(Number)), labels: true,
-    });
-    kern.dataset.used = JSON.stringify([...used].sort());
-    kern.setAttribute('role', 'img');
-    kern.setAttribute('aria-label', `ROT180 of ${site.name}.weight[${o}, ${q.i}]`);
-    kern.nextElementSibling.textContent = `ROT180(w[o=${o}, i=${q.i}]) of ${site.name}`;
-    legend.textContent = `${hl.length} of this channel's δˡ⁺¹ cells reach (x=${q.x}, y=${q.y}) (outlined); `
-      + 'grey: zero padding; dotted: zeros put between entries for the stride. Blue < 0 < red.';
-  }
-
-  // a^l[n, i] zero-padded by p, the K×K window at (s·x', s·y'), and w[o, i] as the kernel.
-  #drawForward(pic, i, big, kern, legend) {
-    const { site, shape, map, w, q } = pic;
-    const K = site.k, s = site.stride, p = site.padding;
-    const [, C, Hi, Wi] = shape;
-    const plane = map.subarray((q.n * C + i) * Hi * Wi, (q.n * C + i + 1) * Hi * Wi);
-    let lo = Infinity, hi = -Infinity;
-    for (const v of plane) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-    const cell = (r, c) => {
-      const rr = r - p, cc = c - p;
-      return rr < 0 || cc < 0 || rr >= Hi || cc >= Wi ? null : plane[rr * Wi + cc];
-    };
-    drawGrid(big, Hi + 2 * p, Wi + 2 * p, cell, (v) => sequential((v - lo) / (hi - lo || 1)), { window: [s * q.x, s * q.y, K] });
-    big.dataset.window = JSON.stringify([s * q.x, s * q.y]);
-    big.setAttribute('role', 'img');
-    big.setAttribute('aria-label', `act.${site.input} channel ${i}, zero-padded, with the kernel window of the hovered cell`);
-    big.nextElementSibling.textContent = `a^l = act.${site.input}[n=${q.n}, i=${i}], padded by p = ${p}`;
-    const base = (q.o * site.c_in + i) * K * K;
-    let wm = 0;
-    for (let k = 0; k < K * K; k++) wm = Math.max(wm, Math.abs(w[base + k]));
-    drawGrid(kern, K, K, (r, c) => w[base + r * K + c], (v) => diverging(v / (wm || 1)), { labels: true });
-    kern.setAttribute('role', 'img');
-    kern.setAttribute('aria-label', `${site.name}.weight[${q.o}, ${i}]`);
-    kern.nextElementSibling.textContent = `w[o=${q.o}, i=${i}] of ${site.name} (not flipped: cross-correlation)`;
-    legend.textContent = `The window (yellow) is the K×K patch at (s·x', s·y') = (${s * q.x}, ${s * q.y}) of the padded input; grey cells are the zero padding.`;
-  }
-}
-
-/** Draws an H×W grid of cells; `value(r, c)` is a number, null (padding) or 'dil' (a dilation zero). */
-function drawGrid(canvas, H, W, value, colour, { window = null, outline = [], labels = false } = {}) {
-  const px = labels ? 46 : Math.max(6, Math.min(22, Math.floor(320 / Math.max(H, W))));
-  canvas.width = W * px + 1;
-  canvas.height = H * px + 1;
-  const g = canvas.getContext('2d');
-  g.clearRect(0, 0, canvas.width, canvas.height);
-  for (let r = 0; r < H; r++) {
-    for (let c = 0; c < W; c++) {
-      const v = value(r, c);
-      if (v === null) {
-        g.fillStyle = '#d9dde2';
-        g.fillRect(c * px, r * px, px, px);
-      } else if (v === 'dil') {
-        g.fillStyle = '#f1f3f5';
-        g.fillRect(c * px, r * px, px, px);
-        g.fillStyle = '#9aa3ad';
-        g.fillRect(c * px + px / 2 - 1, r * px + px / 2 - 1, 2, 2);
-      } else {
-        const [R, G, B] = colour(v);
-        g.fillStyle = `rgb(${R},${G},${B})`;
-        g.fillRect(c * px, r * px, px, px);
-        if (labels) {
-          g.fillStyle = '#1d232b';
-          g.font = '10px ui-monospace, monospace';
-          g.textAlign = 'center';
-          g.textBaseline = 'middle';
-          g.fillText(v.toFixed(2), c * px + px / 2, r * px + px / 2);
-        }
-      }
-    }
-  }
-  g.strokeStyle = 'rgba(29,35,43,0.12)';
-  g.lineWidth = 1;
-  for (let r = 0; r <= H; r++) { g.beginPath(); g.moveTo(0, r * px + 0.5); g.lineTo(W * px, r * px + 0.5); g.stroke(); }
-  for (let c = 0; c <= W; c++) { g.beginPath(); g.moveTo(c * px + 0.5, 0); g.lineTo(c * px + 0.5, H * px); g.stroke(); }
-  g.strokeStyle = '#1d232b';
-  g.lineWidth = 2;
-  for (const [r, c] of outline) g.strokeRect(c * px + 2, r * px + 2, px - 3, px - 3);
-  if (window) {
-    const [r, c, k] = window;
-    g.strokeStyle = '#f2b705';
-    g.lineWidth = 3;
-    g.strokeRect(c * px + 1.5, r * px + 1.5, k * px - 2, k * px - 2);
-  }
+  /** Drops a formula still on its way: call when the tape changes. */
+  invalidate() { this.seq++; }
 }

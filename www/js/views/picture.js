@@ -1,0 +1,142 @@
+// The notes' picture beside a conv formula, drawn from the engine's `formulaPicture` answer
+// (resnet_engine::formula::Picture): the grid with its zeros, the K×K window, the outlined
+// δ^{l+1} cells and the kernel entries they meet. Every position comes from the engine; this
+// module only paints and words them.
+import { diverging, sequential } from '../colormap.js';
+import { el } from '../dom.js';
+
+/**
+ * The picture box for one formula. `pic`: the engine's picture of the largest term's channel;
+ * `channel(ch)`: resolves with the picture of channel `ch` (the ◀ ▶ buttons ask for it).
+ */
+export function pictureBox(pic, channel) {
+  const box = el('div', 'picture');
+  const head = el('div', 'picture-head');
+  const prev = el('button', 'secondary small', '◀');
+  const next = el('button', 'secondary small', '▶');
+  prev.type = next.type = 'button';
+  prev.setAttribute('aria-label', `previous ${pic.axis} channel`);
+  next.setAttribute('aria-label', `next ${pic.axis} channel`);
+  const label = el('span', 'picture-label');
+  label.setAttribute('aria-live', 'polite');
+  head.append(prev, label, next);
+  const row = el('div', 'picture-row');
+  const big = el('canvas', 'picture-map');
+  const kern = el('canvas', 'picture-kernel');
+  const legend = el('p', 'picture-legend');
+  row.append(figure(big), figure(kern));
+  box.append(head, row, legend);
+  const draw = (p) => {
+    label.textContent = `${p.axis} = ${p.channel}${p.channel === p.largest ? ' (largest term)' : ''} of ${p.channels}`;
+    drawMap(big, p);
+    drawKernel(kern, p);
+    legend.textContent = p.kind === 'delta'
+      ? `${p.reach.length} of this channel's δˡ⁺¹ cells reach (x=${p.window[0]}, y=${p.window[1]}) (outlined); grey: zero padding; dotted: zeros put between entries for the stride. Blue < 0 < red.`
+      : `The window (yellow) is the K×K patch at (s·x', s·y') = (${p.window[0]}, ${p.window[1]}) of the padded input; grey cells are the zero padding.`;
+  };
+  let shown = pic;
+  const go = (step) => async () => {
+    const ch = (shown.channel + step + shown.channels) % shown.channels;
+    try {
+      shown = await channel(ch);
+      draw(shown);
+    } catch (e) {
+      legend.textContent = `Channel ${ch} could not be drawn: ${e.message}`;
+    }
+  };
+  prev.onclick = go(-1);
+  next.onclick = go(1);
+  draw(pic);
+  return box;
+}
+
+function figure(canvas) {
+  const f = el('figure', 'picture-fig');
+  f.append(canvas, el('figcaption', ''));
+  return f;
+}
+
+// the map: δ^{l+1} dilated and padded (delta), or the padded input (forward), with the window
+function drawMap(canvas, p) {
+  const [lo, hi] = p.range;
+  const colour = p.kind === 'delta'
+    ? ((m) => (v) => diverging(v / (m || 1)))(Math.max(Math.abs(lo), Math.abs(hi)))
+    : (v) => sequential((v - lo) / (hi - lo || 1));
+  drawGrid(canvas, p.rows, p.cols, (r, c) => p.cells[r * p.cols + c], colour, { window: [...p.window, p.k], outline: p.outline });
+  const d = canvas.dataset;
+  d.highlight = JSON.stringify(p.reach);
+  d.outline = JSON.stringify(p.outline);
+  d.grid = JSON.stringify([p.rows, p.cols, p.pad]);
+  d.channel = String(p.channel);
+  d.window = JSON.stringify(p.window);
+  canvas.setAttribute('role', 'img');
+  const where = `${p.tensor}[n=${p.n}, ${p.axis}=${p.channel}]`;
+  if (p.kind === 'delta') {
+    canvas.setAttribute('aria-label', `${p.tensor} channel ${p.channel}, dilated and zero-padded; outlined: the ${p.reach.length} cells that reach the hovered cell`);
+    canvas.nextElementSibling.textContent = `δˡ⁺¹ = ${where}: ${p.map[0]}×${p.map[1]}${p.stride > 1 ? `, dilated by ${p.stride}` : ''}, padded by K−1−p = ${p.pad}`
+      + (p.extra > 0 ? `, plus ${p.extra} zero row${p.extra > 1 ? 's' : ''} and column${p.extra > 1 ? 's' : ''} at the bottom and right (input positions no output window started from)` : '');
+  } else {
+    canvas.setAttribute('aria-label', `${p.tensor} channel ${p.channel}, zero-padded, with the kernel window of the hovered cell`);
+    canvas.nextElementSibling.textContent = `a^l = ${where}, padded by p = ${p.pad}`;
+  }
+}
+
+// the kernel: ROT180(w[o, i]) (delta) or w[o, i] (forward), the entries met outlined
+function drawKernel(canvas, p) {
+  const [o, i] = p.kernel_of;
+  drawGrid(canvas, p.k, p.k, (r, c) => p.kernel[r * p.k + c], (v) => diverging(v / (p.kernel_max || 1)), { outline: p.used, labels: true });
+  canvas.dataset.used = JSON.stringify(p.used.map(String).sort());
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', p.rotated ? `ROT180 of ${p.conv}.weight[${o}, ${i}]` : `${p.conv}.weight[${o}, ${i}]`);
+  canvas.nextElementSibling.textContent = p.rotated
+    ? `ROT180(w[o=${o}, i=${i}]) of ${p.conv}`
+    : `w[o=${o}, i=${i}] of ${p.conv} (not flipped: cross-correlation)`;
+}
+
+/** Draws an H×W grid of cells; `value(r, c)` is a number, 'padding' or 'dilation' (a zero the
+ *  picture adds). */
+function drawGrid(canvas, H, W, value, colour, { window = null, outline = [], labels = false } = {}) {
+  const px = labels ? 46 : Math.max(6, Math.min(22, Math.floor(320 / Math.max(H, W))));
+  canvas.width = W * px + 1;
+  canvas.height = H * px + 1;
+  const g = canvas.getContext('2d');
+  g.clearRect(0, 0, canvas.width, canvas.height);
+  for (let r = 0; r < H; r++) {
+    for (let c = 0; c < W; c++) {
+      const v = value(r, c);
+      if (v === 'padding') {
+        g.fillStyle = '#d9dde2';
+        g.fillRect(c * px, r * px, px, px);
+      } else if (v === 'dilation') {
+        g.fillStyle = '#f1f3f5';
+        g.fillRect(c * px, r * px, px, px);
+        g.fillStyle = '#9aa3ad';
+        g.fillRect(c * px + px / 2 - 1, r * px + px / 2 - 1, 2, 2);
+      } else {
+        const [R, G, B] = colour(v);
+        g.fillStyle = `rgb(${R},${G},${B})`;
+        g.fillRect(c * px, r * px, px, px);
+        if (labels) {
+          g.fillStyle = '#1d232b';
+          g.font = '10px ui-monospace, monospace';
+          g.textAlign = 'center';
+          g.textBaseline = 'middle';
+          g.fillText(v.toFixed(2), c * px + px / 2, r * px + px / 2);
+        }
+      }
+    }
+  }
+  g.strokeStyle = 'rgba(29,35,43,0.12)';
+  g.lineWidth = 1;
+  for (let r = 0; r <= H; r++) { g.beginPath(); g.moveTo(0, r * px + 0.5); g.lineTo(W * px, r * px + 0.5); g.stroke(); }
+  for (let c = 0; c <= W; c++) { g.beginPath(); g.moveTo(c * px + 0.5, 0); g.lineTo(c * px + 0.5, H * px); g.stroke(); }
+  g.strokeStyle = '#1d232b';
+  g.lineWidth = 2;
+  for (const [r, c] of outline) g.strokeRect(c * px + 2, r * px + 2, px - 3, px - 3);
+  if (window) {
+    const [r, c, k] = window;
+    g.strokeStyle = '#f2b705';
+    g.lineWidth = 3;
+    g.strokeRect(c * px + 1.5, r * px + 1.5, k * px - 2, k * px - 2);
+  }
+}
