@@ -3,6 +3,8 @@
 //                linear, with a legend bar and its numbers; hover or arrow keys pick a cell and
 //                `onpick` hears of it (the page writes the numbers out).
 //   Profile      a value by depth, one line per model (the "now" of the flow, log scale).
+import { Cursor } from './cursor.js';
+
 const LOG = (v) => Math.log10(v);
 
 // a perceptual ramp (viridis, 6 stops), t in [0, 1]
@@ -32,10 +34,13 @@ export class FlowMap {
   constructor(canvas, { log = true, onpick = null } = {}) {
     Object.assign(this, { canvas, log, onpick });
     this.rows = []; this.steps = []; this.values = null; this.cursor = null; this.marker = null; this.unit = '';
-    canvas.tabIndex = 0;
     canvas.onmousemove = (e) => this.#pickAt(e);
-    canvas.onkeydown = (e) => this.#key(e);
-    canvas.onfocus = () => { if (!this.cursor && this.steps.length) this.pick(0, this.steps.length - 1); };
+    // (the page words the picked cell: no readout of the cursor's own)
+    new Cursor(canvas, {
+      step: (key) => this.#step(key),
+      select: (cell) => { if (cell) this.pick(cell.row, cell.col); else if (!this.cursor && this.steps.length) this.pick(0, this.steps.length - 1); },
+      readout: false,
+    });
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
 
@@ -91,13 +96,13 @@ export class FlowMap {
     if (col >= 0 && col < this.steps.length && row >= 0 && row < this.rows.length) this.pick(row, col);
   }
 
-  #key(e) {
-    if (!this.steps.length) return;
+  // where a key leads: arrows by one row or record, Home/End to the first/last record
+  #step(key) {
+    if (!this.steps.length) return null;
     const c = this.cursor ?? { row: 0, col: this.steps.length - 1 };
-    const move = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1], Home: [0, -c.col], End: [0, this.steps.length] }[e.key];
-    if (!move) return;
-    e.preventDefault();
-    this.pick(Math.min(this.rows.length - 1, Math.max(0, c.row + move[0])), Math.min(this.steps.length - 1, Math.max(0, c.col + move[1])));
+    const move = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1], Home: [0, -c.col], End: [0, this.steps.length] }[key];
+    if (!move) return null;
+    return { row: Math.min(this.rows.length - 1, Math.max(0, c.row + move[0])), col: Math.min(this.steps.length - 1, Math.max(0, c.col + move[1])) };
   }
 
   #scale() {

@@ -4,6 +4,7 @@
 // errors and gradients the diverging scale, symmetric around 0.
 import { sequential, diverging, drawLegend, fmt } from '../colormap.js';
 import { el } from '../dom.js';
+import { Cursor, sameCell } from './cursor.js';
 
 export class HeatmapGrid {
   /**
@@ -26,14 +27,12 @@ export class HeatmapGrid {
     this.legend.setAttribute('role', 'img');
     this.head.append(this.title, this.legend);
     this.grid = el('div', 'heatmaps-grid');
-    this.grid.tabIndex = 0;
-    this.grid.setAttribute('role', 'group');
-    this.grid.setAttribute('aria-label', `${label}: arrow keys move the cursor, PageUp/PageDown change channel`);
-    this.readout = el('div', 'readout');
-    this.readout.setAttribute('aria-live', 'polite');
-    root.append(this.head, this.grid, this.readout);
-    this.grid.addEventListener('keydown', (e) => this.#key(e));
-    this.grid.addEventListener('focus', () => this.shape && this.select(this.cell));
+    this.cursor = new Cursor(this.grid, {
+      label: `${label}: arrow keys move the cursor, PageUp/PageDown change channel`,
+      step: (key) => this.#step(key),
+      select: (cell) => this.shape && this.select(cell ?? this.cell),
+    });
+    root.append(this.head, this.grid, this.cursor.readout);
   }
 
   /** Shows image `n` of `data` (Float32Array) with `shape` [N, C, H, W] under tape name `name`. */
@@ -77,7 +76,7 @@ export class HeatmapGrid {
         const r = cv.getBoundingClientRect();
         const x = Math.min(H - 1, Math.floor(((e.clientY - r.top) / r.height) * H));
         const y = Math.min(W - 1, Math.floor(((e.clientX - r.left) / r.width) * W));
-        if (c !== this.cell.c || x !== this.cell.x || y !== this.cell.y) this.select({ c, x, y });
+        if (!sameCell({ c, x, y }, this.cell)) this.select({ c, x, y });
       });
       const cap = el('figcaption');
       cap.textContent = `c=${c}`;
@@ -108,9 +107,7 @@ export class HeatmapGrid {
     const [, C, H, W] = this.shape;
     this.cell = { c, x, y };
     const v = this.data[((this.n * C + c) * H + x) * W + y];
-    this.readout.textContent = `${this.name}[n=${this.n}, c=${c}, x=${x}, y=${y}] = ${fmt(v)}`;
-    this.readout.dataset.value = String(v);
-    this.readout.dataset.index = JSON.stringify([this.n, c, x, y]);
+    this.cursor.report(`${this.name}[n=${this.n}, c=${c}, x=${x}, y=${y}] = ${fmt(v)}`, [this.n, c, x, y], v);
     this.canvases.forEach((cv, i) => cv.parentElement.classList.toggle('current', i === c));
     this.#drawCursor();
     if (notify) this.onCell?.({ name: this.name, n: this.n, c, x, y, value: v });
@@ -131,18 +128,12 @@ export class HeatmapGrid {
     fig.append(box);
   }
 
-  #key(e) {
-    if (!this.shape) return;
+  // where a key leads: arrows move within the map, PageUp/PageDown to the previous/next channel
+  #step(key) {
+    if (!this.shape) return null;
     const [, C, H, W] = this.shape;
-    let { c, x, y } = this.cell;
-    const moves = { ArrowUp: [0, -1, 0], ArrowDown: [0, 1, 0], ArrowLeft: [0, 0, -1], ArrowRight: [0, 0, 1], PageUp: [-1, 0, 0], PageDown: [1, 0, 0] };
-    const m = moves[e.key];
-    if (!m) return;
-    e.preventDefault();
-    c = (c + m[0] + C) % C;
-    x = Math.min(H - 1, Math.max(0, x + m[1]));
-    y = Math.min(W - 1, Math.max(0, y + m[2]));
-    this.select({ c, x, y });
+    const { c, x, y } = this.cell;
+    const [dc, dx, dy] = { ArrowUp: [0, -1, 0], ArrowDown: [0, 1, 0], ArrowLeft: [0, 0, -1], ArrowRight: [0, 0, 1], PageUp: [-1, 0, 0], PageDown: [1, 0, 0] }[key];
+    return { c: (c + dc + C) % C, x: Math.min(H - 1, Math.max(0, x + dx)), y: Math.min(W - 1, Math.max(0, y + dy)) };
   }
 }
-

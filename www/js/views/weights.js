@@ -4,6 +4,7 @@
 // picks one entry (o, i, a, b) and reports it, so the formula pane can explain it.
 import { diverging, drawLegend, fmt } from '../colormap.js';
 import { el } from '../dom.js';
+import { Cursor, sameCell } from './cursor.js';
 
 const PER_ROW = 16; // tiles per row
 
@@ -18,9 +19,11 @@ export class WeightView {
     this.title = el('span', 'heatmaps-title');
     this.head.append(this.title);
     this.body = el('div', 'weights-body');
-    this.body.tabIndex = 0;
-    this.body.setAttribute('role', 'group');
-    this.body.setAttribute('aria-label', 'kernels and their gradients: arrow keys move the cursor, PageUp/PageDown change the output channel o');
+    this.cursor = new Cursor(this.body, {
+      label: 'kernels and their gradients: arrow keys move the cursor, PageUp/PageDown change the output channel o',
+      step: (key) => this.#step(key),
+      select: (cell) => this.shape && this.select(cell ?? this.cell),
+    });
     this.panes = ['w', 'grad'].map((k) => {
       const fig = el('figure', 'weights-fig');
       const cap = el('figcaption');
@@ -34,11 +37,7 @@ export class WeightView {
       cv.addEventListener('mousemove', (e) => this.#hover(cv, e));
       return { k, fig, cap, legend, cv };
     });
-    this.readout = el('div', 'readout');
-    this.readout.setAttribute('aria-live', 'polite');
-    root.replaceChildren(this.head, this.body, this.readout);
-    this.body.addEventListener('keydown', (e) => this.#key(e));
-    this.body.addEventListener('focus', () => this.shape && this.select(this.cell));
+    root.replaceChildren(this.head, this.body, this.cursor.readout);
   }
 
   /** `w`, `grad`: Float32Arrays of shape [O, I, K, K] of conv `name`. */
@@ -104,9 +103,7 @@ export class WeightView {
     const [O, I, K] = this.shape;
     const { o, i, a, b } = this.cell;
     const off = ((o * I + i) * K + a) * K + b;
-    this.readout.textContent = `${this.name}.weight[o=${o}, i=${i}, a=${a}, b=${b}] = ${fmt(this.w[off])}   ∂C/∂w = ${fmt(this.grad[off])}`;
-    this.readout.dataset.index = JSON.stringify([o, i, a, b]);
-    this.readout.dataset.value = String(this.grad[off]);
+    this.cursor.report(`${this.name}.weight[o=${o}, i=${i}, a=${a}, b=${b}] = ${fmt(this.w[off])}   ∂C/∂w = ${fmt(this.grad[off])}`, [o, i, a, b], this.grad[off]);
     if (notify) this.onCell?.({ ...this.cell });
   }
 
@@ -125,24 +122,23 @@ export class WeightView {
     const i = row * geo.cols + col;
     if (col >= geo.cols || i >= I || bx >= geo.tile || by >= geo.tile) return;
     const cell = { o: this.cell.o, i, a: Math.min(K - 1, Math.floor(by / geo.px)), b: Math.min(K - 1, Math.floor(bx / geo.px)) };
-    if (JSON.stringify(cell) !== JSON.stringify(this.cell)) this.select(cell);
+    if (!sameCell(cell, this.cell)) this.select(cell);
   }
 
-  #key(e) {
-    if (!this.shape) return;
+  // where a key leads: arrows move within a kernel and on to the next tile, PageUp/PageDown
+  // to the previous/next output channel
+  #step(key) {
+    if (!this.shape) return null;
     const [O, I, K] = this.shape;
     let { o, i, a, b } = this.cell;
-    switch (e.key) {
+    switch (key) {
       case 'ArrowLeft': if (b > 0) b--; else if (i > 0) { i--; b = K - 1; } break;
       case 'ArrowRight': if (b < K - 1) b++; else if (i < I - 1) { i++; b = 0; } break;
       case 'ArrowUp': if (a > 0) a--; else if (i >= PER_ROW) { i -= PER_ROW; a = K - 1; } break;
       case 'ArrowDown': if (a < K - 1) a++; else if (i + PER_ROW < I) { i += PER_ROW; a = 0; } break;
       case 'PageUp': o = (o - 1 + O) % O; break;
       case 'PageDown': o = (o + 1) % O; break;
-      default: return;
     }
-    e.preventDefault();
-    this.select({ o, i, a, b });
+    return { o, i, a, b };
   }
 }
-
