@@ -34,17 +34,17 @@ async function run() {
   });
   const helperSpins = spins ? await engine.static('setHelperSpins', spins) : undefined;
   const peak = await engine.static('benchPeak', 1 << 22, 5);
-  const flops = await engine.call('trainFlopsPerImage');
+  const flops = await engine.trainFlopsPerImage();
   const results = [];
   for (const b of batches) {
-    await engine.call('resetModel', 1);
-    await engine.call('setBatch', b, 1);
-    await timeCalls(warmup, () => engine.call('train', 1));
-    const train = await timeCalls(steps, () => engine.call('train', 1));
+    await engine.resetModel(1);
+    await engine.setBatch(b, 1);
+    await timeCalls(warmup, () => engine.trainSteps(1));
+    const train = await timeCalls(steps, () => engine.trainSteps(1));
     const idx = Uint32Array.from({ length: b }, (_, i) => i);
-    await timeCalls(warmup, () => engine.call('forwardDigits', idx.slice(), 'eval'));
-    const infer = await timeCalls(steps, () => engine.call('forwardDigits', idx.slice(), 'eval'));
-    const convs = await engine.call('profileConvs', b, Math.max(3, Math.floor(steps / 2)));
+    await timeCalls(warmup, () => engine.forwardDigits(idx.slice(), 'eval'));
+    const infer = await timeCalls(steps, () => engine.forwardDigits(idx.slice(), 'eval'));
+    const convs = await engine.profileConvs(b, Math.max(3, Math.floor(steps / 2)));
     results.push({
       batch: b,
       train_images_per_s: b / median(train) * 1000,

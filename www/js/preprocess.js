@@ -96,20 +96,18 @@ export function centerLikeMnist(gray, w, h) {
 // Separable resize of a w×h plane to tw×th, one axis after the other (see weights1d).
 function resize(src, w, h, tw, th) {
   const wx = weights1d(w, tw), wy = weights1d(h, th);
-  const rows = new Float32Array(tw * h);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < tw; x++) {
+  const rows = axis(tw, h, (y, x) => wx[x], (y, x, i) => src[y * w + i]);
+  return axis(tw, th, (y) => wy[y], (y, x, i) => rows[i * tw + x]);
+}
+
+// One pass: out[y, x] = Σ f · read(y, x, i) over the taps (i, f) of (y, x).
+function axis(W, H, taps, read) {
+  const out = new Float32Array(W * H);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
       let s = 0;
-      for (const [i, f] of wx[x]) s += f * src[y * w + i];
-      rows[y * tw + x] = s;
-    }
-  }
-  const out = new Float32Array(tw * th);
-  for (let y = 0; y < th; y++) {
-    for (let x = 0; x < tw; x++) {
-      let s = 0;
-      for (const [i, f] of wy[y]) s += f * rows[i * tw + x];
-      out[y * tw + x] = s;
+      for (const [i, f] of taps(y, x)) s += f * read(y, x, i);
+      out[y * W + x] = s;
     }
   }
   return out;

@@ -88,54 +88,49 @@ export async function setUpArchitecture(engine, inspector, trainer) {
       await preview();
     }
   });
-  // a question with one button per answer (and Cancel); resolves with the answer or null
-  const ask = (text, candidates) => new Promise((resolve) => {
+  $('weights-open').onchange = () => exclusive(() => openWeights(engine, inspector, trainer, changed));
+  await changed();
+  return { changed, ask, onSwitch: (fn) => { onSwitch = fn; } };
+}
+
+// weights from a file (e.g. the CLI's or PyTorch's), of any member: checked by the engine, a bad file changes nothing
+async function openWeights(engine, inspector, trainer, changed) {
+  const file = $('weights-open').files[0];
+  $('weights-open').value = '';
+  if (!file) return;
+  try {
+    if (file.size > 64 << 20) throw new Error(`it is ${(file.size / 2 ** 20).toFixed(0)} MB; the largest network here takes about 3.4 MB`);
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    // which network the file holds; names and shapes cannot tell option A from a plain net
+    const what = await engine.fileArch(bytes);
+    let shortcut;
+    if (!what.config) {
+      shortcut = await ask(`"${visible(file.name)}" has no note of its network, and ${what.source}. Which is it?`, what.candidates);
+      if (!shortcut) { status('Nothing opened.'); return; }
+    }
+    trainer.save(true); // the network before keeps its session
+    await engine.loadModel(bytes, shortcut);
+    trainer.clearStats();
+    await changed();
+    trainer.save(true);
+    status(`Weights "${visible(file.name)}" loaded. The page runs ${$('arch-name').textContent}.`);
+  } catch (e) {
+    status(`Could not use "${visible(file.name)}": ${e.message}. The model is unchanged.`, true);
+  }
+  await inspector.refresh().catch(() => {});
+}
+
+// a question with one button per answer (and Cancel); resolves with the answer or null
+export function ask(text, candidates) {
+  return new Promise((resolve) => {
     const box = $('arch-ask');
     $('arch-ask-text').textContent = text;
     const done = (v) => { box.hidden = true; box.onkeydown = null; resolve(v); };
-    const buttons = candidates.map((c) => {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.textContent = c.label;
-      b.onclick = () => done(c.config.shortcut);
-      return b;
-    });
-    const cancel = document.createElement('button');
-    cancel.type = 'button';
-    cancel.className = 'secondary';
-    cancel.textContent = 'Cancel';
-    cancel.onclick = () => done(null);
-    $('arch-ask-buttons').replaceChildren(...buttons, cancel);
+    const button = (label, onclick, cls = '') => Object.assign(document.createElement('button'), { type: 'button', textContent: label, className: cls, onclick });
+    const buttons = candidates.map((c) => button(c.label, () => done(c.config.shortcut)));
+    $('arch-ask-buttons').replaceChildren(...buttons, button('Cancel', () => done(null), 'secondary'));
     box.onkeydown = (e) => { if (e.key === 'Escape') { e.stopPropagation(); done(null); } };
     box.hidden = false;
     buttons[0]?.focus();
   });
-  // weights from a file (e.g. the CLI's or PyTorch's), of any member: checked by the engine, a bad file changes nothing
-  $('weights-open').onchange = () => exclusive(async () => {
-    const file = $('weights-open').files[0];
-    $('weights-open').value = '';
-    if (!file) return;
-    try {
-      if (file.size > 64 << 20) throw new Error(`it is ${(file.size / 2 ** 20).toFixed(0)} MB; the largest network here takes about 3.4 MB`);
-      const bytes = new Uint8Array(await file.arrayBuffer());
-      // which network the file holds; names and shapes cannot tell option A from a plain net
-      const what = await engine.fileArch(bytes);
-      let shortcut;
-      if (!what.config) {
-        shortcut = await ask(`"${visible(file.name)}" has no note of its network, and ${what.source}. Which is it?`, what.candidates);
-        if (!shortcut) { status('Nothing opened.'); return; }
-      }
-      trainer.save(true); // the network before keeps its session
-      await engine.loadModel(bytes, shortcut);
-      trainer.clearStats();
-      await changed();
-      trainer.save(true);
-      status(`Weights "${visible(file.name)}" loaded. The page runs ${$('arch-name').textContent}.`);
-    } catch (e) {
-      status(`Could not use "${visible(file.name)}": ${e.message}. The model is unchanged.`, true);
-    }
-    await inspector.refresh().catch(() => {});
-  });
-  await changed();
-  return { changed, ask, onSwitch: (fn) => { onSwitch = fn; } };
 }

@@ -7,29 +7,81 @@ import { SessionStore, sessionToFile, sessionFromFile } from '../session.js';
 import { LINK, state, update, status, exclusive, shown } from './context.js';
 
 
+/** Restores this network's saved session if there is one; saves from now on. Returns
+ *  {resumed, restoreSaved}. */
 export async function setUpSession(engine, trainer, inspector, archPanel) {
-  let store = null, warned = false, resumed = false;
-  const warn = (msg) => {
-    if (warned) return;
-    warned = true;
-    $('session-note').textContent = msg;
-  };
-  try {
-    store = await SessionStore.open();
-  } catch (e) {
-    warn(`Your work is not kept in this browser: ${e.message}. Training still works; "Save session to a file" keeps it.`);
+  const sessions = new Sessions(engine, trainer, inspector, archPanel);
+  await sessions.open();
+  const resumed = await sessions.resume();
+  sessions.keeper = await keepSessions(() => sessions.save(true));
+  trainer.setSaver((force) => sessions.save(force));
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') sessions.save(true); });
+  window.addEventListener('pagehide', () => sessions.save(true));
+  window.playground.saveSession = () => sessions.save(true);
+  sessions.fileButtons();
+  // another network: the one before is saved first, and this one's last session comes back
+  archPanel.onSwitch(async (build) => {
+    await sessions.save(true);
+    await build();
+    await sessions.keeper.claim(); // the new network's session: this tab keeps it, or another tab does
+    const back = await sessions.restoreSaved().catch(() => null);
+    await sessions.save(true);
+    return back;
+  });
+  return { resumed, restoreSaved: () => sessions.restoreSaved() };
+}
+
+class Sessions {
+  constructor(engine, trainer, inspector, archPanel) {
+    Object.assign(this, { engine, trainer, inspector, archPanel });
+    this.store = null;
+    this.warned = false;
+    this.last = -Infinity;
+    this.saving = null;
+    this.keeper = { keeps: () => false, claim: async () => false };
   }
-  const gather = async () => {
-    const [weights, optimizer, step] = await Promise.all([engine.saveWeights(), engine.saveOptimizer(), engine.step()]);
-    return { savedAt: Date.now(), arch: state.arch, weights, optimizer, step, settings: Object.fromEntries(SETTING_KEYS.map((k) => [k, state[k]])), ...trainer.snapshot() };
-  };
+
+  warn(msg) {
+    if (this.warned) return;
+    this.warned = true;
+    $('session-note').textContent = msg;
+  }
+
+  async open() {
+    try {
+      this.store = await SessionStore.open();
+    } catch (e) {
+      this.warn(`Your work is not kept in this browser: ${e.message}. Training still works; "Save session to a file" keeps it.`);
+    }
+  }
+
+  /** The session from IndexedDB, if one was saved for this network; whether it came back. */
+  async resume() {
+    if (!this.store) return false;
+    try {
+      const s = await this.store.load(state.arch);
+      if (!s) return false;
+      await this.restore(s, true);
+      status(`Welcome back: your session from ${new Date(s.savedAt).toLocaleString()} is restored, at step ${s.step}.`);
+      return true;
+    } catch (e) {
+      status(`Your saved session could not be restored (${e.message}); the pretrained model is loaded instead.`, true);
+      return false;
+    }
+  }
+
+  async gather() {
+    const [weights, optimizer, step] = await Promise.all([this.engine.saveWeights(), this.engine.saveOptimizer(), this.engine.step()]);
+    return { savedAt: Date.now(), arch: state.arch, weights, optimizer, step, settings: Object.fromEntries(SETTING_KEYS.map((k) => [k, state[k]])), ...this.trainer.snapshot() };
+  }
+
   // weights and optimizer first (validated by the engine; a bad file changes nothing), then the page
-  const restore = async (s, fromUrl) => {
+  async restore(s, fromUrl) {
     // the file's network, whichever it is (a session file may hold another one)
-    await engine.loadModel(s.weights);
-    await engine.loadOptimizer(s.optimizer);
-    await archPanel.changed(false);
-    trainer.restore(s);
+    await this.engine.loadModel(s.weights);
+    await this.engine.loadOptimizer(s.optimizer);
+    await this.archPanel.changed(false);
+    this.trainer.restore(s);
     // training settings from the session unless the link names them
     const q = new URLSearchParams(fromUrl ? LINK : '');
     for (const k of SETTING_KEYS) {
@@ -38,72 +90,53 @@ export async function setUpSession(engine, trainer, inspector, archPanel) {
       if (v !== undefined) { update({ [k]: v }); $(k).value = String(v); }
     }
     update({});
-    await inspector.refresh();
-  };
-  if (store) {
-    try {
-      const s = await store.load(state.arch);
-      if (s) {
-        await restore(s, true);
-        status(`Welcome back: your session from ${new Date(s.savedAt).toLocaleString()} is restored, at step ${s.step}.`);
-        resumed = true;
-      }
-    } catch (e) {
-      status(`Your saved session could not be restored (${e.message}); the pretrained model is loaded instead.`, true);
-    }
+    await this.inspector.refresh();
   }
-  const keeper = await keepSessions(() => save(true));
-  let last = -Infinity, saving = null;
-  const save = (force = false) => {
+
+  /** Saves the session (at most every 5 s unless forced); resolves when it is written. */
+  save(force = false) {
+    const { store } = this;
     // (a compared model in the views is not this network's session: the page's own waits aside)
     if (shown.compared) return Promise.resolve();
     // a forced save while another is under way (which may hold older weights) follows it
-    if (store && saving && force) return saving.then(() => save(true));
+    if (store && this.saving && force) return this.saving.then(() => this.save(true));
     // (another tab keeps this network's session: this one saves nothing over it)
-    if (!store || saving || !keeper.keeps() || (!force && performance.now() - last < 5000)) return saving;
-    last = performance.now();
-    saving = gather().then(async (s) => { await store.save(s, s.arch); window.playground.savedStep = s.step; }).catch((e) => warn(`Your work could not be saved: ${e.message}. Training still works.`)).finally(() => { saving = null; });
-    return saving;
-  };
-  trainer.setSaver(save);
-  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') save(true); });
-  window.addEventListener('pagehide', () => save(true));
-  window.playground.saveSession = () => save(true);
+    if (!store || this.saving || !this.keeper.keeps() || (!force && performance.now() - this.last < 5000)) return this.saving;
+    this.last = performance.now();
+    this.saving = this.gather()
+      .then(async (s) => { await store.save(s, s.arch); window.playground.savedStep = s.step; })
+      .catch((e) => this.warn(`Your work could not be saved: ${e.message}. Training still works.`))
+      .finally(() => { this.saving = null; });
+    return this.saving;
+  }
 
-  $('session-save').onclick = async () => {
-    try {
-      const s = await gather();
-      download(sessionToFile(s), `resnet-playground-step${s.step}.json`, 'application/json');
-    } catch (e) { status(`Could not save the session: ${e.message}`, true); }
-  };
-  $('session-open').onchange = () => exclusive(async () => {
-    const file = $('session-open').files[0];
-    if (!file) return;
-    try {
-      const s = sessionFromFile(await file.text());
-      await restore(s, false);
-      save(true);
-      status(`Session "${visible(file.name)}" opened, at step ${s.step}.`);
-    } catch (e) { status(`Could not open "${visible(file.name)}": ${e.message}`, true); }
-    $('session-open').value = '';
-  });
   // after a crash: the last saved session (null if there is none)
-  const restoreSaved = async () => {
-    const s = store && await store.load(state.arch);
+  async restoreSaved() {
+    const s = this.store && await this.store.load(state.arch);
     if (!s) return null;
-    await restore(s, false);
+    await this.restore(s, false);
     return s.step;
-  };
-  // another network: the one before is saved first, and this one's last session comes back
-  archPanel.onSwitch(async (build) => {
-    await save(true);
-    await build();
-    await keeper.claim(); // the new network's session: this tab keeps it, or another tab does
-    const back = await restoreSaved().catch(() => null);
-    await save(true);
-    return back;
-  });
-  return { resumed, restoreSaved };
+  }
+
+  fileButtons() {
+    $('session-save').onclick = async () => {
+      try {
+        const s = await this.gather();
+        download(sessionToFile(s), `resnet-playground-step${s.step}.json`, 'application/json');
+      } catch (e) { status(`Could not save the session: ${e.message}`, true); }
+    };
+    $('session-open').onchange = () => exclusive(async () => {
+      const file = $('session-open').files[0];
+      if (!file) return;
+      try {
+        const s = sessionFromFile(await file.text());
+        await this.restore(s, false);
+        this.save(true);
+        status(`Session "${visible(file.name)}" opened, at step ${s.step}.`);
+      } catch (e) { status(`Could not open "${visible(file.name)}": ${e.message}`, true); }
+      $('session-open').value = '';
+    });
+  }
 }
 
 // One tab keeps a network's saved session: the first to open that network (a Web Lock named

@@ -1,8 +1,7 @@
 // Compare mode's view, for the page and the widget alike: two or three models trained side by
 // side from one seed on the same batches (the engine's resnet_engine::compare), their loss and
-// accuracy curves with a legend that gives each one's images/s, the gradient flow (a layers ×
-// steps map of ‖∂C/∂w‖, ‖w‖, ‖Δw‖/‖w‖ or ‖δ‖, the "now" profile by depth, and how each residual
-// block's δ splits between shortcut and main branch), and a rewind slider over the snapshots.
+// accuracy curves with a legend that gives each one's images/s, the gradient flow
+// (views/flow-panel.js) and a rewind slider over the snapshots.
 // Every number it shows comes from the engine's records; nothing is computed here but the
 // drawing.
 //
@@ -14,18 +13,8 @@
 //     wrap(fn): runs an operation (training, forking): the page's one-at-a-time guard
 import { el } from '../dom.js';
 import { Chart } from './curves.js';
-import { FlowMap, Profile, num } from './flow.js';
+import { FlowPanel, COLOURS, labelled } from './flow-panel.js';
 
-export const COLOURS = ['#2d6cdf', '#d9730d', '#2a9d5b'];
-const METRICS = [
-  { key: 'grad', label: '‖∂C/∂w‖ (weight gradient)' },
-  { key: 'update', label: '‖Δw‖ / ‖w‖ (update ratio)' },
-  { key: 'delta', label: '‖δ‖ at the layer’s output' },
-  { key: 'weight', label: '‖w‖ (weights)' },
-];
-const SYMBOL = { grad: '‖∂C/∂w‖', update: '‖Δw‖/‖w‖', delta: '‖δ‖', weight: '‖w‖' };
-
-const labelled = (text, control) => { const l = el('label', '', `${text} `); l.append(control); return l; };
 const button = (text, cls = '') => Object.assign(el('button', cls, text), { type: 'button' });
 
 export class ComparePanel {
@@ -92,7 +81,7 @@ export class ComparePanel {
     this.loss = new Chart(canvas('cmp-loss', 'loss by training step, one line per model; dots: held-out digits'), { yLabel: 'loss', yMax: 0.5, series: [], linesScale: true });
     this.acc = new Chart(canvas('cmp-acc', 'accuracy by training step, one line per model; dots: held-out digits'), { yLabel: 'accuracy', yMax: 1, fixed: true, percent: true, series: [] });
     r.append(el('p', 'hint small', 'Lines: the training batch of each step. Dots: the first 500 held-out digits, every tenth of the run (▲: a held-out loss above the chart).'));
-    if (this.parts.flow) this.#buildFlow();
+    if (this.parts.flow) this.flow = new FlowPanel(r);
     if (this.parts.rewind) this.#buildRewind();
     this.#controls();
     this.#picked();
@@ -114,28 +103,6 @@ export class ComparePanel {
     this.lesson.value = this.lessons.find((l) => l.members.join() === ids.join())?.id ?? '';
     if (this.ready) this.onpick?.(ids);
     if (this.setup && this.setup.join() !== ids.join()) this.say('Start begins a new comparison of these models.');
-  }
-
-  #buildFlow() {
-    const r = this.root;
-    r.append(el('h3', '', 'Gradient flow'));
-    r.append(el('p', 'hint small', 'For every layer with weights, recorded every few steps of the comparison. Hover a cell (or focus the map with Tab and use the arrow keys) for its numbers.'));
-    const c = r.appendChild(el('div', 'controls settings'));
-    this.metric = el('select', 'flow-metric');
-    this.metric.append(...METRICS.map((m) => new Option(m.label, m.key)));
-    this.member = el('select', 'flow-member');
-    c.append(labelled('Show', this.metric), labelled('Model', this.member));
-    this.metric.onchange = this.member.onchange = () => this.drawFlow();
-    const fig = (cls, label) => { const cv = r.appendChild(el('canvas', cls)); cv.setAttribute('role', 'img'); cv.setAttribute('aria-label', label); return cv; };
-    this.map = new FlowMap(fig('flow-map', 'gradient flow: layers by training step, colour on a log scale'), { onpick: (p) => this.#readLayer(p) });
-    this.readout = r.appendChild(el('p', 'hint small flow-readout', 'Hover the map for the numbers of one layer at one step.'));
-    this.readout.setAttribute('aria-live', 'polite');
-    this.profile = new Profile(fig('flow-profile', 'the same quantity by depth at the chosen step, one line per model'));
-    r.append(el('h4', '', 'Residual blocks: where δ goes back'));
-    r.append(el('p', 'hint small', 'At a block’s input, δ is the sum of two parts: through the shortcut and through the main branch (the formula pane’s two terms). The colour is the shortcut’s share, ‖shortcut part‖ / (‖shortcut part‖ + ‖main part‖).'));
-    this.split = new FlowMap(fig('flow-split', 'the shortcut share of δ at each residual block’s input, by training step'), { log: false, onpick: (p) => this.#readBlock(p) });
-    this.splitNote = r.appendChild(el('p', 'hint small flow-split-readout'));
-    this.splitNote.setAttribute('aria-live', 'polite');
   }
 
   #buildRewind() {
@@ -208,10 +175,7 @@ export class ComparePanel {
     const series = ms.flatMap((m, i) => [{ key: `m${i}`, label: '', colour: COLOURS[i] }, { key: `h${i}`, label: '', colour: COLOURS[i], dots: true }]);
     this.loss.setSeries(series);
     this.acc.setSeries(series);
-    if (this.member) {
-      this.member.replaceChildren(...ms.map((m, i) => new Option(m.label, String(i))));
-      this.member.value = String(ms.length - 1);
-    }
+    this.flow?.setMembers(ms);
     this.#legend();
   }
 
@@ -271,51 +235,7 @@ export class ComparePanel {
     this.drawFlow();
   }
 
-  /** The record of member `m` at the slider's step (the last at or before it), by index. */
-  #recordAt(m) {
-    const steps = m.flow.steps;
-    if (!steps.length) return -1;
-    if (this.at === null) return steps.length - 1;
-    let k = 0;
-    while (k + 1 < steps.length && steps[k + 1] <= this.at) k++;
-    return k;
-  }
-
-  drawFlow() {
-    if (!this.map || !this.state) return;
-    const key = this.metric.value, ms = this.state.members;
-    const m = ms[Number(this.member.value)] ?? ms[0];
-    this.map.set({ rows: m.layers, steps: m.flow.steps, values: m.flow[key] });
-    this.map.mark(this.at);
-    this.profile.set(ms.map((x, i) => {
-      const k = this.#recordAt(x), n = x.layers.length;
-      return { label: x.label, colour: COLOURS[i], values: k < 0 ? [] : x.flow[key].slice(k * n, (k + 1) * n) };
-    }), SYMBOL[key]);
-    const share = [];
-    const b = m.blocks.length;
-    for (let r = 0; r < m.flow.steps.length; r++) {
-      for (let j = 0; j < b; j++) {
-        const main = m.flow.main[r * b + j], sc = m.flow.shortcut[r * b + j];
-        share.push(main + sc > 0 ? sc / (main + sc) : NaN);
-      }
-    }
-    this.split.set({ rows: m.blocks, steps: b ? m.flow.steps : [], values: share, range: [0, 1] });
-    this.split.mark(this.at);
-    this.splitNote.textContent = b ? 'Hover a block for its two parts.' : `${m.label} has no shortcuts: all of δ goes back through the main branch.`;
-  }
-
-  #readLayer({ row, step, rowIndex, col }) {
-    const m = this.state.members[Number(this.member.value)];
-    const n = m.layers.length, at = (k) => m.flow[k][col * n + rowIndex];
-    this.readout.textContent = `${m.label}, ${row} after step ${step}: ‖∂C/∂w‖ = ${num(at('grad'))}, ‖w‖ = ${num(at('weight'))}, ‖Δw‖/‖w‖ = ${num(at('update'))}, ‖δ‖ = ${num(at('delta'))}`;
-  }
-
-  #readBlock({ row, step, rowIndex, col }) {
-    const m = this.state.members[Number(this.member.value)];
-    const b = m.blocks.length, at = (k) => m.flow[k][col * b + rowIndex];
-    const share = at('shortcut') / (at('shortcut') + at('main'));
-    this.splitNote.textContent = `${m.label}, block ${row} at step ${step}: ‖main part‖ = ${num(at('main'))}, ‖shortcut part‖ = ${num(at('shortcut'))}, ‖δ at the input‖ = ${num(at('total'))}; the shortcut's share ${(100 * share).toFixed(0)} %`;
-  }
+  drawFlow() { if (this.state) this.flow?.draw(this.state, this.at); }
 
   #rewound() {
     const snaps = this.state?.snapshots ?? [];
@@ -342,7 +262,7 @@ export class ComparePanel {
   }
 
   async #show() {
-    const i = Number(this.member?.value ?? 0), step = this.rewindStep();
+    const i = this.flow?.member() ?? 0, step = this.rewindStep();
     try {
       await this.api.show(i, step, this.state.members[i].label);
     } catch (e) { this.say(`Could not show it: ${e.message}`, true); }
@@ -355,7 +275,7 @@ export class ComparePanel {
     this.loss.setSeries([]);
     this.acc.setSeries([]);
     this.legend.replaceChildren();
-    if (this.map) { this.map.set({ rows: [], steps: [], values: [] }); this.split.set({ rows: [], steps: [], values: [] }); this.profile.set([], ''); }
+    this.flow?.clear();
     this.#controls();
     if (reason) this.say(reason, true);
   }

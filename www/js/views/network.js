@@ -8,42 +8,7 @@
 // selecting a folded box unfolds it. Click a box, or focus the strip and use ←/→/Home/End, to
 // select a module; onselect(name) is told. SVG only, no inline styles.
 //
-// CSS for www/style.css (the root keeps its own classes; the strip adds `net-strip`):
-//   /* network strip */
-//   .net-strip { overflow-x: auto; overflow-y: hidden; }
-//   .net-svg { display: block; margin: 0 auto; font: 11px var(--font); }
-//   .net-svg:focus { outline: none; }
-//   .net-svg:focus-visible { outline: 2px solid #f2b705; outline-offset: -2px; border-radius: 6px; }
-//   .net-block { fill: #f7f9fc; stroke: var(--line); }
-//   .net-block-label { fill: var(--muted); font: 600 10px var(--mono); }
-//   .net-edge { stroke: #8a949f; stroke-width: 1.3; fill: none; }
-//   .net-arrowhead { fill: #8a949f; }
-//   .net-skip { stroke: #d9822b; stroke-width: 1.6; fill: none; }
-//   .net-skip-head { fill: #d9822b; }
-//   .net-fork { fill: #d9822b; }
-//   .net-skip-label { fill: #a25a12; font: 10px var(--font); }
-//   .net-run { stroke: #b5bdc6; stroke-width: 1; fill: none; }
-//   .net-shape { fill: var(--muted); font: 10px var(--mono); }
-//   .net-box { cursor: pointer; }
-//   .net-box rect { fill: var(--panel); stroke: #9aa3ad; stroke-width: 1.2; }
-//   .net-box text { fill: var(--fg); pointer-events: none; }
-//   .net-box .net-name { fill: var(--muted); font: 10px var(--mono); }
-//   .net-conv rect { fill: #e9f0fc; stroke: #7f9fd6; }
-//   .net-bn rect { fill: #eaf6ee; stroke: #86b896; }
-//   .net-relu rect { fill: #f1f2f4; stroke: #a4acb5; }
-//   .net-add rect { fill: #fdf0e2; stroke: #d9822b; }
-//   .net-add .net-kind { font-size: 16px; font-weight: 700; }
-//   .net-pool rect, .net-fc rect { fill: #f3effa; stroke: #a594cf; }
-//   .net-io rect { fill: #f7f7f5; }
-//   .net-fold rect { fill: #f7f9fc; stroke: #8a949f; stroke-dasharray: 4 2; }
-//   .net-shortcut rect { fill: #fdf0e2; stroke: #d9822b; }
-//   .net-fixed { cursor: default; }
-//   .net-fixed rect { stroke-dasharray: 3 2; }
-//   .net-box:not(.net-fixed):hover rect { stroke: var(--fg); }
-//   .net-box.selected rect { stroke: var(--accent); stroke-width: 2.5; }
-//   .net-box.selected .net-name { fill: var(--accent); font-weight: 700; }
-//   .net-ring { fill: none; stroke: #f2b705; stroke-width: 2.5; visibility: hidden; pointer-events: none; }
-//   .net-svg:focus-visible .net-ring { visibility: visible; }
+// Its CSS is www/style.css's "network strip" section (the strip adds the class `net-strip`).
 const NS = 'http://www.w3.org/2000/svg';
 const MARGIN = 4; // around the drawing
 const GAP = 8; // between boxes on the main branch (room for an arrow)
@@ -53,6 +18,7 @@ const FRAME_Y = 4; // top of the block frames
 const ARC_Y = 40; // the skip arc's top run
 const MAIN_Y = 66; // top of the main-branch boxes
 const BOX_H = 38;
+const MID_Y = MAIN_Y + BOX_H / 2; // the main branch's arrows
 const SIDE_H = 20; // the downsample boxes on the arc
 const NAME_Y = MAIN_Y + BOX_H + 13; // baseline of the short names
 const FRAME_B = NAME_Y + 6; // bottom of the block frames
@@ -138,20 +104,41 @@ export class NetworkStrip {
   }
 
   #render() {
-    const root = this.root, uid = this.uid;
     const hadFocus = this.svg && document.activeElement === this.svg;
     this.boxes = new Map(); // name -> {g, x, y, w, h}
     this.order = []; // the selectable names in forward order
-    root.replaceChildren();
+    this.root.replaceChildren();
     const items = this.#items();
     const main = items.filter((m) => !m.side);
-    const blockOf = (m) => m.block;
+    const { frames, width } = this.#place(main);
+    const s = this.#canvas(width);
+    // block frames with their names
+    for (const f of frames) {
+      s.append(svg('rect', { class: 'net-block', x: f.x0, y: FRAME_Y, width: f.x1 - f.x0, height: FRAME_B - FRAME_Y, rx: 8 }));
+      s.append(svg('text', { class: 'net-block-label', x: f.x0 + 7, y: FRAME_Y + 13 }, f.name));
+    }
+    // arrows along the main branch
+    for (let k = 1; k < main.length; k++) {
+      const a = this.boxes.get(main[k - 1].name), b = this.boxes.get(main[k].name);
+      s.append(svg('line', { class: 'net-edge', x1: a.x + a.w, y1: MID_Y, x2: b.x - 0.5, y2: MID_Y, 'marker-end': `url(#${this.uid}-arrow)` }));
+    }
+    const side = frames.flatMap((f) => this.#shortcut(s, f, items, main));
+    for (const m of [...main, ...side].sort((a, b) => items.indexOf(a) - items.indexOf(b))) s.append(this.#box(m));
+    this.#shapes(s, main);
+    // the focus ring, moved onto the selected box
+    this.ring = svg('rect', { class: 'net-ring', rx: 7, width: 0, height: 0 });
+    s.append(this.ring);
+    s.addEventListener('keydown', (e) => this.#key(e));
+    this.root.append(s);
+    if (hadFocus) s.focus();
+  }
 
-    // x positions along the main branch; a block's frame adds PAD inside and FRAME_GAP outside
+  // x positions along the main branch; a block's frame adds PAD inside and FRAME_GAP outside
+  #place(main) {
     const frames = [];
     let edge = MARGIN, gap = 0, cur = null, frame = null;
     for (const m of main) {
-      const b = blockOf(m);
+      const b = m.block;
       if (b !== cur) {
         if (cur) { frame.x1 = edge + PAD; edge = frame.x1; gap = FRAME_GAP; }
         if (b) { frame = { name: b, x0: edge + (gap && FRAME_GAP) }; frames.push(frame); edge = frame.x0 + PAD; gap = 0; }
@@ -163,8 +150,11 @@ export class NetworkStrip {
       gap = GAP;
     }
     if (cur) { frame.x1 = edge + PAD; edge = frame.x1; }
-    const width = Math.ceil(edge + MARGIN);
+    return { frames, width: Math.ceil(edge + MARGIN) };
+  }
 
+  // the svg element with its arrowheads
+  #canvas(width) {
     const s = svg('svg', {
       class: 'net-svg', viewBox: `0 0 ${width} ${HEIGHT}`, width, height: HEIGHT, tabindex: 0,
       role: 'listbox', 'aria-orientation': 'horizontal', 'aria-label': 'network layers',
@@ -172,88 +162,79 @@ export class NetworkStrip {
     this.svg = s;
     const defs = svg('defs');
     for (const [id, cls] of [['arrow', 'net-arrowhead'], ['skiparrow', 'net-skip-head']]) {
-      const mk = svg('marker', { id: `${uid}-${id}`, viewBox: '0 0 6 6', refX: 5.5, refY: 3, markerWidth: 5, markerHeight: 5, markerUnits: 'userSpaceOnUse', orient: 'auto' });
+      const mk = svg('marker', { id: `${this.uid}-${id}`, viewBox: '0 0 6 6', refX: 5.5, refY: 3, markerWidth: 5, markerHeight: 5, markerUnits: 'userSpaceOnUse', orient: 'auto' });
       mk.append(svg('path', { d: 'M0,0 L6,3 L0,6 z', class: cls }));
       defs.append(mk);
     }
     s.append(defs);
+    return s;
+  }
 
-    // block frames with their names
-    for (const f of frames) {
-      s.append(svg('rect', { class: 'net-block', x: f.x0, y: FRAME_Y, width: f.x1 - f.x0, height: FRAME_B - FRAME_Y, rx: 8 }));
-      s.append(svg('text', { class: 'net-block-label', x: f.x0 + 7, y: FRAME_Y + 13 }, f.name));
+  // block f's skip arc: forking off the arrow into the block, over the main branch, down into
+  // the add, with the shortcut's own modules on it (returned, placed); a plain block says so
+  #shortcut(s, f, items, main) {
+    const add = items.find((m) => m.block === f.name && m.kind === 'add');
+    const first = main.find((m) => m.block === f.name);
+    if (!first) return [];
+    const centreOf = (a, b) => (a + b) / 2;
+    const label = (x, y, text) => s.append(svg('text', { class: 'net-skip-label', x, y, 'text-anchor': 'middle' }, text));
+    if (!add) { // a plain net's block: no shortcut to draw
+      const fb = this.boxes.get(first.name), last = this.boxes.get(f.name);
+      label(centreOf(fb.x, last.x + last.w), ARC_Y - 5, 'no shortcut');
+      return [];
     }
-    // arrows along the main branch
-    const mid = MAIN_Y + BOX_H / 2;
-    for (let k = 1; k < main.length; k++) {
-      const a = this.boxes.get(main[k - 1].name), b = this.boxes.get(main[k].name);
-      s.append(svg('line', { class: 'net-edge', x1: a.x + a.w, y1: mid, x2: b.x - 0.5, y2: mid, 'marker-end': `url(#${uid}-arrow)` }));
+    const addBox = this.boxes.get(add.name);
+    const xf = this.boxes.get(first.name).x - PAD / 2 - 1, xa = addBox.x + addBox.w / 2, r = 8;
+    s.append(svg('path', {
+      class: 'net-skip', 'marker-end': `url(#${this.uid}-skiparrow)`,
+      d: `M${xf},${MID_Y} V${ARC_Y + r} Q${xf},${ARC_Y} ${xf + r},${ARC_Y} H${xa - r} Q${xa},${ARC_Y} ${xa},${ARC_Y + r} V${MAIN_Y - 0.5}`,
+    }));
+    s.append(svg('circle', { class: 'net-fork', cx: xf, cy: MID_Y, r: 2.6 }));
+    const ds = items.filter((m) => m.block === f.name && m.side);
+    const centre = centreOf(xf, xa);
+    if (!ds.length) { label(centre, ARC_Y - 5, 'identity'); return []; }
+    // the shortcut's boxes sit on the arc, centred on its top run
+    const ws = ds.map((m) => (m.kind === 'conv' ? 74 : m.kind === 'shortcut' ? 66 : 30));
+    let x = centre - (ws.reduce((a, b) => a + b, 0) + GAP * (ds.length - 1)) / 2;
+    ds.forEach((m, k) => {
+      this.boxes.set(m.name, { x, y: ARC_Y - SIDE_H / 2, w: ws[k], h: SIDE_H, side: true });
+      x += ws[k] + GAP;
+    });
+    label(centre, ARC_Y - SIDE_H / 2 - 6, ds.some((m) => m.kind === 'shortcut') ? 'option A' : 'downsample');
+    return ds;
+  }
+
+  // one module's box (placed before), its label lines and short name; selectable or not
+  #box(m) {
+    const box = this.boxes.get(m.name);
+    const can = this.selectable(m.name);
+    const speak = `${m.fold ? '' : `${m.name}, `}${m.speak}, output ${shapeText(m.shape)}`;
+    const g = svg('g', {
+      id: `${this.uid}-${m.name.replace(/[^\w-]/g, '_')}`, class: `net-box net-${m.kind}${can ? '' : ' net-fixed'}`,
+      role: 'option', 'aria-selected': 'false', 'aria-label': speak,
+    });
+    if (!can) g.setAttribute('aria-disabled', 'true');
+    g.dataset.name = m.name;
+    if (m.fold) g.dataset.fold = m.fold.join(' ');
+    g.append(svg('title', {}, speak));
+    g.append(svg('rect', { x: box.x, y: box.y, width: box.w, height: box.h, rx: m.kind === 'add' ? box.h / 2 : 5 }));
+    const cx = box.x + box.w / 2;
+    const lines = box.side ? [m.lines.join(' ')] : m.lines;
+    lines.forEach((t, k) => {
+      const dy = (k - (lines.length - 1) / 2) * 12;
+      g.append(svg('text', { class: 'net-kind', x: cx, y: box.y + box.h / 2 + dy + 4, 'text-anchor': 'middle' }, t));
+    });
+    if (m.short && !box.side) g.append(svg('text', { class: 'net-name', x: cx, y: NAME_Y, 'text-anchor': 'middle' }, m.short));
+    if (can) {
+      g.addEventListener('click', () => this.#choose(m.name, true));
+      this.order.push(m.name);
     }
-    // skip arcs: forking off the arrow into the block, over the main branch, down into the add
-    const side = [];
-    for (const f of frames) {
-      const add = items.find((m) => m.block === f.name && m.kind === 'add');
-      const first = main.find((m) => blockOf(m) === f.name);
-      if (!first) continue;
-      const centreOf = (a, b) => (a + b) / 2;
-      if (!add) { // a plain net's block: no shortcut to draw
-        const fb = this.boxes.get(first.name), last = this.boxes.get(f.name);
-        s.append(svg('text', { class: 'net-skip-label', x: centreOf(fb.x, last.x + last.w), y: ARC_Y - 5, 'text-anchor': 'middle' }, 'no shortcut'));
-        continue;
-      }
-      const addBox = this.boxes.get(add.name);
-      const xf = this.boxes.get(first.name).x - PAD / 2 - 1, xa = addBox.x + addBox.w / 2, r = 8;
-      s.append(svg('path', {
-        class: 'net-skip', 'marker-end': `url(#${uid}-skiparrow)`,
-        d: `M${xf},${mid} V${ARC_Y + r} Q${xf},${ARC_Y} ${xf + r},${ARC_Y} H${xa - r} Q${xa},${ARC_Y} ${xa},${ARC_Y + r} V${MAIN_Y - 0.5}`,
-      }));
-      s.append(svg('circle', { class: 'net-fork', cx: xf, cy: mid, r: 2.6 }));
-      const ds = items.filter((m) => m.block === f.name && m.side);
-      const centre = centreOf(xf, xa);
-      if (!ds.length) {
-        s.append(svg('text', { class: 'net-skip-label', x: centre, y: ARC_Y - 5, 'text-anchor': 'middle' }, 'identity'));
-        continue;
-      }
-      // the shortcut's boxes sit on the arc, centred on its top run
-      const ws = ds.map((m) => (m.kind === 'conv' ? 74 : m.kind === 'shortcut' ? 66 : 30));
-      let x = centre - (ws.reduce((a, b) => a + b, 0) + GAP * (ds.length - 1)) / 2;
-      ds.forEach((m, k) => {
-        this.boxes.set(m.name, { x, y: ARC_Y - SIDE_H / 2, w: ws[k], h: SIDE_H, side: true });
-        side.push(m);
-        x += ws[k] + GAP;
-      });
-      const label = ds.some((m) => m.kind === 'shortcut') ? 'option A' : 'downsample';
-      s.append(svg('text', { class: 'net-skip-label', x: centre, y: ARC_Y - SIDE_H / 2 - 6, 'text-anchor': 'middle' }, label));
-    }
-    // the boxes
-    for (const m of [...main, ...side].sort((a, b) => items.indexOf(a) - items.indexOf(b))) {
-      const box = this.boxes.get(m.name);
-      const can = this.selectable(m.name);
-      const speak = `${m.fold ? '' : `${m.name}, `}${m.speak}, output ${shapeText(m.shape)}`;
-      const g = svg('g', {
-        id: `${uid}-${m.name.replace(/[^\w-]/g, '_')}`, class: `net-box net-${m.kind}${can ? '' : ' net-fixed'}`,
-        role: 'option', 'aria-selected': 'false', 'aria-label': speak,
-      });
-      if (!can) g.setAttribute('aria-disabled', 'true');
-      g.dataset.name = m.name;
-      if (m.fold) g.dataset.fold = m.fold.join(' ');
-      g.append(svg('title', {}, speak));
-      g.append(svg('rect', { x: box.x, y: box.y, width: box.w, height: box.h, rx: m.kind === 'add' ? box.h / 2 : 5 }));
-      const cx = box.x + box.w / 2;
-      const lines = box.side ? [m.lines.join(' ')] : m.lines;
-      lines.forEach((t, k) => {
-        const dy = (k - (lines.length - 1) / 2) * 12;
-        g.append(svg('text', { class: 'net-kind', x: cx, y: box.y + box.h / 2 + dy + 4, 'text-anchor': 'middle' }, t));
-      });
-      if (m.short && !box.side) g.append(svg('text', { class: 'net-name', x: cx, y: NAME_Y, 'text-anchor': 'middle' }, m.short));
-      if (can) {
-        g.addEventListener('click', () => this.#choose(m.name, true));
-        this.order.push(m.name);
-      }
-      box.g = g;
-      s.append(g);
-    }
-    // the output shape, once under each run of main-branch modules that share it
+    box.g = g;
+    return g;
+  }
+
+  // the output shape, once under each run of main-branch modules that share it
+  #shapes(s, main) {
     let start = 0;
     for (let k = 1; k <= main.length; k++) {
       if (k < main.length && shapeText(main[k].shape) === shapeText(main[start].shape)) continue;
@@ -264,12 +245,6 @@ export class NetworkStrip {
       s.append(svg('text', { class: 'net-shape', x: tx, y: SHAPE_Y, 'text-anchor': 'middle' }, shapeText(main[start].shape)));
       start = k;
     }
-    // the focus ring, moved onto the selected box
-    this.ring = svg('rect', { class: 'net-ring', rx: 7, width: 0, height: 0 });
-    s.append(this.ring);
-    s.addEventListener('keydown', (e) => this.#key(e));
-    root.append(s);
-    if (hadFocus) s.focus();
   }
 
   /** Highlights module `name` (without calling onselect) and scrolls it into view. */
