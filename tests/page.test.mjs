@@ -302,7 +302,17 @@ test('the URL restores layer, digit, hovered cell and settings; garbage falls ba
   const msg = await bad.page.textContent('#status');
   for (const part of [/^Ignored from the link: /, /digit "-3" is not a held-out digit/, /lr "abc" is not a learning rate/, /layer "<img src=x>" is not a layer/, /cell "deltas:999,0,0" is outside the deltas maps/]) assert.match(msg, part);
   assert.equal(await bad.page.locator('#status img').count(), 0, 'URL text goes into the page as text');
-  assert.deepEqual([...errors, ...again.errors, ...bad.errors], []);
+
+  // a lesson's link: the widget's names for digit and optimizer, and parts hidden
+  const lesson = await open(browser, `${srv.url}?sample=4&optimizer=adam&hide=compare,export,bogus`);
+  await ready(lesson.page);
+  assert.equal(await lesson.page.inputValue('#sample'), '4');
+  assert.equal(await lesson.page.inputValue('#opt'), 'adam');
+  assert.equal(await lesson.page.isVisible('#compare-panel'), false, 'compare hidden');
+  assert.equal(await lesson.page.isVisible('#export-st'), false, 'export hidden');
+  assert.equal(await lesson.page.isVisible('#train-panel'), true);
+  assert.match(await lesson.page.textContent('#status'), /hide "bogus" names no part of the page \(network, train, arch, sessions, input, draw, inspect, export, formula, compare\)/);
+  assert.deepEqual([...errors, ...again.errors, ...bad.errors, ...lesson.errors], []);
 });
 
 test('strip, class choice, file picker and export: what a student clicks', async () => {

@@ -47,3 +47,16 @@ test('a right-to-left override in a value cannot reverse the notice: it is writt
   assert.equal(visible('a\u2066b\u200Fc'), 'a\\u{2066}b\\u{200F}c');
   assert.equal(visible('plain "name".png'), 'plain "name".png');
 });
+
+test("the widget's attribute names are read too: sample as digit, optimizer as opt; the link is written in the page's names", () => {
+  const { state, notices } = readUrlState('?sample=12&optimizer=adam&lr=0.01');
+  assert.deepEqual([state.digit, state.opt, state.lr, notices], [12, 'adam', 0.01, []]);
+  // the page's own name wins; a bad alias value is reported under the name given
+  assert.equal(readUrlState('?digit=3&sample=12').state.digit, 3);
+  assert.match(readUrlState('?optimizer=rmsprop').notices[0], /^optimizer "rmsprop" is not an optimizer/);
+  const url = urlOf(state, '?sample=12&optimizer=adam&hide=compare');
+  assert.match(url, /digit=12/);
+  assert.match(url, /opt=adam/);
+  assert.doesNotMatch(url, /sample=|optimizer=/);
+  assert.match(url, /hide=compare/, 'other parameters are kept');
+});

@@ -148,3 +148,68 @@ test('on a cross-origin isolated host the widgets use threads; the delta and ful
     await iso.close();
   }
 });
+
+test('author controls: lesson settings as attributes, hidden parts, warnings for bad values, "open in the playground", the fallback', async () => {
+  const { page, errors } = await open(browser, `${srv.url}embed.html`);
+  const warnings = [];
+  page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+  await rendered(page);
+  // a train widget with a lesson's settings and two parts hidden: it trains 7 steps with them
+  await addWidget(page, 'lesson', { view: 'train', steps: '7', lr: '0.02', batch: '16', optimizer: 'adam', seed: '3', hide: 'reset,curve' });
+  const start = page.locator('#lesson button:has-text("Train 7 steps")');
+  await start.waitFor({ timeout: 60_000 });
+  assert.equal(await page.locator('#lesson button:has-text("From scratch")').isVisible(), false, 'reset hidden');
+  assert.equal(await page.locator('#lesson canvas.rp-curve').isVisible(), false, 'curve hidden');
+  assert.match(await page.locator('#lesson .rp-settings').textContent(), /^Adam, learning rate 0\.02, batch 16, seed 3$/);
+  await start.click();
+  const stat = await page.waitForFunction(() => /^step 7 · loss \d/.test(document.getElementById('lesson').shadowRoot.querySelector('.rp-stat').textContent)
+    && document.getElementById('lesson').shadowRoot.querySelector('.rp-stat').textContent, null, { timeout: 60_000 }).then((h) => h.jsonValue());
+  const widgetLoss = Number(stat.split('loss ')[1]);
+  // its link opens the page with the same settings, and 7 steps there give the same loss
+  const lessonUrl = await page.getAttribute('#lesson a.rp-open', 'href');
+  assert.match(lessonUrl, /index\.html\?.*lr=0\.02&batch=16&opt=adam&seed=3&steps=7/);
+  const full = await open(browser, lessonUrl);
+  await full.page.waitForFunction(() => window.playground?.ready && document.querySelector('#formula')?.dataset.kind, null, { timeout: 90_000 });
+  assert.deepEqual(await full.page.evaluate(() => ['lr', 'batch', 'opt', 'seed', 'steps'].map((id) => document.getElementById(id).value)), ['0.02', '16', 'adam', '3', '7']);
+  await full.page.click('#start');
+  await full.page.waitForFunction(() => /^Step 7: loss/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  // (the widget writes 3 decimals, the page 4: equal within their rounding)
+  const pageLoss = Number(await full.page.textContent('#stat-loss'));
+  assert.ok(Math.abs(pageLoss - widgetLoss) <= 0.00055, `the same 7 steps in the widget and the page: ${widgetLoss} vs ${pageLoss}`);
+
+  // bad values are ignored with a warning that names them; the widget still works
+  await addWidget(page, 'warned', { view: 'formula', layer: 'layer2.0.conv1', sample: '5', target: '3', lr: 'abc', hide: 'numeric,bogus' });
+  await page.waitForFunction(() => document.getElementById('warned').shadowRoot.querySelector('.rp-pane')?.dataset.kind === 'conv_input_delta', null, { timeout: 60_000 });
+  const said = warnings.find((w) => w.includes('id="warned"')) ?? '';
+  assert.match(said, /lr="abc" is not a learning rate/);
+  assert.match(said, /hide="bogus": the formula view has no such part/);
+  assert.ok(await page.locator('#warned .formula-numeric').count() === 1 && !(await page.locator('#warned .formula-numeric').isVisible()), '"Check numerically" hidden');
+  const index = JSON.parse(await page.evaluate(() => document.getElementById('warned').shadowRoot.querySelector('.rp-pane').dataset.index));
+  const cellUrl = await page.getAttribute('#warned a.rp-open', 'href');
+  assert.match(cellUrl, new RegExp(`layer=layer2\\.0\\.conv1&digit=5&target=3&cell=input:${index.slice(1).join(',')}`));
+  assert.doesNotMatch(cellUrl, /lr=/, 'the ignored value is not passed on');
+  const there = await open(browser, cellUrl);
+  await there.page.waitForFunction((i) => document.querySelector('#formula')?.dataset.index === i, JSON.stringify(index), { timeout: 90_000 });
+  assert.equal(await there.page.getAttribute('#formula', 'data-kind'), 'conv_input_delta');
+  assert.match(await there.page.textContent('#prediction'), /^held-out digit 5 /);
+  assert.match(await there.page.textContent('#deltas-title'), /from class 3/);
+
+  // the element's children are its fallback: before the upgrade, and in print instead of the widget
+  const bare = await open(browser, 'about:blank');
+  await bare.page.setContent('<resnet-playground view="formula"><p id="fb">a static picture of the formula</p></resnet-playground>');
+  assert.equal(await bare.page.isVisible('#fb'), true, 'shown before the element upgrades');
+  await page.evaluate(() => {
+    const w = document.createElement('resnet-playground');
+    w.id = 'printed';
+    w.setAttribute('view', 'featuremaps');
+    w.innerHTML = '<p id="fb2">a static picture of the maps</p>';
+    document.body.append(w);
+  });
+  await page.waitForFunction(() => document.getElementById('printed').shadowRoot.querySelectorAll('canvas[data-channel]').length > 0, null, { timeout: 60_000 });
+  assert.equal(await page.isVisible('#fb2'), false, 'the live widget replaces it on screen');
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.isVisible('#fb2'), true, 'printed: the fallback');
+  assert.equal(await page.locator('#printed .rp-widget').isVisible(), false, 'printed: not the live widget');
+  await page.emulateMedia({ media: 'screen' });
+  assert.deepEqual([...errors, ...full.errors, ...there.errors], []);
+});

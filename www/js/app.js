@@ -11,7 +11,7 @@
 //   Sessions    nothing lost: IndexedDB and files (page/sessions.js)
 //   Compare     the residual lesson: models side by side, gradient flow, rewind (page/compare.js)
 import { EngineClient, MNIST } from './engine-client.js';
-import { $ } from './dom.js';
+import { $, hideParts } from './dom.js';
 import { readUrlState, visible, useSettings, DEFAULTS, SETTING_KEYS } from './state.js';
 import { LINK, state, notices, update, status } from './page/context.js';
 import { engineModel, setUpArchitecture } from './page/arch.js';
@@ -21,6 +21,13 @@ import { setUpSession } from './page/sessions.js';
 import { setUpCompare } from './page/compare.js';
 
 async function main() {
+  // ?hide=compare,export: parts of the page a lesson does not want (data-part in index.html)
+  const unknown = hideParts(document, new URLSearchParams(LINK).get('hide'));
+  if (unknown.length) {
+    const parts = [...document.querySelectorAll('[data-part]')].map((e) => e.dataset.part).join(', ');
+    notices.push(`hide "${visible(unknown.join(','))}" names no part of the page (${parts})`);
+    console.warn(`resnet-playground: ignored hide=${unknown.join(',')}: the page's parts are ${parts}`);
+  }
   let engine, engineNote = '';
   try {
     // ?engine=threads|simd|compat forces a build (default: the fastest this page can run)

@@ -22,3 +22,16 @@ export function download(bytes, name, type = 'application/octet-stream') {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/** Hides the parts of `root` named in `list` ("compare,export": elements marked
+ *  data-part="<name>") and returns the names no part has. */
+export function hideParts(root, list) {
+  const unknown = [];
+  for (const name of String(list ?? '').split(/[\s,]+/).filter(Boolean)) {
+    const parts = [...root.querySelectorAll('[data-part]')].filter((e) => e.dataset.part === name);
+    if (!parts.length) unknown.push(name);
+    for (const e of parts) e.classList.add('rp-hidden');
+  }
+  return unknown;
+}
+

@@ -1,6 +1,8 @@
 // The page's shared state and its URL form, so a link reproduces a view:
 //   ?arch=plain20&layer=layer2.0.conv1&digit=7&target=3&cell=input:0,3,4,6&lr=0.05&batch=32&opt=sgd&seed=1&steps=200
 //   &compare=plain20,resnet20   (compare mode's models)
+//   &hide=compare,export        (parts of the page to hide: page/parts.js)
+// `sample` and `optimizer` (the widget's attribute names) are read as `digit` and `opt`.
 // `cell` is `<grid>:<indices>`: grid `acts`, `deltas`, `input` (δ at a conv's input) with
 // c,x,y, or `weights` with o,i,a,b. `arch` names the network (the engine reads the id:
 // resnet8, resnet20, plain56, resnet20-a-nobn, …; its form is checked here, its meaning there).
@@ -74,6 +76,9 @@ export function visible(text) {
   return String(text).replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, (c) => `\\u{${c.codePointAt(0).toString(16).toUpperCase()}}`);
 }
 
+// The widget's attribute names, which the page reads too (where its own name is absent).
+const ALIASES = { digit: 'sample', opt: 'optimizer' };
+
 /** Parses a query string: {state, notices} (notices: one sentence per ignored parameter);
  *  `only`: just these keys. */
 export function readUrlState(search, only = null) {
@@ -81,10 +86,11 @@ export function readUrlState(search, only = null) {
   const state = { ...DEFAULTS };
   const notices = [];
   for (const key of only ?? Object.keys(PARSE)) {
-    const raw = q.get(key);
+    const name = q.has(key) || !ALIASES[key] ? key : ALIASES[key];
+    const raw = q.get(name);
     if (raw === null || !readable(key)) continue;
     const v = PARSE[key](raw);
-    if (v === undefined) notices.push(`${key} "${visible(raw.slice(0, 60))}" ${whatIs(key)}`);
+    if (v === undefined) notices.push(`${name} "${visible(raw.slice(0, 60))}" ${whatIs(key)}`);
     else state[key] = v;
   }
   return { state, notices };
@@ -93,6 +99,7 @@ export function readUrlState(search, only = null) {
 /** The query string of `state` (other parameters of `search`, e.g. engine=, are kept). */
 export function urlOf(state, search = '') {
   const q = new URLSearchParams(search);
+  for (const alias of Object.values(ALIASES)) q.delete(alias); // (written under the page's names)
   for (const key of Object.keys(PARSE)) {
     const v = state[key];
     if (v === null || v === undefined) q.delete(key);

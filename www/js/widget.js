@@ -6,12 +6,18 @@
 // Attributes (reflected as properties): view = formula | featuremaps | delta | draw | train |
 // compare | flow | full; layer (a module name; default: the model's focus, the first conv of its first block
 // that changes shape); cell ("n,c,x,y" of the map the view
-// shows); sample (held-out digit 0–1999); model (weights URL, default the pretrained model next
+// shows); sample (held-out digit 0–1999); target (the class δ comes from; default the label);
+// model (weights URL, default the pretrained model next
 // to this file); arch (a network of the family instead, from random weights: plain20,
-// resnet56, resnet20-a, … as the page's ?arch=; ignored when model is given); seed (of "From scratch" in the train view, default 1); height (CSS length);
-// theme = light | dark (default: the reader's preference); engine = shared | own;
-// compare (compare and flow views: the models, "plain20,resnet20" as the page's ?compare=,
-// default the engine's first lesson) and steps (of its Start, default the lesson's).
+// resnet56, resnet20-a, … as the page's ?arch=; ignored when model is given); the training
+// settings steps, lr, batch, optimizer (sgd | adam) and seed (ranges and defaults: the
+// engine's; train, compare and flow views); compare (compare and flow views: the models,
+// "plain20,resnet20" as the page's ?compare=, default the engine's first lesson); hide (parts
+// of the view to leave out, widget-settings.js PARTS); height (CSS length);
+// theme = light | dark (default: the reader's preference); engine = shared | own.
+// Each name is also the full page's URL parameter; a value that does not parse is ignored
+// with a console warning. "Open in the playground" opens the page with the widget's state.
+// The element's own children are its fallback: shown before it upgrades and when printed.
 // The host element reports the build it runs on in data-build and data-threads.
 // Events (bubbling, composed): `prediction` {detail: {predicted, probabilities}}, `step`
 // {detail: {step, loss, accuracy}} (compare and flow views: {step, models: [{id, label, loss,
@@ -23,26 +29,24 @@
 // Everything renders into a shadow root with the site's own style sheets, so the host's CSS
 // cannot reach in and the widget's cannot leak out.
 import { SITE, engineFor, forgetEngine, widgetSheets, documentFonts } from './widget-host.js';
+import { VIEWS, SETTING_ATTRIBUTES, readSettings, hidingSheet, playgroundUrl } from './widget-settings.js';
+import { trainView, comparePanel } from './widget-training.js';
 import { HeatmapGrid } from './views/heatmaps.js';
 import { FormulaPane } from './views/formula.js';
 import { ProbBars } from './views/probs.js';
 import { DrawPad } from './views/draw.js';
-import { Chart } from './views/curves.js';
-import { ComparePanel } from './views/compare.js';
 import { canvasToDigit } from './preprocess.js';
-import { visible } from './state.js';
+import { visible, parseValue, useSettings } from './state.js';
 import { el } from './dom.js';
 
-const VIEWS = ['formula', 'featuremaps', 'delta', 'draw', 'train', 'compare', 'flow', 'full'];
-
 export class ResNetPlayground extends HTMLElement {
-  static observedAttributes = ['view', 'layer', 'cell', 'sample', 'model', 'arch', 'height', 'theme', 'engine', 'seed', 'compare', 'steps'];
+  static observedAttributes = ['view', 'cell', 'model', 'height', 'theme', 'engine', ...SETTING_ATTRIBUTES];
 
   constructor() {
     super();
     this.root = this.attachShadow({ mode: 'open' });
     this.custom = null; // drawn pixels (draw view)
-    this.target = null;
+    this.values = {};   // the settings read from the attributes (widget-settings.js)
   }
 
   // reflected attributes
@@ -52,7 +56,7 @@ export class ResNetPlayground extends HTMLElement {
   set layer(v) { this.setAttribute('layer', v); }
   get cell() { return this.getAttribute('cell') || ''; }
   set cell(v) { this.setAttribute('cell', v); }
-  get sample() { const n = Number(this.getAttribute('sample') ?? 0); return Number.isInteger(n) && n >= 0 && n < 2000 ? n : 0; }
+  get sample() { return parseValue('digit', this.getAttribute('sample') ?? '') ?? 0; }
   set sample(v) { this.setAttribute('sample', String(v)); }
   get model() { return new URL(this.getAttribute('model') || 'models/resnet8-mnist.safetensors', this.getAttribute('model') ? document.baseURI : SITE).href; }
   set model(v) { this.setAttribute('model', v); }
@@ -60,11 +64,11 @@ export class ResNetPlayground extends HTMLElement {
   set arch(v) { this.setAttribute('arch', v); }
   /** What the engine loads: the model URL, or a fresh network of the family (`arch`). */
   get source() { return !this.getAttribute('model') && this.arch && this.arch !== 'resnet8' ? `arch:${this.arch}` : this.model; }
-  get seed() { const n = Number(this.getAttribute('seed') ?? 1); return Number.isInteger(n) && n >= 0 && n <= 4294967295 ? n : 1; }
+  get seed() { return this.values.seed ?? 1; }
   set seed(v) { this.setAttribute('seed', String(v)); }
   get compare() { return this.getAttribute('compare') || ''; }
   set compare(v) { this.setAttribute('compare', v); }
-  get steps() { const n = Number(this.getAttribute('steps')); return Number.isInteger(n) && n >= 1 && n <= 100000 ? n : undefined; }
+  get steps() { return this.values.steps; }
   set steps(v) { this.setAttribute('steps', String(v)); }
   get height() { return this.getAttribute('height') || ''; }
   set height(v) { this.setAttribute('height', v); }
@@ -87,15 +91,17 @@ export class ResNetPlayground extends HTMLElement {
   async pass(e) {
     const input = this.custom ? { pixels: this.custom.slice() } : { heldOut: this.sample };
     const layer = this.graph.modules.some((m) => m.name === this.shown) ? this.shown : this.graph.focus;
-    const v = await e.inspect({ ...input, target: this.target, layer });
+    const v = await e.inspect({ ...input, target: this.values.target ?? null, layer });
     this.seen = v;
     this.current = { p: Array.from(v.probs), label: v.label, pred: v.pred, target: v.target };
   }
 
-  #emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true })); }
+  /** Dispatches a `type` event from the host (bubbling out of the shadow root). */
+  emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true })); }
 
   async #render() {
     const gen = (this.gen = (this.gen ?? 0) + 1);
+    this.open = this.pointing = null;
     documentFonts();
     this.#size();
     const sheet = (href) => Object.assign(document.createElement('link'), { rel: 'stylesheet', href: new URL(href, SITE).href });
@@ -105,9 +111,12 @@ export class ResNetPlayground extends HTMLElement {
     const status = el('p', 'status', 'loading the engine…');
     status.setAttribute('role', 'status');
     box.append(status);
-    this.root.replaceChildren(sheet('vendor/katex/katex.min.css'), box);
+    // (the element's children are the fallback: shown before the upgrade and when printed)
+    this.root.replaceChildren(sheet('vendor/katex/katex.min.css'), box, el('slot', 'rp-fallback'));
+    let sheets;
     try {
-      this.root.adoptedStyleSheets = await widgetSheets();
+      sheets = await widgetSheets();
+      this.root.adoptedStyleSheets = sheets;
     } catch (e) {
       status.textContent = `The playground's styles could not load: ${e.message}`;
       return;
@@ -129,10 +138,17 @@ export class ResNetPlayground extends HTMLElement {
       this.dataset.build = client.info.build;
       this.dataset.threads = String(client.info.threads);
       status.textContent = '';
+      // the author's settings, by the page's rules and the engine's ranges
+      useSettings(await client.settings());
+      const { values, hide, ignored } = readSettings(this);
+      this.values = values;
+      if (ignored.length) console.warn(`<resnet-playground${this.id ? ` id="${this.id}"` : ''}> ignored ${ignored.join('; ')}`);
+      this.root.adoptedStyleSheets = [...sheets, hidingSheet(hide)];
       // the model's graph: its ends, and (no layer given) the layer it names as its focus
       this.graph = await this.engine.run(null, (e) => e.modules());
-      this.shown = this.layer || this.graph.focus;
+      this.shown = this.values.layer || this.graph.focus;
       await this[`view_${this.view}`](box, status);
+      box.append(this.#openLink());
     } catch (e) {
       if (gen !== this.gen) return;
       status.textContent = e.forReader ? e.message : `The playground could not start: ${e.message}`;
@@ -156,9 +172,30 @@ export class ResNetPlayground extends HTMLElement {
     };
   }
 
-  #fresh() { this.engine.owner = null; }
+  /** The weights changed: every widget passes again before it reads. */
+  fresh() { this.engine.owner = null; }
 
-  async #grid(box, kind, name, onCell) {
+  // "Open in the playground": the full page with this widget's settings, layer and cell
+  #openLink() {
+    this.open = Object.assign(el('a', 'rp-open', 'Open in the playground ↗'), { target: '_blank', rel: 'noopener' });
+    this.open.dataset.part = 'open';
+    const { grid = null, cell = null, compare = null } = this.pointing ?? {};
+    this.pointAt(grid, cell, compare);
+    return this.open;
+  }
+
+  /** Points "open in the playground" at cell [c, x, y] of the page's `grid` (acts | deltas |
+   *  input), or at the comparison `compare` ("plain20,resnet20"). */
+  pointAt(grid, cell, compare = null) {
+    this.pointing = { grid, cell, compare };
+    const layer = ['compare', 'flow', 'draw', 'train'].includes(this.view) ? null : this.shown;
+    if (this.open) this.open.href = playgroundUrl(SITE, this.values, { layer, grid, cell, compare });
+  }
+
+
+  // a map of tensor `name`; a cell under the cursor is told (`cellchange`, then `onCell`) and
+  // "open in the playground" points at it, as the page's grid `pageGrid`
+  async #grid(box, kind, name, pageGrid, onCell = () => {}) {
     // the pass brought the layer's tensors; any other is asked for
     const mine = (e) => [this.seen?.act, this.seen?.delta, this.seen?.inputDelta].find((t) => t?.name === name);
     const [d, s] = await this.engine.run(this, (e) => (mine(e) ? [mine(e).data, mine(e).shape] : Promise.all([e.tensor(name), e.tensorShape(name)]))).catch(async (err) => {
@@ -167,22 +204,25 @@ export class ResNetPlayground extends HTMLElement {
       const layers = this.graph.modules.slice(1).map((m) => m.name);
       throw Object.assign(new Error(`This model has no layer "${visible(this.shown)}". Its layers: ${layers.join(', ')}.`), { forReader: true });
     });
-    const grid = new HeatmapGrid(box.appendChild(el('div')), { kind, label: name, onCell });
+    const root = box.appendChild(el('div'));
+    root.dataset.part = 'map';
+    const grid = new HeatmapGrid(root, { kind, label: name, onCell: (c) => {
+      this.emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value });
+      this.pointAt(pageGrid, [c.c, c.x, c.y]);
+      onCell(c);
+    } });
     const shape = s.length === 2 ? [s[0], 1, 1, s[1]] : Array.from(s);
     grid.show(name, d, shape);
     const idx = this.cell.split(',').map(Number);
     if (idx.length === 4 && idx.every((v, k) => Number.isInteger(v) && v >= 0 && v < shape[k])) grid.select({ c: idx[1], x: idx[2], y: idx[3] }, { notify: false });
     else if (kind === 'diverging') grid.selectLargest(); // no cell given
+    this.pointAt(pageGrid, [grid.cell.c, grid.cell.x, grid.cell.y]);
     return grid;
   }
 
-  async view_featuremaps(box) {
-    await this.#grid(box, 'sequential', `act.${this.shown}`, (c) => this.#emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value }));
-  }
+  async view_featuremaps(box) { await this.#grid(box, 'sequential', `act.${this.shown}`, 'acts'); }
 
-  async view_delta(box) {
-    await this.#grid(box, 'diverging', `delta.${this.shown}`, (c) => this.#emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value }));
-  }
+  async view_delta(box) { await this.#grid(box, 'diverging', `delta.${this.shown}`, 'deltas'); }
 
   // a δ map and the formula pane: for a conv, δ at its input (conv_input_delta); else its δ
   async view_formula(box, status) {
@@ -195,19 +235,19 @@ export class ResNetPlayground extends HTMLElement {
       return;
     }
     const pane = new FormulaPane(el('div', 'rp-pane'), { engine: this.#mine(), canQuery: () => true });
-    const grid = await this.#grid(box, 'diverging', `delta.${site.z}`, (c) => {
-      this.#emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value });
-      pane.explain({ kind: 'conv_input_delta', conv: site.name, n: c.n, i: c.c, x: c.x, y: c.y }, { site, caption: `δ at the input of ${site.name}` });
-    });
+    pane.root.dataset.part = 'pane';
+    const explain = ({ c, x, y }) => pane.explain({ kind: 'conv_input_delta', conv: site.name, n: 0, i: c, x, y }, { site, caption: `δ at the input of ${site.name}` });
+    const grid = await this.#grid(box, 'diverging', `delta.${site.z}`, 'input', explain);
     box.append(pane.root);
-    const { c, x, y } = grid.cell;
-    pane.explain({ kind: 'conv_input_delta', conv: site.name, n: 0, i: c, x, y }, { site, caption: `δ at the input of ${site.name}` });
+    explain(grid.cell);
   }
 
   async view_draw(box) {
     const row = box.appendChild(el('div', 'input-row'));
     const padBox = row.appendChild(el('div', 'drawpad-box'));
     const seen = row.appendChild(el('div', 'prob-box'));
+    padBox.dataset.part = 'pad';
+    seen.dataset.part = 'probabilities';
     const pred = seen.appendChild(el('p', 'rp-prediction', 'Draw a digit.'));
     pred.setAttribute('aria-live', 'polite');
     const bars = new ProbBars(seen.appendChild(el('div')), { onpick: () => {} });
@@ -217,86 +257,22 @@ export class ResNetPlayground extends HTMLElement {
         try {
           const { pixels } = await canvasToDigit(canvas);
           this.custom = pixels;
-          this.#fresh();
+          this.fresh();
           await this.engine.run(this, async () => {});
           const { p, pred: k } = this.current;
           bars.show(p, { target: k });
           pred.textContent = `predicted ${k} (p = ${p[k].toFixed(3)})`;
-          this.#emit('prediction', { predicted: k, probabilities: p });
+          this.emit('prediction', { predicted: k, probabilities: p });
         } catch (e) { pred.textContent = `Could not read the drawing: ${e.message}`; }
       },
     });
   }
 
-  async view_compare(box) { await this.#comparePanel(box, { flow: false, rewind: false }); }
+  async view_compare(box) { await comparePanel(this, box, { flow: false, rewind: false }); }
 
-  async view_flow(box) { await this.#comparePanel(box, { flow: true, rewind: false }); }
+  async view_flow(box) { await comparePanel(this, box, { flow: true, rewind: false }); }
 
-  // compare mode's panel (views/compare.js) on the shared engine: the engine keeps one
-  // comparison, so a widget whose comparison another widget has replaced starts its own again
-  async #comparePanel(box, parts) {
-    const client = await this.engine.client;
-    const queued = (fn) => this.engine.run(null, fn);
-    const members = this.compare ? this.compare.split(',').map((s) => s.trim().toLowerCase()) : undefined;
-    const panel = new ComparePanel(box.appendChild(el('div', 'rp-compare')), {
-      parts,
-      initial: { members, steps: this.steps },
-      api: {
-        lessons: () => queued((e) => e.compareLessons()),
-        family: () => queued((e) => e.family()),
-        start: (ids) => queued((e) => { this.engine.comparer = panel; return e.compareStart(ids, this.seed); }),
-        owns: () => this.engine.comparer === panel,
-        run: (steps, onProgress, opts) => queued((e) => e.compare(steps, onProgress, opts)),
-        state: () => client.compareState(), // (answered between steps, not after the run)
-        fork: (step) => queued((e) => e.compareFork(step)),
-        pause: () => client.pause(),
-        resume: () => client.resume(),
-        cancel: () => client.cancel(),
-      },
-      onstep: (p) => this.#emit('step', { step: p.step, models: p.members.map((m, i) => ({ id: panel.state.members[i].id, label: panel.state.members[i].label, loss: m.loss, accuracy: m.accuracy })) }),
-    });
-    await panel.init();
-  }
-
-  async view_train(box, status) {
-    const controls = box.appendChild(el('div', 'controls'));
-    const start = controls.appendChild(el('button', '', 'Train 50 steps'));
-    const stop = controls.appendChild(el('button', 'secondary', 'Stop'));
-    const reset = controls.appendChild(el('button', 'secondary', 'From scratch'));
-    for (const b of [start, stop, reset]) b.type = 'button';
-    stop.disabled = true;
-    const stat = controls.appendChild(el('span', 'rp-stat'));
-    stat.setAttribute('aria-live', 'polite');
-    const canvas = box.appendChild(el('canvas', 'rp-curve'));
-    canvas.setAttribute('role', 'img');
-    canvas.setAttribute('aria-label', 'loss by training step');
-    const chart = new Chart(canvas, { yLabel: 'loss', yMax: 0.5, series: [{ key: 'train', label: 'training batch', colour: '#2d6cdf' }] });
-    const client = await this.engine.client;
-    reset.onclick = async () => {
-      await this.engine.run(null, (e) => e.resetModel(this.seed));
-      this.#fresh();
-      chart.clear();
-      stat.textContent = 'random weights: train from scratch';
-    };
-    stop.onclick = () => client.cancel();
-    start.onclick = async () => {
-      start.disabled = reset.disabled = true;
-      stop.disabled = false;
-      try {
-        const last = await this.engine.run(null, () => client.train(50, (p) => {
-          if (p.paused) return;
-          chart.add('train', p.step, p.loss);
-          chart.draw();
-          stat.textContent = `step ${p.step} · loss ${p.loss.toFixed(3)}`;
-          this.#emit('step', { step: p.step, loss: p.loss, accuracy: p.accuracy });
-        }));
-        stat.textContent = `step ${last.step} · loss ${last.loss.toFixed(3)}`;
-      } catch (e) { status.textContent = `Training stopped: ${e.message}`; }
-      this.#fresh(); // the weights changed: every widget passes again
-      start.disabled = reset.disabled = false;
-      stop.disabled = true;
-    };
-  }
+  async view_train(box, status) { await trainView(this, box, status); }
 }
 
 if (!customElements.get('resnet-playground')) customElements.define('resnet-playground', ResNetPlayground);

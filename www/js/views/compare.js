@@ -31,7 +31,8 @@ export class ComparePanel {
     const [{ lessons, maxMembers }, fam] = await Promise.all([this.api.lessons(), this.api.family()]);
     this.lessons = lessons;
     const r = this.root;
-    const settings = r.appendChild(el('div', 'controls settings'));
+    const part = (node, name) => { node.dataset.part = name; return node; }; // (what an author may hide)
+    const settings = r.appendChild(part(el('div', 'controls settings'), 'settings'));
     this.lesson = el('select', 'cmp-lesson');
     this.lesson.append(...lessons.map((l) => new Option(l.label, l.id)), new Option('(your choice)', ''));
     settings.append(labelled('Lesson', this.lesson));
@@ -57,7 +58,7 @@ export class ComparePanel {
       this.steps.value = String(l.steps);
       this.#picked();
     };
-    const buttons = r.appendChild(el('div', 'controls'));
+    const buttons = r.appendChild(part(el('div', 'controls'), 'buttons'));
     this.startBtn = buttons.appendChild(button('Start', 'cmp-start'));
     this.pauseBtn = buttons.appendChild(button('Pause', 'cmp-pause'));
     this.stopBtn = buttons.appendChild(button('Stop', 'cmp-stop'));
@@ -75,12 +76,12 @@ export class ComparePanel {
     this.note = r.appendChild(el('p', 'hint small cmp-status'));
     this.note.setAttribute('role', 'status');
     this.note.setAttribute('aria-live', 'polite');
-    this.legend = r.appendChild(el('ul', 'cmp-legend'));
-    const charts = r.appendChild(el('div', 'charts'));
+    this.legend = r.appendChild(part(el('ul', 'cmp-legend'), 'legend'));
+    const charts = r.appendChild(part(el('div', 'charts'), 'curves'));
     const canvas = (cls, label) => { const c = charts.appendChild(el('canvas', cls)); c.setAttribute('role', 'img'); c.setAttribute('aria-label', label); return c; };
     this.loss = new Chart(canvas('cmp-loss', 'loss by training step, one line per model; dots: held-out digits'), { yLabel: 'loss', yMax: 0.5, series: [], linesScale: true });
     this.acc = new Chart(canvas('cmp-acc', 'accuracy by training step, one line per model; dots: held-out digits'), { yLabel: 'accuracy', yMax: 1, fixed: true, percent: true, series: [] });
-    r.append(el('p', 'hint small', 'Lines: the training batch of each step. Dots: the first 500 held-out digits, every tenth of the run (▲: a held-out loss above the chart).'));
+    r.append(part(el('p', 'hint small', 'Lines: the training batch of each step. Dots: the first 500 held-out digits, every tenth of the run (▲: a held-out loss above the chart).'), 'curves'));
     if (this.parts.flow) this.flow = new FlowPanel(r);
     if (this.parts.rewind) this.#buildRewind();
     this.#controls();

@@ -17,10 +17,12 @@ const SYMBOL = { grad: '‖∂C/∂w‖', update: '‖Δw‖/‖w‖', delta: '�
 export const labelled = (text, control) => { const l = el('label', '', `${text} `); l.append(control); return l; };
 
 export class FlowPanel {
-  /** Builds the section at the end of `r`. */
-  constructor(r) {
+  /** Builds the section at the end of `root`. */
+  constructor(root) {
     this.state = null;
     this.at = null;
+    const r = root.appendChild(el('div', 'flow-panel'));
+    r.dataset.part = 'flow';
     r.append(el('h3', '', 'Gradient flow'));
     r.append(el('p', 'hint small', 'For every layer with weights, recorded every few steps of the comparison. Hover a cell (or focus the map with Tab and use the arrow keys) for its numbers.'));
     const c = r.appendChild(el('div', 'controls settings'));

@@ -191,6 +191,7 @@ export class FormulaPane {
   // the value moved by ±ε on the same input), beside backprop
   #numeric(query, f) {
     const box = el('div', 'formula-numeric');
+    box.dataset.part = 'numeric';
     const button = el('button', 'secondary small', 'Check numerically');
     button.type = 'button';
     const out = el('div', 'numeric-result');
@@ -224,6 +225,7 @@ export class FormulaPane {
 
   #terms(f) {
     const wrap = el('div', 'formula-terms');
+    wrap.dataset.part = 'terms';
     const table = el('table', 'terms');
     const symbols = SYMBOLS[f.kind] ?? f.factor_names;
     const legend = f.factor_names.map((n, k) => (symbols[k] !== n ? `${symbols[k]} = ${n}` : '')).filter(Boolean).join(', ');

@@ -11,6 +11,7 @@ import { el } from '../dom.js';
  */
 export function pictureBox(pic, channel) {
   const box = el('div', 'picture');
+  box.dataset.part = 'picture'; // (an author may hide it: widget-settings.js)
   const head = el('div', 'picture-head');
   const prev = el('button', 'secondary small', '◀');
   const next = el('button', 'secondary small', '▶');
