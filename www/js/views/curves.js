@@ -83,8 +83,11 @@ export class Chart {
     const maxStep = Math.max(minStep + 10, last);
     const x = (s) => L + (W - L - R) * ((s - minStep) / (maxStep - minStep));
     const y = (v) => T + (H - T - B) * (1 - Math.min(v, yMax) / yMax);
-    g.strokeStyle = '#dfe3e8';
-    g.fillStyle = '#5b6673';
+    // the theme's colours (a dark widget's too), from the page's custom properties
+    const css = getComputedStyle(this.canvas);
+    const colour = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+    g.strokeStyle = colour('--line', '#dfe3e8');
+    g.fillStyle = colour('--muted', '#5b6673');
     g.lineWidth = 1;
     g.textAlign = 'right';
     for (let i = 0; i <= 4; i++) {
@@ -108,7 +111,7 @@ export class Chart {
     g.textAlign = 'right';
     for (const s of [...this.series].reverse().filter((s) => s.label)) {
       const w = g.measureText(s.label).width;
-      g.fillStyle = '#1d232b';
+      g.fillStyle = colour('--fg', '#1d232b');
       g.fillText(s.label, lx, 12);
       g.fillStyle = s.colour;
       g.fillRect(lx - w - 16, 6, 11, 3);

@@ -211,7 +211,7 @@ export class NetworkStrip {
     const speak = `${m.fold ? '' : `${m.name}, `}${m.speak}, output ${shapeText(m.shape)}`;
     const g = svg('g', {
       id: `${this.uid}-${m.name.replace(/[^\w-]/g, '_')}`, class: `net-box net-${m.kind}${can ? '' : ' net-fixed'}`,
-      role: 'option', 'aria-selected': 'false', 'aria-label': speak,
+      role: 'option', 'aria-selected': 'false', // (its name: the <title> below)
     });
     if (!can) g.setAttribute('aria-disabled', 'true');
     g.dataset.name = m.name;

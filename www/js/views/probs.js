@@ -20,24 +20,27 @@ export class ProbBars {
       const bar = span('prob-bar');
       track.append(bar);
       const val = span('prob-value');
-      b.append(name, track, val);
+      // (the button's name is its text: "class 3: probability 0.981, predicted"; the words
+      // around the digit and the value are for screen readers only)
+      const notes = span('visually-hidden');
+      b.append(span('visually-hidden', 'class '), name, span('visually-hidden', ': probability '), track, val, notes);
       b.onclick = () => this.onpick?.(j);
       root.append(b);
-      this.rows.push({ b, bar, val });
+      this.rows.push({ b, bar, val, notes });
     }
   }
 
   /** probs: 10 numbers; label: true class or null; target: class δ comes from. */
   show(probs, { label = null, target }) {
     const pred = probs.indexOf(Math.max(...probs));
-    this.rows.forEach(({ b, bar, val }, j) => {
+    this.rows.forEach(({ b, bar, val, notes }, j) => {
       bar.style.width = `${(100 * probs[j]).toFixed(1)}%`;
       val.textContent = probs[j] >= 0.001 ? probs[j].toFixed(3) : probs[j].toExponential(0);
       b.classList.toggle('predicted', j === pred);
       b.classList.toggle('label', j === label);
       b.classList.toggle('target', j === target);
       b.setAttribute('aria-pressed', String(j === target));
-      b.setAttribute('aria-label', `class ${j}: probability ${probs[j].toFixed(3)}${j === pred ? ', predicted' : ''}${j === label ? ', true label' : ''}${j === target ? ', δ computed from this class' : ''}`);
+      notes.textContent = `${j === pred ? ', predicted' : ''}${j === label ? ', true label' : ''}${j === target ? ', δ computed from this class' : ''}`;
     });
     this.root.dataset.predicted = String(pred);
     return pred;

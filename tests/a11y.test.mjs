@@ -1,0 +1,92 @@
+// Accessibility, audited with axe-core (npm) in headless Chromium: the playground page, the
+// widgets' example page and the mdBook chapter, in light and dark themes, have no serious or
+// critical violations (colour contrast of legends and labels included; axe reads into the
+// widgets' open shadow roots). Every view is also usable from the keyboard: the maps, the
+// kernels, the strip and the flow map take focus and move with the arrow keys.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { serve } from './server.mjs';
+import { launch, open } from './browser.mjs';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const DIST = process.env.DIST || new URL('../dist', import.meta.url).pathname;
+const BOOK = process.env.BOOK || new URL('../examples/course-notes/book', import.meta.url).pathname;
+let browser, srv, book;
+before(async () => {
+  browser = await launch();
+  srv = await serve({ root: DIST, isolated: false });
+  book = await serve({ root: BOOK, isolated: false });
+});
+after(async () => { await browser?.close(); await srv?.close(); await book?.close(); });
+
+/** axe's serious and critical violations on the page as it is now: "rule: target (summary)". */
+async function audit(page) {
+  await page.addScriptTag({ path: AXE });
+  const found = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) => v.nodes.map((n) => `${v.id}: ${JSON.stringify(n.target)} (${n.failureSummary?.split('\n')[1]?.trim() ?? v.help})`)));
+  return found;
+}
+
+const pageReady = (page) => page.waitForFunction(() => window.playground?.ready && document.querySelector('#formula')?.dataset.kind, null, { timeout: 90_000 });
+const widgetsReady = (page, n) => page.waitForFunction((k) => [...document.querySelectorAll('resnet-playground')].filter((w) => w.shadowRoot?.querySelector('a.rp-open')).length >= k, n, { timeout: 90_000 });
+
+test('the playground page: no serious or critical axe violations', async () => {
+  const { page, errors } = await open(browser, srv.url);
+  await pageReady(page);
+  assert.deepEqual(await audit(page), []);
+  assert.deepEqual(errors, []);
+});
+
+for (const theme of ['light', 'dark']) {
+  test(`the widgets' example page, ${theme} theme: no serious or critical axe violations`, async () => {
+    const { page, errors } = await open(browser, `${srv.url}embed.html`);
+    await page.evaluate((t) => document.querySelectorAll('resnet-playground').forEach((w) => w.setAttribute('theme', t)), theme);
+    if (theme === 'dark') await page.addStyleTag({ content: 'body { background: #15181c; color: #e7eaee; }' });
+    await widgetsReady(page, 4);
+    assert.deepEqual(await audit(page), []);
+    assert.deepEqual(errors, []);
+  });
+}
+
+for (const theme of ['light', 'coal']) {
+  test(`the mdBook chapter, mdBook's ${theme} theme: no serious or critical axe violations`, async () => {
+    const { page, errors } = await open(browser, `${book.url}backprop.html`, {
+      setup: (context) => context.addInitScript((t) => localStorage.setItem('mdbook-theme', t), theme),
+    });
+    await widgetsReady(page, 4);
+    assert.deepEqual(await audit(page), []);
+    assert.deepEqual(errors, []);
+  });
+}
+
+test('the widgets from the keyboard alone: Tab reaches the formula map, the arrow keys move the explained cell, Enter trains', async () => {
+  const { page, errors } = await open(browser, `${srv.url}embed.html`);
+  await widgetsReady(page, 4);
+  await page.waitForFunction(() => document.getElementById('formula').shadowRoot.querySelector('.rp-pane')?.dataset.index);
+  // Tab from the top of the page until the formula widget's map has the focus
+  const focused = () => page.evaluate(() => {
+    const host = document.activeElement;
+    const inner = host?.shadowRoot?.activeElement;
+    return host?.id && inner ? `${host.id} ${inner.className || inner.tagName}` : host?.tagName;
+  });
+  let at = '';
+  for (let k = 0; k < 40 && !/^formula heatmaps-grid/.test(at); k++) { await page.keyboard.press('Tab'); at = await focused(); }
+  assert.match(at, /^formula heatmaps-grid/, 'Tab reaches the map');
+  const index = () => page.evaluate(() => document.getElementById('formula').shadowRoot.querySelector('.rp-pane').dataset.index);
+  const before = JSON.parse(await index());
+  await page.keyboard.press(before[3] > 0 ? 'ArrowLeft' : 'ArrowRight');
+  await page.waitForFunction((b) => document.getElementById('formula').shadowRoot.querySelector('.rp-pane').dataset.index !== b, JSON.stringify(before));
+  const after = JSON.parse(await index());
+  assert.deepEqual(after.slice(0, 3), before.slice(0, 3));
+  assert.equal(Math.abs(after[3] - before[3]), 1, 'one column over');
+  // on to the train widget's first button, and Enter
+  for (let k = 0; k < 80 && !/^train BUTTON/.test(at); k++) { await page.keyboard.press('Tab'); at = await focused(); }
+  assert.match(at, /^train BUTTON/);
+  assert.match(await page.evaluate(() => document.getElementById('train').shadowRoot.activeElement.textContent), /^Train 50 steps$/);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /^step \d+ · loss/.test(document.getElementById('train').shadowRoot.querySelector('.rp-stat').textContent), null, { timeout: 60_000 });
+  await page.evaluate(() => document.getElementById('train').shadowRoot.querySelector('button[data-part="stop"]').click());
+  assert.deepEqual(errors, []);
+});
