@@ -22,6 +22,9 @@ command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v node >/dev/null || missing+=(nodejs npm)
 # python3 (standard library only): tools/write-state-dict.py, the independent state_dict writer the engine tests read
 command -v python3 >/dev/null || missing+=(python3)
+# a font with Chinese glyphs, so the screenshots of the Chinese pages are legible (readers' own
+# machines have theirs; the site ships none)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
   step "apt: ${missing[*]}"
   $SUDO apt-get update -q

@@ -1,5 +1,5 @@
 // Accessibility, audited with axe-core (npm) in headless Chromium: the playground page, the
-// widgets' example page and the mdBook chapter, in light and dark themes, have no serious or
+// widgets' example page and the mdBook chapters (English and Chinese), in light and dark themes, have no serious or
 // critical violations (colour contrast of legends and labels included; axe reads into the
 // widgets' open shadow roots). Every view is also usable from the keyboard: the maps, the
 // kernels, the strip and the flow map take focus and move with the arrow keys.
@@ -50,9 +50,9 @@ for (const theme of ['light', 'dark']) {
   });
 }
 
-for (const theme of ['light', 'coal']) {
-  test(`the mdBook chapter, mdBook's ${theme} theme: no serious or critical axe violations`, async () => {
-    const { page, errors } = await open(browser, `${book.url}backprop.html`, {
+for (const [chapter, theme] of [['backprop.html', 'light'], ['backprop.html', 'coal'], ['backprop.zh.html', 'light']]) {
+  test(`the mdBook chapter ${chapter}, mdBook's ${theme} theme: no serious or critical axe violations`, async () => {
+    const { page, errors } = await open(browser, `${book.url}${chapter}`, {
       setup: (context) => context.addInitScript((t) => localStorage.setItem('mdbook-theme', t), theme),
     });
     await widgetsReady(page, 4);
