@@ -16,6 +16,7 @@
 
 use crate::model::BatchNorm;
 use crate::optim::{Optimizer, OptimizerConfig};
+use crate::own::ImageSet;
 use crate::graph::{block_entry, block_name, FC, STEM_BN, STEM_CONV};
 use crate::{bail, Config, Error, Graph, ResNet, Result, Scalar, Shortcut, Tape, Tensor};
 use safetensors::tensor::{Metadata, TensorView};
@@ -60,6 +61,9 @@ impl Raw {
     }
     fn f64(shape: &[usize], values: impl IntoIterator<Item = f64>) -> Raw {
         Raw { dtype: Dtype::F64, shape: shape.to_vec(), data: values.into_iter().flat_map(f64::to_le_bytes).collect() }
+    }
+    fn u8(shape: &[usize], values: &[u8]) -> Raw {
+        Raw { dtype: Dtype::U8, shape: shape.to_vec(), data: values.to_vec() }
     }
     fn i64(shape: &[usize], values: impl IntoIterator<Item = i64>) -> Raw {
         Raw { dtype: Dtype::I64, shape: shape.to_vec(), data: values.into_iter().flat_map(i64::to_le_bytes).collect() }
@@ -665,6 +669,56 @@ pub fn load_batch(bytes: &[u8], config: &Config) -> Result<(Tensor<f32>, Vec<usi
         bail!("labels: label {bad} of image {i} is out of range; the model has {k} classes (0..{})", k - 1);
     }
     Ok((Tensor { shape, data }, labels.into_iter().map(|l| l as usize).collect()))
+}
+
+/// A student's image set ([`crate::own::ImageSet`]) as a safetensors file: `images` U8
+/// `[N, 28, 28]`, `labels` I64 `[N]`, and the number of classes in the metadata (`classes`).
+pub fn save_image_set(set: &ImageSet) -> Vec<u8> {
+    let tensors = vec![
+        ("images".to_string(), Raw::u8(&[set.len(), set.rows, set.cols], &set.pixels)),
+        ("labels".to_string(), Raw::i64(&[set.len()], set.labels.iter().map(|&l| l as i64))),
+    ];
+    write(tensors, Some(HashMap::from([("classes".to_string(), set.classes.to_string())])))
+}
+
+/// Reads an image set file for a task of `classes` classes (the file's own count, when it has
+/// one, must agree). Refused with the reason: other tensors, another dtype or shape than
+/// `images` U8 `[N, 28, 28]` and `labels` (I64, I32 or U8) `[N]`, a label out of range.
+pub fn load_image_set(bytes: &[u8], classes: usize) -> Result<ImageSet> {
+    let file = read(bytes)?;
+    let names = file.names();
+    let missing: Vec<&str> = ["images", "labels"].into_iter().filter(|&n| !names.contains(n)).collect();
+    if !missing.is_empty() {
+        bail!("an image set file needs tensors 'images' and 'labels'; it has no {}", missing.join(" and no "));
+    }
+    let unknown: Vec<&str> = names.iter().map(String::as_str).filter(|&n| n != "images" && n != "labels").collect();
+    if !unknown.is_empty() {
+        bail!("an image set file holds only 'images' and 'labels'; it also has {}", some_names(unknown));
+    }
+    let mut set = ImageSet::new(classes)?;
+    if let Some(said) = file.meta.metadata().as_ref().and_then(|m| m.get("classes")) {
+        if said.parse::<usize>().ok() != Some(classes) {
+            bail!("the file is a set for {said} classes, and this task has {classes}");
+        }
+    }
+    let (images, labels) = (file.get("images")?, file.get("labels")?);
+    let shape = images.shape().to_vec();
+    if images.dtype() != Dtype::U8 || shape.len() != 3 || shape[1..] != [set.rows, set.cols] {
+        bail!("images: {} {shape:?} in the file, expected U8 [N, {}, {}] (8-bit pixels, 0 = background)", images.dtype(), set.rows, set.cols);
+    }
+    let n = shape[0];
+    if labels.shape() != [n] {
+        bail!("labels: shape {:?} in the file, expected [{n}] (one per image)", labels.shape());
+    }
+    let Some(values) = integers(&labels) else {
+        bail!("labels: dtype {} is not supported (I64, I32 or U8)", labels.dtype());
+    };
+    if let Some((i, bad)) = values.iter().enumerate().find(|(_, &l)| l < 0 || l as u64 >= classes as u64) {
+        bail!("labels: label {bad} of image {i} is out of range; the task has {classes} classes (0..{})", classes - 1);
+    }
+    set.pixels = images.data().to_vec();
+    set.labels = values.into_iter().map(|l| l as usize).collect();
+    Ok(set)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod io;
 pub mod layers;
 pub mod model;
 pub mod optim;
+pub mod own;
 pub mod rng;
 pub mod scalar;
 pub mod tape;
