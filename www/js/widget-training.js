@@ -6,8 +6,6 @@ import { el } from './dom.js';
 import { Chart } from './views/curves.js';
 import { ComparePanel } from './views/compare.js';
 
-const OPTIMIZER = { sgd: 'SGD', adam: 'Adam' };
-
 /** The training settings the widget's attributes give, the engine's defaults for the rest. */
 async function lesson(w) {
   const settings = await w.engine.run(null, (e) => e.settings());
@@ -29,28 +27,28 @@ async function apply(w, e, l) {
 
 /** The train view: Train N steps, Stop, From scratch, the loss curve, `step` events. */
 export async function trainView(w, box) {
-  const l = await lesson(w);
+  const l = await lesson(w), t = w.t;
   const steps = w.steps ?? 50;
   const controls = box.appendChild(el('div', 'controls'));
   const part = (node, name) => { node.dataset.part = name; return node; };
-  const start = controls.appendChild(part(el('button', '', `Train ${steps} step${steps === 1 ? '' : 's'}`), 'start'));
-  const stop = controls.appendChild(part(el('button', 'secondary', 'Stop'), 'stop'));
-  const reset = controls.appendChild(part(el('button', 'secondary', 'From scratch'), 'reset'));
+  const start = controls.appendChild(part(el('button', '', t('trainSteps', steps)), 'start'));
+  const stop = controls.appendChild(part(el('button', 'secondary', t('stop')), 'stop'));
+  const reset = controls.appendChild(part(el('button', 'secondary', t('fromScratch')), 'reset'));
   for (const b of [start, stop, reset]) b.type = 'button';
   stop.disabled = true;
   const stat = controls.appendChild(part(el('span', 'rp-stat'), 'stats'));
   stat.setAttribute('aria-live', 'polite');
-  const settings = box.appendChild(part(el('p', 'hint small rp-settings', `${OPTIMIZER[l.opt] ?? l.opt}, learning rate ${l.lr}, batch ${l.batch}, seed ${l.seed}`), 'stats'));
+  const settings = box.appendChild(part(el('p', 'hint small rp-settings', t('lessonSettings', t('optimizerName', l.opt), l.lr, l.batch, l.seed)), 'stats'));
   const canvas = box.appendChild(part(el('canvas', 'rp-curve'), 'curve'));
   canvas.setAttribute('role', 'img');
-  canvas.setAttribute('aria-label', 'loss by training step');
-  const chart = new Chart(canvas, { yLabel: 'loss', yMax: 0.5, series: [{ key: 'train', label: 'training batch', colour: '#2d6cdf' }] });
+  canvas.setAttribute('aria-label', t('lossCurveLabel'));
+  const chart = new Chart(canvas, { yLabel: t('loss'), xLabel: t('trainingStep'), yMax: 0.5, series: [{ key: 'train', label: t('trainingBatch'), colour: '#2d6cdf' }] });
   const client = await w.engine.client;
   reset.onclick = async () => {
     await w.engine.run(null, (e) => e.resetModel(l.seed));
     w.fresh();
     chart.clear();
-    stat.textContent = 'random weights: train from scratch';
+    stat.textContent = t('randomWeights');
   };
   stop.onclick = () => client.cancel();
   start.onclick = async () => {
@@ -63,12 +61,12 @@ export async function trainView(w, box) {
           if (p.paused) return;
           chart.add('train', p.step, p.loss);
           chart.draw();
-          stat.textContent = `step ${p.step} · loss ${p.loss.toFixed(3)}`;
+          stat.textContent = t('stepLoss', p.step, p.loss.toFixed(3));
           w.emit('step', { step: p.step, loss: p.loss, accuracy: p.accuracy });
         });
       });
-      stat.textContent = `step ${last.step} · loss ${last.loss.toFixed(3)}`;
-    } catch (e) { settings.textContent = `Training stopped: ${e.message}`; }
+      stat.textContent = t('stepLoss', last.step, last.loss.toFixed(3));
+    } catch (e) { settings.textContent = t('trainingStopped', e.message); }
     w.fresh(); // the weights changed: every widget passes again
     start.disabled = reset.disabled = false;
     stop.disabled = true;

@@ -37,10 +37,11 @@ import { ProbBars } from './views/probs.js';
 import { DrawPad } from './views/draw.js';
 import { canvasToDigit } from './preprocess.js';
 import { visible, parseValue, useSettings } from './state.js';
+import { pickLang, translator } from './i18n.js';
 import { el } from './dom.js';
 
 export class ResNetPlayground extends HTMLElement {
-  static observedAttributes = ['view', 'cell', 'model', 'height', 'theme', 'engine', ...SETTING_ATTRIBUTES];
+  static observedAttributes = ['view', 'cell', 'model', 'height', 'theme', 'engine', 'lang', ...SETTING_ATTRIBUTES];
 
   constructor() {
     super();
@@ -101,6 +102,8 @@ export class ResNetPlayground extends HTMLElement {
 
   async #render() {
     const gen = (this.gen = (this.gen ?? 0) + 1);
+    // the reader's language: the lang attribute, else the browser's (i18n.js)
+    const t = (this.t = translator(pickLang(this.getAttribute('lang'))));
     this.open = this.pointing = null;
     documentFonts();
     this.#size();
@@ -108,7 +111,7 @@ export class ResNetPlayground extends HTMLElement {
     const box = el('div', `rp-widget rp-${this.view}`);
     box.setAttribute('role', 'group');
     box.setAttribute('aria-label', `resnet-playground: ${this.view}${this.layer ? ` of ${this.layer}` : ''}`);
-    const status = el('p', 'status', 'loading the engine…');
+    const status = el('p', 'status', t('loadingEngine'));
     status.setAttribute('role', 'status');
     box.append(status);
     // (the element's children are the fallback: shown before the upgrade and when printed)
@@ -118,7 +121,7 @@ export class ResNetPlayground extends HTMLElement {
       sheets = await widgetSheets();
       this.root.adoptedStyleSheets = sheets;
     } catch (e) {
-      status.textContent = `The playground's styles could not load: ${e.message}`;
+      status.textContent = t('stylesFailed', e.message);
       return;
     }
     if (gen !== this.gen) return;
@@ -151,11 +154,11 @@ export class ResNetPlayground extends HTMLElement {
       box.append(this.#openLink());
     } catch (e) {
       if (gen !== this.gen) return;
-      status.textContent = e.forReader ? e.message : `The playground could not start: ${e.message}`;
+      status.textContent = e.forReader ? e.message : t('couldNotStart', e.message);
       status.classList.add('error');
       if (!e.forReader) {
         // the engine (or its model file) did not come: try again from scratch, on request
-        const again = el('button', 'secondary', 'Try again');
+        const again = el('button', 'secondary', t('tryAgain'));
         again.type = 'button';
         again.onclick = () => { forgetEngine(this.source); this.#render(); };
         box.append(again);
@@ -177,7 +180,7 @@ export class ResNetPlayground extends HTMLElement {
 
   // "Open in the playground": the full page with this widget's settings, layer and cell
   #openLink() {
-    this.open = Object.assign(el('a', 'rp-open', 'Open in the playground ↗'), { target: '_blank', rel: 'noopener' });
+    this.open = Object.assign(el('a', 'rp-open', this.t('openInPlayground')), { target: '_blank', rel: 'noopener' });
     this.open.dataset.part = 'open';
     const { grid = null, cell = null, compare = null } = this.pointing ?? {};
     this.pointAt(grid, cell, compare);
@@ -202,11 +205,11 @@ export class ResNetPlayground extends HTMLElement {
       // the tensor is missing: is the layer? (the graph says)
       if (this.graph.modules.some((m) => m.name === this.shown)) throw err;
       const layers = this.graph.modules.slice(1).map((m) => m.name);
-      throw Object.assign(new Error(`This model has no layer "${visible(this.shown)}". Its layers: ${layers.join(', ')}.`), { forReader: true });
+      throw Object.assign(new Error(this.t('noLayer', visible(this.shown), layers.join(', '))), { forReader: true });
     });
     const root = box.appendChild(el('div'));
     root.dataset.part = 'map';
-    const grid = new HeatmapGrid(root, { kind, label: name, onCell: (c) => {
+    const grid = new HeatmapGrid(root, { kind, label: name, t: this.t, onCell: (c) => {
       this.emit('cellchange', { name: c.name, index: [c.n, c.c, c.x, c.y], value: c.value });
       this.pointAt(pageGrid, [c.c, c.x, c.y]);
       onCell(c);
@@ -230,13 +233,13 @@ export class ResNetPlayground extends HTMLElement {
     const site = sites.find((s) => s.name === this.shown && s.z);
     if (!site) {
       const some = sites.filter((s) => s.z).slice(0, 3).map((s) => s.name).join(', ');
-      status.textContent = `Choose a conv layer that reads a ReLU (${some}, …) for the formula view; "${visible(this.shown)}" is not one.`;
+      status.textContent = this.t('chooseConv', some, visible(this.shown));
       status.classList.add('error');
       return;
     }
-    const pane = new FormulaPane(el('div', 'rp-pane'), { engine: this.#mine(), canQuery: () => true });
+    const pane = new FormulaPane(el('div', 'rp-pane'), { engine: this.#mine(), canQuery: () => true, t: this.t });
     pane.root.dataset.part = 'pane';
-    const explain = ({ c, x, y }) => pane.explain({ kind: 'conv_input_delta', conv: site.name, n: 0, i: c, x, y }, { site, caption: `δ at the input of ${site.name}` });
+    const explain = ({ c, x, y }) => pane.explain({ kind: 'conv_input_delta', conv: site.name, n: 0, i: c, x, y }, { site, caption: this.t('inputDeltaCaption', site.name) });
     const grid = await this.#grid(box, 'diverging', `delta.${site.z}`, 'input', explain);
     box.append(pane.root);
     explain(grid.cell);
@@ -248,11 +251,12 @@ export class ResNetPlayground extends HTMLElement {
     const seen = row.appendChild(el('div', 'prob-box'));
     padBox.dataset.part = 'pad';
     seen.dataset.part = 'probabilities';
-    const pred = seen.appendChild(el('p', 'rp-prediction', 'Draw a digit.'));
+    const pred = seen.appendChild(el('p', 'rp-prediction', this.t('drawDigit')));
     pred.setAttribute('aria-live', 'polite');
-    const bars = new ProbBars(seen.appendChild(el('div')), { onpick: () => {} });
+    const bars = new ProbBars(seen.appendChild(el('div')), { onpick: () => {}, t: this.t });
     new DrawPad(padBox, {
       size: 196,
+      t: this.t,
       onchange: async (canvas) => {
         try {
           const { pixels } = await canvasToDigit(canvas);
@@ -261,9 +265,9 @@ export class ResNetPlayground extends HTMLElement {
           await this.engine.run(this, async () => {});
           const { p, pred: k } = this.current;
           bars.show(p, { target: k });
-          pred.textContent = `predicted ${k} (p = ${p[k].toFixed(3)})`;
+          pred.textContent = this.t('predicted', k, p[k].toFixed(3));
           this.emit('prediction', { predicted: k, probabilities: p });
-        } catch (e) { pred.textContent = `Could not read the drawing: ${e.message}`; }
+        } catch (e) { pred.textContent = this.t('drawingFailed', e.message); }
       },
     });
   }

@@ -206,17 +206,32 @@ pub struct Part {
     pub index: Vec<usize>,
     /// Whether it is added to `sum` to make the result (a branch, a bias).
     pub adds: bool,
-    /// A sentence for the pane, when the name is not enough.
+    /// A sentence for the pane, when the name is not enough (English).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
+    /// The same sentence as a message key and its arguments, for a page that words it in its
+    /// reader's language (`www/js/i18n/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub say: Option<Say>,
+}
+
+/// A sentence as a message key and the values it names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Say {
+    pub key: String,
+    pub args: Vec<String>,
+}
+
+fn say(key: &str, args: &[&dyn std::fmt::Display]) -> Option<Say> {
+    Some(Say { key: key.into(), args: args.iter().map(|a| a.to_string()).collect() })
 }
 
 impl Part {
     fn scalar(name: &str, value: f64) -> Self {
-        Part { name: name.into(), value, tensor: None, index: vec![], adds: false, note: String::new() }
+        Part { name: name.into(), value, tensor: None, index: vec![], adds: false, note: String::new(), say: None }
     }
     fn cell(name: &str, value: f64, tensor: &str, index: &[usize]) -> Self {
-        Part { name: name.into(), value, tensor: Some(tensor.into()), index: index.to_vec(), adds: false, note: String::new() }
+        Part { name: name.into(), value, tensor: Some(tensor.into()), index: index.to_vec(), adds: false, note: String::new(), say: None }
     }
 }
 
@@ -452,7 +467,7 @@ fn other_parts<T: Scalar>(model: &ResNet<T>, site: &Site<T>, idx: [usize; 4]) ->
                 Other::Identity { add } => {
                     let name = format!("delta.{add}");
                     let t = tape_shaped(model, &name, &shape)?;
-                    Part { adds: true, note: format!("δ of {add} at this cell: the identity shortcut passes it unchanged"), ..Part::cell("shortcut", val(t, &idx), &name, &idx_v) }
+                    Part { adds: true, note: format!("δ of {add} at this cell: the identity shortcut passes it unchanged"), say: say("identity_passes", &[add]), ..Part::cell("shortcut", val(t, &idx), &name, &idx_v) }
                 }
                 Other::OptionA { module, stride, pad_lo } => {
                     let name = format!("delta.{module}");
@@ -462,6 +477,7 @@ fn other_parts<T: Scalar>(model: &ResNet<T>, site: &Site<T>, idx: [usize; 4]) ->
                         Part {
                             adds: true,
                             note: format!("0: {module} keeps every {stride}th row and column (x[:, :, ::{stride}, ::{stride}]), and skips ({x}, {y}), so no δ comes back this way"),
+                            say: say("option_a_skips", &[module, stride, &x, &y]),
                             ..Part::scalar("shortcut", 0.0)
                         }
                     } else {
@@ -469,6 +485,7 @@ fn other_parts<T: Scalar>(model: &ResNet<T>, site: &Site<T>, idx: [usize; 4]) ->
                         Part {
                             adds: true,
                             note: format!("δ of {module} at channel {} = {i} + {pad_lo} (the zero-padded channels before it), row {x}/{stride}, column {y}/{stride}: option A subsamples and pads, and passes δ back unchanged", i + pad_lo),
+                            say: say("option_a_at", &[module, &(i + pad_lo), &i, pad_lo, &x, stride, &y]),
                             ..Part::cell("shortcut", val(t, &at), &name, &at)
                         }
                     }
@@ -477,7 +494,7 @@ fn other_parts<T: Scalar>(model: &ResNet<T>, site: &Site<T>, idx: [usize; 4]) ->
                     let c = model.conv(conv)?;
                     let terms = conv_dx_terms(model, c, &site.input, idx)?;
                     let value = terms.iter().map(|t| t.value).sum();
-                    Part { adds: true, note: format!("Σ_o Σ_{{x',y'}} δ·w through {conv} ({} terms)", terms.len()), ..Part::scalar(name, value) }
+                    Part { adds: true, note: format!("Σ_o Σ_{{x',y'}} δ·w through {conv} ({} terms)", terms.len()), say: say("through_conv", &[conv, &terms.len()]), ..Part::scalar(name, value) }
                 }
             })
         })
@@ -688,12 +705,12 @@ fn bn_input_delta<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top
                 Part::cell("μ", mu, &mn, &[c]),
                 Part::cell("σ²", var, &vn, &[c]),
                 Part::scalar("ε", EPS),
-                Part { note: format!("values per channel: N·H·W = {batch}·{}·{}", shape[2], shape[3]), ..Part::scalar("m", m) },
+                Part { note: format!("values per channel: N·H·W = {batch}·{}·{}", shape[2], shape[3]), say: say("bn_m", &[&batch, &shape[2], &shape[3]]), ..Part::scalar("m", m) },
                 Part::cell("x", xv, &x_name, &idx),
-                Part { note: "(x − μ)/√(σ²+ε)".into(), ..Part::scalar("x̂", xhat) },
+                Part { note: "(x − μ)/√(σ²+ε)".into(), say: say("bn_xhat", &[]), ..Part::scalar("x̂", xhat) },
                 Part::cell("dy", dy, &dy_name, &idx),
-                Part { note: format!("Σ of {dy_name} over channel {c}"), ..Part::scalar("Σdy", sum_dy) },
-                Part { note: format!("Σ of {dy_name}·x̂ over channel {c}"), ..Part::scalar("Σdy·x̂", sum_dy_xhat) },
+                Part { note: format!("Σ of {dy_name} over channel {c}"), say: say("bn_sum", &[&dy_name, &c]), ..Part::scalar("Σdy", sum_dy) },
+                Part { note: format!("Σ of {dy_name}·x̂ over channel {c}"), say: say("bn_sum_xhat", &[&dy_name, &c]), ..Part::scalar("Σdy·x̂", sum_dy_xhat) },
                 Part::scalar("γ/(m·√(σ²+ε))", k),
             ];
             Ok(d.finish(top_k))
@@ -708,7 +725,7 @@ fn bn_input_delta<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], top
             let mut d = Draft::new("bn_input_delta", target, &idx, value, names, vec![term]);
             d.parts = vec![
                 Part::cell("γ", gamma, &pname, &[c]),
-                Part { note: "not used by the derivative in eval mode (BN is a fixed affine map)".into(), ..Part::cell("running_mean", mu, &mn, &[c]) },
+                Part { note: "not used by the derivative in eval mode (BN is a fixed affine map)".into(), say: say("bn_eval_unused", &[]), ..Part::cell("running_mean", mu, &mn, &[c]) },
                 Part::cell("running_var", var, &vn, &[c]),
                 Part::scalar("ε", EPS),
                 Part::cell("dy", dy, &dy_name, &idx),
@@ -745,14 +762,15 @@ fn shortcut_forward<T: Scalar>(model: &ResNet<T>, name: &str, idx: [usize; 4], t
     let a = tape(model, &input)?;
     let mut d = if c < pad_lo || c >= pad_lo + c_in {
         let mut d = Draft::new("shortcut_forward", target.clone(), &idx, val(out, &idx), vec![input.clone()], vec![]);
-        d.parts.push(Part { note: format!("channel {c} is zero padding: option A fills channels 0…{} and {}…{} with zeros", pad_lo.saturating_sub(1), pad_lo + c_in, out.shape[1] - 1), ..Part::scalar("padding", 0.0) });
+        let (lo_end, hi_start, last) = (pad_lo.saturating_sub(1), pad_lo + c_in, out.shape[1] - 1);
+        d.parts.push(Part { note: format!("channel {c} is zero padding: option A fills channels 0…{lo_end} and {hi_start}…{last} with zeros"), say: say("option_a_padding", &[&c, &lo_end, &hi_start, &last]), ..Part::scalar("padding", 0.0) });
         d
     } else {
         let at = vec![n, c - pad_lo, stride * x, stride * y];
         let v = val(a, &at);
         let term = Term { index: named(&[("i", c - pad_lo)]), factors: vec![v], at: vec![at.clone()], value: v, label: None };
         let mut d = Draft::new("shortcut_forward", target.clone(), &idx, val(out, &idx), vec![input.clone()], vec![term]);
-        d.parts.push(Part { note: format!("the block input at channel {c} − {pad_lo}, row {stride}·{x}, column {stride}·{y}: every {stride}th row and column is kept"), ..Part::cell("input cell", v, &input, &at) });
+        d.parts.push(Part { note: format!("the block input at channel {c} − {pad_lo}, row {stride}·{x}, column {stride}·{y}: every {stride}th row and column is kept"), say: say("option_a_input_cell", &[&c, &pad_lo, &stride, &x, &y]), ..Part::cell("input cell", v, &input, &at) });
         d
     };
     d.padding = 0;

@@ -75,6 +75,10 @@ fn check(m: &ResNet<f32>, params: &HashMap<String, (Vec<usize>, Vec<f32>)>, q: &
     });
 
     assert_eq!(f.terms.len(), top_k.min(f.count), "{q:?}");
+    // every note comes with its message key, for the page to word in the reader's language
+    for p in &f.parts {
+        assert_eq!(p.note.is_empty(), p.say.is_none(), "{q:?}: part {} note {:?} say {:?}", p.name, p.note, p.say);
+    }
     assert!(f.terms.windows(2).all(|w| w[0].value.abs() >= w[1].value.abs()), "{q:?}: terms not sorted by |value|");
     let listed: f64 = f.terms.iter().map(|t| t.value).sum();
     let big = f.terms.first().map_or(f.rest.abs(), |t| t.value.abs()).max(1e-30);

@@ -11,10 +11,10 @@ export class Chart {
    * (a series whose label is empty has no legend entry: e.g. a model's held-out dots, drawn in
    * its colour)
    */
-  constructor(canvas, { yLabel, yMax = 1, fixed = false, percent = false, series, linesScale = false }) {
+  constructor(canvas, { yLabel, yMax = 1, fixed = false, percent = false, series, linesScale = false, xLabel = 'training step' }) {
     // linesScale: the y range follows the lines only; a dot above it is drawn at the top as ▲
     // (compare mode: an untrained plain net's held-out loss of 30 would flatten every line)
-    Object.assign(this, { canvas, yLabel, yMax, fixed, percent, series, linesScale });
+    Object.assign(this, { canvas, yLabel, yMax, fixed, percent, series, linesScale, xLabel });
     this.data = Object.fromEntries(series.map((s) => [s.key, []]));
     this.draw();
     new ResizeObserver(() => this.draw()).observe(canvas);
@@ -100,7 +100,7 @@ export class Chart {
     g.textAlign = 'right';
     g.fillText(String(maxStep), W - R, H - B + 14);
     g.textAlign = 'center';
-    g.fillText('training step', (L + W - R) / 2, H - 4);
+    g.fillText(this.xLabel, (L + W - R) / 2, H - 4);
     g.save();
     g.translate(11, (T + H - B) / 2);
     g.rotate(-Math.PI / 2);

@@ -3,6 +3,8 @@
 // onchange(canvas) gets the canvas; the page turns it into an MNIST-like digit with
 // canvasToDigit from preprocess.js. One pointer draws at a time; a second finger is ignored.
 
+import { english } from '../i18n.js';
+
 export class DrawPad {
   #empty = true;
   #pointer = null; // the id of the pointer drawing the current stroke
@@ -12,7 +14,7 @@ export class DrawPad {
    * @param {HTMLElement} root  container; the pad appends its canvas and button to it
    * @param {{size?: number, onchange?: (canvas: HTMLCanvasElement) => void}} opts
    */
-  constructor(root, { size = 280, onchange } = {}) {
+  constructor(root, { size = 280, onchange, t = english } = {}) {
     this.size = size;
     this.onchange = onchange;
     const cv = document.createElement('canvas');
@@ -21,11 +23,11 @@ export class DrawPad {
     cv.height = size;
     cv.style.touchAction = 'none'; // a stroke must not scroll or zoom the page
     cv.setAttribute('role', 'img');
-    cv.setAttribute('aria-label', 'drawing area: draw a digit with the mouse, a finger or a pen');
+    cv.setAttribute('aria-label', t('drawLabel'));
     const clear = document.createElement('button');
     clear.type = 'button';
     clear.className = 'secondary';
-    clear.textContent = 'Clear';
+    clear.textContent = t('clear');
     clear.addEventListener('click', () => this.clear());
     root.append(cv, clear);
     this.canvas = cv;

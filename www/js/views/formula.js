@@ -8,6 +8,7 @@ import { fmt } from '../colormap.js';
 import { el } from '../dom.js';
 import { pictureBox } from './picture.js';
 import { noteWords } from './cell-notes.js';
+import { english } from '../i18n.js';
 
 const LISTED = 8;          // terms listed in the table (the rest are summed by the engine)
 
@@ -72,8 +73,8 @@ function general(f, site) {
   }
 }
 
-// The same formula with this cell's indices and numbers.
-function substituted(f) {
+// The same formula with this cell's indices and numbers (t: the reader's words).
+function substituted(f, t) {
   const lhs = {
     conv_forward: `z_{${sub(f.index)}}`, conv_input_delta: `\\delta^{l}_{${sub(f.index)}}`,
     conv_weight_grad: `\\tfrac{\\partial C}{\\partial w_{${sub(f.index)}}}`, bn_input_delta: `\\tfrac{\\partial C}{\\partial x_{${sub(f.index)}}}`,
@@ -81,8 +82,8 @@ function substituted(f) {
     fc_weight_grad: `\\tfrac{\\partial C}{\\partial W_{${sub(f.index)}}}`, fc_input_delta: `\\delta^{\\text{pool}}_{${sub(f.index)}}`,
   }[f.kind] ?? f.target;
   const sum = f.kind === 'bn_input_delta' && f.mode === 'eval' ? `${tex(f.terms[0].factors[0])}\\cdot ${tex(f.terms[0].factors[1])}`
-    : `\\underbrace{${tex(f.sum)}}_{\\text{sum of ${f.count} term${f.count === 1 ? '' : 's'}}}`;
-  const added = f.parts.filter((p) => p.adds).map((p) => ` + \\underbrace{${tex(p.value)}}_{\\text{${p.name}}}`).join('');
+    : `\\underbrace{${tex(f.sum)}}_{\\text{${t('sumOfTerms', f.count)}}}`;
+  const added = f.parts.filter((p) => p.adds).map((p) => ` + \\underbrace{${tex(p.value)}}_{\\text{${t('partName', p.name)}}}`).join('');
   let rhs = added ? `\\big(${sum}${added}\\big)` : sum;
   if (f.factor) rhs = `\\underbrace{${tex(f.factor.value)}}_{\\sigma'(${tex(f.factor.z)})}\\cdot ${rhs}`;
   return `${lhs} = ${rhs} = ${tex(f.result)}`;
@@ -101,8 +102,9 @@ export class FormulaPane {
    *        cellNote, numericalCheck} (an EngineClient, or the widget's queue of one); canQuery:
    *        false while training runs (the tape is changing under the pane)
    */
-  constructor(root, { engine, canQuery, summary = null }) {
+  constructor(root, { engine, canQuery, summary = null, t = english }) {
     this.root = root;
+    this.t = t; // the reader's words (i18n.js)
     this.summary = summary; // a live region for one sentence per formula (optional)
     this.engine = engine;
     this.canQuery = canQuery;
@@ -112,7 +114,7 @@ export class FormulaPane {
   /** Explains `query` (a resnet_engine::formula::Query as JSON); `site` is the conv's ConvSite. */
   async explain(query, { site = null, caption = '' } = {}) {
     const seq = ++this.seq;
-    if (!this.canQuery()) { this.message('The formulas update when training is paused or stopped.'); return; }
+    if (!this.canQuery()) { this.message(this.t('paused')); return; }
     try {
       const picture = ['conv_input_delta', 'conv_forward'].includes(query.kind);
       const [f, pic] = await Promise.all([
@@ -124,7 +126,7 @@ export class FormulaPane {
       if (seq !== this.seq || !this.canQuery()) return;
       this.render(f, { site, caption, pic, query });
     } catch (e) {
-      if (seq === this.seq) this.message(`No formula for this cell: ${e.message}`, true);
+      if (seq === this.seq) this.message(this.t('noFormula', e.message), true);
     }
   }
 
@@ -132,18 +134,18 @@ export class FormulaPane {
    *  tensor's rank): the engine's value and the note that fits it. */
   async explainCell(target, index) {
     const seq = ++this.seq;
-    if (!this.canQuery()) { this.message('The formulas update when training is paused or stopped.'); return; }
+    if (!this.canQuery()) { this.message(this.t('paused')); return; }
     try {
       const n = await this.engine.cellNote(target, index);
       if (seq !== this.seq || !this.canQuery()) return;
-      const [text, texSrc] = noteWords(n);
+      const [text, texSrc] = noteWords(n, this.t);
       this.root.replaceChildren();
       this.root.append(el('h3', 'formula-title', `${n.target}[${n.index.join(', ')}] = ${fmt(n.value)}`));
       if (texSrc) math(this.root, texSrc);
       this.root.append(el('p', 'formula-note', text));
       Object.assign(this.root.dataset, { kind: 'note', note: n.note, target: n.target, index: JSON.stringify(n.index), value: String(n.value) });
     } catch (e) {
-      if (seq === this.seq) this.message(`Nothing to show for this cell: ${e.message}`, true);
+      if (seq === this.seq) this.message(this.t('noNote', e.message), true);
     }
   }
 
@@ -153,7 +155,7 @@ export class FormulaPane {
   }
 
   render(f, { site, caption, pic, query = null }) {
-    const r = this.root;
+    const r = this.root, t = this.t;
     r.replaceChildren();
     r.dataset.kind = f.kind;
     r.dataset.target = f.target;
@@ -165,24 +167,19 @@ export class FormulaPane {
     head.append(el('code', 'formula-cell', `${f.target}[${f.index.join(', ')}]`));
     r.append(head);
     math(r, general(f, site));
-    math(r, substituted(f));
+    math(r, substituted(f, t));
     // f32 tape vs f64 sum: the error scales with the terms' size, not the (maybe cancelled) total
     const scale = Math.max(Math.abs(f.value), Math.abs(f.result), Math.abs(f.terms[0]?.value ?? 0), Math.abs(f.rest), ...f.parts.map((p) => Math.abs(p.value)));
     const ok = Math.abs(f.result - f.value) <= 1e-4 * scale + 1e-9;
     const check = el('p', ok ? 'formula-check ok' : 'formula-check error');
-    check.textContent = ok
-      ? `✓ equals the engine's value at this cell, ${fmt(f.value)}`
-      : `✗ the formula gives ${fmt(f.result)}, the tape holds ${fmt(f.value)}`;
+    check.textContent = ok ? t('checkOk', fmt(f.value)) : t('checkBad', fmt(f.result), fmt(f.value));
     r.append(check);
     // one sentence for screen readers (the pane itself is not a live region: too long)
-    if (this.summary) this.summary.textContent = `${caption || f.kind.replace(/_/g, ' ')} at ${f.target}[${f.index.join(', ')}]: ${f.count} terms, result ${fmt(f.result)}, ${ok ? 'equal to' : 'different from'} the engine's value ${fmt(f.value)}.`;
-    if (f.kind === 'conv_input_delta') r.append(el('p', 'formula-note',
-      'The same sum read as the notes draw it, δˡ = (δˡ⁺¹ ⊛ ROT180(wˡ⁺¹)) ⊙ σ′(zˡ): put s−1 zeros between neighbours of δˡ⁺¹ '
-      + '(stride s), pad it with K−1−p zeros, and slide ROT180(w) over it; the window below sits on the hovered cell. '
-      + '(The notes write the forward pass as a true convolution; this page follows PyTorch, so the flip appears here, in the backward pass.)'));
-    if (f.kind === 'fc_weight_grad') r.append(el('p', 'formula-note', 'With z = W a + b and δ = ∂C/∂z: dC = δᵀ dz, and the trace turns δᵀ (dW) a into tr(a δᵀ dW), whose coefficient matrix a δᵀ is ∂C/∂Wᵀ.'));
+    if (this.summary) this.summary.textContent = t('summary', caption || f.kind.replace(/_/g, ' '), `${f.target}[${f.index.join(', ')}]`, f.count, fmt(f.result), ok, fmt(f.value));
+    if (f.kind === 'conv_input_delta') r.append(el('p', 'formula-note', t('rot180Note')));
+    if (f.kind === 'fc_weight_grad') r.append(el('p', 'formula-note', t('traceNote')));
     if (query && /^(grad|delta)\./.test(f.target)) r.append(this.#numeric(query, f));
-    if (pic) r.append(pictureBox(pic, (ch) => this.engine.formulaPicture(query, ch)));
+    if (pic) r.append(pictureBox(pic, (ch) => this.engine.formulaPicture(query, ch), t));
     r.append(this.#terms(f));
     if (f.parts.length) r.append(this.#parts(f));
   }
@@ -192,7 +189,8 @@ export class FormulaPane {
   #numeric(query, f) {
     const box = el('div', 'formula-numeric');
     box.dataset.part = 'numeric';
-    const button = el('button', 'secondary small', 'Check numerically');
+    const t = this.t;
+    const button = el('button', 'secondary small', t('checkNumerically'));
     button.type = 'button';
     const out = el('div', 'numeric-result');
     out.setAttribute('aria-live', 'polite');
@@ -200,7 +198,7 @@ export class FormulaPane {
     const seq = this.seq;
     button.onclick = async () => {
       button.disabled = true;
-      out.replaceChildren(el('p', 'formula-note', 'Running the pass twice more, in float64…'));
+      out.replaceChildren(el('p', 'formula-note', t('checkRunning')));
       try {
         const c = await this.engine.numericalCheck(query, NUMERIC_EPS);
         if (seq !== this.seq) return;
@@ -209,14 +207,13 @@ export class FormulaPane {
         // the losses to 12 digits: their difference is where the derivative shows
         math(out, `\\frac{C(v+\\varepsilon) - C(v-\\varepsilon)}{2\\varepsilon} = \\frac{${c.loss_plus.toPrecision(12)} - ${c.loss_minus.toPrecision(12)}}{2\\cdot ${tex(c.eps)}} = ${tex(c.numeric)}`);
         const verdict = el('p', c.kink ? 'formula-note' : (c.rel_diff < 1e-6 ? 'formula-check ok' : 'formula-check'),
-          `v = ${what}, moved by ε = ${c.eps} on the same input (float64). Backprop in float64: ${fmt(c.backprop)}; `
-          + `relative difference ${c.rel_diff.toExponential(1)}${c.kink ? ' — but a ReLU input crossed 0 between the two runs (a kink: the derivative is not defined there)' : ''}.`);
+          t('checkVerdict', what, c.eps, fmt(c.backprop), c.rel_diff.toExponential(1), c.kink));
         out.append(verdict);
         out.dataset.numeric = String(c.numeric);
         out.dataset.backprop = String(c.backprop);
         out.dataset.rel = String(c.rel_diff);
       } catch (e) {
-        out.replaceChildren(el('p', 'formula-note error', `The check could not run: ${e.message}`));
+        out.replaceChildren(el('p', 'formula-note error', t('checkFailed', e.message)));
       }
       button.disabled = false;
     };
@@ -224,42 +221,41 @@ export class FormulaPane {
   }
 
   #terms(f) {
+    const t = this.t;
     const wrap = el('div', 'formula-terms');
     wrap.dataset.part = 'terms';
     const table = el('table', 'terms');
     const symbols = SYMBOLS[f.kind] ?? f.factor_names;
     const legend = f.factor_names.map((n, k) => (symbols[k] !== n ? `${symbols[k]} = ${n}` : '')).filter(Boolean).join(', ');
-    const cap = el('caption', '', (f.count > f.terms.length
-      ? `the ${f.terms.length} largest of ${f.count} terms (largest |value| first)`
-      : `all ${f.count} term${f.count === 1 ? '' : 's'}`) + (legend ? `; ${legend}` : ''));
+    const cap = el('caption', '', (f.count > f.terms.length ? t('largestTerms', f.terms.length, f.count) : t('allTerms', f.count)) + (legend ? `; ${legend}` : ''));
     table.append(cap);
-    const idxNames = f.terms[0]?.label ? ['summand'] : (f.terms[0]?.index ?? []).map(([k]) => k);
+    const idxNames = f.terms[0]?.label ? [t('summand')] : (f.terms[0]?.index ?? []).map(([k]) => k);
     const thead = el('tr');
-    for (const h of [...idxNames, ...symbols, 'product']) thead.append(el('th', '', h));
+    for (const h of [...idxNames, ...symbols, t('product')]) thead.append(el('th', '', h));
     const thd = el('thead');
     thd.append(thead);
     table.append(thd);
     const tbody = el('tbody');
-    for (const t of f.terms) {
+    for (const term of f.terms) {
       const tr = el('tr', 'term');
-      tr.dataset.value = String(t.value);
-      tr.dataset.index = JSON.stringify(t.index.map(([, v]) => v));
-      if (t.label) tr.append(el('td', '', t.label));
-      else for (const [, v] of t.index) tr.append(el('td', '', String(v)));
-      for (const v of t.factors) tr.append(el('td', 'num', fmt(v)));
-      tr.append(el('td', 'num', fmt(t.value)));
+      tr.dataset.value = String(term.value);
+      tr.dataset.index = JSON.stringify(term.index.map(([, v]) => v));
+      if (term.label) tr.append(el('td', '', term.label));
+      else for (const [, v] of term.index) tr.append(el('td', '', String(v)));
+      for (const v of term.factors) tr.append(el('td', 'num', fmt(v)));
+      tr.append(el('td', 'num', fmt(term.value)));
       tbody.append(tr);
     }
     if (f.count > f.terms.length) {
       const tr = el('tr', 'rest');
       tr.dataset.value = String(f.rest);
-      const td = el('td', '', `the other ${f.count - f.terms.length} terms`);
+      const td = el('td', '', t('otherTerms', f.count - f.terms.length));
       td.colSpan = idxNames.length + f.factor_names.length;
       tr.append(td, el('td', 'num', fmt(f.rest)));
       tbody.append(tr);
     }
     const sum = el('tr', 'sum');
-    const td = el('td', '', f.padding ? `Σ  (${f.padding} window positions in the zero padding add nothing)` : 'Σ');
+    const td = el('td', '', f.padding ? t('paddingTerms', f.padding) : 'Σ');
     td.colSpan = idxNames.length + f.factor_names.length;
     sum.append(td, el('td', 'num', fmt(f.sum)));
     tbody.append(sum);
@@ -269,15 +265,17 @@ export class FormulaPane {
   }
 
   #parts(f) {
+    const t = this.t;
     const table = el('table', 'parts');
-    table.append(el('caption', '', f.kind === 'bn_input_delta' ? 'the numbers in the formula' : 'added to the sum'));
+    table.append(el('caption', '', t(f.kind === 'bn_input_delta' ? 'formulaNumbers' : 'addedToSum')));
     for (const p of f.parts) {
       const tr = el('tr', p.adds ? 'part adds' : 'part');
       tr.dataset.value = String(p.value);
       tr.dataset.adds = String(p.adds);
-      tr.append(el('th', '', p.name), el('td', 'num', fmt(p.value)));
+      tr.append(el('th', '', t('partName', p.name)), el('td', 'num', fmt(p.value)));
       const where = p.tensor ? `${p.tensor}[${p.index.join(', ')}]` : '';
-      tr.append(el('td', 'where', [where, p.note].filter(Boolean).join(' — ')));
+      const note = p.say ? t(p.say.key, ...p.say.args) : p.note;
+      tr.append(el('td', 'where', [where, note].filter(Boolean).join(' — ')));
       table.append(tr);
     }
     return table;

@@ -5,14 +5,16 @@
 import { sequential, diverging, drawLegend, fmt } from '../colormap.js';
 import { el } from '../dom.js';
 import { Cursor, sameCell } from './cursor.js';
+import { english } from '../i18n.js';
 
 export class HeatmapGrid {
   /**
    * @param {HTMLElement} root   container; the grid builds its own canvases inside
    * @param {{kind: 'sequential'|'diverging', label: string, onCell?: (cell) => void}} opts
    */
-  constructor(root, { kind, label, onCell }) {
+  constructor(root, { kind, label, onCell, t = english }) {
     this.root = root;
+    this.t = t;
     this.kind = kind;
     this.label = label;
     this.onCell = onCell;
@@ -28,7 +30,7 @@ export class HeatmapGrid {
     this.head.append(this.title, this.legend);
     this.grid = el('div', 'heatmaps-grid');
     this.cursor = new Cursor(this.grid, {
-      label: `${label}: arrow keys move the cursor, PageUp/PageDown change channel`,
+      label: t('mapKeys', label),
       step: (key) => this.#step(key),
       select: (cell) => this.shape && this.select(cell ?? this.cell),
     });
@@ -50,9 +52,9 @@ export class HeatmapGrid {
     if (hi === lo) hi = lo + 1e-12;
     this.lo = lo;
     this.hi = hi;
-    this.title.textContent = H === 1 && C === 1 ? `${name} — image ${n}, ${W} values` : `${name} — image ${n}, ${C} channels of ${H}×${W}`;
+    this.title.textContent = H === 1 && C === 1 ? this.t('mapTitleVector', name, n, W) : this.t('mapTitle', name, n, C, H, W);
     drawLegend(this.legend, this.kind, lo, hi);
-    this.legend.setAttribute('aria-label', `colour scale from ${fmt(lo)} to ${fmt(hi)}`);
+    this.legend.setAttribute('aria-label', this.t('colourScale', fmt(lo), fmt(hi)));
     this.grid.innerHTML = '';
     // maps of ~84 px; a row vector ([N, K] shown as 1×K) gets cells big enough to point at
     const zoom = H === 1 ? Math.max(8, Math.floor(640 / W)) : Math.max(2, Math.floor(84 / Math.max(H, W)));

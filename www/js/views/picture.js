@@ -4,20 +4,21 @@
 // module only paints and words them.
 import { diverging, sequential } from '../colormap.js';
 import { el } from '../dom.js';
+import { english } from '../i18n.js';
 
 /**
  * The picture box for one formula. `pic`: the engine's picture of the largest term's channel;
  * `channel(ch)`: resolves with the picture of channel `ch` (the ◀ ▶ buttons ask for it).
  */
-export function pictureBox(pic, channel) {
+export function pictureBox(pic, channel, t = english) {
   const box = el('div', 'picture');
   box.dataset.part = 'picture'; // (an author may hide it: widget-settings.js)
   const head = el('div', 'picture-head');
   const prev = el('button', 'secondary small', '◀');
   const next = el('button', 'secondary small', '▶');
   prev.type = next.type = 'button';
-  prev.setAttribute('aria-label', `previous ${pic.axis} channel`);
-  next.setAttribute('aria-label', `next ${pic.axis} channel`);
+  prev.setAttribute('aria-label', t('prevChannel', pic.axis));
+  next.setAttribute('aria-label', t('nextChannel', pic.axis));
   const label = el('span', 'picture-label');
   label.setAttribute('aria-live', 'polite');
   head.append(prev, label, next);
@@ -28,12 +29,10 @@ export function pictureBox(pic, channel) {
   row.append(figure(big), figure(kern));
   box.append(head, row, legend);
   const draw = (p) => {
-    label.textContent = `${p.axis} = ${p.channel}${p.channel === p.largest ? ' (largest term)' : ''} of ${p.channels}`;
-    drawMap(big, p);
-    drawKernel(kern, p);
-    legend.textContent = p.kind === 'delta'
-      ? `${p.reach.length} of this channel's δˡ⁺¹ cells reach (x=${p.window[0]}, y=${p.window[1]}) (outlined); grey: zero padding; dotted: zeros put between entries for the stride. Blue < 0 < red.`
-      : `The window (yellow) is the K×K patch at (s·x', s·y') = (${p.window[0]}, ${p.window[1]}) of the padded input; grey cells are the zero padding.`;
+    label.textContent = t('channelOf', p.axis, p.channel, p.channel === p.largest, p.channels);
+    drawMap(big, p, t);
+    drawKernel(kern, p, t);
+    legend.textContent = p.kind === 'delta' ? t('deltaLegend', p.reach.length, p.window[0], p.window[1]) : t('forwardLegend', p.window[0], p.window[1]);
   };
   let shown = pic;
   const go = (step) => async () => {
@@ -42,7 +41,7 @@ export function pictureBox(pic, channel) {
       shown = await channel(ch);
       draw(shown);
     } catch (e) {
-      legend.textContent = `Channel ${ch} could not be drawn: ${e.message}`;
+      legend.textContent = t('channelFailed', ch, e.message);
     }
   };
   prev.onclick = go(-1);
@@ -58,7 +57,7 @@ function figure(canvas) {
 }
 
 // the map: δ^{l+1} dilated and padded (delta), or the padded input (forward), with the window
-function drawMap(canvas, p) {
+function drawMap(canvas, p, t) {
   const [lo, hi] = p.range;
   const colour = p.kind === 'delta'
     ? ((m) => (v) => diverging(v / (m || 1)))(Math.max(Math.abs(lo), Math.abs(hi)))
@@ -73,25 +72,22 @@ function drawMap(canvas, p) {
   canvas.setAttribute('role', 'img');
   const where = `${p.tensor}[n=${p.n}, ${p.axis}=${p.channel}]`;
   if (p.kind === 'delta') {
-    canvas.setAttribute('aria-label', `${p.tensor} channel ${p.channel}, dilated and zero-padded; outlined: the ${p.reach.length} cells that reach the hovered cell`);
-    canvas.nextElementSibling.textContent = `δˡ⁺¹ = ${where}: ${p.map[0]}×${p.map[1]}${p.stride > 1 ? `, dilated by ${p.stride}` : ''}, padded by K−1−p = ${p.pad}`
-      + (p.extra > 0 ? `, plus ${p.extra} zero row${p.extra > 1 ? 's' : ''} and column${p.extra > 1 ? 's' : ''} at the bottom and right (input positions no output window started from)` : '');
+    canvas.setAttribute('aria-label', t('deltaMapLabel', p.tensor, p.channel, p.reach.length));
+    canvas.nextElementSibling.textContent = t('deltaMapCaption', where, p.map[0], p.map[1], p.stride, p.pad, p.extra);
   } else {
-    canvas.setAttribute('aria-label', `${p.tensor} channel ${p.channel}, zero-padded, with the kernel window of the hovered cell`);
-    canvas.nextElementSibling.textContent = `a^l = ${where}, padded by p = ${p.pad}`;
+    canvas.setAttribute('aria-label', t('forwardMapLabel', p.tensor, p.channel));
+    canvas.nextElementSibling.textContent = t('forwardMapCaption', where, p.pad);
   }
 }
 
 // the kernel: ROT180(w[o, i]) (delta) or w[o, i] (forward), the entries met outlined
-function drawKernel(canvas, p) {
+function drawKernel(canvas, p, t) {
   const [o, i] = p.kernel_of;
   drawGrid(canvas, p.k, p.k, (r, c) => p.kernel[r * p.k + c], (v) => diverging(v / (p.kernel_max || 1)), { outline: p.used, labels: true });
   canvas.dataset.used = JSON.stringify(p.used.map(String).sort());
   canvas.setAttribute('role', 'img');
-  canvas.setAttribute('aria-label', p.rotated ? `ROT180 of ${p.conv}.weight[${o}, ${i}]` : `${p.conv}.weight[${o}, ${i}]`);
-  canvas.nextElementSibling.textContent = p.rotated
-    ? `ROT180(w[o=${o}, i=${i}]) of ${p.conv}`
-    : `w[o=${o}, i=${i}] of ${p.conv} (not flipped: cross-correlation)`;
+  canvas.setAttribute('aria-label', p.rotated ? t('kernelRotLabel', p.conv, o, i) : `${p.conv}.weight[${o}, ${i}]`);
+  canvas.nextElementSibling.textContent = t(p.rotated ? 'kernelRotCaption' : 'kernelCaption', p.conv, o, i);
 }
 
 /** Draws an H×W grid of cells; `value(r, c)` is a number, 'padding' or 'dilation' (a zero the

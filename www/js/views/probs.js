@@ -2,13 +2,16 @@
 // bar's length is softmax(z)_j, the predicted class is bold, the true label (when known) is
 // marked, and the class δ is back-propagated from is outlined. Clicking a class calls
 // onpick(j): the δ maps are then computed for that class.
+import { english } from '../i18n.js';
+
 export class ProbBars {
-  constructor(root, { onpick }) {
+  constructor(root, { onpick, t = english }) {
     this.root = root;
+    this.t = t;
     this.onpick = onpick;
     root.classList.add('probs');
     root.setAttribute('role', 'group');
-    root.setAttribute('aria-label', 'class probabilities; choose a class to back-propagate δ from it');
+    root.setAttribute('aria-label', t('probsLabel'));
     this.rows = [];
     for (let j = 0; j < 10; j++) {
       const b = document.createElement('button');
@@ -23,7 +26,7 @@ export class ProbBars {
       // (the button's name is its text: "class 3: probability 0.981, predicted"; the words
       // around the digit and the value are for screen readers only)
       const notes = span('visually-hidden');
-      b.append(span('visually-hidden', 'class '), name, span('visually-hidden', ': probability '), track, val, notes);
+      b.append(span('visually-hidden', t('probClass')), name, span('visually-hidden', t('probOf')), track, val, notes);
       b.onclick = () => this.onpick?.(j);
       root.append(b);
       this.rows.push({ b, bar, val, notes });
@@ -40,7 +43,7 @@ export class ProbBars {
       b.classList.toggle('label', j === label);
       b.classList.toggle('target', j === target);
       b.setAttribute('aria-pressed', String(j === target));
-      notes.textContent = `${j === pred ? ', predicted' : ''}${j === label ? ', true label' : ''}${j === target ? ', δ computed from this class' : ''}`;
+      notes.textContent = this.t('probNotes', j === pred, j === label, j === target);
     });
     this.root.dataset.predicted = String(pred);
     return pred;
