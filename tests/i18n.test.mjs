@@ -31,18 +31,25 @@ const seen = (page, id) => page.evaluate((i) => {
   return [box.textContent, ...labels].join('\n');
 }, id);
 
+// a message as it would stand in the text (not a part of a name: layer2.0.downsample.0)
+const standing = ENGLISH.map((m) => [m, new RegExp(`(?<![\\w.])${m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.])`)]);
+const hasEnglish = (text) => standing.find(([, re]) => re.test(text))?.[0];
+
 function noEnglish(text, where) {
-  for (const m of ENGLISH) assert.ok(!text.includes(m), `${where}: English "${m}" in\n${text.slice(0, 400)}`);
+  const m = hasEnglish(text);
+  assert.ok(!m, `${where}: English "${m}" in\n${text.slice(0, 400)}`);
   const words = text.match(/\b[A-Za-z]{2,}(?:[ ,]+[A-Za-z]{2,}){2,}\b/g) ?? [];
   assert.deepEqual(words, [], `${where}: English words`);
 }
 
-test('the tables have the same keys, and every message of each is filled', () => {
+test('the tables have the same keys, and every message of each is filled (or runs)', () => {
   assert.deepEqual(Object.keys(TABLES['zh-CN']).sort(), Object.keys(TABLES.en).sort());
   for (const [lang, table] of Object.entries(TABLES)) {
     for (const [k, m] of Object.entries(table)) {
-      const text = typeof m === 'function' ? m(...Array.from({ length: m.length }, (_, i) => (i % 2 ? 2 : ['a', 'b']))) : m;
-      assert.ok(text != null && String(text).length > 0, `${lang}.${k}`);
+      // (a value that serves as a number, a list of names and a graph module alike)
+      const any = Object.assign(['a', 'b'], { about: 'about', kind: 'conv', name: 'c', k: 3, stride: 2, pad: 1, c_in: 1, c_out: 2, inputs: ['a', 'b'], shape: [2], replace: () => 'a' });
+      if (typeof m === 'function') m(...Array.from({ length: m.length }, (_, i) => (i % 2 ? 2 : any))); // (it runs)
+      else assert.ok(typeof m === 'string' && m.length > 0, `${lang}.${k}`);
     }
   }
 });
@@ -83,4 +90,33 @@ test('a reader whose browser speaks Chinese gets the widgets in Chinese; lang="e
   await page.waitForFunction(() => document.getElementById('train').shadowRoot.querySelector('button[data-part="start"]')?.textContent === 'Train 50 steps', null, { timeout: 30_000 });
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+test('the page in Chinese (?lang=zh-CN): every panel, a training run, a comparison and the kernels, without English', async () => {
+  const { page, errors } = await open(browser, `${srv.url}?lang=zh-CN&layer=layer1.0.conv2`);
+  await page.waitForFunction(() => window.playground?.ready && document.querySelector('#formula')?.dataset.kind, null, { timeout: 90_000 });
+  assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+  // a kernel's gradient in the pane, three training steps, and two steps of a comparison
+  await page.locator('#weights canvas.weights-map').nth(1).hover({ position: { x: 45, y: 5 } });
+  await page.waitForFunction(() => document.getElementById('formula').dataset.kind === 'conv_weight_grad', null, { timeout: 30_000 });
+  await page.fill('#steps', '3');
+  await page.dispatchEvent('#steps', 'change');
+  await page.click('#start');
+  await page.waitForFunction(() => /^第 3 步：损失/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  await page.fill('#compare .cmp-steps', '2');
+  await page.click('#compare .cmp-start');
+  await page.waitForFunction(() => /^完成于第 2 步/.test(document.querySelector('#compare .cmp-status').textContent), null, { timeout: 120_000 });
+  await page.locator('#compare canvas.flow-map').hover();
+  const text = await page.evaluate(() => {
+    const b = document.body.cloneNode(true);
+    b.querySelectorAll('.katex').forEach((k) => k.remove());
+    return { shown: document.body.innerText.replace(/[^\n]*\.katex[^\n]*/g, ''), all: b.textContent, labels: [...document.querySelectorAll('[aria-label]')].map((e) => e.getAttribute('aria-label')).join('\n') };
+  });
+  // (innerText has KaTeX's text too: its TeX is the same in every language; it has no spaces between words)
+  assert.equal(hasEnglish(text.all) ?? hasEnglish(text.labels), undefined, 'English on the page');
+  noEnglish(text.labels, 'aria-labels');
+  const words = (text.shown.match(/\b[A-Za-z]{2,}(?:[ ,]+[A-Za-z]{2,}){2,}\b/g) ?? []).filter((w) => !/^(No file chosen|Choose File)/.test(w));
+  assert.deepEqual(words, [], 'English words on the page (the file inputs\' own words are the browser\'s)');
+  await page.screenshot({ path: `${ARTIFACTS}zh-page.png` });
+  assert.deepEqual(errors, []);
 });

@@ -11,9 +11,9 @@
 //   Sessions    nothing lost: IndexedDB and files (page/sessions.js)
 //   Compare     the residual lesson: models side by side, gradient flow, rewind (page/compare.js)
 import { EngineClient, MNIST } from './engine-client.js';
-import { $, hideParts } from './dom.js';
+import { $, hideParts, translateStatic } from './dom.js';
 import { readUrlState, visible, useSettings, DEFAULTS, SETTING_KEYS } from './state.js';
-import { LINK, state, notices, update, status } from './page/context.js';
+import { LINK, state, notices, update, status, t } from './page/context.js';
 import { engineModel, setUpArchitecture } from './page/arch.js';
 import { setUpTraining } from './page/training.js';
 import { setUpInspector } from './page/inspector.js';
@@ -21,11 +21,15 @@ import { setUpSession } from './page/sessions.js';
 import { setUpCompare } from './page/compare.js';
 
 async function main() {
+  // the page's own words in the reader's language
+  translateStatic(document, t);
+  document.documentElement.lang = t.lang;
+  document.title = t('pageTitle');
   // ?hide=compare,export: parts of the page a lesson does not want (data-part in index.html)
   const unknown = hideParts(document, new URLSearchParams(LINK).get('hide'));
   if (unknown.length) {
     const parts = [...document.querySelectorAll('[data-part]')].map((e) => e.dataset.part).join(', ');
-    notices.push(`hide "${visible(unknown.join(','))}" names no part of the page (${parts})`);
+    notices.push(t('hideUnknown', visible(unknown.join(',')), parts));
     console.warn(`resnet-playground: ignored hide=${unknown.join(',')}: the page's parts are ${parts}`);
   }
   let engine, engineNote = '';
@@ -39,7 +43,7 @@ async function main() {
         return await start(build);
       } catch (e) {
         if (build !== 'auto' || !self.crossOriginIsolated) throw e;
-        engineNote = `The threaded engine did not start (${e.message}); the page runs on one thread.`;
+        engineNote = t('threadsFailed', e.message);
         return start('simd'); // threads failed to start: one thread still works
       }
     };
@@ -53,8 +57,8 @@ async function main() {
       engine = await startBuild();
     }
   } catch (e) {
-    $('build').textContent = 'engine failed';
-    status(`The engine could not start: ${e.message}`, true);
+    $('build').textContent = t('engineFailedBadge');
+    status(t('engineCouldNotStart', e.message), true);
     return;
   }
   // the training settings' ranges and defaults are the engine's: now the rest of the link is read
@@ -64,8 +68,7 @@ async function main() {
   update(Object.fromEntries(SETTING_KEYS.map((k) => [k, rest.state[k]])));
   notices.push(...rest.notices);
   const { build, threads, variant } = engine.info;
-  $('build').textContent = build === 'threads' ? `wasm threads ×${threads} + SIMD`
-    : variant === 'compat' ? 'wasm SIMD (no relaxed SIMD), single thread' : 'wasm SIMD, single thread';
+  $('build').textContent = build === 'threads' ? t('buildThreads', threads) : t(variant === 'compat' ? 'buildCompat' : 'buildSimd');
   $('build').classList.add(build);
   $('build').dataset.build = build;
   $('build').dataset.threads = threads;
@@ -80,9 +83,7 @@ async function main() {
     trainer.forget();
     compare.forget();
     const back = await restoreSaved().catch(() => null);
-    status(back === null
-      ? 'The engine stopped unexpectedly and was restarted with the pretrained model.'
-      : `The engine stopped unexpectedly and was restarted; your session is restored at step ${back}.`, true);
+    status(back === null ? t('restartedPretrained') : t('restartedSession', back), true);
     await inspector.refresh();
   };
   window.playground.ready = true;
@@ -91,8 +92,7 @@ async function main() {
     // (one short line: on a phone a longer one is the largest text of the first screen, and
     // Lighthouse then times the page's paint by the engine's arrival; the inspect panel says
     // how to hover)
-    status(state.arch === DEFAULTS.arch ? 'Engine ready: the pretrained ResNet-8.'
-      : `Engine ready: ${$('arch-name').textContent}, random weights (seed 1).`);
+    status(state.arch === DEFAULTS.arch ? t('readyPretrained') : t('readyRandom', $('arch-name').textContent));
   }
 }
 

@@ -82,6 +82,7 @@ export async function comparePanel(w, box, parts) {
   const members = w.values.compare?.split(',');
   const panel = new ComparePanel(box.appendChild(el('div', 'rp-compare')), {
     parts,
+    t: w.t,
     initial: { members, steps: w.steps },
     api: {
       lessons: () => queued((e) => e.compareLessons()),

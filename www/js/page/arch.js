@@ -4,7 +4,7 @@
 // to ask whether it is option A or a plain net) or a session.
 import { $ } from '../dom.js';
 import { visible } from '../state.js';
-import { state, update, status, exclusive, refreshControls } from './context.js';
+import { state, update, status, exclusive, refreshControls, t } from './context.js';
 
 export const MODEL_URL = 'models/resnet8-mnist.safetensors';
 // pretrained files shipped with the page, by network; a network without one starts from its seed
@@ -12,17 +12,16 @@ export const PRETRAINED = { resnet8: MODEL_URL };
 /** What the engine worker starts with for network `arch`: its pretrained file, or the id. */
 export const engineModel = (arch) => (PRETRAINED[arch] ? { modelUrl: PRETRAINED[arch], arch: undefined } : { modelUrl: null, arch });
 
-const SHORTCUT_TEXT = { projection: 'projection (1×1 conv)', identity: 'identity (option A)', none: 'none (plain net)' };
 
 // The architecture panel: a preset or the fields (depth, width, shortcut, BatchNorm) name a
 // member of the family; the engine says what it is (its id, name, parameters) and builds it.
 // The page follows whatever network the engine holds: built here, or opened from a file.
 export async function setUpArchitecture(engine, inspector, trainer) {
   const fam = await engine.family();
-  $('arch-preset').replaceChildren(...fam.presets.map((p) => new Option(p.label, p.id)), new Option('(custom)', ''));
+  $('arch-preset').replaceChildren(...fam.presets.map((p) => new Option(t('netLabel', p.label), p.id)), new Option(t('yourChoice'), ''));
   $('arch-depth').replaceChildren(...fam.depths.map((d) => new Option(String(d), String(d))));
   $('arch-width').replaceChildren(...fam.widths.map((w) => new Option(String(w), String(w))));
-  $('arch-shortcut').replaceChildren(...fam.shortcuts.map((k) => new Option(SHORTCUT_TEXT[k] ?? k, k)));
+  $('arch-shortcut').replaceChildren(...fam.shortcuts.map((k) => new Option(t('shortcutText', k), k)));
   let built = null; // the engine's network: {config, id, label, depth, parameters}
   const setFields = (c) => {
     $('arch-depth').value = String(2 * c.blocks.reduce((a, b) => a + b, 0) + 2);
@@ -32,7 +31,7 @@ export async function setUpArchitecture(engine, inspector, trainer) {
   };
   const wanted = () => engine.archOf(Number($('arch-depth').value), Number($('arch-width').value), $('arch-shortcut').value, $('arch-bn').checked);
   const count = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(n < 1e5 ? 1 : 0)} k`);
-  const words = (a) => `${a.label}, ${a.depth} weighted layers, ${count(a.parameters)} parameters`;
+  const words = (a) => t('netWords', t('netLabel', a.label), a.depth, count(a.parameters));
   const preview = async () => {
     try {
       const a = await wanted();
@@ -40,8 +39,7 @@ export async function setUpArchitecture(engine, inspector, trainer) {
       const same = built && a.id === built.id;
       $('arch-build').dataset.off = same ? 'yes' : '';
       refreshControls();
-      $('arch-summary').textContent = same ? `This page runs ${words(built)}.`
-        : `This page runs ${words(built)}. “Build this network” makes ${words(a)}, from random weights (seed ${state.seed}).`;
+      $('arch-summary').textContent = same ? t('runsSame', words(built)) : t('runsOther', words(built), words(a), state.seed);
     } catch (e) {
       $('arch-summary').textContent = e.message;
       $('arch-build').disabled = true;
@@ -60,7 +58,7 @@ export async function setUpArchitecture(engine, inspector, trainer) {
     const switched = id !== state.arch || !inspectorMatches;
     update({ arch: id });
     Object.assign(engine.options, engineModel(id)); // a restarted engine comes back as this network
-    $('arch-name').textContent = built.label;
+    $('arch-name').textContent = t('netLabel', built.label);
     setFields(built.config);
     trainer.setPretrained(!!PRETRAINED[id]);
     await preview();
@@ -73,7 +71,7 @@ export async function setUpArchitecture(engine, inspector, trainer) {
   $('arch-build').onclick = () => exclusive(async () => {
     let a;
     try { a = await wanted(); } catch (e) { status(e.message, true); return; }
-    status(`Building ${a.label}…`);
+    status(t('building', t('netLabel', a.label)));
     try {
       const back = await onSwitch(async () => {
         await engine.setArchitecture(a.config, state.seed);
@@ -81,10 +79,9 @@ export async function setUpArchitecture(engine, inspector, trainer) {
         inspectorMatches = false;
         await changed();
       });
-      status(back == null ? `Built ${a.label} with random weights from seed ${state.seed}: press Start to train it.`
-        : `${a.label}: your last session with it is back, at step ${back}.`);
+      status(back == null ? t('built', t('netLabel', a.label), state.seed) : t('builtBack', t('netLabel', a.label), back));
     } catch (e) {
-      status(`Could not build ${a.label}: ${e.message}`, true);
+      status(t('couldNotBuild', t('netLabel', a.label), e.message), true);
       await preview();
     }
   });
@@ -99,23 +96,23 @@ async function openWeights(engine, inspector, trainer, changed) {
   $('weights-open').value = '';
   if (!file) return;
   try {
-    if (file.size > 64 << 20) throw new Error(`it is ${(file.size / 2 ** 20).toFixed(0)} MB; the largest network here takes about 3.4 MB`);
+    if (file.size > 64 << 20) throw new Error(t('tooLarge', (file.size / 2 ** 20).toFixed(0)));
     const bytes = new Uint8Array(await file.arrayBuffer());
     // which network the file holds; names and shapes cannot tell option A from a plain net
     const what = await engine.fileArch(bytes);
     let shortcut;
     if (!what.config) {
-      shortcut = await ask(`"${visible(file.name)}" has no note of its network, and ${what.source}. Which is it?`, what.candidates);
-      if (!shortcut) { status('Nothing opened.'); return; }
+      shortcut = await ask(t('whichNetwork', visible(file.name), what.source), what.candidates);
+      if (!shortcut) { status(t('nothingOpened')); return; }
     }
     trainer.save(true); // the network before keeps its session
     await engine.loadModel(bytes, shortcut);
     trainer.clearStats();
     await changed();
     trainer.save(true);
-    status(`Weights "${visible(file.name)}" loaded. The page runs ${$('arch-name').textContent}.`);
+    status(t('weightsLoaded', visible(file.name), $('arch-name').textContent));
   } catch (e) {
-    status(`Could not use "${visible(file.name)}": ${e.message}. The model is unchanged.`, true);
+    status(t('couldNotUseFile', visible(file.name), e.message), true);
   }
   await inspector.refresh().catch(() => {});
 }
@@ -127,8 +124,8 @@ export function ask(text, candidates) {
     $('arch-ask-text').textContent = text;
     const done = (v) => { box.hidden = true; box.onkeydown = null; resolve(v); };
     const button = (label, onclick, cls = '') => Object.assign(document.createElement('button'), { type: 'button', textContent: label, className: cls, onclick });
-    const buttons = candidates.map((c) => button(c.label, () => done(c.config.shortcut)));
-    $('arch-ask-buttons').replaceChildren(...buttons, button('Cancel', () => done(null), 'secondary'));
+    const buttons = candidates.map((c) => button(t('netLabel', c.label), () => done(c.config.shortcut)));
+    $('arch-ask-buttons').replaceChildren(...buttons, button(t('cancel'), () => done(null), 'secondary'));
     box.onkeydown = (e) => { if (e.key === 'Escape') { e.stopPropagation(); done(null); } };
     box.hidden = false;
     buttons[0]?.focus();

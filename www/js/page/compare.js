@@ -5,7 +5,7 @@
 // your model".
 import { $ } from '../dom.js';
 import { ComparePanel } from '../views/compare.js';
-import { state, update, status, exclusive, refreshControls, shown } from './context.js';
+import { state, update, status, exclusive, refreshControls, shown, t } from './context.js';
 
 export async function setUpCompare(engine, inspector, trainer, arch) {
   const ids = state.compare ? state.compare.split(',') : undefined;
@@ -34,25 +34,26 @@ export async function setUpCompare(engine, inspector, trainer, arch) {
       cancel: () => engine.cancel(),
       show: (i, step, label) => exclusive(async () => {
         await engine.compareShow(i, step);
-        shown.compared = `${label} at step ${step}`;
+        shown.compared = t('atStep', label, step);
         $('shown-what').textContent = shown.compared;
         $('shown-note').hidden = false;
-        $('arch-name').textContent = `${label} (compare mode, step ${step})`;
+        $('arch-name').textContent = t('compareModeName', label, step);
         refreshControls();
         await inspector.rebuild();
-        status(`The views show ${shown.compared} of the comparison. Your own model waits: “Back to your model” brings it back.`);
+        status(t('viewsShowCompared', shown.compared));
         $('show-own').focus();
       }),
     },
     wrap: exclusive,
+    t,
   });
   await panel.init();
   panel.onpick = (members) => update({ compare: members.join(',') });
   $('show-own').onclick = () => exclusive(async () => {
     try {
       await back();
-      status('Your own model is back in the views.');
-    } catch (e) { status(`Could not bring your model back: ${e.message}`, true); }
+      status(t('ownBack'));
+    } catch (e) { status(t('couldNotBringBack', e.message), true); }
   });
   return {
     panel,

@@ -4,8 +4,11 @@
 // follows by itself (state.js writes it).
 import { $ } from '../dom.js';
 import { readUrlState, urlOf } from '../state.js';
+import { pickLang, translator } from '../i18n.js';
 
 export const LINK = location.search; // the link as opened (the URL changes as the view does)
+/** The reader's words: ?lang= (en, zh-CN), else the browser's language (i18n.js). */
+export const t = translator(pickLang(new URLSearchParams(LINK).get('lang')));
 // (the training settings are read from the link once the engine has said their ranges)
 export const { state, notices } = readUrlState(LINK);
 export const training = { running: false, paused: false };
@@ -22,10 +25,12 @@ export function update(patch) {
   timer = setTimeout(() => history.replaceState(null, '', urlOf(state, location.search)), 150);
 }
 
-/** The status line: one sentence, an error or not. */
-export function status(msg, isError = false) {
+/** The status line: one sentence, an error or not (`showing`: it names the input shown, and a
+ *  new input replaces it). */
+export function status(msg, isError = false, { showing = false } = {}) {
   $('status').textContent = msg;
   $('status').classList.toggle('error', isError);
+  if (showing) $('status').dataset.showing = 'yes'; else delete $('status').dataset.showing;
 }
 
 // Operations that change or run the engine's model — build a network, open weights or a
@@ -46,7 +51,7 @@ export function refreshControls() {
 
 /** Runs operation `fn` alone (see above); resolves with its result, or undefined if refused. */
 export async function exclusive(fn) {
-  if (busy()) { status('Wait for the current operation to finish (or stop the training run).', true); return undefined; }
+  if (busy()) { status(t('waitForOperation'), true); return undefined; }
   inFlight = true;
   refreshControls();
   try {

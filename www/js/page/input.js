@@ -4,13 +4,13 @@ import { $ } from '../dom.js';
 import { DrawPad } from '../views/draw.js';
 import { imageToDigit, canvasToDigit } from '../preprocess.js';
 import { visible } from '../state.js';
-import { state, status } from './context.js';
+import { state, status, t } from './context.js';
 
 /** `use.digit(k)` shows held-out digit k; `use.image(pixels, what)` the user's image. */
 export function setUpInput(use) {
   $('sample').value = String(state.digit);
   const useDigit = (d) => {
-    if (!Number.isInteger(d) || d < 0 || d > 1999) { status('The held-out digit number must be a whole number from 0 to 1999.', true); return; }
+    if (!Number.isInteger(d) || d < 0 || d > 1999) { status(t('digitRange'), true); return; }
     $('sample').value = String(d);
     use.digit(d);
   };
@@ -21,8 +21,8 @@ export function setUpInput(use) {
     if (!file) return;
     try {
       const { pixels } = await imageToDigit(file);
-      await use.image(pixels, `"${visible(file.name || 'the pasted image')}"`);
-    } catch (e) { status(`Could not use ${file.name ? `"${visible(file.name)}"` : 'that'}: ${e.message}`, true); }
+      await use.image(pixels, file.name ? `"${visible(file.name)}"` : t('pastedImage'));
+    } catch (e) { status(t('couldNotUse', file.name ? visible(file.name) : '', e.message), true); }
   };
   $('file').onchange = () => takeFile($('file').files[0]);
   const panel = $('input-panel');
@@ -32,7 +32,7 @@ export function setUpInput(use) {
     e.preventDefault();
     panel.classList.remove('dropping');
     const file = [...(e.dataTransfer?.files ?? [])][0];
-    if (file) takeFile(file); else status('Drop an image file (PNG, JPEG, GIF, WebP, SVG).', true);
+    if (file) takeFile(file); else status(t('dropImage'), true);
   });
   document.addEventListener('paste', (e) => {
     const item = [...(e.clipboardData?.items ?? [])].find((i) => i.kind === 'file' && i.type.startsWith('image/'));
@@ -40,11 +40,12 @@ export function setUpInput(use) {
   });
   new DrawPad($('drawpad'), {
     size: 196,
+    t,
     onchange: async (canvas) => {
       try {
         const r = await canvasToDigit(canvas);
-        await use.image(r.pixels ?? r, 'your drawing');
-      } catch (e) { status(`Could not read the drawing: ${e.message}`, true); }
+        await use.image(r.pixels ?? r, t('yourDrawing'));
+      } catch (e) { status(t('drawingFailed', e.message), true); }
     },
   });
 }

@@ -8,7 +8,7 @@ import { WeightView } from '../views/weights.js';
 import { FormulaPane } from '../views/formula.js';
 import { ProbBars } from '../views/probs.js';
 import { NetworkStrip } from '../views/network.js';
-import { state, update, status, training, notices } from './context.js';
+import { state, update, status, training, notices, t } from './context.js';
 import { describe, notADigit } from './notes.js';
 import { setUpInput } from './input.js';
 import { setUpExport } from './export.js';
@@ -18,10 +18,10 @@ export async function setUpInspector(engine) {
   const ins = new Inspector(engine);
   await ins.loadModel(true);
   await ins.refresh();
-  if (notices.length) status(`Ignored from the link: ${notices.join('; ')}. Showing the defaults instead.`, true);
+  if (notices.length) status(t('ignoredFromLink', notices.join('; ')), true);
   return {
     refresh: () => ins.refresh(),
-    pause: () => ins.pane.message('The formulas update when training is paused or stopped.'),
+    pause: () => ins.pane.message(t('paused')),
     // after the engine's model changed shape (another network, a file of another member)
     rebuild: async () => { ins.current = null; await ins.loadModel(); await ins.refresh(); },
   };
@@ -38,15 +38,15 @@ class Inspector {
     this.custom = null;   // the user's image (Uint8Array(784)) when it is the input
     this.current = null;  // what the views show: {label, pred, target}
     this.cellFromUrl = !!state.cell;
-    this.pane = new FormulaPane($('formula'), { engine, canQuery: () => !training.running || training.paused, summary: $('formula-summary') });
+    this.pane = new FormulaPane($('formula'), { engine, canQuery: () => !training.running || training.paused, summary: $('formula-summary'), t });
     const onCell = (grid) => (cell) => { update({ cell: { grid, idx: grid === 'weights' ? [cell.o, cell.i, cell.a, cell.b] : [cell.c, cell.x, cell.y] } }); this.explain(); };
     this.grids = {
-      acts: new HeatmapGrid($('acts'), { kind: 'sequential', label: 'activations', onCell: onCell('acts') }),
-      deltas: new HeatmapGrid($('deltas'), { kind: 'diverging', label: 'errors δ', onCell: onCell('deltas') }),
-      input: new HeatmapGrid($('input-deltas'), { kind: 'diverging', label: 'errors δ at the conv input', onCell: onCell('input') }),
+      acts: new HeatmapGrid($('acts'), { kind: 'sequential', label: t('activations'), onCell: onCell('acts'), t }),
+      deltas: new HeatmapGrid($('deltas'), { kind: 'diverging', label: t('errors'), onCell: onCell('deltas'), t }),
+      input: new HeatmapGrid($('input-deltas'), { kind: 'diverging', label: t('deltaAtInput'), onCell: onCell('input'), t }),
     };
-    this.weights = new WeightView($('weights'), { onCell: onCell('weights') });
-    this.probs = new ProbBars($('probs'), { onpick: (j) => { update({ target: j }); this.refresh(); } });
+    this.weights = new WeightView($('weights'), { onCell: onCell('weights'), t });
+    this.probs = new ProbBars($('probs'), { onpick: (j) => { update({ target: j }); this.refresh(); }, t });
     this.exports = setUpExport(engine);
     // Everything that reads the tape runs one at a time, in order (a fast ◀▶ or ←→ would
     // otherwise interleave two passes and mix their tensors in the views).
@@ -57,13 +57,13 @@ class Inspector {
         this.custom = null;
         update({ digit: d, target: null });
         // (a "Showing your drawing…" line would now be stale)
-        if (/^Showing /.test($('status').textContent)) status(`Showing held-out digit ${d}.`);
+        if ($('status').dataset.showing) status(t('showingDigit', d), false, { showing: true });
         this.refresh();
       },
       image: async (pixels, what) => {
         this.custom = pixels;
         update({ target: null });
-        status(`Showing ${what}, centred and scaled like an MNIST digit.`);
+        status(t('showingImage', what), false, { showing: true });
         await this.refresh();
       },
     });
@@ -84,22 +84,22 @@ class Inspector {
     const n = 0;
     if (cell.grid === 'weights') {
       const [o, i, a, b] = cell.idx;
-      if (site) pane.explain({ kind: 'conv_weight_grad', conv: m, o, i, a, b }, { site, caption: 'weight gradient' });
-      else if (kind === 'fc') pane.explain({ kind: 'fc_weight_grad', j: o, k: i }, { caption: 'fc weight gradient' });
+      if (site) pane.explain({ kind: 'conv_weight_grad', conv: m, o, i, a, b }, { site, caption: t('capWeightGrad') });
+      else if (kind === 'fc') pane.explain({ kind: 'fc_weight_grad', j: o, k: i }, { caption: t('capFcWeightGrad') });
     } else if (cell.grid === 'input') {
-      pane.explain({ kind: 'conv_input_delta', conv: m, n, i: c, x, y }, { site, caption: `δ at the input of ${m}` });
+      pane.explain({ kind: 'conv_input_delta', conv: m, n, i: c, x, y }, { site, caption: t('inputDeltaCaption', m) });
     } else if (cell.grid === 'acts') {
-      if (site) pane.explain({ kind: 'conv_forward', conv: m, n, o: c, x, y }, { site, caption: 'conv output (forward)' });
-      else if (kind === 'shortcut') pane.explain({ kind: 'shortcut_forward', module: m, n, c, x, y }, { caption: 'option-A shortcut (forward)' });
-      else if (kind === 'fc') pane.explain({ kind: 'fc_forward', n, j: y }, { caption: 'fc output (a logit)' });
+      if (site) pane.explain({ kind: 'conv_forward', conv: m, n, o: c, x, y }, { site, caption: t('capConvForward') });
+      else if (kind === 'shortcut') pane.explain({ kind: 'shortcut_forward', module: m, n, c, x, y }, { caption: t('capShortcutForward') });
+      else if (kind === 'fc') pane.explain({ kind: 'fc_forward', n, j: y }, { caption: t('capFcForward') });
       else pane.explainCell(`act.${m}`, this.index(m, [n, c, x, y]));
     } else {
       // δ of module m: the conv reading it through a ReLU, the fork into a block, BN, the pool
       const z = this.sites.find((s) => s.z === m && !s.side), blk = this.graph.blocks.find((b) => b.input === m)?.name;
-      if (site?.bn) pane.explain({ kind: 'bn_input_delta', bn: site.bn, n, c, x, y }, { caption: `δ back through ${site.bn}` });
-      else if (z) pane.explain({ kind: 'conv_input_delta', conv: z.name, n, i: c, x, y }, { site: z, caption: `δ at the input of ${z.name}` });
-      else if (blk) pane.explain({ kind: 'residual_fork', block: blk, n, c, x, y }, { caption: `the fork into ${blk}` });
-      else if (kind === 'pool') pane.explain({ kind: 'fc_input_delta', n, k: y }, { caption: 'δ back through fc' });
+      if (site?.bn) pane.explain({ kind: 'bn_input_delta', bn: site.bn, n, c, x, y }, { caption: t('capBnDelta', site.bn) });
+      else if (z) pane.explain({ kind: 'conv_input_delta', conv: z.name, n, i: c, x, y }, { site: z, caption: t('inputDeltaCaption', z.name) });
+      else if (blk) pane.explain({ kind: 'residual_fork', block: blk, n, c, x, y }, { caption: t('capFork', blk) });
+      else if (kind === 'pool') pane.explain({ kind: 'fc_input_delta', n, k: y }, { caption: t('capFcDelta') });
       else pane.explainCell(`delta.${m}`, this.index(m, [n, c, x, y]));
     }
   }
@@ -108,7 +108,7 @@ class Inspector {
    *  layer's tensors; then the views and the formula of the cell. Passes run in order. */
   refresh() {
     const run = async () => {
-      if (training.running && !training.paused) { status('The views update when training stops or is paused.'); return; }
+      if (training.running && !training.paused) { status(t('viewsWhenStopped')); return; }
       this.pane.invalidate();
       try {
         const input = this.custom ? { pixels: this.custom.slice() } : { heldOut: state.digit };
@@ -117,7 +117,7 @@ class Inspector {
         this.show(v);
         this.explain();
       } catch (e) {
-        status(`Could not show the layer: ${e.message}`, true);
+        status(t('couldNotShowLayer', e.message), true);
       }
     };
     this.queue = this.queue.then(run, run);
@@ -129,22 +129,22 @@ class Inspector {
     const p = Array.from(v.probs), { label, pred, target } = v;
     this.probs.show(p, { label, target });
     $('prediction').textContent = this.custom
-      ? `your image · predicted ${pred} (p = ${p[pred].toFixed(3)})${notADigit(this.custom, p[pred])}`
-      : `held-out digit ${state.digit} · label ${label} · predicted ${pred} (p = ${p[pred].toFixed(3)})`;
+      ? t('yourImage', pred, p[pred].toFixed(3), notADigit(this.custom, p[pred], t))
+      : t('heldOutLine', state.digit, label, pred, p[pred].toFixed(3));
     drawDigit(v.input.data);
     const m = v.layer, site = this.site(m);
     const flat = (s) => (s.length === 2 ? [s[0], 1, 1, s[1]] : s);
     $('layer').value = m;
     $('layer-name').textContent = m;
-    $('layer-desc').textContent = describe(m, this.graph, this.sites);
+    $('layer-desc').textContent = describe(m, this.graph, this.sites, t);
     this.strip?.select(m);
-    $('acts-title').textContent = site ? 'Output zˡ⁺¹ of the conv (before BN)' : 'Activations';
-    $('deltas-title').textContent = site ? `Error δˡ⁺¹ = ∂C/∂zˡ⁺¹ (from class ${target})` : `Errors δ (from class ${target})`;
+    $('acts-title').textContent = t(site ? 'convOutputTitle' : 'activations');
+    $('deltas-title').textContent = t(site ? 'convDeltaTitle' : 'deltaTitle', target);
     this.grids.acts.show(v.act.name, v.act.data, flat(v.act.shape));
     this.grids.deltas.show(v.delta.name, v.delta.data, flat(v.delta.shape));
     $('input-block').hidden = !v.inputDelta;
     if (v.inputDelta) {
-      $('input-title-deltas').textContent = `Error at its input δˡ = ∂C/∂zˡ, zˡ = ${site.z} (the pre-activation behind ${site.input})`;
+      $('input-title-deltas').textContent = t('inputDeltaTitle', site.z, site.input);
       this.grids.input.show(v.inputDelta.name, v.inputDelta.data, v.inputDelta.shape);
     }
     $('weights-block').hidden = !v.weights;
@@ -192,10 +192,10 @@ class Inspector {
       update({ layer: this.graph.focus }); // the engine's choice: where the formulas have most to say
     }
     try {
-      this.strip = new NetworkStrip($('network'), { modules: this.graph.modules, selectable: (n) => this.isLayer(n), onselect: (m) => this.select(m) });
+      this.strip = new NetworkStrip($('network'), { modules: this.graph.modules, selectable: (n) => this.isLayer(n), onselect: (m) => this.select(m), t });
     } catch (e) {
       this.strip = null;
-      $('network').textContent = `(the network diagram could not be drawn: ${e.message})`;
+      $('network').textContent = t('stripFailed', e.message);
     }
   }
 
@@ -205,7 +205,7 @@ class Inspector {
     if (training.running && !training.paused) { // the tape holds a training batch now
       $('layer').value = m;
       this.strip?.select(m);
-      status(`The views show ${m} when training stops or is paused.`);
+      status(t('viewsShowLater', m));
       return;
     }
     if (this.current) this.refresh();

@@ -4,7 +4,7 @@
 import { $, download } from '../dom.js';
 import { parseValue, visible, SETTING_KEYS } from '../state.js';
 import { SessionStore, sessionToFile, sessionFromFile } from '../session.js';
-import { LINK, state, update, status, exclusive, shown } from './context.js';
+import { LINK, state, update, status, exclusive, shown, t } from './context.js';
 
 
 /** Restores this network's saved session if there is one; saves from now on. Returns
@@ -51,7 +51,7 @@ class Sessions {
     try {
       this.store = await SessionStore.open();
     } catch (e) {
-      this.warn(`Your work is not kept in this browser: ${e.message}. Training still works; "Save session to a file" keeps it.`);
+      this.warn(t('notKept', e.message));
     }
   }
 
@@ -62,10 +62,10 @@ class Sessions {
       const s = await this.store.load(state.arch);
       if (!s) return false;
       await this.restore(s, true);
-      status(`Welcome back: your session from ${new Date(s.savedAt).toLocaleString()} is restored, at step ${s.step}.`);
+      status(t('welcomeBack', new Date(s.savedAt).toLocaleString(t.lang), s.step));
       return true;
     } catch (e) {
-      status(`Your saved session could not be restored (${e.message}); the pretrained model is loaded instead.`, true);
+      status(t('notRestored', e.message), true);
       return false;
     }
   }
@@ -105,7 +105,7 @@ class Sessions {
     this.last = performance.now();
     this.saving = this.gather()
       .then(async (s) => { await store.save(s, s.arch); window.playground.savedStep = s.step; })
-      .catch((e) => this.warn(`Your work could not be saved: ${e.message}. Training still works.`))
+      .catch((e) => this.warn(t('notSaved', e.message)))
       .finally(() => { this.saving = null; });
     return this.saving;
   }
@@ -123,7 +123,7 @@ class Sessions {
       try {
         const s = await this.gather();
         download(sessionToFile(s), `resnet-playground-step${s.step}.json`, 'application/json');
-      } catch (e) { status(`Could not save the session: ${e.message}`, true); }
+      } catch (e) { status(t('couldNotSaveSession', e.message), true); }
     };
     $('session-open').onchange = () => exclusive(async () => {
       const file = $('session-open').files[0];
@@ -132,8 +132,8 @@ class Sessions {
         const s = sessionFromFile(await file.text());
         await this.restore(s, false);
         this.save(true);
-        status(`Session "${visible(file.name)}" opened, at step ${s.step}.`);
-      } catch (e) { status(`Could not open "${visible(file.name)}": ${e.message}`, true); }
+        status(t('sessionOpened', visible(file.name), s.step));
+      } catch (e) { status(t('couldNotOpen', visible(file.name), e.message), true); }
       $('session-open').value = '';
     });
   }
@@ -155,7 +155,7 @@ async function keepSessions(saveNow) {
       b.className = 'secondary small';
       b.id = 'session-keep';
       b.textContent = button;
-      b.onclick = async () => { if (await claim(true)) { status('This tab now keeps the saved session of this network.'); saveNow(); } };
+      b.onclick = async () => { if (await claim(true)) { status(t('tabKeeps')); saveNow(); } };
       n.append(' ', b);
     }
   };
@@ -174,14 +174,14 @@ async function keepSessions(saveNow) {
         // stolen: another tab keeps it now
         if (held?.release !== release) return;
         held = null;
-        note('Another tab took over keeping this network\'s saved session: this tab\'s training is no longer saved in the browser ("Save session to a file" keeps it).', 'Keep this tab\'s work instead');
+        note(t('otherTabTook'), t('keepMine'));
       });
     });
     if (got) {
       held = { arch, release };
       if ($('session-keep')) $('session-note').replaceChildren();
     } else {
-      note('This network is open in another tab, which keeps its saved session: this tab\'s training is not saved in the browser ("Save session to a file" keeps it).', 'Keep this tab\'s work instead');
+      note(t('otherTabKeeps'), t('keepMine'));
     }
     return got;
   };

@@ -4,7 +4,7 @@
 import { $ } from '../dom.js';
 import { Chart } from '../views/curves.js';
 import { parseValue, whatIs, visible } from '../state.js';
-import { state, update, status, training, exclusive, refreshControls } from './context.js';
+import { state, update, status, training, exclusive, refreshControls, t } from './context.js';
 import { PRETRAINED } from './arch.js';
 
 const STATS = ['step', 'loss', 'acc', 'heldout', 'ips'];
@@ -30,9 +30,9 @@ class Training {
     Object.assign(this, { engine, inspector, settings });
     this.applied = null; // the settings the engine has
     this.saver = null;   // saves the session (setUpSession); throttled unless forced
-    const series = [{ key: 'train', label: 'training batch', colour: '#2d6cdf' }, { key: 'heldout', label: 'held-out', colour: '#d9730d', dots: true }];
-    this.loss = new Chart($('loss-curve'), { yLabel: 'loss', yMax: 0.5, series });
-    this.acc = new Chart($('acc-curve'), { yLabel: 'accuracy', yMax: 1, fixed: true, percent: true, series });
+    const series = [{ key: 'train', label: t('trainingBatch'), colour: '#2d6cdf' }, { key: 'heldout', label: t('heldOut'), colour: '#d9730d', dots: true }];
+    this.loss = new Chart($('loss-curve'), { yLabel: t('loss'), xLabel: t('trainingStep'), yMax: 0.5, series });
+    this.acc = new Chart($('acc-curve'), { yLabel: t('accuracy'), xLabel: t('trainingStep'), yMax: 1, fixed: true, percent: true, series });
     this.#settingInputs();
     this.#buttons();
     this.setRunning(false);
@@ -64,16 +64,16 @@ class Training {
     $('pause').onclick = () => {
       training.paused = !training.paused;
       if (training.paused) { engine.pause(); this.saver?.(true); } else engine.resume(); // pausing saves
-      $('pause').textContent = training.paused ? 'Resume' : 'Pause';
-      status(training.paused ? 'Paused: the views show the current weights.' : 'Training…');
+      $('pause').textContent = t(training.paused ? 'resume' : 'pause');
+      status(t(training.paused ? 'pausedViews' : 'training'));
       if (training.paused) inspector.refresh(); else inspector.pause();
     };
     $('stop').onclick = () => engine.cancel();
     $('reset').onclick = () => exclusive(() => this.#replace(async () => {
       await this.apply();
       await engine.resetModel(state.seed);
-      return `Random weights from seed ${state.seed}: press Start to train from scratch.`;
-    }, 'Could not reset'));
+      return t('randomFromSeed', state.seed);
+    }, t('couldNotReset')));
     $('pretrained').onclick = () => exclusive(() => this.#replace(async () => {
       const url = PRETRAINED[state.arch];
       if (!url) throw new Error(`no pretrained file is shipped for ${$('arch-name').textContent}; train it from scratch`);
@@ -81,8 +81,8 @@ class Training {
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       // as if just loaded: step 0, no optimizer moments from the run before
       await engine.restoreCheckpoint(new Uint8Array(await res.arrayBuffer()), 0);
-      return 'Pretrained weights loaded (98.55 % on the held-out digits).';
-    }, 'Could not load the pretrained model'));
+      return t('pretrainedLoaded');
+    }, t('couldNotLoadPretrained')));
     window.addEventListener('keydown', (e) => { // Escape stops a run, from anywhere
       if (e.key === 'Escape' && training.running) engine.cancel();
     });
@@ -95,7 +95,7 @@ class Training {
       this.clearStats();
       this.saver?.(true);
       status(said);
-    } catch (e) { status(`${failure}: ${e.message}`, true); }
+    } catch (e) { status(t('failedBecause', failure, e.message), true); }
     await this.inspector.refresh();
   }
 
@@ -123,7 +123,7 @@ class Training {
     refreshControls();
     $('pause').disabled = !started;
     $('stop').disabled = !started;
-    $('pause').textContent = 'Pause';
+    $('pause').textContent = t('pause');
   }
 
   show(p) {
@@ -146,16 +146,16 @@ class Training {
 
   async run(steps) {
     this.setRunning(true, false);
-    status(steps === 1 ? 'One training step…' : `Training ${steps} steps…`);
+    status(steps === 1 ? t('oneStep') : t('trainingN', steps));
     try {
       await this.apply();
       const evalEvery = steps === 1 ? 0 : Math.max(10, Math.round(steps / 10));
       const run = this.engine.train(steps, (p) => this.show(p), { evalEvery, evalLimit: 500 });
       this.setRunning(true, steps > 1);
       const last = await run;
-      status(last.cancelled ? `Stopped at step ${last.step}.` : `Step ${last.step}: loss ${last.loss.toFixed(4)}.`);
+      status(last.cancelled ? t('stoppedAt', last.step) : t('stepDone', last.step, last.loss.toFixed(4)));
     } catch (e) {
-      status(`Training stopped: ${e.message}`, true);
+      status(t('trainingStopped', e.message), true);
       if (e.kind === 'diverged') $('lr').focus();
     }
     this.setRunning(false);

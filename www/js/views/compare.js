@@ -14,12 +14,13 @@
 import { el } from '../dom.js';
 import { Chart } from './curves.js';
 import { FlowPanel, COLOURS, labelled } from './flow-panel.js';
+import { english } from '../i18n.js';
 
 const button = (text, cls = '') => Object.assign(el('button', cls, text), { type: 'button' });
 
 export class ComparePanel {
-  constructor(root, { api, parts = { flow: true, rewind: true }, initial = {}, onstep = null, wrap = (fn) => fn() }) {
-    Object.assign(this, { root, api, parts, onstep, wrap });
+  constructor(root, { api, parts = { flow: true, rewind: true }, initial = {}, onstep = null, wrap = (fn) => fn(), t = english }) {
+    Object.assign(this, { root, api, parts, onstep, wrap, t });
     this.state = null;        // the engine's compareState
     this.running = false;
     this.setup = null;        // the member ids the engine's comparison has
@@ -30,27 +31,27 @@ export class ComparePanel {
   async init() {
     const [{ lessons, maxMembers }, fam] = await Promise.all([this.api.lessons(), this.api.family()]);
     this.lessons = lessons;
-    const r = this.root;
+    const r = this.root, t = this.t;
     const part = (node, name) => { node.dataset.part = name; return node; }; // (what an author may hide)
     const settings = r.appendChild(part(el('div', 'controls settings'), 'settings'));
     this.lesson = el('select', 'cmp-lesson');
-    this.lesson.append(...lessons.map((l) => new Option(l.label, l.id)), new Option('(your choice)', ''));
-    settings.append(labelled('Lesson', this.lesson));
-    const options = fam.presets.map((p) => [p.id, p.label]);
+    this.lesson.append(...lessons.map((l) => new Option(t('lessonLabel', l.id, l.label), l.id)), new Option(t('yourChoiceLesson'), ''));
+    settings.append(labelled(t('lesson'), this.lesson));
+    const options = fam.presets.map((p) => [p.id, t('netLabel', p.label)]);
     const ids = this.initial.members ?? lessons[0].members;
     for (const id of ids) if (!options.some((o) => o[0] === id)) options.push([id, id]); // (a link's own member)
-    const dropped = ids.length > maxMembers ? `The link names ${ids.length} models; compare mode takes at most ${maxMembers}, so the first ${maxMembers} are chosen.` : '';
+    const dropped = ids.length > maxMembers ? t('tooManyModels', ids.length, maxMembers) : '';
     this.pickers = Array.from({ length: maxMembers }, (_, i) => {
       const s = el('select', 'cmp-member');
       if (i >= 2) s.append(new Option('—', ''));
       s.append(...options.map(([id, label]) => new Option(label, id)));
       s.value = ids[i] ?? '';
       s.onchange = () => this.#picked();
-      settings.append(labelled(`Model ${i + 1}`, s));
+      settings.append(labelled(t('modelN', i + 1), s));
       return s;
     });
     this.steps = Object.assign(el('input', 'cmp-steps'), { type: 'number', min: 1, step: 1, value: String(this.initial.steps ?? lessons[0].steps) });
-    settings.append(labelled('Steps', this.steps));
+    settings.append(labelled(t('steps'), this.steps));
     this.lesson.onchange = () => {
       const l = lessons.find((x) => x.id === this.lesson.value);
       if (!l) return;
@@ -59,18 +60,18 @@ export class ComparePanel {
       this.#picked();
     };
     const buttons = r.appendChild(part(el('div', 'controls'), 'buttons'));
-    this.startBtn = buttons.appendChild(button('Start', 'cmp-start'));
-    this.pauseBtn = buttons.appendChild(button('Pause', 'cmp-pause'));
-    this.stopBtn = buttons.appendChild(button('Stop', 'cmp-stop'));
-    this.stepBtn = buttons.appendChild(button('Single step', 'secondary cmp-step'));
+    this.startBtn = buttons.appendChild(button(t('start'), 'cmp-start'));
+    this.pauseBtn = buttons.appendChild(button(t('pause'), 'cmp-pause'));
+    this.stopBtn = buttons.appendChild(button(t('stop'), 'cmp-stop'));
+    this.stepBtn = buttons.appendChild(button(t('singleStep'), 'secondary cmp-step'));
     // (`wrap`: the page runs one operation at a time, a comparison included)
     this.startBtn.onclick = () => this.wrap(() => this.train(Number(this.steps.value)));
     this.stepBtn.onclick = () => this.wrap(() => this.train(1));
     this.pauseBtn.onclick = () => {
       this.paused = !this.paused;
       if (this.paused) this.api.pause(); else this.api.resume();
-      this.pauseBtn.textContent = this.paused ? 'Resume' : 'Pause';
-      this.say(this.paused ? 'Paused.' : 'Training side by side…');
+      this.pauseBtn.textContent = t(this.paused ? 'resume' : 'pause');
+      this.say(t(this.paused ? 'cmpPaused' : 'cmpTraining'));
     };
     this.stopBtn.onclick = () => this.api.cancel();
     this.note = r.appendChild(el('p', 'hint small cmp-status'));
@@ -79,10 +80,10 @@ export class ComparePanel {
     this.legend = r.appendChild(part(el('ul', 'cmp-legend'), 'legend'));
     const charts = r.appendChild(part(el('div', 'charts'), 'curves'));
     const canvas = (cls, label) => { const c = charts.appendChild(el('canvas', cls)); c.setAttribute('role', 'img'); c.setAttribute('aria-label', label); return c; };
-    this.loss = new Chart(canvas('cmp-loss', 'loss by training step, one line per model; dots: held-out digits'), { yLabel: 'loss', yMax: 0.5, series: [], linesScale: true });
-    this.acc = new Chart(canvas('cmp-acc', 'accuracy by training step, one line per model; dots: held-out digits'), { yLabel: 'accuracy', yMax: 1, fixed: true, percent: true, series: [] });
-    r.append(part(el('p', 'hint small', 'Lines: the training batch of each step. Dots: the first 500 held-out digits, every tenth of the run (▲: a held-out loss above the chart).'), 'curves'));
-    if (this.parts.flow) this.flow = new FlowPanel(r);
+    this.loss = new Chart(canvas('cmp-loss', t('cmpLossLabel')), { yLabel: t('loss'), xLabel: t('trainingStep'), yMax: 0.5, series: [], linesScale: true });
+    this.acc = new Chart(canvas('cmp-acc', t('cmpAccLabel')), { yLabel: t('accuracy'), xLabel: t('trainingStep'), yMax: 1, fixed: true, percent: true, series: [] });
+    r.append(part(el('p', 'hint small', t('cmpCurvesHint')), 'curves'));
+    if (this.parts.flow) this.flow = new FlowPanel(r, t);
     if (this.parts.rewind) this.#buildRewind();
     this.#controls();
     this.#picked();
@@ -103,20 +104,20 @@ export class ComparePanel {
     const ids = this.chosen();
     this.lesson.value = this.lessons.find((l) => l.members.join() === ids.join())?.id ?? '';
     if (this.ready) this.onpick?.(ids);
-    if (this.setup && this.setup.join() !== ids.join()) this.say('Start begins a new comparison of these models.');
+    if (this.setup && this.setup.join() !== ids.join()) this.say(this.t('cmpNewComparison'));
   }
 
   #buildRewind() {
-    const r = this.root;
-    r.append(el('h3', '', 'Rewind'));
-    r.append(el('p', 'hint small', 'Snapshots of every model are kept every few steps. Slide back to see the flow as it was; show a model as it was in the views above; or continue the comparison from there (what came after is dropped).'));
+    const r = this.root, t = this.t;
+    r.append(el('h3', '', t('rewind')));
+    r.append(el('p', 'hint small', t('rewindHint')));
     const c = r.appendChild(el('div', 'controls'));
     this.slider = Object.assign(el('input', 'rewind'), { type: 'range', min: 0, max: 0, step: 1, value: 0, disabled: true });
-    this.slider.setAttribute('aria-label', 'snapshot to rewind to');
+    this.slider.setAttribute('aria-label', t('snapshotLabel'));
     this.sliderOut = el('output', 'rewind-at', '–');
-    c.append(labelled('Snapshot', this.slider), this.sliderOut);
-    this.showBtn = this.api.show ? c.appendChild(button('Show in the views above', 'secondary rewind-show')) : null;
-    this.forkBtn = c.appendChild(button('Continue from here', 'secondary rewind-fork'));
+    c.append(labelled(t('snapshot'), this.slider), this.sliderOut);
+    this.showBtn = this.api.show ? c.appendChild(button(t('showInViews'), 'secondary rewind-show')) : null;
+    this.forkBtn = c.appendChild(button(t('continueHere'), 'secondary rewind-fork'));
     this.slider.oninput = () => this.#rewound();
     this.forkBtn.onclick = () => this.wrap(() => this.fork());
     if (this.showBtn) this.showBtn.onclick = () => this.#show();
@@ -126,7 +127,7 @@ export class ComparePanel {
     const has = !!this.state;
     this.startBtn.disabled = this.stepBtn.disabled = this.running;
     this.pauseBtn.disabled = this.stopBtn.disabled = !this.running;
-    if (!this.running) { this.paused = false; this.pauseBtn.textContent = 'Pause'; }
+    if (!this.running) { this.paused = false; this.pauseBtn.textContent = this.t('pause'); }
     for (const p of this.pickers) p.disabled = this.running;
     this.lesson.disabled = this.running;
     if (this.slider) {
@@ -139,19 +140,20 @@ export class ComparePanel {
   /** Trains `steps` steps (a new comparison first if the models changed). */
   async train(steps) {
     if (this.running) return;
-    if (!Number.isInteger(steps) || steps < 1) { this.say('Steps must be a whole number of at least 1.', true); return; }
+    const t = this.t;
+    if (!Number.isInteger(steps) || steps < 1) { this.say(t('stepsWhole'), true); return; }
     const ids = this.chosen();
     this.running = true;
     this.#controls();
     try {
       if (!this.setup || this.setup.join() !== ids.join() || !(this.api.owns?.() ?? true)) {
-        this.say(`Building ${ids.length} models from one seed…`);
+        this.say(t('buildingModels', ids.length));
         this.state = await this.api.start(ids);
         this.setup = ids;
         this.#newSeries();
       }
       this.at = null;
-      this.say(steps === 1 ? 'One step of each model…' : `Training ${steps} steps of each model on the same batches…`);
+      this.say(steps === 1 ? t('oneStepEach') : t('trainingEach', steps));
       let lastFlow = performance.now();
       const evalEvery = steps === 1 ? 0 : Math.max(10, Math.round(steps / 10));
       const last = await this.api.run(steps, (p) => {
@@ -161,9 +163,9 @@ export class ComparePanel {
       }, { evalEvery, evalLimit: 500 });
       await this.refresh();
       const stopped = this.state.members.filter((m) => m.stopped).map((m) => m.stopped);
-      this.say(`${last.cancelled ? 'Stopped' : 'Done'} at step ${this.state.step}. ${stopped.join(' ')}`.trim(), stopped.length > 0);
+      this.say(`${t('cmpDone', last.cancelled, this.state.step)} ${stopped.join(' ')}`.trim(), stopped.length > 0);
     } catch (e) {
-      this.say(`The comparison stopped: ${e.message}`, true);
+      this.say(t('cmpStopped', e.message), true);
       await this.refresh().catch(() => {});
     } finally {
       this.running = false;
@@ -190,10 +192,11 @@ export class ComparePanel {
       const ips = r?.imagesPerSec ?? m.imagesPerSec;
       const last = m.curve.at(-1), held = m.heldout.at(-1);
       const loss = r?.loss ?? last?.loss;
-      li.append(el('b', '', m.label), ` · ${ips ? `${Math.round(ips)} images/s` : 'not trained yet'}`);
-      if (loss !== undefined && loss !== null) li.append(` · loss ${loss.toFixed(3)}`);
-      if (held) li.append(` · held-out ${(100 * held.accuracy).toFixed(1)} %`);
-      if (m.stopped) li.append(el('span', 'error', ` · stopped`));
+      const t = this.t;
+      li.append(el('b', '', t('netLabel', m.label)), ` · ${ips ? t('imagesPerSecN', Math.round(ips)) : t('notTrainedYet')}`);
+      if (loss !== undefined && loss !== null) li.append(` · ${t('lossIs', loss.toFixed(3))}`);
+      if (held) li.append(` · ${t('heldOutIs', (100 * held.accuracy).toFixed(1))}`);
+      if (m.stopped) li.append(el('span', 'error', ` · ${t('stopped')}`));
       return li;
     }));
   }
@@ -231,7 +234,7 @@ export class ComparePanel {
       this.slider.max = String(snaps.length - 1);
       const k = this.at === null ? snaps.length - 1 : Math.max(0, snaps.findIndex((s) => s >= this.at));
       this.slider.value = String(k);
-      this.sliderOut.textContent = `step ${snaps[k]}`;
+      this.sliderOut.textContent = this.t('stepAt', snaps[k]);
     }
     this.drawFlow();
   }
@@ -242,7 +245,7 @@ export class ComparePanel {
     const snaps = this.state?.snapshots ?? [];
     const k = Number(this.slider.value);
     this.at = k >= snaps.length - 1 ? null : snaps[k];
-    this.sliderOut.textContent = `step ${snaps[k]}`;
+    this.sliderOut.textContent = this.t('stepAt', snaps[k]);
     this.drawFlow();
   }
 
@@ -258,15 +261,15 @@ export class ComparePanel {
       this.state = await this.api.fork(step);
       this.at = null;
       await this.refresh();
-      this.say(`The comparison continues from step ${step}: Start trains on from there, on the same batches as before.`);
-    } catch (e) { this.say(`Could not continue from step ${step}: ${e.message}`, true); }
+      this.say(this.t('continues', step));
+    } catch (e) { this.say(this.t('couldNotContinue', step, e.message), true); }
   }
 
   async #show() {
     const i = this.flow?.member() ?? 0, step = this.rewindStep();
     try {
-      await this.api.show(i, step, this.state.members[i].label);
-    } catch (e) { this.say(`Could not show it: ${e.message}`, true); }
+      await this.api.show(i, step, this.t('netLabel', this.state.members[i].label));
+    } catch (e) { this.say(this.t('couldNotShow', e.message), true); }
   }
 
   /** After an engine restart: the comparison is gone. */

@@ -4,48 +4,45 @@
 // (compareState), at the rewind slider's step; nothing is computed here but the drawing.
 import { el } from '../dom.js';
 import { FlowMap, Profile, num } from './flow.js';
+import { english } from '../i18n.js';
 
 export const COLOURS = ['#2d6cdf', '#d9730d', '#2a9d5b'];
-const METRICS = [
-  { key: 'grad', label: '‖∂C/∂w‖ (weight gradient)' },
-  { key: 'update', label: '‖Δw‖ / ‖w‖ (update ratio)' },
-  { key: 'delta', label: '‖δ‖ at the layer’s output' },
-  { key: 'weight', label: '‖w‖ (weights)' },
-];
+const METRICS = ['grad', 'update', 'delta', 'weight'];
 const SYMBOL = { grad: '‖∂C/∂w‖', update: '‖Δw‖/‖w‖', delta: '‖δ‖', weight: '‖w‖' };
 
 export const labelled = (text, control) => { const l = el('label', '', `${text} `); l.append(control); return l; };
 
 export class FlowPanel {
   /** Builds the section at the end of `root`. */
-  constructor(root) {
+  constructor(root, t = english) {
+    this.t = t;
     this.state = null;
     this.at = null;
     const r = root.appendChild(el('div', 'flow-panel'));
     r.dataset.part = 'flow';
-    r.append(el('h3', '', 'Gradient flow'));
-    r.append(el('p', 'hint small', 'For every layer with weights, recorded every few steps of the comparison. Hover a cell (or focus the map with Tab and use the arrow keys) for its numbers.'));
+    r.append(el('h3', '', t('gradientFlow')));
+    r.append(el('p', 'hint small', t('flowHint')));
     const c = r.appendChild(el('div', 'controls settings'));
     this.metric = el('select', 'flow-metric');
-    this.metric.append(...METRICS.map((m) => new Option(m.label, m.key)));
+    this.metric.append(...METRICS.map((k) => new Option(t('metric', k), k)));
     this.memberSelect = el('select', 'flow-member');
-    c.append(labelled('Show', this.metric), labelled('Model', this.memberSelect));
+    c.append(labelled(t('show'), this.metric), labelled(t('model'), this.memberSelect));
     this.metric.onchange = this.memberSelect.onchange = () => this.state && this.draw(this.state, this.at);
     const fig = (cls, label) => { const cv = r.appendChild(el('canvas', cls)); cv.setAttribute('role', 'img'); cv.setAttribute('aria-label', label); return cv; };
-    this.map = new FlowMap(fig('flow-map', 'gradient flow: layers by training step, colour on a log scale'), { onpick: (p) => this.#readLayer(p) });
-    this.readout = r.appendChild(el('p', 'hint small flow-readout', 'Hover the map for the numbers of one layer at one step.'));
+    this.map = new FlowMap(fig('flow-map', t('flowMapLabel')), { onpick: (p) => this.#readLayer(p), t });
+    this.readout = r.appendChild(el('p', 'hint small flow-readout', t('flowReadoutHint')));
     this.readout.setAttribute('aria-live', 'polite');
-    this.profile = new Profile(fig('flow-profile', 'the same quantity by depth at the chosen step, one line per model'));
-    r.append(el('h4', '', 'Residual blocks: where δ goes back'));
-    r.append(el('p', 'hint small', 'At a block’s input, δ is the sum of two parts: through the shortcut and through the main branch (the formula pane’s two terms). The colour is the shortcut’s share, ‖shortcut part‖ / (‖shortcut part‖ + ‖main part‖).'));
-    this.split = new FlowMap(fig('flow-split', 'the shortcut share of δ at each residual block’s input, by training step'), { log: false, onpick: (p) => this.#readBlock(p) });
+    this.profile = new Profile(fig('flow-profile', t('profileLabel')), t);
+    r.append(el('h4', '', t('blocksTitle')));
+    r.append(el('p', 'hint small', t('blocksHint')));
+    this.split = new FlowMap(fig('flow-split', t('splitLabel')), { log: false, onpick: (p) => this.#readBlock(p), t });
     this.splitNote = r.appendChild(el('p', 'hint small flow-split-readout'));
     this.splitNote.setAttribute('aria-live', 'polite');
   }
 
   /** The models to choose from (the last chosen). */
   setMembers(ms) {
-    this.memberSelect.replaceChildren(...ms.map((m, i) => new Option(m.label, String(i))));
+    this.memberSelect.replaceChildren(...ms.map((m, i) => new Option(this.t('netLabel', m.label), String(i))));
     this.memberSelect.value = String(ms.length - 1);
   }
 
@@ -61,7 +58,7 @@ export class FlowPanel {
     this.map.mark(at);
     this.profile.set(ms.map((x, i) => {
       const k = this.#recordAt(x), n = x.layers.length;
-      return { label: x.label, colour: COLOURS[i], values: k < 0 ? [] : x.flow[key].slice(k * n, (k + 1) * n) };
+      return { label: this.t('netLabel', x.label), colour: COLOURS[i], values: k < 0 ? [] : x.flow[key].slice(k * n, (k + 1) * n) };
     }), SYMBOL[key]);
     const share = [];
     const b = m.blocks.length;
@@ -73,7 +70,7 @@ export class FlowPanel {
     }
     this.split.set({ rows: m.blocks, steps: b ? m.flow.steps : [], values: share, range: [0, 1] });
     this.split.mark(at);
-    this.splitNote.textContent = b ? 'Hover a block for its two parts.' : `${m.label} has no shortcuts: all of δ goes back through the main branch.`;
+    this.splitNote.textContent = b ? this.t('splitHover') : this.t('noShortcuts', this.t('netLabel', m.label));
   }
 
   /** After the comparison is gone. */
@@ -97,13 +94,13 @@ export class FlowPanel {
   #readLayer({ row, step, rowIndex, col }) {
     const m = this.state.members[this.member()];
     const n = m.layers.length, at = (k) => m.flow[k][col * n + rowIndex];
-    this.readout.textContent = `${m.label}, ${row} after step ${step}: ‖∂C/∂w‖ = ${num(at('grad'))}, ‖w‖ = ${num(at('weight'))}, ‖Δw‖/‖w‖ = ${num(at('update'))}, ‖δ‖ = ${num(at('delta'))}`;
+    this.readout.textContent = this.t('layerReadout', this.t('netLabel', m.label), row, step, num(at('grad')), num(at('weight')), num(at('update')), num(at('delta')));
   }
 
   #readBlock({ row, step, rowIndex, col }) {
     const m = this.state.members[this.member()];
     const b = m.blocks.length, at = (k) => m.flow[k][col * b + rowIndex];
     const share = at('shortcut') / (at('shortcut') + at('main'));
-    this.splitNote.textContent = `${m.label}, block ${row} at step ${step}: ‖main part‖ = ${num(at('main'))}, ‖shortcut part‖ = ${num(at('shortcut'))}, ‖δ at the input‖ = ${num(at('total'))}; the shortcut's share ${(100 * share).toFixed(0)} %`;
+    this.splitNote.textContent = this.t('blockReadout', this.t('netLabel', m.label), row, step, num(at('main')), num(at('shortcut')), num(at('total')), (100 * share).toFixed(0));
   }
 }

@@ -4,6 +4,7 @@
 //                `onpick` hears of it (the page writes the numbers out).
 //   Profile      a value by depth, one line per model (the "now" of the flow, log scale).
 import { Cursor } from './cursor.js';
+import { english } from '../i18n.js';
 
 const LOG = (v) => Math.log10(v);
 
@@ -31,8 +32,8 @@ function fit(canvas) {
 
 export class FlowMap {
   /** @param {HTMLCanvasElement} canvas  @param {{log?: boolean, onpick?: Function}} opts */
-  constructor(canvas, { log = true, onpick = null } = {}) {
-    Object.assign(this, { canvas, log, onpick });
+  constructor(canvas, { log = true, onpick = null, t = english } = {}) {
+    Object.assign(this, { canvas, log, onpick, t });
     this.rows = []; this.steps = []; this.values = null; this.cursor = null; this.marker = null; this.unit = '';
     canvas.onmousemove = (e) => this.#pickAt(e);
     // (the page words the picked cell: no readout of the cursor's own)
@@ -121,7 +122,7 @@ export class FlowMap {
     g.fillStyle = '#5b6673';
     if (!this.steps.length || !this.rows.length) {
       g.textAlign = 'center';
-      g.fillText('no records yet: train the comparison', W / 2, H / 2);
+      g.fillText(this.t('noRecords'), W / 2, H / 2);
       return;
     }
     const [lo, hi] = this.#scale(), n = this.rows.length, m = this.steps.length;
@@ -140,11 +141,11 @@ export class FlowMap {
     for (let row = 0; row < n; row += every) g.fillText(this.#name(g, this.rows[row], L - 6), L - 4, T + (row + 0.5) * rh + 4);
     g.fillStyle = '#5b6673';
     g.textAlign = 'left';
-    g.fillText(`step ${this.steps[0]}`, L, H - B + 14);
+    g.fillText(this.t('stepAt', this.steps[0]), L, H - B + 14);
     g.textAlign = 'right';
-    g.fillText(`step ${this.steps[m - 1]}`, W - R, H - B + 14);
+    g.fillText(this.t('stepAt', this.steps[m - 1]), W - R, H - B + 14);
     g.textAlign = 'center';
-    g.fillText('training step →', (L + W - R) / 2, H - 4);
+    g.fillText(this.t('trainingStepArrow'), (L + W - R) / 2, H - 4);
     if (this.marker != null) {
       const col = this.steps.findIndex((s) => s >= this.marker);
       if (col >= 0) { g.strokeStyle = '#d9730d'; g.lineWidth = 2; g.beginPath(); g.moveTo(L + (col + 0.5) * cw, T); g.lineTo(L + (col + 0.5) * cw, H - B); g.stroke(); }
@@ -164,13 +165,14 @@ export class FlowMap {
     g.fillText(label(hi), bx + bw + 3, T + 9);
     g.fillText(label((lo + hi) / 2), bx + bw + 3, T + bh / 2 + 4);
     g.fillText(label(lo), bx + bw + 3, T + bh);
-    if (this.log) { g.fillStyle = '#5b6673'; g.fillText('log', bx - 2, H - B + 14); }
+    if (this.log) { g.fillStyle = '#5b6673'; g.fillText(this.t('log'), bx - 2, H - B + 14); }
   }
 }
 
 export class Profile {
   /** @param {HTMLCanvasElement} canvas */
-  constructor(canvas) {
+  constructor(canvas, t = english) {
+    this.t = t;
     this.canvas = canvas;
     this.lines = []; // {label, colour, values}
     this.yLabel = '';
@@ -183,7 +185,7 @@ export class Profile {
     const { g, W, H } = fit(this.canvas), L = 58, R = 12, T = 22, B = 30;
     const all = this.lines.flatMap((l) => [...l.values]).filter((v) => v > 0);
     g.fillStyle = '#5b6673';
-    if (!all.length) { g.textAlign = 'center'; g.fillText('no records yet', W / 2, H / 2); return; }
+    if (!all.length) { g.textAlign = 'center'; g.fillText(this.t('noRecordsShort'), W / 2, H / 2); return; }
     let lo = Math.floor(LOG(Math.min(...all))), hi = Math.ceil(LOG(Math.max(...all)));
     if (hi === lo) hi = lo + 1;
     const n = Math.max(...this.lines.map((l) => l.values.length));
@@ -194,10 +196,10 @@ export class Profile {
       g.beginPath(); g.moveTo(L, y(10 ** e) + 0.5); g.lineTo(W - R, y(10 ** e) + 0.5); g.stroke();
       g.fillText(num(10 ** e), L - 6, y(10 ** e) + 4);
     }
-    g.textAlign = 'left'; g.fillText('first layer', L, H - B + 14);
-    g.textAlign = 'right'; g.fillText(`layer ${n}`, W - R, H - B + 14);
-    g.textAlign = 'center'; g.fillText('depth →', (L + W - R) / 2, H - 4);
-    g.save(); g.translate(11, (T + H - B) / 2); g.rotate(-Math.PI / 2); g.fillText(`${this.yLabel} (log)`, 0, 0); g.restore();
+    g.textAlign = 'left'; g.fillText(this.t('firstLayer'), L, H - B + 14);
+    g.textAlign = 'right'; g.fillText(this.t('layerN', n), W - R, H - B + 14);
+    g.textAlign = 'center'; g.fillText(this.t('depthArrow'), (L + W - R) / 2, H - 4);
+    g.save(); g.translate(11, (T + H - B) / 2); g.rotate(-Math.PI / 2); g.fillText(`${this.yLabel} (${this.t('log')})`, 0, 0); g.restore();
     let lx = W - R;
     g.textAlign = 'right';
     for (const l of [...this.lines].reverse()) {

@@ -9,6 +9,8 @@
 // select a module; onselect(name) is told. SVG only, no inline styles.
 //
 // Its CSS is www/style.css's "network strip" section (the strip adds the class `net-strip`).
+import { english } from '../i18n.js';
+
 const NS = 'http://www.w3.org/2000/svg';
 const MARGIN = 4; // around the drawing
 const GAP = 8; // between boxes on the main branch (room for an arrow)
@@ -40,21 +42,21 @@ const shapeText = (s) => s.join('×') || '?';
 
 /** The drawing of module `m` (a graph module): the box's kind (colour), its label lines, the
  *  short name under it, and a spoken description. */
-function describe(m) {
+function describe(m, t) {
   const last = m.block ? (m.name === m.block ? '' : m.name.slice(m.block.length + 1)) : m.name;
   const short = m.block ? (m.name === m.block ? 'out' : last) : (m.kind === 'relu' || m.kind === 'bn' || m.kind === 'conv' ? m.name : '');
   switch (m.kind) {
-    case 'input': return { kind: 'io', lines: ['input'], short: '', speak: 'input' };
-    case 'loss': return { kind: 'io', lines: ['soft', 'max'], short: '', speak: 'softmax' };
-    case 'add': return { kind: 'add', lines: ['+'], short, speak: 'residual add' };
-    case 'bn': return { kind: 'bn', lines: ['BN'], short, speak: 'batch norm' };
-    case 'relu': return m.name === m.block ? { kind: 'relu', lines: ['ReLU'], short, speak: 'block output, ReLU' } : { kind: 'relu', lines: ['ReLU'], short, speak: 'ReLU' };
-    case 'pool': return { kind: 'pool', lines: ['pool'], short: '', speak: 'average pool' };
-    case 'fc': return { kind: 'fc', lines: ['fc'], short: '', speak: 'fully connected' };
-    case 'shortcut': return { kind: 'shortcut', lines: ['::2, pad'], short, speak: 'identity shortcut, subsample and zero-pad' };
+    case 'input': return { kind: 'io', lines: ['input'], short: '', speak: t('speak', 'input') };
+    case 'loss': return { kind: 'io', lines: ['soft', 'max'], short: '', speak: t('speak', 'loss') };
+    case 'add': return { kind: 'add', lines: ['+'], short, speak: t('speak', 'add') };
+    case 'bn': return { kind: 'bn', lines: ['BN'], short, speak: t('speak', 'bn') };
+    case 'relu': return { kind: 'relu', lines: ['ReLU'], short, speak: t('speak', m.name === m.block ? 'blockRelu' : 'relu') };
+    case 'pool': return { kind: 'pool', lines: ['pool'], short: '', speak: t('speak', 'pool') };
+    case 'fc': return { kind: 'fc', lines: ['fc'], short: '', speak: t('speak', 'fc') };
+    case 'shortcut': return { kind: 'shortcut', lines: ['::2, pad'], short, speak: t('speak', 'shortcut') };
     case 'conv': {
       const k = `${m.k}×${m.k}`, s = m.stride > 1 ? ` /${m.stride}` : '';
-      return { kind: 'conv', lines: ['conv', `${k}${s}`], short, speak: `conv ${k}${m.stride > 1 ? ` stride ${m.stride}` : ''}${m.bias ? ' with bias' : ''}` };
+      return { kind: 'conv', lines: ['conv', `${k}${s}`], short, speak: t('speakConv', k, m.stride, m.bias) };
     }
     default: return { kind: 'other', lines: [m.kind], short: '', speak: m.kind };
   }
@@ -67,8 +69,9 @@ export class NetworkStrip {
    *   modules: the engine's graph modules in forward order ({name, kind, shape, block, side,
    *   k, stride, ...}); modules that are not selectable are drawn dashed and skipped by the keyboard.
    */
-  constructor(root, { modules, selectable = () => true, onselect }) {
+  constructor(root, { modules, selectable = () => true, onselect, t = english }) {
     this.root = root;
+    this.t = t;
     this.modules = modules;
     this.selectable = selectable;
     this.onselect = onselect;
@@ -88,7 +91,7 @@ export class NetworkStrip {
     const out = [];
     const seen = new Set();
     for (const m of this.modules) {
-      if (!this.fold || !m.block || m.block === this.open) { out.push({ ...m, ...describe(m) }); continue; }
+      if (!this.fold || !m.block || m.block === this.open) { out.push({ ...m, ...describe(m, this.t) }); continue; }
       const sameStage = stage(m.block) === stage(this.open);
       const key = sameStage ? m.block : stage(m.block);
       if (seen.has(key)) continue;
@@ -98,7 +101,7 @@ export class NetworkStrip {
       const shape = this.modules.find((x) => x.name === target).shape;
       const lines = sameStage ? [key.slice(stage(key).length + 1 - 2)] : [key, `×${members.length} blocks`];
       out.push({ name: target, shape, block: null, kind: 'fold', width: sameStage ? 'foldblock' : 'fold', lines, short: '', fold: members,
-        speak: sameStage ? `block ${key}, folded` : `stage ${key}, ${members.length} blocks, folded` });
+        speak: sameStage ? this.t('foldedBlock', key) : this.t('foldedStage', key, members.length) });
     }
     return out;
   }
@@ -157,7 +160,7 @@ export class NetworkStrip {
   #canvas(width) {
     const s = svg('svg', {
       class: 'net-svg', viewBox: `0 0 ${width} ${HEIGHT}`, width, height: HEIGHT, tabindex: 0,
-      role: 'listbox', 'aria-orientation': 'horizontal', 'aria-label': 'network layers',
+      role: 'listbox', 'aria-orientation': 'horizontal', 'aria-label': this.t('networkLayers'),
     });
     this.svg = s;
     const defs = svg('defs');
@@ -180,7 +183,7 @@ export class NetworkStrip {
     const label = (x, y, text) => s.append(svg('text', { class: 'net-skip-label', x, y, 'text-anchor': 'middle' }, text));
     if (!add) { // a plain net's block: no shortcut to draw
       const fb = this.boxes.get(first.name), last = this.boxes.get(f.name);
-      label(centreOf(fb.x, last.x + last.w), ARC_Y - 5, 'no shortcut');
+      label(centreOf(fb.x, last.x + last.w), ARC_Y - 5, this.t('noShortcut'));
       return [];
     }
     const addBox = this.boxes.get(add.name);
@@ -192,7 +195,7 @@ export class NetworkStrip {
     s.append(svg('circle', { class: 'net-fork', cx: xf, cy: MID_Y, r: 2.6 }));
     const ds = items.filter((m) => m.block === f.name && m.side);
     const centre = centreOf(xf, xa);
-    if (!ds.length) { label(centre, ARC_Y - 5, 'identity'); return []; }
+    if (!ds.length) { label(centre, ARC_Y - 5, this.t('identity')); return []; }
     // the shortcut's boxes sit on the arc, centred on its top run
     const ws = ds.map((m) => (m.kind === 'conv' ? 74 : m.kind === 'shortcut' ? 66 : 30));
     let x = centre - (ws.reduce((a, b) => a + b, 0) + GAP * (ds.length - 1)) / 2;
@@ -200,7 +203,7 @@ export class NetworkStrip {
       this.boxes.set(m.name, { x, y: ARC_Y - SIDE_H / 2, w: ws[k], h: SIDE_H, side: true });
       x += ws[k] + GAP;
     });
-    label(centre, ARC_Y - SIDE_H / 2 - 6, ds.some((m) => m.kind === 'shortcut') ? 'option A' : 'downsample');
+    label(centre, ARC_Y - SIDE_H / 2 - 6, this.t(ds.some((m) => m.kind === 'shortcut') ? 'optionA' : 'downsample'));
     return ds;
   }
 
@@ -208,7 +211,7 @@ export class NetworkStrip {
   #box(m) {
     const box = this.boxes.get(m.name);
     const can = this.selectable(m.name);
-    const speak = `${m.fold ? '' : `${m.name}, `}${m.speak}, output ${shapeText(m.shape)}`;
+    const speak = `${m.fold ? '' : `${m.name}, `}${m.speak}, ${this.t('output')} ${shapeText(m.shape)}`;
     const g = svg('g', {
       id: `${this.uid}-${m.name.replace(/[^\w-]/g, '_')}`, class: `net-box net-${m.kind}${can ? '' : ' net-fixed'}`,
       role: 'option', 'aria-selected': 'false', // (its name: the <title> below)

@@ -5,13 +5,15 @@
 import { diverging, drawLegend, fmt } from '../colormap.js';
 import { el } from '../dom.js';
 import { Cursor, sameCell } from './cursor.js';
+import { english } from '../i18n.js';
 
 const PER_ROW = 16; // tiles per row
 
 export class WeightView {
   /** @param {HTMLElement} root  @param {{onCell?: (cell) => void}} opts */
-  constructor(root, { onCell } = {}) {
+  constructor(root, { onCell, t = english } = {}) {
     this.root = root;
+    this.t = t;
     this.onCell = onCell;
     this.cell = { o: 0, i: 0, a: 0, b: 0 };
     root.classList.add('weights');
@@ -20,7 +22,7 @@ export class WeightView {
     this.head.append(this.title);
     this.body = el('div', 'weights-body');
     this.cursor = new Cursor(this.body, {
-      label: 'kernels and their gradients: arrow keys move the cursor, PageUp/PageDown change the output channel o',
+      label: t('kernelKeys'),
       step: (key) => this.#step(key),
       select: (cell) => this.shape && this.select(cell ?? this.cell),
     });
@@ -58,7 +60,7 @@ export class WeightView {
   #draw(notify = true) {
     const [O, I, K] = this.shape;
     const { o } = this.cell;
-    this.title.textContent = `${this.name}.weight — output channel o = ${o} of ${O}: ${I} kernels of ${K}×${K} (PageUp/PageDown: other o)`;
+    this.title.textContent = this.t('kernelTitle', this.name, o, O, I, K);
     const geo = this.#geometry();
     for (const pane of this.panes) {
       const data = pane.k === 'w' ? this.w : this.grad;
@@ -68,7 +70,7 @@ export class WeightView {
       m = m || 1e-12;
       pane.cap.textContent = pane.k === 'w' ? `w[o=${o}, i, a, b]` : `∂C/∂w[o=${o}, i, a, b]  (grad.${this.name}.weight)`;
       drawLegend(pane.legend, 'diverging', -m, m);
-      pane.legend.setAttribute('aria-label', `colour scale from ${fmt(-m)} to ${fmt(m)}`);
+      pane.legend.setAttribute('aria-label', this.t('colourScale', fmt(-m), fmt(m)));
       const cv = pane.cv;
       cv.width = geo.width;
       cv.height = geo.height;
