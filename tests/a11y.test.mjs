@@ -32,8 +32,8 @@ async function audit(page) {
 const pageReady = (page) => page.waitForFunction(() => window.playground?.ready && document.querySelector('#formula')?.dataset.kind, null, { timeout: 90_000 });
 const widgetsReady = (page, n) => page.waitForFunction((k) => [...document.querySelectorAll('resnet-playground')].filter((w) => w.shadowRoot?.querySelector('a.rp-open')).length >= k, n, { timeout: 90_000 });
 
-test('the playground page: no serious or critical axe violations', async () => {
-  const { page, errors } = await open(browser, srv.url);
+for (const lang of ['en', 'zh-CN']) test(`the playground page (${lang}): no serious or critical axe violations`, async () => {
+  const { page, errors } = await open(browser, `${srv.url}?lang=${lang}`);
   await pageReady(page);
   assert.deepEqual(await audit(page), []);
   assert.deepEqual(errors, []);
