@@ -61,7 +61,7 @@ for (const [chapter, theme] of [['backprop.html', 'light'], ['backprop.html', 'c
   });
 }
 
-test('the widgets from the keyboard alone: Tab reaches the formula map, the arrow keys move the explained cell, Enter trains', async () => {
+test('the widgets from the keyboard alone: Tab reaches the formula map, the arrow keys move the explained cell, Enter trains, the arrows and Space draw a digit', async () => {
   const { page, errors } = await open(browser, `${srv.url}embed.html`);
   await widgetsReady(page, 4);
   await page.waitForFunction(() => document.getElementById('formula').shadowRoot.querySelector('.rp-pane')?.dataset.index);
@@ -88,5 +88,14 @@ test('the widgets from the keyboard alone: Tab reaches the formula map, the arro
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => /^step \d+ · loss/.test(document.getElementById('train').shadowRoot.querySelector('.rp-stat').textContent), null, { timeout: 60_000 });
   await page.evaluate(() => document.getElementById('train').shadowRoot.querySelector('button[data-part="stop"]').click());
+  // the draw widget: Tab to its pad, Space puts the pen down, the arrows draw a stroke, Space
+  // lifts it and the network predicts
+  for (let k = 0; k < 80 && !/^draw drawpad/.test(at); k++) { await page.keyboard.press('Shift+Tab'); at = await focused(); }
+  assert.match(at, /^draw drawpad/, 'Tab reaches the drawing pad');
+  for (let k = 0; k < 3; k++) await page.keyboard.press('Shift+ArrowUp');
+  await page.keyboard.press('Space');
+  for (let k = 0; k < 20; k++) await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Space');
+  await page.waitForFunction(() => /^predicted \d/.test(document.getElementById('draw').shadowRoot.querySelector('.rp-prediction').textContent), null, { timeout: 30_000 });
   assert.deepEqual(errors, []);
 });

@@ -328,4 +328,5 @@ export default {
   capBnDelta: (bn) => `δ back through ${bn}`,
   capFork: (blk) => `the fork into ${blk}`,
   capFcDelta: 'δ back through fc',
+  drawKeys: 'keyboard: arrow keys move the pen (Shift: farther), Space puts it down and lifts it, Delete clears',
 };

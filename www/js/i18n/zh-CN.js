@@ -336,4 +336,5 @@ export default {
   capBnDelta: (bn) => `经过 ${bn} 反向传回的 δ`,
   capFork: (blk) => `进入 ${blk} 的分叉`,
   capFcDelta: '经过全连接层反向传回的 δ',
+  drawKeys: '键盘：方向键移动笔（按住 Shift 移得更远），空格键落笔或抬笔，Delete 清除',
 };

@@ -2,6 +2,8 @@
 // strokes on white paper, and a Clear button. After each stroke (pointer up or cancelled),
 // onchange(canvas) gets the canvas; the page turns it into an MNIST-like digit with
 // canvasToDigit from preprocess.js. One pointer draws at a time; a second finger is ignored.
+// From the keyboard: focus the pad, move the pen with the arrow keys (Shift: farther), Space
+// puts it down and lifts it (a lift ends the stroke, as a pointer's does), Delete clears.
 
 import { english } from '../i18n.js';
 
@@ -22,14 +24,24 @@ export class DrawPad {
     cv.width = size;
     cv.height = size;
     cv.style.touchAction = 'none'; // a stroke must not scroll or zoom the page
-    cv.setAttribute('role', 'img');
+    cv.setAttribute('role', 'application');
     cv.setAttribute('aria-label', t('drawLabel'));
+    cv.setAttribute('aria-description', t('drawKeys'));
+    cv.tabIndex = 0;
     const clear = document.createElement('button');
     clear.type = 'button';
     clear.className = 'secondary';
     clear.textContent = t('clear');
     clear.addEventListener('click', () => this.clear());
-    root.append(cv, clear);
+    // the keyboard's pen: a ring over the paper where it would draw
+    const pen = document.createElement('span');
+    pen.className = 'drawpad-pen';
+    pen.hidden = true;
+    const paper = document.createElement('span');
+    paper.className = 'drawpad-paper';
+    paper.append(cv, pen);
+    root.append(paper, clear);
+    this.pen = pen;
     this.canvas = cv;
     this.clearButton = clear;
     this.g = cv.getContext('2d', { willReadFrequently: true });
@@ -62,6 +74,41 @@ export class DrawPad {
     cv.addEventListener('pointerup', end);
     cv.addEventListener('pointercancel', end);
     cv.addEventListener('lostpointercapture', end);
+    cv.addEventListener('keydown', (e) => this.#key(e));
+    cv.addEventListener('focus', () => this.#showPen());
+    cv.addEventListener('blur', () => { pen.hidden = true; });
+  }
+
+  #keyPen = null; // [x, y] in canvas pixels
+  #keyDown = false;
+
+  #key(e) {
+    const step = (this.size / 28) * (e.shiftKey ? 4 : 1);
+    const move = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[e.key];
+    const p = this.#keyPen ?? [this.size / 2, this.size / 2];
+    const width = this.size / 14;
+    if (move) {
+      const q = [Math.min(this.size, Math.max(0, p[0] + move[0])), Math.min(this.size, Math.max(0, p[1] + move[1]))];
+      if (this.#keyDown) this.#line(p, q, width);
+      this.#keyPen = q;
+    } else if (e.key === ' ') {
+      this.#keyDown = !this.#keyDown;
+      if (this.#keyDown) { this.#dot(p, width); this.#empty = false; } else this.onchange?.(this.canvas);
+      this.#keyPen = p;
+    } else if (e.key === 'Delete' || e.key === 'Backspace') {
+      this.#keyDown = false;
+      this.clear();
+    } else return;
+    e.preventDefault();
+    this.#showPen();
+  }
+
+  #showPen() {
+    const [x, y] = this.#keyPen ?? [this.size / 2, this.size / 2];
+    const s = (this.canvas.clientWidth || this.size) / this.size;
+    Object.assign(this.pen.style, { left: `${this.canvas.clientLeft + x * s}px`, top: `${this.canvas.clientTop + y * s}px` });
+    this.pen.classList.toggle('down', this.#keyDown);
+    this.pen.hidden = false;
   }
 
   /** True until something is drawn, and again after clear(). */
