@@ -39,10 +39,10 @@ for (const lang of ['en', 'zh-CN']) test(`the playground page (${lang}): no seri
   assert.deepEqual(errors, []);
 });
 
-for (const theme of ['light', 'dark']) {
-  test(`the widgets' example page, ${theme} theme: no serious or critical axe violations`, async () => {
+for (const [theme, lang] of [['light', 'en'], ['dark', 'en'], ['dark', 'zh-CN']]) {
+  test(`the widgets' example page, ${theme} theme, ${lang}: no serious or critical axe violations`, async () => {
     const { page, errors } = await open(browser, `${srv.url}embed.html`);
-    await page.evaluate((t) => document.querySelectorAll('resnet-playground').forEach((w) => w.setAttribute('theme', t)), theme);
+    await page.evaluate(([t, l]) => document.querySelectorAll('resnet-playground').forEach((w) => { w.setAttribute('theme', t); w.setAttribute('lang', l); }), [theme, lang]);
     if (theme === 'dark') await page.addStyleTag({ content: 'body { background: #15181c; color: #e7eaee; }' });
     await widgetsReady(page, 4);
     assert.deepEqual(await audit(page), []);
@@ -50,7 +50,7 @@ for (const theme of ['light', 'dark']) {
   });
 }
 
-for (const [chapter, theme] of [['backprop.html', 'light'], ['backprop.html', 'coal'], ['backprop.zh.html', 'light']]) {
+for (const [chapter, theme] of [['backprop.html', 'light'], ['backprop.html', 'coal'], ['backprop.zh.html', 'light'], ['backprop.zh.html', 'coal']]) {
   test(`the mdBook chapter ${chapter}, mdBook's ${theme} theme: no serious or critical axe violations`, async () => {
     const { page, errors } = await open(browser, `${book.url}${chapter}`, {
       setup: (context) => context.addInitScript((t) => localStorage.setItem('mdbook-theme', t), theme),

@@ -64,7 +64,7 @@ export class ResNetPlayground extends HTMLElement {
   get arch() { return this.getAttribute('arch') || ''; }
   set arch(v) { this.setAttribute('arch', v); }
   /** What the engine loads: the model URL, or a fresh network of the family (`arch`). */
-  get source() { return !this.getAttribute('model') && this.arch && this.arch !== 'resnet8' ? `arch:${this.arch}` : this.model; }
+  get source() { return !this.getAttribute('model') && this.arch && this.arch !== 'resnet8' && this.arch !== this.archIgnored ? `arch:${this.arch}` : this.model; }
   get seed() { return this.values.seed ?? 1; }
   set seed(v) { this.setAttribute('seed', String(v)); }
   get compare() { return this.getAttribute('compare') || ''; }
@@ -135,7 +135,15 @@ export class ResNetPlayground extends HTMLElement {
     this.engine = engineFor(this.source, this.getAttribute('engine') === 'own');
     this.engine.owner = this.engine.owner === this ? null : this.engine.owner; // attributes changed: pass again
     try {
-      const client = await this.engine.client;
+      const client = await this.engine.client.catch((e) => {
+        // a network the family does not have: said in the console, and the default one shown
+        if (!this.source.startsWith('arch:')) throw e;
+        forgetEngine(this.source);
+        this.#warn([`arch="${visible(this.arch)}" (${e.message})`]);
+        this.archIgnored = this.arch;
+        this.engine = engineFor(this.source, this.getAttribute('engine') === 'own');
+        return this.engine.client;
+      });
       if (gen !== this.gen) return;
       // which build runs, for the curious and for tests: threads on a cross-origin isolated host
       this.dataset.build = client.info.build;
@@ -145,11 +153,15 @@ export class ResNetPlayground extends HTMLElement {
       useSettings(await client.settings());
       const { values, hide, ignored } = readSettings(this);
       this.values = values;
-      if (ignored.length) console.warn(`<resnet-playground${this.id ? ` id="${this.id}"` : ''}> ignored ${ignored.join('; ')}`);
+      if (ignored.length) this.#warn(ignored);
       this.root.adoptedStyleSheets = [...sheets, hidingSheet(hide)];
       // the model's graph: its ends, and (no layer given) the layer it names as its focus
       this.graph = await this.engine.run(null, (e) => e.modules());
       this.shown = this.values.layer || this.graph.focus;
+      if (!this.graph.modules.some((m) => m.name === this.shown)) {
+        this.#warn([`layer="${visible(this.shown)}": the model has no such layer (its layers: ${this.graph.modules.slice(1).map((m) => m.name).join(', ')})`]);
+        this.shown = this.graph.focus;
+      }
       await this[`view_${this.view}`](box, status);
       box.append(this.#openLink());
     } catch (e) {
@@ -174,6 +186,9 @@ export class ResNetPlayground extends HTMLElement {
       cellNote: (t, i) => run((e) => e.cellNote(t, i)), numericalCheck: (q, eps) => run((e) => e.numericalCheck(q, eps)),
     };
   }
+
+  // an author's value left out, said in the console (the widget works on without it)
+  #warn(ignored) { console.warn(`<resnet-playground${this.id ? ` id="${this.id}"` : ''}> ignored ${ignored.join('; ')}`); }
 
   /** The weights changed: every widget passes again before it reads. */
   fresh() { this.engine.owner = null; }
