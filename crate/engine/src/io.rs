@@ -634,21 +634,26 @@ fn probe(model: &mut ResNet<f32>) -> Result<()> {
     Ok(())
 }
 
+/// The two tensors of a file that holds exactly `images` and `labels` (`what`: "a batch file").
+fn images_and_labels<'a>(file: &File<'a>, what: &str) -> Result<(TensorView<'a>, TensorView<'a>)> {
+    let names = file.names();
+    let missing: Vec<&str> = ["images", "labels"].into_iter().filter(|&n| !names.contains(n)).collect();
+    if !missing.is_empty() {
+        bail!("{what} needs tensors 'images' and 'labels'; it has no {}", missing.join(" and no "));
+    }
+    let unknown: Vec<&str> = names.iter().map(String::as_str).filter(|&n| n != "images" && n != "labels").collect();
+    if !unknown.is_empty() {
+        bail!("{what} holds only 'images' and 'labels'; it also has {}", some_names(unknown));
+    }
+    Ok((file.get("images")?, file.get("labels")?))
+}
+
 /// An image batch from a safetensors file with exactly two tensors: `images` F32 (or F64)
 /// `[N, C, S, S]` with the config's channels and image size, finite; and `labels` I64, I32 or
 /// U8 `[N]`, each in `0..num_classes`.
 pub fn load_batch(bytes: &[u8], config: &Config) -> Result<(Tensor<f32>, Vec<usize>)> {
     let file = read(bytes)?;
-    let names = file.names();
-    let missing: Vec<&str> = ["images", "labels"].into_iter().filter(|&n| !names.contains(n)).collect();
-    if !missing.is_empty() {
-        bail!("a batch file needs tensors 'images' and 'labels'; it has no {}", missing.join(" and no "));
-    }
-    let unknown: Vec<&str> = names.iter().map(String::as_str).filter(|&n| n != "images" && n != "labels").collect();
-    if !unknown.is_empty() {
-        bail!("a batch file holds only 'images' and 'labels'; it also has {}", some_names(unknown));
-    }
-    let (images, labels) = (file.get("images")?, file.get("labels")?);
+    let (images, labels) = images_and_labels(&file, "a batch file")?;
 
     let (c, s) = (config.in_channels, config.image_size);
     let shape = images.shape().to_vec();
@@ -686,22 +691,13 @@ pub fn save_image_set(set: &ImageSet) -> Vec<u8> {
 /// `images` U8 `[N, 28, 28]` and `labels` (I64, I32 or U8) `[N]`, a label out of range.
 pub fn load_image_set(bytes: &[u8], classes: usize) -> Result<ImageSet> {
     let file = read(bytes)?;
-    let names = file.names();
-    let missing: Vec<&str> = ["images", "labels"].into_iter().filter(|&n| !names.contains(n)).collect();
-    if !missing.is_empty() {
-        bail!("an image set file needs tensors 'images' and 'labels'; it has no {}", missing.join(" and no "));
-    }
-    let unknown: Vec<&str> = names.iter().map(String::as_str).filter(|&n| n != "images" && n != "labels").collect();
-    if !unknown.is_empty() {
-        bail!("an image set file holds only 'images' and 'labels'; it also has {}", some_names(unknown));
-    }
+    let (images, labels) = images_and_labels(&file, "an image set file")?;
     let mut set = ImageSet::new(classes)?;
     if let Some(said) = file.meta.metadata().as_ref().and_then(|m| m.get("classes")) {
         if said.parse::<usize>().ok() != Some(classes) {
             bail!("the file is a set for {said} classes, and this task has {classes}");
         }
     }
-    let (images, labels) = (file.get("images")?, file.get("labels")?);
     let shape = images.shape().to_vec();
     if images.dtype() != Dtype::U8 || shape.len() != 3 || shape[1..] != [set.rows, set.cols] {
         bail!("images: {} {shape:?} in the file, expected U8 [N, {}, {}] (8-bit pixels, 0 = background)", images.dtype(), set.rows, set.cols);
