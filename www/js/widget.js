@@ -110,7 +110,7 @@ export class ResNetPlayground extends HTMLElement {
     const sheet = (href) => Object.assign(document.createElement('link'), { rel: 'stylesheet', href: new URL(href, SITE).href });
     const box = el('div', `rp-widget rp-${this.view}`);
     box.setAttribute('role', 'group');
-    box.setAttribute('aria-label', `resnet-playground: ${this.view}${this.layer ? ` of ${this.layer}` : ''}`);
+    box.setAttribute('aria-label', t('widgetLabel', this.view, this.layer));
     const status = el('p', 'status', t('loadingEngine'));
     status.setAttribute('role', 'status');
     box.append(status);

@@ -329,4 +329,5 @@ export default {
   capFork: (blk) => `the fork into ${blk}`,
   capFcDelta: 'δ back through fc',
   drawKeys: 'keyboard: arrow keys move the pen (Shift: farther), Space puts it down and lifts it, Delete clears',
+  widgetLabel: (view, layer) => `resnet-playground: ${view}${layer ? ` of ${layer}` : ''}`,
 };

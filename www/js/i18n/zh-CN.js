@@ -337,4 +337,5 @@ export default {
   capFork: (blk) => `进入 ${blk} 的分叉`,
   capFcDelta: '经过全连接层反向传回的 δ',
   drawKeys: '键盘：方向键移动笔（按住 Shift 移得更远），空格键落笔或抬笔，Delete 清除',
+  widgetLabel: (view, layer) => `resnet-playground：${({ formula: '公式', featuremaps: '特征图', delta: '误差 δ', draw: '手写', train: '训练', compare: '对比', flow: '梯度流', full: '完整页面' })[view] ?? view}${layer ? `（${layer}）` : ''}`,
 };
