@@ -32,8 +32,9 @@ async function audit(page) {
 const pageReady = (page) => page.waitForFunction(() => window.playground?.ready && document.querySelector('#formula')?.dataset.kind, null, { timeout: 90_000 });
 const widgetsReady = (page, n) => page.waitForFunction((k) => [...document.querySelectorAll('resnet-playground')].filter((w) => w.shadowRoot?.querySelector('a.rp-open')).length >= k, n, { timeout: 90_000 });
 
-for (const lang of ['en', 'zh-CN']) test(`the playground page (${lang}): no serious or critical axe violations`, async () => {
-  const { page, errors } = await open(browser, `${srv.url}?lang=${lang}`);
+for (const [lang, scheme] of [['en', 'light'], ['zh-CN', 'light'], ['en', 'dark'], ['zh-CN', 'dark']]) test(`the playground page (${lang}, ${scheme}): no serious or critical axe violations`, async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: scheme });
+  const { page, errors } = await open(browser, `${srv.url}?lang=${lang}`, { context });
   await pageReady(page);
   assert.deepEqual(await audit(page), []);
   assert.deepEqual(errors, []);

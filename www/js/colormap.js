@@ -27,6 +27,12 @@ export function diverging(t) {
   return WHITE.map((w, k) => Math.round(w + f * (end[k] - w)));
 }
 
+/** A colour of the theme the element sits in (its CSS custom property `name`: --fg, --muted,
+ *  --line), for drawing on a canvas in light and dark alike. */
+export function themeColour(el, name, fallback) {
+  return getComputedStyle(el).getPropertyValue(name).trim() || fallback;
+}
+
 /** A horizontal legend bar for `scale` on a canvas, labelled with `lo` and `hi` (and 0 for diverging). */
 export function drawLegend(canvas, kind, lo, hi) {
   const g = canvas.getContext('2d');
@@ -38,7 +44,7 @@ export function drawLegend(canvas, kind, lo, hi) {
     g.fillStyle = `rgb(${r},${gg},${b})`;
     g.fillRect(pad + x, 0, 1, bar);
   }
-  g.fillStyle = '#1d232b';
+  g.fillStyle = themeColour(canvas, '--fg', '#1d232b');
   g.font = '11px system-ui, sans-serif';
   g.textBaseline = 'top';
   g.textAlign = 'left';

@@ -1,6 +1,7 @@
 // A line chart on a canvas with labelled axes and a legend: several series of (step, value)
 // points, e.g. the training batch's loss and the held-out loss. The y range is [0, yMax]
 // (yMax grows with the data unless fixed, as for accuracy).
+import { themeColour } from '../colormap.js';
 const MAX_POINTS = 4000; // a series' points kept (older ones thinned)
 
 export class Chart {
@@ -84,8 +85,7 @@ export class Chart {
     const x = (s) => L + (W - L - R) * ((s - minStep) / (maxStep - minStep));
     const y = (v) => T + (H - T - B) * (1 - Math.min(v, yMax) / yMax);
     // the theme's colours (a dark widget's too), from the page's custom properties
-    const css = getComputedStyle(this.canvas);
-    const colour = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+    const colour = (name, fallback) => themeColour(this.canvas, name, fallback);
     g.strokeStyle = colour('--line', '#dfe3e8');
     g.fillStyle = colour('--muted', '#5b6673');
     g.lineWidth = 1;

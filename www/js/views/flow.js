@@ -5,6 +5,7 @@
 //   Profile      a value by depth, one line per model (the "now" of the flow, log scale).
 import { Cursor } from './cursor.js';
 import { english } from '../i18n.js';
+import { themeColour } from '../colormap.js';
 
 const LOG = (v) => Math.log10(v);
 
@@ -119,7 +120,7 @@ export class FlowMap {
 
   draw() {
     const { g, W, H } = fit(this.canvas), { L, R, T, B } = this.#layout();
-    g.fillStyle = '#5b6673';
+    g.fillStyle = themeColour(this.canvas, '--muted', '#5b6673');
     if (!this.steps.length || !this.rows.length) {
       g.textAlign = 'center';
       g.fillText(this.t('noRecords'), W / 2, H / 2);
@@ -135,11 +136,11 @@ export class FlowMap {
       }
     }
     // row names: as many as fit, evenly
-    g.fillStyle = '#1d232b';
+    g.fillStyle = themeColour(this.canvas, '--fg', '#1d232b');
     g.textAlign = 'right';
     const every = Math.max(1, Math.ceil(12 / rh));
     for (let row = 0; row < n; row += every) g.fillText(this.#name(g, this.rows[row], L - 6), L - 4, T + (row + 0.5) * rh + 4);
-    g.fillStyle = '#5b6673';
+    g.fillStyle = themeColour(this.canvas, '--muted', '#5b6673');
     g.textAlign = 'left';
     g.fillText(this.t('stepAt', this.steps[0]), L, H - B + 14);
     g.textAlign = 'right';
@@ -159,13 +160,13 @@ export class FlowMap {
     // the legend: a bar with its numbers at both ends and the middle
     const bx = W - R + 12, bw = 12, bh = H - T - B;
     for (let i = 0; i < bh; i++) { g.fillStyle = rampColour(1 - i / bh); g.fillRect(bx, T + i, bw, 1.5); }
-    g.fillStyle = '#1d232b';
+    g.fillStyle = themeColour(this.canvas, '--fg', '#1d232b');
     g.textAlign = 'left';
     const label = (t) => this.#label(t);
     g.fillText(label(hi), bx + bw + 3, T + 9);
     g.fillText(label((lo + hi) / 2), bx + bw + 3, T + bh / 2 + 4);
     g.fillText(label(lo), bx + bw + 3, T + bh);
-    if (this.log) { g.fillStyle = '#5b6673'; g.fillText(this.t('log'), bx - 2, H - B + 14); }
+    if (this.log) { g.fillStyle = themeColour(this.canvas, '--muted', '#5b6673'); g.fillText(this.t('log'), bx - 2, H - B + 14); }
   }
 }
 
@@ -184,13 +185,13 @@ export class Profile {
   draw() {
     const { g, W, H } = fit(this.canvas), L = 58, R = 12, T = 22, B = 30;
     const all = this.lines.flatMap((l) => [...l.values]).filter((v) => v > 0);
-    g.fillStyle = '#5b6673';
+    g.fillStyle = themeColour(this.canvas, '--muted', '#5b6673');
     if (!all.length) { g.textAlign = 'center'; g.fillText(this.t('noRecordsShort'), W / 2, H / 2); return; }
     let lo = Math.floor(LOG(Math.min(...all))), hi = Math.ceil(LOG(Math.max(...all)));
     if (hi === lo) hi = lo + 1;
     const n = Math.max(...this.lines.map((l) => l.values.length));
     const x = (i) => L + ((W - L - R) * i) / Math.max(1, n - 1), y = (v) => T + (H - T - B) * (1 - (LOG(v) - lo) / (hi - lo));
-    g.strokeStyle = '#dfe3e8'; g.lineWidth = 1; g.textAlign = 'right';
+    g.strokeStyle = themeColour(this.canvas, '--line', '#dfe3e8'); g.lineWidth = 1; g.textAlign = 'right';
     const every = Math.ceil((hi - lo) / 5);
     for (let e = lo; e <= hi; e += every) {
       g.beginPath(); g.moveTo(L, y(10 ** e) + 0.5); g.lineTo(W - R, y(10 ** e) + 0.5); g.stroke();
@@ -204,7 +205,7 @@ export class Profile {
     g.textAlign = 'right';
     for (const l of [...this.lines].reverse()) {
       const w = g.measureText(l.label).width;
-      g.fillStyle = '#1d232b'; g.fillText(l.label, lx, 12);
+      g.fillStyle = themeColour(this.canvas, '--fg', '#1d232b'); g.fillText(l.label, lx, 12);
       g.fillStyle = l.colour; g.fillRect(lx - w - 16, 6, 11, 3);
       lx -= w + 30;
     }
