@@ -127,6 +127,11 @@ test('hover a δ cell at layer2.0.conv1\'s input: indices, terms that sum to it,
   await page.focus('#input-deltas .heatmaps-grid');
   await page.keyboard.press('ArrowRight');
   await paneAt(page, 'conv_input_delta', [0, 3, 9, 13]);
+  // (Home and End mean nothing on a map: no move, and no error)
+  await page.keyboard.press('Home');
+  await page.keyboard.press('End');
+  await page.waitForTimeout(200);
+  assert.deepEqual(JSON.parse(await page.getAttribute('#formula', 'data-index')), [0, 3, 9, 13]);
   assert.deepEqual(errors, []);
   await page.close();
 });

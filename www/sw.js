@@ -67,13 +67,14 @@ if (typeof window !== 'undefined') {
     await self.clients.claim();
   })()));
 
-  // the site's answers with the isolation headers (COEP alone does not isolate a page: a
-  // framed page needs it under an isolated parent; COOP, only when isolating, does)
+  // the site's answers, with the isolation headers when isolating (data-offline-only: as served)
   const withHeaders = (res) => {
     if (res.type === 'opaque' || res.type === 'opaqueredirect' || res.status === 0) return res;
     const h = new Headers(res.headers);
-    h.set('Cross-Origin-Embedder-Policy', 'credentialless');
-    if (ISOLATE) h.set('Cross-Origin-Opener-Policy', 'same-origin');
+    if (ISOLATE) {
+      h.set('Cross-Origin-Embedder-Policy', 'credentialless');
+      h.set('Cross-Origin-Opener-Policy', 'same-origin');
+    }
     h.delete('Content-Encoding'); // (the body is decoded already)
     h.delete('Content-Length');
     return new Response(res.body, { status: res.status, statusText: res.statusText, headers: h });

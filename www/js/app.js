@@ -64,7 +64,7 @@ async function main() {
   // the training settings' ranges and defaults are the engine's: now the rest of the link is read
   const settings = await engine.settings();
   useSettings(settings);
-  const rest = readUrlState(LINK, SETTING_KEYS);
+  const rest = readUrlState(LINK, SETTING_KEYS, t);
   update(Object.fromEntries(SETTING_KEYS.map((k) => [k, rest.state[k]])));
   notices.push(...rest.notices);
   const { build, threads, variant } = engine.info;

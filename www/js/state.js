@@ -12,6 +12,7 @@
 // model.) The training settings' ranges and defaults (lr, batch, opt, seed, steps) are the
 // engine's (`settings()`, resnet_engine::train::SETTINGS): `useSettings` hands them over, and
 // until then those keys are not read.
+import { english } from './i18n.js';
 
 export const DEFAULTS = { arch: 'resnet8', layer: null, digit: 0, target: null, cell: null, compare: null };
 let LIMITS = null;
@@ -52,14 +53,10 @@ const PARSE = {
   steps: range('steps'),
 };
 
-/** What a value of `key` must be, for a message ("is not a batch size (1–256)"). */
-export function whatIs(key) {
-  const L = LIMITS;
-  return {
-    arch: 'is not a network name (e.g. resnet20, plain20)', compare: 'is not a list of network names (e.g. plain20,resnet20)', layer: 'is not a layer name', digit: 'is not a held-out digit number (0–1999)', target: 'is not a class (0–9)',
-    cell: 'is not a cell (grid:indices)', lr: `is not a learning rate in (${L?.lr[0]}, ${L?.lr[1]}]`, batch: `is not a batch size (${L?.batch[0]}–${L?.batch[1]})`,
-    opt: 'is not an optimizer (sgd or adam)', seed: `is not a seed (a whole number from ${L?.seed[0]} to ${L?.seed[1]})`, steps: `is not a number of steps (${L?.steps[0]}–${L?.steps[1]})`,
-  }[key];
+/** What a value of `key` must be, for a message ("is not a batch size (1–256)"), in the words
+ *  of `t` (i18n.js; the tables' whatIs). */
+export function whatIs(key, t = english) {
+  return t('whatIs', key, LIMITS);
 }
 
 const readable = (key) => LIMITS || !SETTING_KEYS.includes(key);
@@ -79,9 +76,9 @@ export function visible(text) {
 // The widget's attribute names, which the page reads too (where its own name is absent).
 const ALIASES = { digit: 'sample', opt: 'optimizer' };
 
-/** Parses a query string: {state, notices} (notices: one sentence per ignored parameter);
- *  `only`: just these keys. */
-export function readUrlState(search, only = null) {
+/** Parses a query string: {state, notices} (notices: one sentence per ignored parameter, in
+ *  the words of `t`); `only`: just these keys. */
+export function readUrlState(search, only = null, t = english) {
   const q = new URLSearchParams(search);
   const state = { ...DEFAULTS };
   const notices = [];
@@ -90,7 +87,7 @@ export function readUrlState(search, only = null) {
     const raw = q.get(name);
     if (raw === null || !readable(key)) continue;
     const v = PARSE[key](raw);
-    if (v === undefined) notices.push(`${name} "${visible(raw.slice(0, 60))}" ${whatIs(key)}`);
+    if (v === undefined) notices.push(`${name} "${visible(raw.slice(0, 60))}" ${whatIs(key, t)}`);
     else state[key] = v;
   }
   return { state, notices };

@@ -57,8 +57,8 @@ export function hidingSheet(hide) {
 
 /** The full page's link for what a widget shows: its settings, layer and cell (grid: the
  *  page's acts | deltas | input), or its comparison. */
-export function playgroundUrl(site, values, { layer = null, grid = null, cell = null, compare = null } = {}) {
+export function playgroundUrl(site, values, { layer = null, grid = null, cell = null, compare = null, lang = 'en' } = {}) {
   const state = { ...Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k, null])), ...values, layer, compare: compare ?? values.compare ?? null };
   if (grid && cell) state.cell = { grid, idx: cell };
-  return new URL(`index.html${urlOf(state)}`, site).href;
+  return new URL(`index.html${urlOf(state, lang === 'en' ? '' : `?lang=${lang}`)}`, site).href;
 }

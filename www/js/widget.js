@@ -64,7 +64,7 @@ export class ResNetPlayground extends HTMLElement {
   get arch() { return this.getAttribute('arch') || ''; }
   set arch(v) { this.setAttribute('arch', v); }
   /** What the engine loads: the model URL, or a fresh network of the family (`arch`). */
-  get source() { return !this.getAttribute('model') && this.arch && this.arch !== 'resnet8' && this.arch !== this.archIgnored ? `arch:${this.arch}` : this.model; }
+  get source() { const a = this.arch.toLowerCase(); return !this.getAttribute('model') && a && a !== 'resnet8' && this.arch !== this.archIgnored ? `arch:${a}` : this.model; }
   get seed() { return this.values.seed ?? 1; }
   set seed(v) { this.setAttribute('seed', String(v)); }
   get compare() { return this.getAttribute('compare') || ''; }
@@ -127,7 +127,7 @@ export class ResNetPlayground extends HTMLElement {
     if (gen !== this.gen) return;
     if (this.view === 'full') {
       const f = el('iframe', 'rp-full');
-      f.src = new URL('index.html', SITE).href;
+      f.src = new URL(t.lang === 'en' ? 'index.html' : `index.html?lang=${t.lang}`, SITE).href;
       f.title = 'resnet-playground';
       box.replaceChildren(f);
       return;
@@ -207,7 +207,7 @@ export class ResNetPlayground extends HTMLElement {
   pointAt(grid, cell, compare = null) {
     this.pointing = { grid, cell, compare };
     const layer = ['compare', 'flow', 'draw', 'train'].includes(this.view) ? null : this.shown;
-    if (this.open) this.open.href = playgroundUrl(SITE, this.values, { layer, grid, cell, compare });
+    if (this.open) this.open.href = playgroundUrl(SITE, this.values, { layer, grid, cell, compare, lang: this.t.lang });
   }
 
 

@@ -330,4 +330,15 @@ export default {
   capFcDelta: 'δ back through fc',
   drawKeys: 'keyboard: arrow keys move the pen (Shift: farther), Space puts it down and lifts it, Delete clears',
   widgetLabel: (view, layer) => `resnet-playground: ${view}${layer ? ` of ${layer}` : ''}`,
+  whatIs: (key, L) => ({
+    arch: 'is not a network name (e.g. resnet20, plain20)', compare: 'is not a list of network names (e.g. plain20,resnet20)', layer: 'is not a layer name', digit: 'is not a held-out digit number (0–1999)', target: 'is not a class (0–9)',
+    cell: 'is not a cell (grid:indices)', lr: `is not a learning rate in (${L?.lr?.[0]}, ${L?.lr?.[1]}]`, batch: `is not a batch size (${L?.batch?.[0]}–${L?.batch?.[1]})`,
+    opt: 'is not an optimizer (sgd or adam)', seed: `is not a seed (a whole number from ${L?.seed?.[0]} to ${L?.seed?.[1]})`, steps: `is not a number of steps (${L?.steps?.[0]}–${L?.steps?.[1]})`,
+  }[key]),
+  cmpLost: 'The engine restarted, and the comparison was lost with it: Start runs it again.',
+  cellOutside: (cell, grid, m) => `cell "${cell}" is outside the ${grid} maps of ${m}`,
+  notALayer: (layer) => `layer "${layer}" is not a layer of this model`,
+  chooseOptimizer: 'Choose SGD or Adam.',
+  noPretrained: (net) => `no pretrained file is shipped for ${net}; train it from scratch`,
+  nBlocks: (n) => `×${n} blocks`,
 };

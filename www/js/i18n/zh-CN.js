@@ -338,4 +338,15 @@ export default {
   capFcDelta: '经过全连接层反向传回的 δ',
   drawKeys: '键盘：方向键移动笔（按住 Shift 移得更远），空格键落笔或抬笔，Delete 清除',
   widgetLabel: (view, layer) => `resnet-playground：${({ formula: '公式', featuremaps: '特征图', delta: '误差 δ', draw: '手写', train: '训练', compare: '对比', flow: '梯度流', full: '完整页面' })[view] ?? view}${layer ? `（${layer}）` : ''}`,
+  whatIs: (key, L) => ({
+    arch: '不是网络名（例如 resnet20、plain20）', compare: '不是网络名列表（例如 plain20,resnet20）', layer: '不是层名', digit: '不是留出数字的编号（0–1999）', target: '不是类别（0–9）',
+    cell: '不是格子（grid:下标）', lr: `不是 (${L?.lr?.[0]}, ${L?.lr?.[1]}] 之间的学习率`, batch: `不是批大小（${L?.batch?.[0]}–${L?.batch?.[1]}）`,
+    opt: '不是优化器（sgd 或 adam）', seed: `不是随机种子（${L?.seed?.[0]} 到 ${L?.seed?.[1]} 之间的整数）`, steps: `不是步数（${L?.steps?.[0]}–${L?.steps?.[1]}）`,
+  }[key]),
+  cmpLost: '引擎重新启动了，对比随之丢失：按“开始”重新运行。',
+  cellOutside: (cell, grid, m) => `格子 "${cell}" 超出了 ${m} 的 ${grid} 图`,
+  notALayer: (layer) => `"${layer}" 不是这个模型的层`,
+  chooseOptimizer: '请选择 SGD 或 Adam。',
+  noPretrained: (net) => `${net} 没有附带预训练文件；请从头训练`,
+  nBlocks: (n) => `×${n} 个残差块`,
 };

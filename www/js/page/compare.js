@@ -62,7 +62,7 @@ export async function setUpCompare(engine, inspector, trainer, arch) {
       shown.compared = null;
       $('shown-note').hidden = true;
       refreshControls();
-      panel.forget(panel.state ? 'The engine restarted, and the comparison was lost with it: Start runs it again.' : '');
+      panel.forget(panel.state ? t('cmpLost') : '');
     },
   };
 }

@@ -10,7 +10,7 @@ export const LINK = location.search; // the link as opened (the URL changes as t
 /** The reader's words: ?lang= (en, zh-CN), else the browser's language (i18n.js). */
 export const t = translator(pickLang(new URLSearchParams(LINK).get('lang')));
 // (the training settings are read from the link once the engine has said their ranges)
-export const { state, notices } = readUrlState(LINK);
+export const { state, notices } = readUrlState(LINK, null, t);
 export const training = { running: false, paused: false };
 /** What the views show when it is not the page's own model: compare mode's "Show in the views
  *  above" puts a compared model there (its words, e.g. "Plain-20 at step 120"), and meanwhile

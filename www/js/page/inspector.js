@@ -92,7 +92,7 @@ class Inspector {
       if (site) pane.explain({ kind: 'conv_forward', conv: m, n, o: c, x, y }, { site, caption: t('capConvForward') });
       else if (kind === 'shortcut') pane.explain({ kind: 'shortcut_forward', module: m, n, c, x, y }, { caption: t('capShortcutForward') });
       else if (kind === 'fc') pane.explain({ kind: 'fc_forward', n, j: y }, { caption: t('capFcForward') });
-      else pane.explainCell(`act.${m}`, this.index(m, [n, c, x, y]));
+      else pane.explainCell(`act.${m}`, this.index(m, [n, c, x, y]), this.module(m));
     } else {
       // δ of module m: the conv reading it through a ReLU, the fork into a block, BN, the pool
       const z = this.sites.find((s) => s.z === m && !s.side), blk = this.graph.blocks.find((b) => b.input === m)?.name;
@@ -100,7 +100,7 @@ class Inspector {
       else if (z) pane.explain({ kind: 'conv_input_delta', conv: z.name, n, i: c, x, y }, { site: z, caption: t('inputDeltaCaption', z.name) });
       else if (blk) pane.explain({ kind: 'residual_fork', block: blk, n, c, x, y }, { caption: t('capFork', blk) });
       else if (kind === 'pool') pane.explain({ kind: 'fc_input_delta', n, k: y }, { caption: t('capFcDelta') });
-      else pane.explainCell(`delta.${m}`, this.index(m, [n, c, x, y]));
+      else pane.explainCell(`delta.${m}`, this.index(m, [n, c, x, y]), this.module(m));
     }
   }
 
@@ -167,7 +167,7 @@ class Inspector {
       if (ok && cell.grid === 'weights') g.select({ o: cell.idx[0], i: cell.idx[1], a: cell.idx[2], b: cell.idx[3] }, { notify: false });
       else if (ok) g.select({ c: cell.idx[0], x: cell.idx[1], y: cell.idx[2] }, { notify: false });
       else {
-        if (this.cellFromUrl) notices.push(`cell "${cell.grid}:${cell.idx.join(',')}" is outside the ${cell.grid} maps of ${m}`);
+        if (this.cellFromUrl) notices.push(t('cellOutside', `${cell.grid}:${cell.idx.join(',')}`, cell.grid, m));
         update({ cell: null });
       }
     }
@@ -188,7 +188,7 @@ class Inspector {
     if (!this.isLayer(state.layer)) {
       // (a cell of a layer that is not there means nothing; one without a layer is the focus's)
       if (state.layer !== null) update({ cell: null });
-      if (first && state.layer !== null) notices.push(`layer "${state.layer}" is not a layer of this model`);
+      if (first && state.layer !== null) notices.push(t('notALayer', state.layer));
       update({ layer: this.graph.focus }); // the engine's choice: where the formulas have most to say
     }
     try {

@@ -76,7 +76,7 @@ class Training {
     }, t('couldNotReset')));
     $('pretrained').onclick = () => exclusive(() => this.#replace(async () => {
       const url = PRETRAINED[state.arch];
-      if (!url) throw new Error(`no pretrained file is shipped for ${$('arch-name').textContent}; train it from scratch`);
+      if (!url) throw new Error(t('noPretrained', $('arch-name').textContent));
       const res = await fetch(url);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       // as if just loaded: step 0, no optimizer moments from the run before
@@ -179,5 +179,5 @@ class Training {
 const settingValue = (k) => parseValue(k, $(k).value);
 
 function settingError(k) {
-  return k === 'opt' ? 'Choose SGD or Adam.' : `"${visible($(k).value)}" ${whatIs(k)}.`;
+  return k === 'opt' ? t('chooseOptimizer') : `"${visible($(k).value)}" ${whatIs(k, t)}.`;
 }

@@ -8,7 +8,9 @@ const TEX = {
   softmax_delta: '\\delta^{L}_{j} = \\operatorname{softmax}(z)_j - [\\,j = y\\,]',
 };
 
-/** [sentence, TeX or undefined] for an engine CellNote. */
-export function noteWords(n, t = english) {
-  return [n.note === 'about' ? n.about : t(n.note, n.modules), TEX[n.note]];
+/** [sentence, TeX or undefined] for an engine CellNote (`module`: its graph module, for a
+ *  description in the reader's words; else the engine's). */
+export function noteWords(n, t = english, module = null) {
+  const about = module ? t('aboutModule', module) : n.about;
+  return [n.note === 'about' ? about : t(n.note, n.modules), TEX[n.note]];
 }

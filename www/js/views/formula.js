@@ -131,14 +131,15 @@ export class FormulaPane {
   }
 
   /** A cell without a formula of its own (`target` = act.<m> or delta.<m>, `index` of the
-   *  tensor's rank): the engine's value and the note that fits it. */
-  async explainCell(target, index) {
+   *  tensor's rank; `module`: m in the graph, to word its description): the engine's value and
+   *  the note that fits it. */
+  async explainCell(target, index, module = null) {
     const seq = ++this.seq;
     if (!this.canQuery()) { this.message(this.t('paused')); return; }
     try {
       const n = await this.engine.cellNote(target, index);
       if (seq !== this.seq || !this.canQuery()) return;
-      const [text, texSrc] = noteWords(n, this.t);
+      const [text, texSrc] = noteWords(n, this.t, module);
       this.root.replaceChildren();
       this.root.append(el('h3', 'formula-title', `${n.target}[${n.index.join(', ')}] = ${fmt(n.value)}`));
       if (texSrc) math(this.root, texSrc);

@@ -135,7 +135,9 @@ export class HeatmapGrid {
     if (!this.shape) return null;
     const [, C, H, W] = this.shape;
     const { c, x, y } = this.cell;
-    const [dc, dx, dy] = { ArrowUp: [0, -1, 0], ArrowDown: [0, 1, 0], ArrowLeft: [0, 0, -1], ArrowRight: [0, 0, 1], PageUp: [-1, 0, 0], PageDown: [1, 0, 0] }[key];
+    const move = { ArrowUp: [0, -1, 0], ArrowDown: [0, 1, 0], ArrowLeft: [0, 0, -1], ArrowRight: [0, 0, 1], PageUp: [-1, 0, 0], PageDown: [1, 0, 0] }[key];
+    if (!move) return null; // (Home and End move nothing here)
+    const [dc, dx, dy] = move;
     return { c: (c + dc + C) % C, x: Math.min(H - 1, Math.max(0, x + dx)), y: Math.min(W - 1, Math.max(0, y + dy)) };
   }
 }

@@ -99,7 +99,7 @@ export class NetworkStrip {
       const members = this.blocks.filter((b) => (sameStage ? b === key : stage(b) === key));
       const target = members.at(-1); // selecting the box selects this block's output
       const shape = this.modules.find((x) => x.name === target).shape;
-      const lines = sameStage ? [key.slice(stage(key).length + 1 - 2)] : [key, `×${members.length} blocks`];
+      const lines = sameStage ? [key.slice(stage(key).length + 1 - 2)] : [key, this.t('nBlocks', members.length)];
       out.push({ name: target, shape, block: null, kind: 'fold', width: sameStage ? 'foldblock' : 'fold', lines, short: '', fold: members,
         speak: sameStage ? this.t('foldedBlock', key) : this.t('foldedStage', key, members.length) });
     }
