@@ -31,5 +31,5 @@ export function translator(lang) {
   return t;
 }
 
-/** English, for the views of the page (its own tables are still to come). */
+/** English: what a view speaks when it is given no translator. */
 export const english = translator('en');

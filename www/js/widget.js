@@ -14,7 +14,8 @@
 // engine's; train, compare and flow views); compare (compare and flow views: the models,
 // "plain20,resnet20" as the page's ?compare=, default the engine's first lesson); hide (parts
 // of the view to leave out, widget-settings.js PARTS); height (CSS length);
-// theme = light | dark (default: the reader's preference); engine = shared | own.
+// theme = light | dark (default: the reader's preference); engine = shared | own; lang = en |
+// zh-CN (default: the browser's language; i18n.js).
 // Each name is also the full page's URL parameter; a value that does not parse is ignored
 // with a console warning. "Open in the playground" opens the page with the widget's state.
 // The element's own children are its fallback: shown before it upgrades and when printed.
