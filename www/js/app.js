@@ -8,6 +8,8 @@
 //   Look inside the selected layer's activations and δ (and for a conv: δ at its input,
 //               kernels and ∂C/∂w), one engine call a view; the hovered cell goes to the
 //               formula pane (page/inspector.js)
+//   Your data   the student's image set, its gallery and file, training on it, tasks with
+//               classes of their own (page/mydata.js, page/task.js)
 //   Sessions    nothing lost: IndexedDB and files (page/sessions.js)
 //   Compare     the residual lesson: models side by side, gradient flow, rewind (page/compare.js)
 import { EngineClient, MNIST } from './engine-client.js';
@@ -19,6 +21,8 @@ import { setUpTraining } from './page/training.js';
 import { setUpInspector } from './page/inspector.js';
 import { setUpSession } from './page/sessions.js';
 import { setUpCompare } from './page/compare.js';
+import { setUpMyData } from './page/mydata.js';
+import { setUpTasks } from './page/task.js';
 
 async function main() {
   // the page's own words in the reader's language
@@ -67,22 +71,25 @@ async function main() {
   const rest = readUrlState(LINK, SETTING_KEYS, t);
   update(Object.fromEntries(SETTING_KEYS.map((k) => [k, rest.state[k]])));
   notices.push(...rest.notices);
-  const { build, threads, variant } = engine.info;
-  $('build').textContent = build === 'threads' ? t('buildThreads', threads) : t(variant === 'compat' ? 'buildCompat' : 'buildSimd');
-  $('build').classList.add(build);
-  $('build').dataset.build = build;
-  $('build').dataset.threads = threads;
+  showBuild(engine.info);
   const inspector = await setUpInspector(engine);
   const trainer = setUpTraining(engine, inspector, settings);
   // the one test hook: the engine client, the state, and flags the tests wait for
   window.playground = { engine, inspect: inspector.refresh, state };
   const arch = await setUpArchitecture(engine, inspector, trainer);
-  const { resumed, restoreSaved } = await setUpSession(engine, trainer, inspector, arch);
+  // (the task comes back with the images, before the session: each task has its own)
+  const my = await setUpMyData(engine, inspector, trainer);
+  const tasks = setUpTasks(engine, my, trainer, inspector, arch);
+  arch.onClasses(tasks.follow);
+  const { resumed, restoreSaved } = await setUpSession(engine, trainer, inspector, arch, my, tasks);
+  await tasks.ensureHead();
   const compare = await setUpCompare(engine, inspector, trainer, arch);
   engine.onrestart = async () => {
     trainer.forget();
     compare.forget();
     const back = await restoreSaved().catch(() => null);
+    await my.resend();
+    await tasks.ensureHead();
     status(back === null ? t('restartedPretrained') : t('restartedSession', back), true);
     await inspector.refresh();
   };
@@ -94,6 +101,14 @@ async function main() {
     // how to hover)
     status(state.arch === DEFAULTS.arch ? t('readyPretrained') : t('readyRandom', $('arch-name').textContent));
   }
+}
+
+// the badge: which build runs, on how many threads
+function showBuild({ build, threads, variant }) {
+  $('build').textContent = build === 'threads' ? t('buildThreads', threads) : t(variant === 'compat' ? 'buildCompat' : 'buildSimd');
+  $('build').classList.add(build);
+  $('build').dataset.build = build;
+  $('build').dataset.threads = threads;
 }
 
 main();

@@ -36,9 +36,10 @@ export function hideParts(root, list) {
 }
 
 /** Puts the words of language `t` (i18n.js) into `root`'s marked elements: data-i18n="key"
- *  (the text), data-i18n-aria-label and data-i18n-title (those attributes). */
+ *  (the text), data-i18n-aria-label, -title and -placeholder (those attributes). */
 export function translateStatic(root, t) {
   for (const e of root.querySelectorAll('[data-i18n]')) e.textContent = t(e.dataset.i18n);
   for (const e of root.querySelectorAll('[data-i18n-aria-label]')) e.setAttribute('aria-label', t(e.dataset.i18nAriaLabel));
   for (const e of root.querySelectorAll('[data-i18n-title]')) e.setAttribute('title', t(e.dataset.i18nTitle));
+  for (const e of root.querySelectorAll('[data-i18n-placeholder]')) e.setAttribute('placeholder', t(e.dataset.i18nPlaceholder));
 }

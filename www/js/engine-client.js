@@ -190,6 +190,23 @@ export class EngineClient {
   compareShowOwn() { return this.call('compareShowOwn'); }
   /** Continues the comparison from snapshot `step` (what came after is dropped). */
   compareFork(step) { return this.call('compareFork', step); }
+  // your own data (resnet_engine::own): the student's image set, training on it, new tasks
+  /** The image set (`pixels` n×784 bytes, `labels` Uint32Array, `classes`): {classes, counts, train, heldOut, problem}. */
+  setImageSet(pixels, labels, classes) { return this.call('setImageSet', pixels, labels, classes); }
+  /** The image set as a safetensors file. */
+  imageSetFile() { return this.call('imageSetFile'); }
+  /** Training takes `share` (0–1) of each batch from the set, `augment`ed or not. */
+  setTrainingSource(share, augment) { return this.call('setTrainingSource', share, augment); }
+  /** The network for a task of `classes` classes: a new final layer from `seed`, the rest kept. */
+  newHead(classes, seed) { return this.call('newHead', classes, seed); }
+  /** Eval-mode accuracy: {mnist, mine}, each {loss, accuracy, correct, total} or null. */
+  evaluateHeldOut(limit) { return this.call('evaluateHeldOut', limit); }
+  /** An image set file checked for `classes` classes: {pixels, labels}. */
+  readImageSet(bytes, classes) { return this.static('readImageSet', bytes, classes); }
+  /** {classes: [lo, hi], images, augment: {shift, degrees}}. */
+  ownLimits() { return this.static('ownLimits'); }
+  /** `count` augmented copies of a 28×28 image (count × 784 bytes). */
+  augmentPreview(pixels, count, seed) { return this.static('augmentPreview', pixels, count, seed); }
   // (the engine module's static functions)
   family() { return this.static('family'); }
   settings() { return this.static('settings'); }
@@ -215,7 +232,8 @@ export class EngineClient {
 
   /** Trains `steps` steps; `onProgress` gets {step, loss, accuracy, imagesPerSec, done, steps}
    *  at most every `progressMs`, plus `heldout: {loss, accuracy}` (eval mode, the first
-   *  `evalLimit` held-out digits) every `evalEvery` steps and at the end when evalEvery > 0.
+   *  `evalLimit` held-out digits; null in a task of one's own) and `mine` (the student's
+   *  held-out images, or null) every `evalEvery` steps and at the end when evalEvery > 0.
    *  Resolves with the last report ({cancelled: true} if cancelled). */
   train(steps, onProgress, { progressMs = 100, evalEvery = 0, evalLimit = 500 } = {}) {
     return this.#send('train', { args: { steps, progressMs, evalEvery, evalLimit } }, onProgress);

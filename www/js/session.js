@@ -10,8 +10,9 @@
 
 const DB = 'resnet-playground', STORE = 'session', KEY = 'current', VERSION = 1;
 export const FORMAT = 'resnet-playground-session/1';
-// ResNet-8 (the page's first network) keeps the key sessions had before there were others
-const keyOf = (arch) => (!arch || arch === 'resnet8' ? KEY : `arch:${arch}`);
+// ResNet-8 (the page's first network) keeps the key sessions had before there were others; a
+// task of one's own (own classes) has its own session per network
+const keyOf = (arch, own = false) => (own ? `own:${arch}` : !arch || arch === 'resnet8' ? KEY : `arch:${arch}`);
 
 export class SessionStore {
   constructor(db) { this.db = db; }
@@ -43,15 +44,19 @@ export class SessionStore {
     });
   }
 
-  /** The saved session of network `arch`, or null. */
-  async load(arch) {
-    const r = await this.#run('readonly', (s) => s.get(keyOf(arch)));
+  /** The saved session of network `arch` (in the task of one's own if `own`), or null. */
+  async load(arch, own = false) {
+    const r = await this.#run('readonly', (s) => s.get(keyOf(arch, own)));
     return r && r.format === FORMAT ? r : null;
   }
 
-  save(session, arch) { return this.#run('readwrite', (s) => s.put({ ...session, format: FORMAT }, keyOf(arch))); }
+  save(session, arch, own = false) { return this.#run('readwrite', (s) => s.put({ ...session, format: FORMAT }, keyOf(arch, own))); }
 
-  clear(arch) { return this.#run('readwrite', (s) => s.delete(keyOf(arch))); }
+  clear(arch, own = false) { return this.#run('readwrite', (s) => s.delete(keyOf(arch, own))); }
+
+  /** Another record of the page (the student's image sets: page/mydata.js), by name. */
+  getRecord(name) { return this.#run('readonly', (s) => s.get(`record:${name}`)); }
+  putRecord(name, value) { return this.#run('readwrite', (s) => s.put(value, `record:${name}`)); }
 }
 
 const toB64 = (bytes) => {
@@ -61,17 +66,19 @@ const toB64 = (bytes) => {
 };
 const fromB64 = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 
-/** A session as the bytes of a downloadable file. */
+/** A session as the bytes of a downloadable file (any other byte arrays in it, such as the
+ *  image sets of `mydata`, as {base64}). */
 export function sessionToFile(session) {
   const { weights, optimizer, ...rest } = session;
-  return new TextEncoder().encode(JSON.stringify({ ...rest, format: FORMAT, weights: toB64(weights), optimizer: toB64(optimizer) }));
+  const bytes = (k, v) => (v instanceof Uint8Array ? { base64: toB64(v) } : v);
+  return new TextEncoder().encode(JSON.stringify({ ...rest, format: FORMAT, weights: toB64(weights), optimizer: toB64(optimizer) }, bytes));
 }
 
 /** A session from a file's text; throws a readable Error for anything else. */
 export function sessionFromFile(text) {
   let j;
   try {
-    j = JSON.parse(text);
+    j = JSON.parse(text, (k, v) => (v && typeof v === 'object' && Object.keys(v).length === 1 && typeof v.base64 === 'string' ? fromB64(v.base64) : v));
   } catch {
     throw new Error('this is not a session file (it is not JSON)');
   }

@@ -8,7 +8,8 @@
 //               {id, op: 'call', method, args}     a method of Engine (see crate/wasm/src/lib.rs)
 //               {id, op: 'train', args: {steps, progressMs, evalEvery, evalLimit}}
 //                 (every evalEvery steps and at the end, a held-out evaluation of evalLimit
-//                 digits rides along in the progress report as `heldout: {loss, accuracy}`)
+//                 digits rides along in the progress report as `heldout: {loss, accuracy}`,
+//                 and of the student's held-out images as `mine`; either may be null)
 //               {id, op: 'compare', args: {steps, progressMs, evalEvery, evalLimit}}
 //                 (steps of the comparison compareStart began: each member one step on the
 //                 same batch; progress as compareStep reports it, `heldout` per member)
@@ -18,6 +19,7 @@
 // Typed arrays in results are transferred, not copied.
 
 import { fetchBytes, fetchData } from './fetching.js';
+import { warmUp } from './warmup.js';
 
 let wasm = null;      // the loaded glue module
 let engine = null;    // the Engine
@@ -89,7 +91,7 @@ async function init({ modelUrl, dataUrl, trainUrl, arch, build = 'auto', optimiz
   // (`engine` is set only after the warm-up: calls that arrive meanwhile are refused as
   // "not initialised" rather than run between its rounds.)
   try {
-    info.warmup = await warmUp(loaded.config());
+    info.warmup = await warmUp(wasm, loaded.config());
   } catch (e) {
     info.warmup = { error: String(e?.message ?? e) }; // only speed is at stake
   }
@@ -97,40 +99,6 @@ async function init({ modelUrl, dataUrl, trainUrl, arch, build = 'auto', optimiz
   training = { url: trainUrl ?? null, loaded: !trainUrl, pending: null };
   if (trainUrl) setTimeout(() => trainingDigits()?.catch(() => {}), 0); // (said when needed)
   return { ...info, step: engine.step };
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// V8 runs new wasm code from its baseline compiler first and recompiles the functions that
-// turn out hot with its optimising compiler, in the background. With both cores busy training,
-// that recompilation can wait through seconds of steps at a fraction of the speed (seen in the
-// threaded build: medians of 20 steps 20 % low). So before the first real call, a scratch
-// engine trains small batches, pausing between rounds so the compiler gets a core, until a
-// round's time stops falling (measured: 6–12 rounds, about half a second) or `maxMs` passes.
-// The scratch engine has the loaded model's shape (`config`), so the same kernels warm up.
-async function warmUp(config, { maxMs = 1500, n = 8, minRounds = 8 } = {}) {
-  const t0 = performance.now();
-  const scratch = new wasm.Engine(config, 1, undefined);
-  const { in_channels: c, image_size: s, num_classes: k } = config;
-  const images = Float32Array.from({ length: n * c * s * s }, (_, i) => ((i * 7919) % 255) / 255 - 0.5);
-  const labels = Uint32Array.from({ length: n }, (_, i) => i % k);
-  const rounds = [];
-  const settled = () => {
-    const best = Math.min(...rounds);
-    return rounds.length >= minRounds && rounds.slice(-4).every((t) => t <= 1.15 * best);
-  };
-  try {
-    while (!settled() && performance.now() - t0 < maxMs) {
-      const t = performance.now();
-      scratch.trainBatch(images, labels);
-      scratch.forward(images, n, 'eval');
-      rounds.push(Math.round((performance.now() - t) * 10) / 10);
-      await sleep(20);
-    }
-  } finally {
-    scratch.free();
-  }
-  return { ms: Math.round(performance.now() - t0), rounds };
 }
 
 const yieldToEvents = () => new Promise((resolve) => {
@@ -154,7 +122,12 @@ async function train(id, { steps = 1, progressMs = 100, evalEvery = 0, evalLimit
       images += batch;
       return { ...r, imagesPerSec: images / (activeMs / 1000) };
     },
-    evaluate: () => ({ heldout: engine.evaluate('test', evalLimit) }), // not counted in images/s
+    // MNIST's held-out digits (when they are classes of this task) and the held-out part of
+    // the student's own images (when there is one); not counted in images/s
+    evaluate: () => {
+      const { mnist, mine } = engine.evaluateHeldOut(evalLimit);
+      return { heldout: mnist, mine };
+    },
   });
 }
 
@@ -260,6 +233,11 @@ const CALLS = {
   compareShow: (e, i, step) => e.compareShow(i, step),
   compareShowOwn: (e) => e.compareShowOwn(),
   compareFork: (e, step) => e.compareFork(step),
+  setImageSet: (e, pixels, labels, classes) => e.setImageSet(pixels, labels, classes),
+  imageSetFile: (e) => e.imageSetFile(),
+  setTrainingSource: (e, share, augment) => e.setTrainingSource(share, augment),
+  newHead: (e, classes, seed) => e.newHead(classes, seed),
+  evaluateHeldOut: (e, limit) => e.evaluateHeldOut(limit),
 };
 const STATICS = {
   family: () => wasm.family(),
@@ -272,6 +250,9 @@ const STATICS = {
   setHelperSpins: (n) => wasm.setHelperSpins(n),
   compareLessons: () => wasm.compareLessons(),
   memoryBytes: () => wasm.memoryBytes(),
+  readImageSet: (bytes, classes) => wasm.readImageSet(bytes, classes),
+  ownLimits: () => wasm.ownLimits(),
+  augmentPreview: (pixels, count, seed) => wasm.augmentPreview(pixels, count, seed),
 };
 const pick = (table, name) => {
   if (typeof name !== 'string' || !Object.hasOwn(table, name)) throw new Error(`no engine method '${name}'`);

@@ -128,11 +128,12 @@ impl Config {
 
     /// A short id that names the member in URLs and file names: `resnet20`, `plain56`,
     /// `resnet20-a` (identity shortcuts), with `-w8`/`-w32` for a base width other than 16 and
-    /// `-nobn` without BatchNorm. Only MNIST-shaped, three-stage, equal-depth members have one.
+    /// `-nobn` without BatchNorm. Only MNIST-shaped, three-stage, equal-depth members have one;
+    /// the number of classes is the task's, not the member's (a 3-class ResNet-20 is `resnet20`).
     pub fn arch_id(&self) -> Option<String> {
         let n = self.blocks[0];
         let w = self.widths[0];
-        if *self != Config::family(n, w, self.shortcut, self.batchnorm) {
+        if (Config { num_classes: 10, ..self.clone() }) != Config::family(n, w, self.shortcut, self.batchnorm) {
             return None;
         }
         let mut id = format!("{}{}", if self.shortcut == Shortcut::None { "plain" } else { "resnet" }, self.depth());

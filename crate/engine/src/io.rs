@@ -712,6 +712,9 @@ pub fn load_image_set(bytes: &[u8], classes: usize) -> Result<ImageSet> {
     if let Some((i, bad)) = values.iter().enumerate().find(|(_, &l)| l < 0 || l as u64 >= classes as u64) {
         bail!("labels: label {bad} of image {i} is out of range; the task has {classes} classes (0..{})", classes - 1);
     }
+    if n > crate::own::MAX_IMAGES {
+        bail!("the file holds {n} images; a set holds at most {} images", crate::own::MAX_IMAGES);
+    }
     set.pixels = images.data().to_vec();
     set.labels = values.into_iter().map(|l| l as usize).collect();
     Ok(set)

@@ -203,6 +203,19 @@ impl<T: Scalar> ResNet<T> {
         out
     }
 
+    /// The same network for a task of `classes` classes: every weight and statistic kept but
+    /// the final layer's, which is new (`fc` `[classes, …]`, random from `seed` as `new` draws
+    /// it): "the pretrained network with a new final layer".
+    pub fn with_classes(&self, classes: usize, seed: u64) -> Result<Self> {
+        let mut out = ResNet::new(&Config { num_classes: classes, ..self.config.clone() }, seed)?;
+        for (mine, new) in self.layers.iter().zip(out.layers.iter_mut()) {
+            if !matches!(new, Layer::Fc(_)) {
+                *new = mine.clone();
+            }
+        }
+        Ok(out)
+    }
+
     /// A copy without the tape.
     pub fn clone_weights(&self) -> Self {
         ResNet { config: self.config.clone(), graph: self.graph.clone(), layers: self.layers.clone(), tape: Tape::new(), mode: self.mode, labels: vec![], nudge: None }

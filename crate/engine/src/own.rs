@@ -9,10 +9,14 @@
 //!   training; a class with no example or only one, or a set too small, gets a message that
 //!   says which.
 //! - [`MixedSampler`] draws a batch with a given share of the student's images (the rest
-//!   MNIST), the same for the same `(seed, step)`.
+//!   MNIST), the same for the same `(seed, step)`; [`mixed_batch`] builds it, the student's
+//!   images lightly [augmented](Augment) (shifts of a few pixels, small rotations) if asked.
 
+use crate::data::{normalize, Dataset};
 use crate::rng::Rng;
+use crate::tensor::Tensor;
 use crate::{bail, Result};
+use serde::Serialize;
 
 /// Images and their labels; `classes` is how many classes the task has (labels `< classes`).
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +31,10 @@ pub struct ImageSet {
 
 /// The most classes a task of one's own may have (and the fewest).
 pub const CLASSES: std::ops::RangeInclusive<usize> = 2..=10;
+
+/// The most images a set may hold (the page keeps them all in memory and IndexedDB; a few
+/// thousand stay responsive).
+pub const MAX_IMAGES: usize = 5000;
 
 impl ImageSet {
     /// An empty set of 28×28 images for `classes` classes.
@@ -57,6 +65,9 @@ impl ImageSet {
         if label >= self.classes {
             bail!("label {label} is out of range: the task has {} classes (0..{})", self.classes, self.classes - 1);
         }
+        if self.len() >= MAX_IMAGES {
+            bail!("a set holds at most {MAX_IMAGES} images");
+        }
         self.pixels.extend_from_slice(pixels);
         self.labels.push(label);
         Ok(())
@@ -72,9 +83,18 @@ impl ImageSet {
     /// `(train, held_out)` indices: of each class, every fifth example in the order added (at
     /// least one) is held out. Every class needs two examples: one to train on, one to test.
     pub fn held_out(&self) -> Result<(Vec<usize>, Vec<usize>)> {
+        self.held_out_from(true)
+    }
+
+    /// As [`held_out`](ImageSet::held_out); with `every_class` false a class may have no
+    /// example (the student's digits beside MNIST's, which has them all), but not just one.
+    pub fn held_out_from(&self, every_class: bool) -> Result<(Vec<usize>, Vec<usize>)> {
         let counts = self.counts();
+        if self.is_empty() {
+            bail!("the set is empty: add at least two images of a class");
+        }
         let empty: Vec<String> = (0..self.classes).filter(|&c| counts[c] == 0).map(|c| c.to_string()).collect();
-        if !empty.is_empty() {
+        if every_class && !empty.is_empty() {
             bail!("class{} {} {} no examples yet: add at least two of each class", if empty.len() > 1 { "es" } else { "" }, empty.join(", "), if empty.len() > 1 { "have" } else { "has" });
         }
         let single: Vec<String> = (0..self.classes).filter(|&c| counts[c] == 1).map(|c| c.to_string()).collect();
@@ -95,6 +115,86 @@ impl ImageSet {
         }
         Ok((train, held))
     }
+
+    /// The images `idx` as a dataset of training digits (to evaluate or batch them as MNIST's).
+    pub fn to_dataset(&self, idx: &[usize]) -> Dataset {
+        let pixels = idx.iter().flat_map(|&i| self.image(i).iter().copied()).collect();
+        Dataset { rows: self.rows, cols: self.cols, n_train: idx.len(), labels: idx.iter().map(|&i| self.labels[i] as u8).collect(), pixels }
+    }
+}
+
+/// Light augmentation for a small set: each time an image is drawn into a batch it is moved by
+/// a whole number of pixels up to `shift` each way and turned by up to `degrees` about the
+/// image's centre (bilinear; ink moved outside the frame is lost).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Augment {
+    pub shift: usize,
+    pub degrees: f64,
+}
+
+/// The augmentation the page offers (and shows).
+pub const AUGMENT: Augment = Augment { shift: 2, degrees: 12.0 };
+
+impl Augment {
+    /// A random `(dx, dy, degrees)` within the limits.
+    pub fn draw(&self, rng: &mut Rng) -> (i32, i32, f64) {
+        let s = self.shift as i32;
+        let mut off = || rng.below(2 * self.shift + 1) as i32 - s;
+        let (dx, dy) = (off(), off());
+        (dx, dy, (2.0 * rng.uniform() - 1.0) * self.degrees)
+    }
+
+    /// `img` (`rows × cols` bytes) moved by `(dx, dy)` pixels and turned by `degrees`
+    /// (clockwise on screen): output pixel `p` takes the input at `R⁻¹(p − c − d) + c`,
+    /// interpolated bilinearly, 0 outside. No turn and no shift give `img` back exactly.
+    pub fn apply(img: &[u8], rows: usize, cols: usize, (dx, dy, degrees): (i32, i32, f64)) -> Vec<u8> {
+        let (sin, cos) = degrees.to_radians().sin_cos();
+        let (cx, cy) = ((cols as f64 - 1.0) / 2.0, (rows as f64 - 1.0) / 2.0);
+        let at = |x: i64, y: i64| if x < 0 || y < 0 || x >= cols as i64 || y >= rows as i64 { 0.0 } else { img[y as usize * cols + x as usize] as f64 };
+        let mut out = vec![0u8; rows * cols];
+        for y in 0..rows {
+            for x in 0..cols {
+                let (u, v) = (x as f64 - cx - dx as f64, y as f64 - cy - dy as f64);
+                let (sx, sy) = (cos * u + sin * v + cx, -sin * u + cos * v + cy);
+                let (x0, y0) = (sx.floor(), sy.floor());
+                let (fx, fy) = (sx - x0, sy - y0);
+                let (x0, y0) = (x0 as i64, y0 as i64);
+                let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+                let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+                out[y * cols + x] = (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+        out
+    }
+}
+
+/// Batch `step` of a run: the sampler's share from the student's training images `train`
+/// (indices into `set`; augmented when `augment` is given), the rest from MNIST's training
+/// split; normalised as the data pipeline does. The same `(seed, step)` gives the same batch.
+pub fn mixed_batch(sampler: &MixedSampler, step: u64, mnist: Option<&Dataset>, set: &ImageSet, train: &[usize], augment: Option<&Augment>) -> Result<(Tensor<f32>, Vec<usize>)> {
+    let n_mnist = mnist.map_or(0, |d| d.n_train);
+    let picks = sampler.batch(step, n_mnist, train.len())?;
+    let mut rng = Rng::new(sampler.seed.wrapping_mul(0xD1B5_4A32_D192_ED03).wrapping_add(step));
+    let s = set.rows * set.cols;
+    let (mut data, mut labels) = (Vec::with_capacity(picks.len() * s), Vec::with_capacity(picks.len()));
+    for p in picks {
+        match p {
+            Source::Mnist(i) => {
+                let d = mnist.expect("the sampler draws MNIST digits only when there are some");
+                data.extend(d.image(i).iter().map(|&v| normalize(v)));
+                labels.push(d.labels[i] as usize);
+            }
+            Source::Own(i) => {
+                let img = set.image(train[i]);
+                match augment {
+                    Some(a) => data.extend(Augment::apply(img, set.rows, set.cols, a.draw(&mut rng)).into_iter().map(normalize)),
+                    None => data.extend(img.iter().map(|&v| normalize(v))),
+                }
+                labels.push(set.labels[train[i]]);
+            }
+        }
+    }
+    Ok((Tensor { shape: vec![labels.len(), 1, set.rows, set.cols], data }, labels))
 }
 
 /// Where a batch entry comes from.

@@ -212,10 +212,20 @@ impl Trainer {
     /// lr 100: loss 67, every digit one class) is stopped the same way, and the kept weights
     /// with the lowest loss (the run's start, or a checkpoint) come back.
     pub fn run_step(&mut self, data: &Dataset) -> std::result::Result<StepStats, StepError> {
+        self.run_step_with(|t| t.step_here(data))
+    }
+
+    /// One step of a run (as [`run_step`](Trainer::run_step)) on a batch the caller gives: the
+    /// page's steps on a mix of MNIST and the student's images.
+    pub fn run_step_batch(&mut self, x: &Tensor<f32>, labels: &[usize]) -> std::result::Result<StepStats, StepError> {
+        self.run_step_with(|t| t.step_on(x, labels))
+    }
+
+    fn run_step_with(&mut self, step: impl FnOnce(&mut Self) -> std::result::Result<StepStats, Refused> + Send) -> std::result::Result<StepStats, StepError> {
         if self.checkpoints.is_empty() {
             self.begin_run();
         }
-        match crate::layers::in_pool(|| self.step_here(data)) {
+        match crate::layers::in_pool(|| step(self)) {
             Ok(s) => {
                 self.run_steps += 1;
                 self.watch.add(s.loss);

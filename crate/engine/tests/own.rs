@@ -9,7 +9,7 @@ use resnet_engine::formula::{formula, Query, ALL_TERMS};
 use resnet_engine::io::{load_image_set, save_image_set};
 use resnet_engine::model::Mode;
 use resnet_engine::optim::OptimizerConfig;
-use resnet_engine::own::{ImageSet, MixedSampler, Source};
+use resnet_engine::own::{mixed_batch, Augment, ImageSet, MixedSampler, Source};
 use resnet_engine::rng::Rng;
 use resnet_engine::tensor::Tensor;
 use resnet_engine::train::Trainer;
@@ -188,4 +188,116 @@ fn mixed_batches_take_the_share_asked_and_repeat_from_the_seed() {
     assert!(MixedSampler::new(1, 32, 0.5).unwrap().batch(0, 8000, 0).unwrap_err().to_string().contains("none to train on"));
     assert!(MixedSampler::new(1, 32, 1.5).unwrap_err().to_string().contains("from 0 to 1"));
     assert!(MixedSampler::new(1, 0, 0.5).is_err());
+}
+
+#[test]
+fn digits_of_ones_own_may_leave_classes_empty_but_not_single() {
+    let mut set = ImageSet::new(10).unwrap();
+    assert!(set.held_out_from(false).unwrap_err().to_string().contains("empty"));
+    let img = vec![0u8; 784];
+    for _ in 0..6 {
+        set.push(&img, 8).unwrap();
+    }
+    let (train, held) = set.held_out_from(false).unwrap();
+    assert_eq!((train.len(), held.len()), (5, 1), "only eights, six of them: one held out");
+    assert!(set.held_out().unwrap_err().to_string().contains("no examples yet"), "a task of one's own needs every class");
+    set.push(&img, 3).unwrap();
+    assert!(set.held_out_from(false).unwrap_err().to_string().contains("class 3 has one example only"));
+}
+
+/// The centre of mass of an image's ink, (x, y).
+fn centre(img: &[u8]) -> (f64, f64) {
+    let (mut s, mut x, mut y) = (0.0, 0.0, 0.0);
+    for (i, &p) in img.iter().enumerate() {
+        s += p as f64;
+        x += p as f64 * (i % 28) as f64;
+        y += p as f64 * (i / 28) as f64;
+    }
+    (x / s, y / s)
+}
+
+#[test]
+fn augmentation_shifts_and_turns_within_its_limits_and_no_change_is_the_identity() {
+    let mut rng = Rng::new(3);
+    let img = shape(1, &mut rng); // a vertical bar
+    assert_eq!(Augment::apply(&img, 28, 28, (0, 0, 0.0)), img, "no shift, no turn: the image itself");
+    // a whole-pixel shift moves every pixel exactly
+    let moved = Augment::apply(&img, 28, 28, (2, -1, 0.0));
+    for y in 1..27 {
+        for x in 0..26 {
+            assert_eq!(moved[(y - 1) * 28 + x + 2], img[y * 28 + x], "({x}, {y})");
+        }
+    }
+    // a quarter turn of a vertical bar about the centre is a horizontal bar
+    let turned = Augment::apply(&img, 28, 28, (0, 0, 90.0));
+    let spread = |im: &[u8], horizontal: bool| {
+        let (cx, cy) = centre(im);
+        im.iter().enumerate().map(|(i, &p)| p as f64 * if horizontal { ((i % 28) as f64 - cx).powi(2) } else { ((i / 28) as f64 - cy).powi(2) }).sum::<f64>()
+    };
+    assert!(spread(&img, false) > 10.0 * spread(&img, true));
+    assert!(spread(&turned, true) > 10.0 * spread(&turned, false), "the bar lies down");
+    // random draws stay within the limits and differ
+    let a = resnet_engine::own::AUGMENT;
+    let mut r = Rng::new(9);
+    let draws: Vec<_> = (0..200).map(|_| a.draw(&mut r)).collect();
+    assert!(draws.iter().all(|&(dx, dy, d)| dx.unsigned_abs() as usize <= a.shift && dy.unsigned_abs() as usize <= a.shift && d.abs() <= a.degrees));
+    assert!(draws.iter().any(|&(dx, _, _)| dx == a.shift as i32) && draws.iter().any(|&(dx, _, _)| dx == -(a.shift as i32)));
+    let (x0, y0) = centre(&img);
+    for &d in &draws[..20] {
+        let (x, y) = centre(&Augment::apply(&img, 28, 28, d));
+        assert!((x - x0 - d.0 as f64).abs() < 1.0 && (y - y0 - d.1 as f64).abs() < 1.0, "the ink's centre moves with the shift: {d:?}");
+    }
+}
+
+#[test]
+fn a_mixed_batch_holds_the_share_from_the_set_augmented_and_repeats() {
+    let set = set_of_shapes(4, 5);
+    let (train, _) = set.held_out().unwrap();
+    let mut mnist = resnet_engine::data::Dataset::mnist();
+    mnist.n_train = 100;
+    let s = MixedSampler::new(2, 16, 0.5).unwrap();
+    let (x, labels) = mixed_batch(&s, 7, Some(&mnist), &set, &train, None).unwrap();
+    assert_eq!(x.shape, vec![16, 1, 28, 28]);
+    let picks = s.batch(7, 100, train.len()).unwrap();
+    for (n, p) in picks.iter().enumerate() {
+        let (img, label) = match *p {
+            Source::Own(i) => (set.image(train[i]).to_vec(), set.labels[train[i]]),
+            Source::Mnist(i) => (mnist.image(i).to_vec(), mnist.labels[i] as usize),
+        };
+        assert_eq!(labels[n], label);
+        assert!(img.iter().zip(&x.data[n * 784..(n + 1) * 784]).all(|(&p, &v)| v == normalize(p)), "image {n} as the sampler picked it");
+    }
+    let aug = mixed_batch(&s, 7, Some(&mnist), &set, &train, Some(&resnet_engine::own::AUGMENT)).unwrap();
+    assert_eq!(aug.1, labels, "augmentation keeps the labels");
+    assert_eq!(mixed_batch(&s, 7, Some(&mnist), &set, &train, Some(&resnet_engine::own::AUGMENT)).unwrap().0.data, aug.0.data, "the same step, the same copies");
+    let own_rows: Vec<usize> = picks.iter().enumerate().filter(|(_, p)| matches!(p, Source::Own(_))).map(|(n, _)| n).collect();
+    let mnist_rows: Vec<usize> = (0..16).filter(|n| !own_rows.contains(n)).collect();
+    let row = |t: &Tensor<f32>, n: usize| t.data[n * 784..(n + 1) * 784].to_vec();
+    assert!(mnist_rows.iter().all(|&n| row(&aug.0, n) == row(&x, n)), "MNIST digits are not augmented");
+    assert!(own_rows.iter().any(|&n| row(&aug.0, n) != row(&x, n)), "the set's images are");
+    // the held-out images never come into a batch
+    let (_, held) = set.held_out().unwrap();
+    for step in 0..30 {
+        let (x, _) = mixed_batch(&MixedSampler::new(2, 16, 1.0).unwrap(), step, None, &set, &train, None).unwrap();
+        for n in 0..16 {
+            assert!(held.iter().all(|&h| set.image(h).iter().map(|&p| normalize(p)).collect::<Vec<_>>() != row(&x, n)), "a held-out image in step {step}");
+        }
+    }
+}
+
+#[test]
+fn a_new_final_layer_keeps_every_other_weight() {
+    let digits = ResNet::<f32>::new(&Config::family(1, 8, Shortcut::Projection, true), 4).unwrap();
+    let three = digits.with_classes(3, 9).unwrap();
+    assert_eq!(three.config.num_classes, 3);
+    assert_eq!(three.fc().weight.len(), 3 * 32);
+    for ((name, shape, a, _), (name2, shape2, b, _)) in digits.params().into_iter().zip(three.params()) {
+        assert_eq!(name, name2);
+        if name.starts_with("fc.") {
+            assert_eq!(shape2[0], 3, "{name}");
+        } else {
+            assert_eq!((shape, a), (shape2, b), "{name} is kept");
+        }
+    }
+    assert!(digits.with_classes(3, 9).unwrap().fc().weight == three.fc().weight, "the new layer is drawn from the seed");
 }

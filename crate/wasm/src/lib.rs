@@ -11,6 +11,7 @@ use resnet_engine::data::{self, Dataset, Split};
 use resnet_engine::formula::{self, Query};
 use resnet_engine::model::Mode;
 use resnet_engine::optim::OptimizerConfig;
+use resnet_engine::own::{self, ImageSet, MixedSampler};
 use resnet_engine::train::{self, StepError, Trainer};
 use resnet_engine::{io, Config, ResNet, Shortcut, Tensor};
 use serde::Serialize;
@@ -183,6 +184,42 @@ fn step_error(kind: &str, message: &str, fields: &[(&str, u64)]) -> JsValue {
     e.into()
 }
 
+/// An image set file for a task of `classes` classes, checked (`resnet_engine::io::
+/// load_image_set`): `{pixels: Uint8Array (n × 28 × 28), labels: Uint32Array}`.
+#[wasm_bindgen(js_name = readImageSet)]
+pub fn read_image_set(bytes: &[u8], classes: usize) -> Result<JsValue, JsError> {
+    let set = io::load_image_set(bytes, classes).map_err(err)?;
+    let o = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&o, &"pixels".into(), &js_sys::Uint8Array::from(&set.pixels[..]).into());
+    let labels: Vec<u32> = set.labels.iter().map(|&l| l as u32).collect();
+    let _ = js_sys::Reflect::set(&o, &"labels".into(), &js_sys::Uint32Array::from(&labels[..]).into());
+    Ok(o.into())
+}
+
+/// What a task of one's own may be and do: `{classes: [lo, hi], images (the most a set
+/// holds), augment: {shift, degrees}}`.
+#[wasm_bindgen(js_name = ownLimits)]
+pub fn own_limits() -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    struct Limits {
+        classes: [usize; 2],
+        images: usize,
+        augment: own::Augment,
+    }
+    to_js(&Limits { classes: [*own::CLASSES.start(), *own::CLASSES.end()], images: own::MAX_IMAGES, augment: own::AUGMENT })
+}
+
+/// `count` augmented copies of a 28×28 image (as training makes them, from `seed`): the page
+/// shows what augmentation does. `count × 784` bytes.
+#[wasm_bindgen(js_name = augmentPreview)]
+pub fn augment_preview(pixels: &[u8], count: usize, seed: u32) -> Result<Vec<u8>, JsError> {
+    if pixels.len() != 784 || !(1..=64).contains(&count) {
+        return Err(err("augmentPreview takes one 28×28 image (784 bytes) and 1 to 64 copies"));
+    }
+    let mut rng = resnet_engine::rng::Rng::new(seed as u64);
+    Ok((0..count).flat_map(|_| own::Augment::apply(pixels, 28, 28, own::AUGMENT.draw(&mut rng))).collect())
+}
+
 /// The training settings' limits and the page's defaults (`resnet_engine::train::SETTINGS`).
 #[wasm_bindgen]
 pub fn settings() -> Result<JsValue, JsError> {
@@ -224,6 +261,17 @@ pub struct Engine {
     comparison: Option<Comparison>,
     /// The page's own model while a compared member is shown in its place (`compareShow`).
     own: Option<Trainer>,
+    /// The student's own images and how training uses them.
+    mine: Mine,
+}
+
+/// The student's image set (`setImageSet`) and the training source (`setTrainingSource`):
+/// `share` of each batch from their images (0: MNIST only), augmented or not.
+#[derive(Default)]
+struct Mine {
+    set: Option<ImageSet>,
+    share: f64,
+    augment: bool,
 }
 
 /// The largest batch the browser engine takes in one call (memory: ≈ 0.4 MB of tape per image).
@@ -284,7 +332,7 @@ impl Engine {
         };
         let model = ResNet::new(&config, seed as u64).map_err(err)?;
         let trainer = Trainer::new(model, parse_optimizer(optimizer)?, 32, seed as u64).map_err(err)?;
-        Ok(Engine { trainer, data: None, batch: 32, seed: seed as u64, comparison: None, own: None })
+        Ok(Engine { trainer, data: None, batch: 32, seed: seed as u64, comparison: None, own: None, mine: Mine::default() })
     }
 
     /// A model from a safetensors file (PyTorch names; the member is read from its metadata,
@@ -294,15 +342,16 @@ impl Engine {
         console_error_panic_hook::set_once();
         let model = io::load_model_as(bytes, parse_shortcut(&shortcut)?).map_err(err)?;
         let trainer = Trainer::new(model, parse_optimizer(optimizer)?, 32, 0).map_err(err)?;
-        Ok(Engine { trainer, data: None, batch: 32, seed: 0, comparison: None, own: None })
+        Ok(Engine { trainer, data: None, batch: 32, seed: 0, comparison: None, own: None, mine: Mine::default() })
     }
 
     /// A fresh model of another member (`config` as `archFromId` gives it, or an id string),
-    /// random weights from `seed`; the digits, batch size and optimizer settings stay.
+    /// random weights from `seed`; the digits, batch size and optimizer settings stay, and so
+    /// does the task: an id's member gets the current model's number of classes.
     #[wasm_bindgen(js_name = setArchitecture)]
     pub fn set_architecture(&mut self, config: JsValue, seed: u32) -> Result<(), JsError> {
         let config = match config.as_string() {
-            Some(id) => Config::from_arch_id(&id).map_err(err)?,
+            Some(id) => Config { num_classes: self.trainer.model.config.num_classes, ..Config::from_arch_id(&id).map_err(err)? },
             None => serde_wasm_bindgen::from_value(config).map_err(|e| err(format!("model config: {e}")))?,
         };
         config.validate().map_err(err)?;
@@ -444,11 +493,23 @@ impl Engine {
     /// A step whose loss, gradients or running statistics are not finite is refused and the
     /// run's oldest checkpoint restored: the error then has `kind: "diverged"` with `at` and
     /// `restored` (steps); any other failure `kind: "failed"`, with nothing changed.
+    /// With a training source of the student's images (`setTrainingSource`), each batch mixes
+    /// them in (`resnet_engine::own::mixed_batch`; their held-out part never trains).
     pub fn train(&mut self, steps: u32) -> Result<JsValue, JsValue> {
-        let data = self.data.as_ref().ok_or_else(|| step_error("failed", "no dataset: call setDataset first", &[]))?;
+        let failed = |e: &dyn std::fmt::Display| step_error("failed", &e.to_string(), &[]);
+        let mixed = self.mixed_source().map_err(|e| failed(&e))?;
         let mut last = None;
         for _ in 0..steps.max(1) {
-            match self.trainer.run_step(data) {
+            let step = match &mixed {
+                None => self.trainer.run_step(self.data.as_ref().ok_or_else(|| failed(&"no dataset: call setDataset first"))?),
+                Some((sampler, train)) => {
+                    let set = self.mine.set.as_ref().expect("mixed_source checked the set");
+                    let augment = self.mine.augment.then_some(&own::AUGMENT);
+                    let (x, labels) = own::mixed_batch(sampler, self.trainer.opt.step, self.data.as_ref(), set, train, augment).map_err(|e| failed(&e))?;
+                    self.trainer.run_step_batch(&x, &labels)
+                }
+            };
+            match step {
                 Ok(s) => last = Some(s),
                 Err(e @ StepError::Diverged { at, restored, .. }) => return Err(step_error("diverged", &e.to_string(), &[("at", at), ("restored", restored)])),
                 Err(e) => return Err(step_error("failed", &e.to_string(), &[])),
@@ -456,6 +517,102 @@ impl Engine {
         }
         let s = last.expect("at least one step");
         to_js(&StepReport { step: s.step, epoch: s.epoch, loss: s.loss, accuracy: s.accuracy }).map_err(JsValue::from)
+    }
+
+    /// The student's image set (`pixels`: `n × 28 × 28` bytes, 0 = background; `labels`: one
+    /// class each, below `classes`), replacing the one before (an empty set clears it). Returns
+    /// `{classes, counts, train, heldOut, problem}`: `problem` says why nothing can be held out
+    /// yet (an empty class, a class with one example), else null.
+    #[wasm_bindgen(js_name = setImageSet)]
+    pub fn set_image_set(&mut self, pixels: &[u8], labels: &[u32], classes: usize) -> Result<JsValue, JsError> {
+        let mut set = ImageSet::new(classes).map_err(err)?;
+        let s = set.rows * set.cols;
+        if pixels.len() != labels.len() * s {
+            return Err(err(format!("{} labels need {} pixels ({}×{} each), not {}", labels.len(), labels.len() * s, set.rows, set.cols, pixels.len())));
+        }
+        for (i, (img, &l)) in pixels.chunks(s).zip(labels).enumerate() {
+            set.push(img, l as usize).map_err(|e| err(format!("image {i}: {e}")))?;
+        }
+        self.mine.set = (!set.is_empty()).then_some(set.clone());
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Summary {
+            classes: usize,
+            counts: Vec<usize>,
+            train: usize,
+            held_out: usize,
+            problem: Option<String>,
+        }
+        let (train, held_out, problem) = match set.held_out_from(!self.mnist_fits()) {
+            Ok((t, h)) => (t.len(), h.len(), None),
+            Err(e) => (set.len(), 0, Some(e.to_string())),
+        };
+        to_js(&Summary { classes, counts: set.counts(), train, held_out, problem })
+    }
+
+    /// The image set as a safetensors file (`images` U8 `[N, 28, 28]`, `labels` I64 `[N]`).
+    #[wasm_bindgen(js_name = imageSetFile)]
+    pub fn image_set_file(&self) -> Result<Vec<u8>, JsError> {
+        self.mine.set.as_ref().map(io::save_image_set).ok_or_else(|| err("your set is empty: nothing to save"))
+    }
+
+    /// How training uses the image set: `share` of each batch (0 to 1; 0 = MNIST only, 1 = the
+    /// set only), `augment`: shift and turn each of the set's images a little each time.
+    #[wasm_bindgen(js_name = setTrainingSource)]
+    pub fn set_training_source(&mut self, share: f64, augment: bool) -> Result<(), JsError> {
+        MixedSampler::new(0, 1, share).map_err(err)?;
+        self.mine.share = share;
+        self.mine.augment = augment;
+        Ok(())
+    }
+
+    /// The model for a task of `classes` classes: the same network with a new final layer
+    /// (random from `seed`; `ResNet::with_classes`), the optimizer afresh at step 0.
+    #[wasm_bindgen(js_name = newHead)]
+    pub fn new_head(&mut self, classes: usize, seed: u32) -> Result<(), JsError> {
+        if !own::CLASSES.contains(&classes) {
+            return Err(err(format!("a task has {} to {} classes, not {classes}", own::CLASSES.start(), own::CLASSES.end())));
+        }
+        let model = self.trainer.model.with_classes(classes, seed as u64).map_err(err)?;
+        self.trainer = Trainer::new(model, self.trainer.opt.config, self.batch, self.seed).map_err(err)?;
+        Ok(())
+    }
+
+    /// Accuracy on what is held out, in eval mode: `{mnist, mine}`, each `{loss, accuracy,
+    /// correct, total}` or null — MNIST's first `limit` held-out digits (0: all) when they are
+    /// classes of this model, the image set's held-out part when it has one.
+    #[wasm_bindgen(js_name = evaluateHeldOut)]
+    pub fn evaluate_held_out(&mut self, limit: usize) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct Eval {
+            loss: f64,
+            accuracy: f64,
+            correct: usize,
+            total: usize,
+        }
+        let batch = self.batch;
+        let classes = self.trainer.model.config.num_classes;
+        let fits = self.mnist_fits();
+        let model = &mut self.trainer.model;
+        let mut eval = |data: &Dataset, idx: &[usize]| -> Result<Eval, JsError> {
+            let (loss, accuracy) = train::evaluate_indices(model, data, idx, batch).map_err(err)?;
+            Ok(Eval { loss, accuracy, correct: (accuracy * idx.len() as f64).round() as usize, total: idx.len() })
+        };
+        let mnist = match self.data.as_ref().filter(|_| fits) {
+            Some(d) => Some(eval(d, &d.indices(Split::Test).take(if limit > 0 { limit } else { usize::MAX }).collect::<Vec<_>>())?),
+            None => None,
+        };
+        let every_class = !fits;
+        let mine = match self.mine.set.as_ref().filter(|s| s.classes == classes).map(|s| (s, s.held_out_from(every_class))) {
+            Some((set, Ok((_, held)))) if !held.is_empty() => Some(eval(&set.to_dataset(&held), &(0..held.len()).collect::<Vec<_>>())?),
+            _ => None,
+        };
+        #[derive(Serialize)]
+        struct Both {
+            mnist: Option<Eval>,
+            mine: Option<Eval>,
+        }
+        to_js(&Both { mnist, mine })
     }
 
     /// Floating-point operations of one training step per image, from the module graph
@@ -499,7 +656,8 @@ impl Engine {
     /// held-out digit) or `{pixels: Uint8Array}` (one image of 8-bit pixels, as `forwardPixels`),
     /// `target` (a class, or null: the label, else the prediction) and `layer` (a module name).
     /// Runs the input forward in eval mode and back-propagates from the target, then returns
-    /// `{probs, label, pred, target, input, layer, act, delta, inputDelta?, weights?}`: tensors
+    /// `{probs, label, pred, target, input, pixels, layer, act, delta, inputDelta?, weights?}`
+    /// (`pixels`: the input's 8-bit pixels, as a set of one's own keeps them): tensors
     /// as `{name, data: Float32Array, shape}`; `inputDelta` is δ of the ReLU pre-activation
     /// behind a conv's input (`delta.<z>`), `weights` a conv's or the fc's `{name, data, grad,
     /// shape}`. The tape then holds this pass (for `formula`).
@@ -508,6 +666,7 @@ impl Engine {
         let (layer, target, held, pixels) = (get("layer"), get("target"), get("heldOut"), get("pixels"));
         let layer = layer.as_string().ok_or_else(|| err("inspect: layer must be a module name"))?;
         let module = self.trainer.model.graph.module(&layer).map_err(err)?.clone();
+        let mut input_pixels = vec![];
         let label = if let Some(k) = held.as_f64() {
             let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
             let held_out = data.len() - data.n_train;
@@ -515,12 +674,15 @@ impl Engine {
                 return Err(err(format!("held-out digit {k} is out of range: there are {held_out} (0 to {})", held_out - 1)));
             }
             let i = data.n_train + k as usize;
+            input_pixels = data.image(i).to_vec();
             let (x, labels) = data.batch(&[i]);
             self.trainer.model.forward(&x, Mode::Eval).map_err(err)?;
-            Some(labels[0])
+            // (in a task of one's own the digit's label is not a class: no label then)
+            Some(labels[0]).filter(|&l| l < self.trainer.model.config.num_classes)
         } else if pixels.is_instance_of::<js_sys::Uint8Array>() {
             let px = js_sys::Uint8Array::from(pixels).to_vec();
             self.forward_pixels(&px, 1, "eval")?;
+            input_pixels = px;
             None
         } else {
             return Err(err("inspect: give heldOut (a held-out digit) or pixels (a Uint8Array image)"));
@@ -552,6 +714,7 @@ impl Engine {
         set(&o, "pred", (pred as f64).into());
         set(&o, "target", (target as f64).into());
         set(&o, "input", tensor(&format!("act.{}", m.graph.modules[0].name))?);
+        set(&o, "pixels", js_sys::Uint8Array::from(&input_pixels[..]).into());
         set(&o, "layer", layer.as_str().into());
         set(&o, "act", tensor(&format!("act.{layer}"))?);
         set(&o, "delta", tensor(&format!("delta.{layer}"))?);
@@ -928,6 +1091,31 @@ impl Engine {
     fn check_batch(&self, n: usize) -> Result<(), JsError> {
         let m = &self.trainer.model;
         check_batch_of(&m.graph, &m.config.label(), n)
+    }
+
+    /// Whether MNIST's digits are classes of this model (the digits task): then a class of the
+    /// student's set may be empty, MNIST has it.
+    fn mnist_fits(&self) -> bool {
+        let classes = self.trainer.model.config.num_classes;
+        self.data.as_ref().is_some_and(|d| d.labels.iter().all(|&l| (l as usize) < classes))
+    }
+
+    /// The batches' source when training takes the student's images: the sampler and the set's
+    /// training part (None: MNIST's epochs). Refused with the reason when that cannot work.
+    fn mixed_source(&self) -> Result<Option<(MixedSampler, Vec<usize>)>, String> {
+        let classes = self.trainer.model.config.num_classes;
+        if self.mine.share < 1.0 && self.data.is_some() && !self.mnist_fits() {
+            return Err(format!("MNIST's digits are not classes of this {classes}-class task: train on your own images alone"));
+        }
+        if self.mine.share == 0.0 {
+            return Ok(None);
+        }
+        let set = self.mine.set.as_ref().ok_or("you have no images of your own yet: add some, or train on MNIST")?;
+        if set.classes != classes {
+            return Err(format!("your set has {} classes and the network {classes}", set.classes));
+        }
+        let (train, _) = set.held_out_from(!self.mnist_fits()).map_err(|e| e.to_string())?;
+        Ok(Some((MixedSampler::new(self.seed, self.batch, self.mine.share).map_err(|e| e.to_string())?, train)))
     }
 
     /// A digits file this model can take: parsed, the model's image size, labels among its classes.

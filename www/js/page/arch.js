@@ -4,7 +4,7 @@
 // to ask whether it is option A or a plain net) or a session.
 import { $ } from '../dom.js';
 import { visible } from '../state.js';
-import { state, update, status, exclusive, refreshControls, t } from './context.js';
+import { state, update, status, exclusive, refreshControls, task, t } from './context.js';
 
 export const MODEL_URL = 'models/resnet8-mnist.safetensors';
 // pretrained files shipped with the page, by network; a network without one starts from its seed
@@ -53,7 +53,10 @@ export async function setUpArchitecture(engine, inspector, trainer) {
   };
   // the engine's network changed (built, or from a file or a session): the page follows
   const changed = async () => {
+    const classesBefore = built?.config.num_classes;
     built = await engine.architecture();
+    const reshaped = built.config.num_classes !== task.names.length;
+    if (reshaped) await follow(built.config.num_classes); // (a file of another task: the task follows)
     const id = built.id ?? state.arch;
     const switched = id !== state.arch || !inspectorMatches;
     update({ arch: id });
@@ -64,8 +67,10 @@ export async function setUpArchitecture(engine, inspector, trainer) {
     await preview();
     update({});
     inspectorMatches = true;
-    if (switched) await inspector.rebuild();
+    // (another class count is another fc: the strip and the views follow the graph)
+    if (switched || reshaped || (classesBefore !== undefined && classesBefore !== built.config.num_classes)) await inspector.rebuild();
   };
+  let follow = async () => {};
   let inspectorMatches = true;
   let onSwitch = (build) => build();
   $('arch-build').onclick = () => exclusive(async () => {
@@ -74,7 +79,7 @@ export async function setUpArchitecture(engine, inspector, trainer) {
     status(t('building', t('netLabel', a.label)));
     try {
       const back = await onSwitch(async () => {
-        await engine.setArchitecture(a.config, state.seed);
+        await engine.setArchitecture(a.id, state.seed); // (by id: the engine keeps the task's classes)
         trainer.clearStats();
         inspectorMatches = false;
         await changed();
@@ -87,7 +92,7 @@ export async function setUpArchitecture(engine, inspector, trainer) {
   });
   $('weights-open').onchange = () => exclusive(() => openWeights(engine, inspector, trainer, changed));
   await changed();
-  return { changed, ask, onSwitch: (fn) => { onSwitch = fn; } };
+  return { changed, ask, onSwitch: (fn) => { onSwitch = fn; }, onClasses: (fn) => { follow = fn; } };
 }
 
 // weights from a file (e.g. the CLI's or PyTorch's), of any member: checked by the engine, a bad file changes nothing

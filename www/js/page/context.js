@@ -16,6 +16,10 @@ export const training = { running: false, paused: false };
  *  above" puts a compared model there (its words, e.g. "Plain-20 at step 120"), and meanwhile
  *  nothing may train, replace or save over the page's model, which waits in the engine. */
 export const shown = { compared: null };
+/** The task: MNIST's ten digits (`own` false), or classes of the student's own, by name
+ *  (page/mydata.js; it lives in IndexedDB with the images: a link cannot hold them). */
+export const DIGITS = Object.freeze(Array.from({ length: 10 }, (_, i) => String(i)));
+export const task = { own: false, names: DIGITS };
 
 let timer = 0;
 /** Changes the state; the URL follows a moment later (once for a burst of changes). */
@@ -37,7 +41,7 @@ export function status(msg, isError = false, { showing = false } = {}) {
 // session, train from scratch, load pretrained, train — run one at a time: while one is in
 // flight the controls that start another are disabled (and a start that slips through is
 // refused), so no step trains weights that are about to be replaced.
-const OPERATIONS = ['start', 'step', 'reset', 'pretrained', 'arch-build', 'weights-open', 'session-open'];
+const OPERATIONS = ['start', 'step', 'reset', 'pretrained', 'arch-build', 'weights-open', 'session-open', 'task-start', 'task-digits'];
 let inFlight = false;
 
 /** Whether an operation (or a training run) is under way. */

@@ -8,7 +8,7 @@ import { WeightView } from '../views/weights.js';
 import { FormulaPane } from '../views/formula.js';
 import { ProbBars } from '../views/probs.js';
 import { NetworkStrip } from '../views/network.js';
-import { state, update, status, training, notices, t } from './context.js';
+import { state, update, status, training, notices, task, t } from './context.js';
 import { describe, notADigit } from './notes.js';
 import { setUpInput } from './input.js';
 import { setUpExport } from './export.js';
@@ -24,6 +24,10 @@ export async function setUpInspector(engine) {
     pause: () => ins.pane.message(t('paused')),
     // after the engine's model changed shape (another network, a file of another member)
     rebuild: async () => { ins.current = null; await ins.loadModel(); await ins.refresh(); },
+    /** The input as the network sees it, 8-bit (28×28; what "Add to my set" keeps), or null. */
+    currentPixels: () => ins.current?.pixels.slice() ?? null,
+    /** The class the network predicts for the input shown. */
+    predicted: () => ins.current?.pred,
   };
 }
 
@@ -113,8 +117,10 @@ class Inspector {
       try {
         const input = this.custom ? { pixels: this.custom.slice() } : { heldOut: state.digit };
         const v = await this.engine.inspect({ ...input, target: state.target, layer: state.layer });
-        this.current = { label: v.label, pred: v.pred, target: v.target };
+        this.current = { label: v.label, pred: v.pred, target: v.target, pixels: v.pixels };
         this.show(v);
+        // (how many inputs have been shown: a test waits for its drawing's pass by it)
+        $('prediction').dataset.seq = String(Number($('prediction').dataset.seq ?? 0) + 1);
         this.explain();
       } catch (e) {
         status(t('couldNotShowLayer', e.message), true);
@@ -126,11 +132,15 @@ class Inspector {
 
   /** Draws one `engine.inspect` answer. */
   show(v) {
-    const p = Array.from(v.probs), { label, pred, target } = v;
+    const p = Array.from(v.probs), { label, pred, target } = v, names = task.names;
+    this.probs.setClasses(names);
     this.probs.show(p, { label, target });
-    $('prediction').textContent = this.custom
-      ? t('yourImage', pred, p[pred].toFixed(3), notADigit(this.custom, p[pred], t))
-      : t('heldOutLine', state.digit, label, pred, p[pred].toFixed(3));
+    if (task.own) $('prediction').textContent = t(this.custom ? 'yourImageOwn' : 'digitInTask', names[pred], p[pred].toFixed(3), state.digit);
+    else {
+      $('prediction').textContent = this.custom
+        ? t('yourImage', pred, p[pred].toFixed(3), notADigit(this.custom, p[pred], t))
+        : t('heldOutLine', state.digit, label, pred, p[pred].toFixed(3));
+    }
     drawDigit(v.input.data);
     const m = v.layer, site = this.site(m);
     const flat = (s) => (s.length === 2 ? [s[0], 1, 1, s[1]] : s);

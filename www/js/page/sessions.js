@@ -4,13 +4,13 @@
 import { $, download } from '../dom.js';
 import { parseValue, visible, SETTING_KEYS } from '../state.js';
 import { SessionStore, sessionToFile, sessionFromFile } from '../session.js';
-import { LINK, state, update, status, exclusive, shown, t } from './context.js';
+import { LINK, state, update, status, exclusive, shown, task, t } from './context.js';
 
 
 /** Restores this network's saved session if there is one; saves from now on. Returns
  *  {resumed, restoreSaved}. */
-export async function setUpSession(engine, trainer, inspector, archPanel) {
-  const sessions = new Sessions(engine, trainer, inspector, archPanel);
+export async function setUpSession(engine, trainer, inspector, archPanel, my, tasks) {
+  const sessions = new Sessions(engine, trainer, inspector, archPanel, my);
   await sessions.open();
   const resumed = await sessions.resume();
   sessions.keeper = await keepSessions(() => sessions.save(true));
@@ -28,12 +28,20 @@ export async function setUpSession(engine, trainer, inspector, archPanel) {
     await sessions.save(true);
     return back;
   });
+  // another task: the same, by task (a new task starts afresh: nothing to restore)
+  tasks.onSwitch(async (build, { restore }) => {
+    await sessions.save(true);
+    await build();
+    const back = restore ? await sessions.restoreSaved().catch(() => null) : null;
+    await sessions.save(true);
+    return back;
+  });
   return { resumed, restoreSaved: () => sessions.restoreSaved() };
 }
 
 class Sessions {
-  constructor(engine, trainer, inspector, archPanel) {
-    Object.assign(this, { engine, trainer, inspector, archPanel });
+  constructor(engine, trainer, inspector, archPanel, my) {
+    Object.assign(this, { engine, trainer, inspector, archPanel, my });
     this.store = null;
     this.warned = false;
     this.last = -Infinity;
@@ -59,7 +67,7 @@ class Sessions {
   async resume() {
     if (!this.store) return false;
     try {
-      const s = await this.store.load(state.arch);
+      const s = await this.store.load(state.arch, task.own);
       if (!s) return false;
       await this.restore(s, true);
       status(t('welcomeBack', new Date(s.savedAt).toLocaleString(t.lang), s.step));
@@ -72,14 +80,16 @@ class Sessions {
 
   async gather() {
     const [weights, optimizer, step] = await Promise.all([this.engine.saveWeights(), this.engine.saveOptimizer(), this.engine.step()]);
-    return { savedAt: Date.now(), arch: state.arch, weights, optimizer, step, settings: Object.fromEntries(SETTING_KEYS.map((k) => [k, state[k]])), ...this.trainer.snapshot() };
+    return { savedAt: Date.now(), arch: state.arch, own: task.own, weights, optimizer, step, settings: Object.fromEntries(SETTING_KEYS.map((k) => [k, state[k]])), ...this.trainer.snapshot() };
   }
 
   // weights and optimizer first (validated by the engine; a bad file changes nothing), then the page
   async restore(s, fromUrl) {
-    // the file's network, whichever it is (a session file may hold another one)
+    // the file's network, whichever it is (a session file may hold another one), and its
+    // images and task (a file's; IndexedDB keeps them apart, page/mydata.js)
     await this.engine.loadModel(s.weights);
     await this.engine.loadOptimizer(s.optimizer);
+    if (s.mydata) { this.my.load(s.mydata); await this.my.resend(); await this.my.save(); }
     await this.archPanel.changed(false);
     this.trainer.restore(s);
     // training settings from the session unless the link names them
@@ -104,7 +114,7 @@ class Sessions {
     if (!store || this.saving || !this.keeper.keeps() || (!force && performance.now() - this.last < 5000)) return this.saving;
     this.last = performance.now();
     this.saving = this.gather()
-      .then(async (s) => { await store.save(s, s.arch); window.playground.savedStep = s.step; })
+      .then(async (s) => { await store.save(s, s.arch, s.own); window.playground.savedStep = s.step; })
       .catch((e) => this.warn(t('notSaved', e.message)))
       .finally(() => { this.saving = null; });
     return this.saving;
@@ -112,7 +122,7 @@ class Sessions {
 
   // after a crash: the last saved session (null if there is none)
   async restoreSaved() {
-    const s = this.store && await this.store.load(state.arch);
+    const s = this.store && await this.store.load(state.arch, task.own);
     if (!s) return null;
     await this.restore(s, false);
     return s.step;
@@ -121,7 +131,8 @@ class Sessions {
   fileButtons() {
     $('session-save').onclick = async () => {
       try {
-        const s = await this.gather();
+        // (the file carries the images and the task too: a link cannot)
+        const s = { ...await this.gather(), mydata: this.my.record() };
         download(sessionToFile(s), `resnet-playground-step${s.step}.json`, 'application/json');
       } catch (e) { status(t('couldNotSaveSession', e.message), true); }
     };

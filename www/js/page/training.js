@@ -1,6 +1,7 @@
 // Training: start / pause / stop / single step / from scratch / pretrained, the settings
 // (their ranges and defaults are the engine's), live statistics and the loss and accuracy
-// curves of the training batch and the held-out digits.
+// curves of the training batch, the held-out digits and the held-out part of the student's own
+// images (page/mydata.js gives the batches' source and measures before and after a run).
 import { $ } from '../dom.js';
 import { Chart } from '../views/curves.js';
 import { parseValue, whatIs, visible } from '../state.js';
@@ -18,6 +19,8 @@ export function setUpTraining(engine, inspector, settings) {
     setPretrained: (has) => { $('pretrained').dataset.off = has ? '' : 'yes'; refreshControls(); },
     forget: () => { t.applied = null; }, // after a restart the worker has the defaults
     setSaver: (fn) => { t.saver = fn; },
+    setSource: (fn) => { t.source = fn; },     // the batches' source to the engine (page/mydata.js)
+    setRunHooks: (h) => { t.hooks = h; },      // {before, after}: at a run's two ends
     save: (force) => t.saver?.(force),
     busy: () => training.running,
     snapshot: () => t.snapshot(),
@@ -30,7 +33,10 @@ class Training {
     Object.assign(this, { engine, inspector, settings });
     this.applied = null; // the settings the engine has
     this.saver = null;   // saves the session (setUpSession); throttled unless forced
-    const series = [{ key: 'train', label: t('trainingBatch'), colour: '#2d6cdf' }, { key: 'heldout', label: t('heldOut'), colour: '#d9730d', dots: true }];
+    this.source = async () => {};
+    this.hooks = { before: async () => {}, after: async () => {} };
+    const series = [{ key: 'train', label: t('trainingBatch'), colour: '#2d6cdf' }, { key: 'heldout', label: t('heldOut'), colour: '#d9730d', dots: true },
+      { key: 'mine', label: t('myHeldOut'), colour: '#1f9d55', dots: true }];
     this.loss = new Chart($('loss-curve'), { yLabel: t('loss'), xLabel: t('trainingStep'), yMax: 0.5, series });
     this.acc = new Chart($('acc-curve'), { yLabel: t('accuracy'), xLabel: t('trainingStep'), yMax: 1, fixed: true, percent: true, series });
     this.#settingInputs();
@@ -102,6 +108,7 @@ class Training {
   async apply() {
     const s = state;
     const opt = { ...this.settings[s.opt], lr: s.lr }; // the engine's hyper-parameters, the page's rate
+    await this.source(); // (may refuse: a set with nothing to train on says why)
     const key = JSON.stringify([opt, s.batch, s.seed]);
     if (key === this.applied) return;
     await this.engine.setOptimizer(opt);
@@ -135,11 +142,13 @@ class Training {
     if (p.imagesPerSec) $('stat-ips').textContent = Math.round(p.imagesPerSec);
     this.loss.add('train', p.step, p.loss);
     this.acc.add('train', p.step, p.accuracy);
-    if (p.heldout) {
-      $('stat-heldout').textContent = `${(100 * p.heldout.accuracy).toFixed(1)} %`;
-      this.loss.add('heldout', p.step, p.heldout.loss);
-      this.acc.add('heldout', p.step, p.heldout.accuracy);
+    for (const key of ['heldout', 'mine']) {
+      if (!p[key]) continue;
+      this.loss.add(key, p.step, p[key].loss);
+      this.acc.add(key, p.step, p[key].accuracy);
     }
+    const held = p.heldout ?? p.mine; // (a task of one's own has no MNIST held-out digits)
+    if (held) $('stat-heldout').textContent = `${(100 * held.accuracy).toFixed(1)} %`;
     this.loss.draw();
     this.acc.draw();
   }
@@ -149,10 +158,12 @@ class Training {
     status(steps === 1 ? t('oneStep') : t('trainingN', steps));
     try {
       await this.apply();
+      if (steps > 1) await this.hooks.before(); // (a single step is not a run to compare)
       const evalEvery = steps === 1 ? 0 : Math.max(10, Math.round(steps / 10));
       const run = this.engine.train(steps, (p) => this.show(p), { evalEvery, evalLimit: 500 });
       this.setRunning(true, steps > 1);
       const last = await run;
+      if (steps > 1) await this.hooks.after();
       status(last.cancelled ? t('stoppedAt', last.step) : t('stepDone', last.step, last.loss.toFixed(4)));
     } catch (e) {
       status(t('trainingStopped', e.message), true);

@@ -12,13 +12,23 @@ export class ProbBars {
     root.classList.add('probs');
     root.setAttribute('role', 'group');
     root.setAttribute('aria-label', t('probsLabel'));
+    this.setClasses(Array.from({ length: 10 }, (_, j) => String(j)));
+  }
+
+  /** The classes' names (the digits, or a task's own: "circle", "line", …), one row each. */
+  setClasses(names) {
+    if (this.names && this.names.join('\u0001') === names.join('\u0001')) return;
+    this.names = names.slice();
+    const { root, t } = this;
+    root.classList.toggle('named', names.some((n) => n.length > 1));
+    root.replaceChildren();
     this.rows = [];
-    for (let j = 0; j < 10; j++) {
+    for (let j = 0; j < names.length; j++) {
       const b = document.createElement('button');
       b.type = 'button';
       b.className = 'prob';
       b.dataset.class = j;
-      const name = span('prob-class', String(j));
+      const name = span('prob-class', names[j]);
       const track = span('prob-track');
       const bar = span('prob-bar');
       track.append(bar);
@@ -33,7 +43,7 @@ export class ProbBars {
     }
   }
 
-  /** probs: 10 numbers; label: true class or null; target: class δ comes from. */
+  /** probs: one number per class; label: true class or null; target: class δ comes from. */
   show(probs, { label = null, target }) {
     const pred = probs.indexOf(Math.max(...probs));
     this.rows.forEach(({ b, bar, val, notes }, j) => {
