@@ -102,8 +102,7 @@ test('a task of three drawn shapes: the network learns them, and new drawings ar
   await page.waitForFunction(() => /circle, line, cross/.test(document.getElementById('task-name').textContent)
     && document.querySelectorAll('#probs button.prob').length === 3, null, { timeout: 30_000 });
   assert.deepEqual(await page.locator('#probs .prob-class').allInnerTexts(), ['circle', 'line', 'cross']);
-  const fc = await page.evaluate(async () => (await window.playground.engine.architecture()).config.num_classes);
-  assert.equal(fc, 3);
+  assert.equal(await page.evaluate(async () => (await window.playground.engine.architecture()).config.num_classes), 3);
   // the source is the set alone: MNIST's digits are not classes of this task
   assert.equal(await page.locator('#source').inputValue(), 'mine');
   assert.ok(await page.locator('#source option[value=mnist]').isDisabled());
@@ -138,6 +137,8 @@ test('a task of three drawn shapes: the network learns them, and new drawings ar
   assert.match(acc, /Your held-out images: .* before → 3 of 3 \(100\.0 %\) after/, acc);
   assert.doesNotMatch(acc, /MNIST/, 'no MNIST digits in this task');
   await shot(page, 'mydata-shapes');
+  await page.locator('#input-panel').screenshot({ path: `${ARTIFACTS}mydata-shapes-input.png` });
+  await page.locator('#mydata-panel').screenshot({ path: `${ARTIFACTS}mydata-shapes-panel.png` });
 
   // new drawings, varied otherwise than the training ones
   for (const [k, name] of ['circle', 'line', 'cross'].entries()) {
@@ -145,10 +146,24 @@ test('a task of three drawn shapes: the network learns them, and new drawings ar
     assert.equal(await predicted(page), k, `a new ${name} is predicted as ${name}: ${await text(page, 'prediction')}`);
     assert.match(await text(page, 'prediction'), new RegExp(`predicted “${name}”`));
   }
-  // the fc formula runs over the task's three classes
+  // δ from another class: the fc's δ is softmax − onehot over the task's three classes
   await page.selectOption('#layer', 'fc');
-  await page.waitForFunction(() => document.getElementById('layer-name').textContent === 'fc');
-  assert.equal(await page.locator('#acts canvas').first().getAttribute('width') !== null, true);
+  await page.click('#probs button[data-class="1"]');
+  await page.waitForFunction(() => /from class 1/.test(document.getElementById('deltas-title').textContent));
+  const fc = await page.evaluate(async () => {
+    const e = window.playground.engine;
+    return { d: Array.from(await e.call('tensor', 'delta.fc')), p: Array.from(await e.call('tensor', 'act.softmax')) };
+  });
+  assert.equal(fc.d.length, 3);
+  fc.d.forEach((v, j) => assert.ok(Math.abs(v - (fc.p[j] - (j === 1 ? 1 : 0))) < 1e-5, `δ_fc[${j}]`));
+  // the formula pane explains a logit of the task: z_2 = Σ_k W[2,k] a_k + b_2, equal to the engine's
+  const map = page.locator('#acts canvas[data-channel]').first();
+  await map.scrollIntoViewIfNeeded();
+  const logits = await map.boundingBox();
+  await page.mouse.move(logits.x + logits.width * (2.5 / 3), logits.y + logits.height / 2);
+  await page.waitForFunction(() => document.getElementById('formula').dataset.kind === 'fc_forward', null, { timeout: 20_000 })
+    .catch(async (e) => { throw new Error(`${JSON.stringify(logits)} ${await page.locator('#acts').innerHTML()} ${e.message}`.slice(0, 1500)); });
+  assert.match(await page.textContent('#formula'), /✓ equals the engine's value/);
 
   // the task and its model come back after a reload (IndexedDB)
   await page.evaluate(() => window.playground.saveSession());
@@ -323,9 +338,12 @@ test('fine-tuning on one digit in a style the model misreads raises the accuracy
   assert.ok(m, acc);
   const [beforeMine, afterMine, beforeMnist, afterMnist] = m.slice(1).map(Number);
   assert.ok(afterMine > beforeMine, `held-out eights: ${beforeMine} of 2 before, ${afterMine} after`);
-  assert.ok(afterMnist > 90 && beforeMnist > 90, `MNIST held-out ${beforeMnist} → ${afterMnist}`);
+  // (the rest is partly forgotten — that is what the page shows — but not lost)
+  assert.ok(beforeMnist > 95 && afterMnist > 80, `MNIST held-out ${beforeMnist} → ${afterMnist}`);
   // the curves have the set's held-out series beside MNIST's
   await shot(page, 'mydata-finetune');
+  await page.locator('#train-panel').screenshot({ path: `${ARTIFACTS}mydata-finetune-train.png` });
+  await page.locator('#mydata-panel').screenshot({ path: `${ARTIFACTS}mydata-finetune-panel.png` });
   await draw(page, SHAPES.eight(11));
   assert.equal(await predicted(page), 8, `a new seven-segment eight: ${await text(page, 'prediction')}`);
   assert.deepEqual(errors, []);

@@ -316,7 +316,7 @@ test('the URL restores layer, digit, hovered cell and settings; garbage falls ba
   assert.equal(await lesson.page.isVisible('#compare-panel'), false, 'compare hidden');
   assert.equal(await lesson.page.isVisible('#export-st'), false, 'export hidden');
   assert.equal(await lesson.page.isVisible('#train-panel'), true);
-  assert.match(await lesson.page.textContent('#status'), /hide "bogus" names no part of the page \(network, train, arch, sessions, input, draw, inspect, export, formula, compare\)/);
+  assert.match(await lesson.page.textContent('#status'), /hide "bogus" names no part of the page \(network, train, arch, sessions, input, draw, mydata, inspect, export, formula, compare\)/);
   assert.deepEqual([...errors, ...again.errors, ...bad.errors, ...lesson.errors], []);
 });
 

@@ -32,7 +32,7 @@ async function main() {
   // ?hide=compare,export: parts of the page a lesson does not want (data-part in index.html)
   const unknown = hideParts(document, new URLSearchParams(LINK).get('hide'));
   if (unknown.length) {
-    const parts = [...document.querySelectorAll('[data-part]')].map((e) => e.dataset.part).join(', ');
+    const parts = [...new Set([...document.querySelectorAll('[data-part]')].map((e) => e.dataset.part))].join(', ');
     notices.push(t('hideUnknown', visible(unknown.join(',')), parts));
     console.warn(`resnet-playground: ignored hide=${unknown.join(',')}: the page's parts are ${parts}`);
   }
