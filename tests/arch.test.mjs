@@ -100,7 +100,9 @@ test('ResNet-20 with option-A shortcuts: the strip draws them, the pane explains
   await page.waitForSelector('#network g.net-shortcut[data-name="layer2.0.shortcut"]');
   assert.deepEqual(await stripTidy(page), []);
   // an activation cell of the shortcut: channel 20 is input channel 12 at (2·3, 2·5)
-  await page.waitForFunction(() => document.querySelectorAll('#acts canvas[data-channel]').length === 32);
+  // (layer2.0.conv1, shown before, has 32 channels too: wait for the shortcut's own maps)
+  await page.waitForFunction(() => document.getElementById('layer-name').textContent === 'layer2.0.shortcut'
+    && document.querySelectorAll('#acts canvas[data-channel]').length === 32);
   const cell = async (c, x, y) => {
     const sel = `#acts canvas[data-channel="${c}"]`;
     await page.locator(sel).scrollIntoViewIfNeeded();

@@ -82,14 +82,15 @@ async function main() {
   const tasks = setUpTasks(engine, my, trainer, inspector, arch);
   arch.onClasses(tasks.follow);
   const { resumed, restoreSaved } = await setUpSession(engine, trainer, inspector, arch, my, tasks);
-  await tasks.ensureHead();
+  await tasks.ensureHead(resumed);
+  await my.resend(); // (the set's summary for the task the model now has)
   const compare = await setUpCompare(engine, inspector, trainer, arch);
   engine.onrestart = async () => {
     trainer.forget();
     compare.forget();
     const back = await restoreSaved().catch(() => null);
     await my.resend();
-    await tasks.ensureHead();
+    await tasks.ensureHead(back !== null);
     status(back === null ? t('restartedPretrained') : t('restartedSession', back), true);
     await inspector.refresh();
   };

@@ -191,8 +191,9 @@ export class EngineClient {
   /** Continues the comparison from snapshot `step` (what came after is dropped). */
   compareFork(step) { return this.call('compareFork', step); }
   // your own data (resnet_engine::own): the student's image set, training on it, new tasks
-  /** The image set (`pixels` n×784 bytes, `labels` Uint32Array, `classes`): {classes, counts, train, heldOut, problem}. */
-  setImageSet(pixels, labels, classes) { return this.call('setImageSet', pixels, labels, classes); }
+  /** The image set (`pixels` n×784 bytes, `labels` Uint32Array, `classes`) of the digits or of
+   *  a task of one's own (`own`): {classes, counts, train, heldOut, problem}. */
+  setImageSet(pixels, labels, classes, own) { return this.call('setImageSet', pixels, labels, classes, own); }
   /** The image set as a safetensors file. */
   imageSetFile() { return this.call('imageSetFile'); }
   /** Training takes `share` (0–1) of each batch from the set, `augment`ed or not. */

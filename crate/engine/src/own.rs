@@ -4,7 +4,8 @@
 //!
 //! - [`ImageSet`] moves as a safetensors file ([`crate::io::save_image_set`],
 //!   [`crate::io::load_image_set`]): `images` U8 `[N, 28, 28]`, `labels` I64 `[N]`.
-//! - [`ImageSet::held_out`] keeps every fifth example of each class (at least one) out of
+//! - [`ImageSet::held_out`] keeps about one image in five of each class (at least one, by a
+//!   hash of its pixels, so the choice is stable) out of
 //!   training, so accuracy on the student's own images can be measured before and after
 //!   training; a class with no example or only one, or a set too small, gets a message that
 //!   says which.
@@ -80,8 +81,10 @@ impl ImageSet {
         c
     }
 
-    /// `(train, held_out)` indices: of each class, every fifth example in the order added (at
-    /// least one) is held out. Every class needs two examples: one to train on, one to test.
+    /// `(train, held_out)` indices: about one image in five of each class is held out, chosen
+    /// by a hash of its pixels (so it stays held out whatever else is added or deleted), at
+    /// least one per class and never all. Every class needs two examples: one to train on,
+    /// one to test.
     pub fn held_out(&self) -> Result<(Vec<usize>, Vec<usize>)> {
         self.held_out_from(true)
     }
@@ -106,13 +109,23 @@ impl ImageSet {
                 if single.len() > 1 { "have" } else { "has" }
             );
         }
-        let (mut train, mut held) = (vec![], vec![]);
-        let mut seen = vec![0usize; self.classes];
-        for (i, &l) in self.labels.iter().enumerate() {
-            // the 2nd, 7th, 12th, … example of a class (so two examples give one of each)
-            if seen[l] % 5 == 1 { held.push(i) } else { train.push(i) }
-            seen[l] += 1;
+        // an image's part follows from its pixels (a hash), not its place: deleting or adding
+        // others does not move it, and a duplicate of a held-out image is held out too; each
+        // class keeps at least one of each part (its lowest hash held out, its highest trained)
+        let hashes: Vec<u64> = (0..self.len()).map(|i| fnv1a(self.image(i))).collect();
+        let mut held_flags: Vec<bool> = hashes.iter().map(|h| h % 5 == 0).collect();
+        for c in 0..self.classes {
+            let members: Vec<usize> = (0..self.len()).filter(|&i| self.labels[i] == c).collect();
+            let Some(&lowest) = members.iter().min_by_key(|&&i| (hashes[i], i)) else { continue };
+            let &highest = members.iter().max_by_key(|&&i| (hashes[i], i)).expect("a member");
+            if members.iter().all(|&i| !held_flags[i]) {
+                held_flags[lowest] = true;
+            }
+            if members.iter().all(|&i| held_flags[i]) {
+                held_flags[highest] = false;
+            }
         }
+        let (held, train): (Vec<usize>, Vec<usize>) = (0..self.len()).partition(|&i| held_flags[i]);
         Ok((train, held))
     }
 
@@ -121,6 +134,11 @@ impl ImageSet {
         let pixels = idx.iter().flat_map(|&i| self.image(i).iter().copied()).collect();
         Dataset { rows: self.rows, cols: self.cols, n_train: idx.len(), labels: idx.iter().map(|&i| self.labels[i] as u8).collect(), pixels }
     }
+}
+
+/// FNV-1a, 64 bits: a stable hash of an image's pixels.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// Light augmentation for a small set: each time an image is drawn into a batch it is moved by

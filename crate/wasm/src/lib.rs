@@ -272,6 +272,9 @@ struct Mine {
     set: Option<ImageSet>,
     share: f64,
     augment: bool,
+    /// A task of the student's own classes (not the digits, even with ten classes): MNIST's
+    /// digits are then not its classes.
+    own_task: bool,
 }
 
 /// The largest batch the browser engine takes in one call (memory: ≈ 0.4 MB of tape per image).
@@ -440,7 +443,7 @@ impl Engine {
     /// the training digits then come with `addTrainingDigits`).
     #[wasm_bindgen(js_name = setDataset)]
     pub fn set_dataset(&mut self, bytes: &[u8]) -> Result<(), JsError> {
-        let data = self.fitting_digits(bytes)?;
+        let data = self.fitting_digits(bytes, !self.mine.own_task)?;
         self.data = Some(data);
         // a new epoch order for the new data (the old one may index past its end)
         self.rebuild_trainer(self.batch, self.seed)
@@ -450,7 +453,9 @@ impl Engine {
     /// the held-out digits `setDataset` gave (they replace the training split, if there was one).
     #[wasm_bindgen(js_name = addTrainingDigits)]
     pub fn add_training_digits(&mut self, bytes: &[u8]) -> Result<(), JsError> {
-        let train = self.fitting_digits(bytes)?;
+        // (the model may have a task's classes by now: the digits' labels are MNIST's, used
+        // only where they are classes of the model — `mnist_fits`)
+        let train = self.fitting_digits(bytes, false)?;
         let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset with the held-out digits first"))?;
         self.data = Some(data.with_training(&train).map_err(err)?);
         // (they come while the page looks at a pass: its tape stays, the epochs start afresh)
@@ -520,11 +525,12 @@ impl Engine {
     }
 
     /// The student's image set (`pixels`: `n × 28 × 28` bytes, 0 = background; `labels`: one
-    /// class each, below `classes`), replacing the one before (an empty set clears it). Returns
+    /// class each, below `classes`), replacing the one before (an empty set clears it), and
+    /// the task it belongs to (`own`: classes of the student's own, else the digits). Returns
     /// `{classes, counts, train, heldOut, problem}`: `problem` says why nothing can be held out
     /// yet (an empty class, a class with one example), else null.
     #[wasm_bindgen(js_name = setImageSet)]
-    pub fn set_image_set(&mut self, pixels: &[u8], labels: &[u32], classes: usize) -> Result<JsValue, JsError> {
+    pub fn set_image_set(&mut self, pixels: &[u8], labels: &[u32], classes: usize, own: bool) -> Result<JsValue, JsError> {
         let mut set = ImageSet::new(classes).map_err(err)?;
         let s = set.rows * set.cols;
         if pixels.len() != labels.len() * s {
@@ -534,6 +540,7 @@ impl Engine {
             set.push(img, l as usize).map_err(|e| err(format!("image {i}: {e}")))?;
         }
         self.mine.set = (!set.is_empty()).then_some(set.clone());
+        self.mine.own_task = own;
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Summary {
@@ -678,7 +685,7 @@ impl Engine {
             let (x, labels) = data.batch(&[i]);
             self.trainer.model.forward(&x, Mode::Eval).map_err(err)?;
             // (in a task of one's own the digit's label is not a class: no label then)
-            Some(labels[0]).filter(|&l| l < self.trainer.model.config.num_classes)
+            Some(labels[0]).filter(|&l| !self.mine.own_task && l < self.trainer.model.config.num_classes)
         } else if pixels.is_instance_of::<js_sys::Uint8Array>() {
             let px = js_sys::Uint8Array::from(pixels).to_vec();
             self.forward_pixels(&px, 1, "eval")?;
@@ -746,6 +753,9 @@ impl Engine {
     /// Loss and accuracy in eval mode over `"train"` or `"test"` (the 2,000 held-out digits),
     /// or over the first `limit` digits of it when limit > 0.
     pub fn evaluate(&mut self, split: &str, limit: usize) -> Result<JsValue, JsError> {
+        if self.data.is_some() && !self.mnist_fits() {
+            return Err(err("MNIST's digits are not classes of this task: evaluateHeldOut measures the task's own images"));
+        }
         let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         let split = match split {
             "train" => Split::Train,
@@ -1093,11 +1103,11 @@ impl Engine {
         check_batch_of(&m.graph, &m.config.label(), n)
     }
 
-    /// Whether MNIST's digits are classes of this model (the digits task): then a class of the
-    /// student's set may be empty, MNIST has it.
+    /// Whether MNIST's digits are classes of this model and task (the digits task): then a
+    /// class of the student's set may be empty, MNIST has it.
     fn mnist_fits(&self) -> bool {
         let classes = self.trainer.model.config.num_classes;
-        self.data.as_ref().is_some_and(|d| d.labels.iter().all(|&l| (l as usize) < classes))
+        !self.mine.own_task && self.data.as_ref().is_some_and(|d| d.labels.iter().all(|&l| (l as usize) < classes))
     }
 
     /// The batches' source when training takes the student's images: the sampler and the set's
@@ -1118,8 +1128,9 @@ impl Engine {
         Ok(Some((MixedSampler::new(self.seed, self.batch, self.mine.share).map_err(|e| e.to_string())?, train)))
     }
 
-    /// A digits file this model can take: parsed, the model's image size, labels among its classes.
-    fn fitting_digits(&self, bytes: &[u8]) -> Result<Dataset, JsError> {
+    /// A digits file this model can take: parsed, the model's image size, and (`labels`) labels
+    /// among its classes.
+    fn fitting_digits(&self, bytes: &[u8], labels: bool) -> Result<Dataset, JsError> {
         let data = Dataset::parse(bytes).map_err(err)?;
         let c = &self.trainer.model.config;
         if c.in_channels != 1 || c.image_size != data.rows || data.rows != data.cols {
@@ -1128,7 +1139,7 @@ impl Engine {
         if data.is_empty() {
             return Err(err("the digits file holds no digits"));
         }
-        if let Some(&l) = data.labels.iter().find(|&&l| l as usize >= c.num_classes) {
+        if let Some(&l) = data.labels.iter().find(|&&l| labels && l as usize >= c.num_classes) {
             return Err(err(format!("the digits file has label {l}, the model has {} classes", c.num_classes)));
         }
         Ok(data)

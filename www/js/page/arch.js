@@ -57,6 +57,7 @@ export async function setUpArchitecture(engine, inspector, trainer) {
     built = await engine.architecture();
     const reshaped = built.config.num_classes !== task.names.length;
     if (reshaped) await follow(built.config.num_classes); // (a file of another task: the task follows)
+    if (state.target !== null && state.target >= built.config.num_classes) update({ target: null });
     const id = built.id ?? state.arch;
     const switched = id !== state.arch || !inspectorMatches;
     update({ arch: id });
@@ -105,6 +106,9 @@ async function openWeights(engine, inspector, trainer, changed) {
     const bytes = new Uint8Array(await file.arrayBuffer());
     // which network the file holds; names and shapes cannot tell option A from a plain net
     const what = await engine.fileArch(bytes);
+    // a model of another task's classes: only in that task (its names are not in the file)
+    const classes = (what.config ?? what.candidates?.[0]?.config)?.num_classes;
+    if (classes !== undefined && classes !== 10 && classes !== task.names.length) throw new Error(t('weightsOtherTask', classes));
     let shortcut;
     if (!what.config) {
       shortcut = await ask(t('whichNetwork', visible(file.name), what.source), what.candidates);

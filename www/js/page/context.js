@@ -19,7 +19,7 @@ export const shown = { compared: null };
 /** The task: MNIST's ten digits (`own` false), or classes of the student's own, by name
  *  (page/mydata.js; it lives in IndexedDB with the images: a link cannot hold them). */
 export const DIGITS = Object.freeze(Array.from({ length: 10 }, (_, i) => String(i)));
-export const task = { own: false, names: DIGITS };
+export const task = { own: false, names: DIGITS, id: null, switching: false };
 
 let timer = 0;
 /** Changes the state; the URL follows a moment later (once for a burst of changes). */

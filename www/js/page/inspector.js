@@ -132,10 +132,12 @@ class Inspector {
 
   /** Draws one `engine.inspect` answer. */
   show(v) {
-    const p = Array.from(v.probs), { label, pred, target } = v, names = task.names;
+    // (the task's names when the model is the task's; a compared model shown here is MNIST's)
+    const p = Array.from(v.probs), { label, pred, target } = v, ofTask = p.length === task.names.length;
+    const names = ofTask ? task.names : p.map((_, j) => String(j));
     this.probs.setClasses(names);
     this.probs.show(p, { label, target });
-    if (task.own) $('prediction').textContent = t(this.custom ? 'yourImageOwn' : 'digitInTask', names[pred], p[pred].toFixed(3), state.digit);
+    if (task.own && ofTask) $('prediction').textContent = t(this.custom ? 'yourImageOwn' : 'digitInTask', names[pred], p[pred].toFixed(3), state.digit);
     else {
       $('prediction').textContent = this.custom
         ? t('yourImage', pred, p[pred].toFixed(3), notADigit(this.custom, p[pred], t))
@@ -149,7 +151,7 @@ class Inspector {
     $('layer-desc').textContent = describe(m, this.graph, this.sites, t);
     this.strip?.select(m);
     $('acts-title').textContent = t(site ? 'convOutputTitle' : 'activations');
-    $('deltas-title').textContent = t(site ? 'convDeltaTitle' : 'deltaTitle', target);
+    $('deltas-title').textContent = t(site ? 'convDeltaTitle' : 'deltaTitle', names[target]);
     this.grids.acts.show(v.act.name, v.act.data, flat(v.act.shape));
     this.grids.deltas.show(v.delta.name, v.delta.data, flat(v.delta.shape));
     $('input-block').hidden = !v.inputDelta;

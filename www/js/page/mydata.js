@@ -30,6 +30,7 @@ export class MyData {
     Object.assign(this, { engine, inspector, trainer, limits });
     this.sets = { digits: [], own: [] }; // [{pixels: Uint8Array(784), label}]
     this.ownNames = null;                  // the names of the task of one's own, if there is one
+    this.ownId = null;                     // and its id (its sessions carry it)
     this.source = { mode: 'mnist', share: 0.5, augment: true };
     this.summary = null;                   // the engine's word on the set (counts, held out, problem)
     this.acc = {};                         // {before, after}: {mnist, mine} at a run's ends
@@ -52,8 +53,11 @@ export class MyData {
   /** Everything to keep: both sets, the task's names, which task is on, the source. */
   record() {
     const pack = (items) => ({ pixels: concat(items.map((x) => x.pixels)), labels: Uint8Array.from(items, (x) => x.label) });
-    return { format: FORMAT, active: task.own ? 'own' : 'digits', names: this.ownNames, digits: pack(this.sets.digits), own: pack(this.sets.own), source: { ...this.source } };
+    return { format: FORMAT, active: task.own ? 'own' : 'digits', names: this.ownNames, taskId: this.ownId, digits: pack(this.sets.digits), own: pack(this.sets.own), source: { ...this.source } };
   }
+
+  /** Whether the student has images in either set (opening a session file replaces them). */
+  hasImages() { return this.sets.digits.length + this.sets.own.length > 0; }
 
   /** Takes a record (IndexedDB's or a session file's); the task follows it. */
   load(r) {
@@ -63,8 +67,9 @@ export class MyData {
     };
     const names = Array.isArray(r.names) && r.names.length >= this.limits.classes[0] ? r.names.slice(0, this.limits.classes[1]).map(String) : null;
     this.ownNames = names;
+    this.ownId = typeof r.taskId === 'string' ? r.taskId : 'task';
     this.sets = { digits: unpack(r.digits, 10), own: names ? unpack(r.own, names.length) : [] };
-    Object.assign(task, r.active === 'own' && names ? { own: true, names } : { own: false, names: DIGITS });
+    Object.assign(task, r.active === 'own' && names ? { own: true, names, id: this.ownId } : { own: false, names: DIGITS, id: null });
     if (['mnist', 'mix', 'mine'].includes(r.source?.mode)) this.source.mode = r.source.mode;
     if (r.source?.share > 0 && r.source.share < 1) this.source.share = r.source.share;
     if (typeof r.source?.augment === 'boolean') this.source.augment = r.source.augment;
@@ -79,7 +84,7 @@ export class MyData {
   async resend() {
     const items = this.items;
     try {
-      this.summary = await this.engine.setImageSet(concat(items.map((x) => x.pixels)), Uint32Array.from(items, (x) => x.label), task.names.length);
+      this.summary = await this.engine.setImageSet(concat(items.map((x) => x.pixels)), Uint32Array.from(items, (x) => x.label), task.names.length, task.own);
     } catch (e) { this.summary = null; status(t('setRefused', e.message), true); }
     this.render();
   }
@@ -120,6 +125,7 @@ export class MyData {
 
   async remove(i) {
     const [gone] = this.items.splice(i, 1);
+    this.gallery.show(this.items, task.names); // (at once: a second click must not hit a stale index)
     await this.changed();
     status(t('imageRemoved', i + 1, task.names[gone.label]));
     // the keyboard stays in the gallery: on the next image's delete button, or the list
@@ -184,7 +190,8 @@ export class MyData {
   // a link carries the view and the settings; the images cannot travel in it, and the page says so
   async copyLink() {
     const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('no answer')), 1500));
-    const copied = await Promise.race([navigator.clipboard.writeText(location.href), timeout]).then(() => true, () => false);
+    const copy = navigator.clipboard ? navigator.clipboard.writeText(location.href) : Promise.reject(new Error('no clipboard'));
+    const copied = await Promise.race([copy, timeout]).then(() => true, () => false);
     const mine = task.own || this.items.length > 0;
     status(copied ? t(mine ? 'linkNoImages' : 'linkCopied') : t(mine ? 'linkNotCopiedMine' : 'linkNotCopied'));
   }
@@ -192,7 +199,11 @@ export class MyData {
   render() {
     const names = task.names, items = this.items, s = this.summary;
     $('task-name').textContent = task.own ? t('taskOwn', names.join(', ')) : t('taskDigits');
+    $('draw-hint').textContent = t(task.own ? 'drawHintTask' : 'drawHint');
+    $('task-digits').hidden = !task.own;
+    const chosen = $('add-label').value; // (kept while it is a class of the task)
     $('add-label').replaceChildren(new Option(t('asPredicted'), 'auto'), ...names.map((n, k) => new Option(n, String(k))));
+    if (Number(chosen) < names.length) $('add-label').value = chosen;
     this.gallery.show(items, names);
     $('set-count').textContent = items.length
       ? t('setCounts', items.length, (s?.counts ?? []).map((c, k) => [names[k], c]).filter(([, c]) => c || task.own).map(([n, c]) => `${n}: ${c}`).join(' · '), s?.heldOut ?? 0)

@@ -68,7 +68,7 @@ class Sessions {
     if (!this.store) return false;
     try {
       const s = await this.store.load(state.arch, task.own);
-      if (!s) return false;
+      if (!s || !this.ofThisTask(s)) return false;
       await this.restore(s, true);
       status(t('welcomeBack', new Date(s.savedAt).toLocaleString(t.lang), s.step));
       return true;
@@ -80,7 +80,7 @@ class Sessions {
 
   async gather() {
     const [weights, optimizer, step] = await Promise.all([this.engine.saveWeights(), this.engine.saveOptimizer(), this.engine.step()]);
-    return { savedAt: Date.now(), arch: state.arch, own: task.own, weights, optimizer, step, settings: Object.fromEntries(SETTING_KEYS.map((k) => [k, state[k]])), ...this.trainer.snapshot() };
+    return { savedAt: Date.now(), arch: state.arch, own: task.own, taskId: task.id, weights, optimizer, step, settings: Object.fromEntries(SETTING_KEYS.map((k) => [k, state[k]])), ...this.trainer.snapshot() };
   }
 
   // weights and optimizer first (validated by the engine; a bad file changes nothing), then the page
@@ -106,8 +106,9 @@ class Sessions {
   /** Saves the session (at most every 5 s unless forced); resolves when it is written. */
   save(force = false) {
     const { store } = this;
-    // (a compared model in the views is not this network's session: the page's own waits aside)
-    if (shown.compared) return Promise.resolve();
+    // (a compared model in the views is not this network's session: the page's own waits aside;
+    // during a task switch the model and the task do not yet belong together)
+    if (shown.compared || task.switching) return Promise.resolve();
     // a forced save while another is under way (which may hold older weights) follows it
     if (store && this.saving && force) return this.saving.then(() => this.save(true));
     // (another tab keeps this network's session: this one saves nothing over it)
@@ -120,10 +121,14 @@ class Sessions {
     return this.saving;
   }
 
+  // a saved session of a task of one's own belongs to that task only (a new task with the same
+  // network starts afresh, it does not get the last task's model)
+  ofThisTask(s) { return !task.own || s.taskId === task.id; }
+
   // after a crash: the last saved session (null if there is none)
   async restoreSaved() {
     const s = this.store && await this.store.load(state.arch, task.own);
-    if (!s) return null;
+    if (!s || !this.ofThisTask(s)) return null;
     await this.restore(s, false);
     return s.step;
   }
@@ -141,6 +146,7 @@ class Sessions {
       if (!file) return;
       try {
         const s = sessionFromFile(await file.text());
+        if (s.mydata && this.my.hasImages() && !window.confirm(t('sessionReplacesSets'))) { status(t('nothingOpened')); $('session-open').value = ''; return; }
         await this.restore(s, false);
         this.save(true);
         status(t('sessionOpened', visible(file.name), s.step));

@@ -9,12 +9,18 @@ import { visible } from '../state.js';
 import { task, DIGITS, state, status, exclusive, t } from './context.js';
 import { PRETRAINED } from './arch.js';
 
-/** Wires the task controls; returns {onSwitch(fn), follow(classes)}. */
+/** Wires the task controls; returns {onSwitch(fn), ensureHead(restored), follow(classes)}. */
 export function setUpTasks(engine, my, trainer, inspector, archPanel) {
   let onSwitch = (build) => build();
   const form = $('task-form');
-  $('task-new').onclick = () => { form.hidden = false; $('task-classes').focus(); };
-  $('task-cancel').onclick = () => { form.hidden = true; $('task-new').focus(); };
+  const showForm = (open) => {
+    form.hidden = !open;
+    $('task-new').setAttribute('aria-expanded', String(open));
+    $(open ? 'task-classes' : 'task-new').focus();
+  };
+  $('task-new').onclick = () => showForm(true);
+  $('task-cancel').onclick = () => showForm(false);
+  form.onkeydown = (e) => { if (e.key === 'Escape') { e.stopPropagation(); showForm(false); } };
   const pretrained = async () => {
     const url = PRETRAINED[state.arch];
     if (!url) throw new Error(t('noPretrained', $('arch-name').textContent));
@@ -24,77 +30,86 @@ export function setUpTasks(engine, my, trainer, inspector, archPanel) {
   };
   // the model, the task and the views after a switch
   const settle = async () => {
-    $('task-digits').hidden = !task.own;
     trainer.clearStats();
     await my.changed();
     await archPanel.changed();
     await inspector.rebuild();
   };
+  // a switch (the session before is saved first): while the model and the task change, one
+  // after the other, no save may catch them half-way
+  const switching = (build, how) => onSwitch(async () => {
+    task.switching = true;
+    try { await build(); } finally { task.switching = false; }
+  }, how);
   form.onsubmit = (e) => {
     e.preventDefault();
-    exclusive(() => startTask(engine, my, () => onSwitch, settle, pretrained));
+    exclusive(() => startTask(engine, my, switching, settle, pretrained).then((done) => { if (done) showForm(false); }));
   };
   $('task-digits').onclick = () => exclusive(async () => {
     try {
-      const back = await onSwitch(async () => {
+      // (fetched first: a failed download changes nothing)
+      const bytes = PRETRAINED[state.arch] ? await pretrained() : null;
+      const back = await switching(async () => {
         await engine.newHead(10, state.seed);
-        if (PRETRAINED[state.arch]) await engine.restoreCheckpoint(await pretrained(), 0);
-        Object.assign(task, { own: false, names: DIGITS });
+        if (bytes) await engine.restoreCheckpoint(bytes, 0);
+        Object.assign(task, { own: false, names: DIGITS, id: null });
         await settle();
       }, { restore: true });
-      status(back == null ? t('backToDigits') : t('backToDigitsSession', back));
+      status(back == null ? t(bytes ? 'backToDigits' : 'backToDigitsFresh') : t('backToDigitsSession', back));
       $('task-new').focus();
     } catch (e) { status(t('couldNotStartTask', e.message), true); }
   });
-  $('task-digits').hidden = !task.own;
   return {
     onSwitch: (fn) => { onSwitch = fn; },
-    /** The task is one's own but the model came back with the digits' head (no session of the
-     *  task was kept, or the engine restarted without one): a new final layer for the task. */
-    ensureHead: async () => {
-      if ((await engine.architecture()).config.num_classes === task.names.length) return;
+    /** A task of one's own whose session did not come back (`restored` false: none was kept,
+     *  or the engine restarted without one), or a model of another class count: a new final
+     *  layer for the task (the digits' head is never taken for a task's, even with ten classes). */
+    ensureHead: async (restored) => {
+      if (!task.own) return;
+      if (restored && (await engine.architecture()).config.num_classes === task.names.length) return;
       await engine.newHead(task.names.length, state.seed);
       await archPanel.changed();
       await inspector.rebuild();
+      await my.resend();
     },
-    /** The engine's model has `classes` classes (a session, a weights file): the task follows. */
+    /** The engine's model has `classes` classes (a session or weights file): the task follows —
+     *  the digits for ten, the task of one's own if it has as many; nothing the student made
+     *  is rewritten (the images and names stay stored as they were). */
     follow: async (classes) => {
       if (classes === task.names.length) return;
-      if (task.own && my.ownNames?.length === classes) return;
-      if (classes === 10) Object.assign(task, { own: false, names: DIGITS });
-      else {
-        const names = my.ownNames?.length === classes ? my.ownNames : Array.from({ length: classes }, (_, k) => t('classN', k));
-        Object.assign(task, { own: true, names });
-        Object.assign(my, { ownNames: names });
-      }
-      $('task-digits').hidden = !task.own;
+      if (classes === 10) Object.assign(task, { own: false, names: DIGITS, id: null });
+      else if (my.ownNames?.length === classes) Object.assign(task, { own: true, names: my.ownNames, id: my.ownId });
+      else Object.assign(task, { own: true, names: Array.from({ length: classes }, (_, k) => t('classN', k)), id: null });
       await my.resend();
-      await my.save();
     },
   };
 }
 
-// a new task from the form: names, a fresh network or the digits network's layers
-async function startTask(engine, my, onSwitch, settle, pretrained) {
+// a new task from the form: names, a fresh network or the digits network's layers; resolves
+// with whether it began
+async function startTask(engine, my, switching, settle, pretrained) {
   const names = parseNames($('task-classes').value, my.limits.classes);
-  if (typeof names === 'string') { status(names, true); $('task-classes').focus(); return; }
-  if (my.sets.own.length && !window.confirm(t('replaceTask', my.ownNames.join(', '), my.sets.own.length))) return;
+  if (typeof names === 'string') { status(names, true); $('task-classes').focus(); return false; }
+  if (my.sets.own.length && !window.confirm(t('replaceTask', my.ownNames.join(', '), my.sets.own.length))) return false;
   const fresh = $('task-fresh').checked;
   try {
-    await onSwitch()(async () => {
-      // the digits network's layers: this one's, or (from another task) the pretrained file
-      if (!fresh && task.own) { await engine.newHead(10, state.seed); await engine.restoreCheckpoint(await pretrained(), 0); }
+    // the digits network's layers: this one's, or (from another task) the pretrained file,
+    // fetched first: a failed download changes nothing
+    const body = !fresh && task.own ? await pretrained() : null;
+    await switching(async () => {
+      if (body) { await engine.newHead(10, state.seed); await engine.restoreCheckpoint(body, 0); }
       await engine.newHead(names.length, state.seed);
       if (fresh) await engine.resetModel(state.seed);
-      Object.assign(task, { own: true, names });
-      Object.assign(my, { ownNames: names });
+      const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+      Object.assign(task, { own: true, names, id });
+      Object.assign(my, { ownNames: names, ownId: id });
       my.sets.own = [];
       await settle();
     }, { restore: false });
-    $('task-form').hidden = true;
     status(t(fresh ? 'taskStartedFresh' : 'taskStarted', names.join(', ')));
     $('add-image').focus();
-  } catch (e) { status(t('couldNotStartTask', e.message), true); }
+    return true;
+  } catch (e) { status(t('couldNotStartTask', e.message), true); return false; }
 }
 
 /** Class names from "circle, line, cross" (commas or new lines): a list, or what is wrong. */

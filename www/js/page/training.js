@@ -108,7 +108,6 @@ class Training {
   async apply() {
     const s = state;
     const opt = { ...this.settings[s.opt], lr: s.lr }; // the engine's hyper-parameters, the page's rate
-    await this.source(); // (may refuse: a set with nothing to train on says why)
     const key = JSON.stringify([opt, s.batch, s.seed]);
     if (key === this.applied) return;
     await this.engine.setOptimizer(opt);
@@ -158,6 +157,7 @@ class Training {
     status(steps === 1 ? t('oneStep') : t('trainingN', steps));
     try {
       await this.apply();
+      await this.source(); // (may refuse: a set with nothing to train on says why)
       if (steps > 1) await this.hooks.before(); // (a single step is not a run to compare)
       const evalEvery = steps === 1 ? 0 : Math.max(10, Math.round(steps / 10));
       const run = this.engine.train(steps, (p) => this.show(p), { evalEvery, evalLimit: 500 });

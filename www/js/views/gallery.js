@@ -25,7 +25,13 @@ export class Gallery {
       more.type = 'button';
       more.className = 'secondary small';
       more.textContent = t('galleryMore', items.length - first, items.length);
-      more.onclick = () => { this.limit += this.page; this.show(items, names); };
+      more.onclick = () => {
+        const shown = this.limit;
+        this.limit += this.page;
+        this.show(items, names);
+        // (the keyboard goes on where the new images begin)
+        this.root.querySelectorAll('.gallery-delete')[shown]?.focus();
+      };
       parts.push(more);
     }
     this.root.replaceChildren(...parts);
