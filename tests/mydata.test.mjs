@@ -266,6 +266,7 @@ test('the gallery: deleting, saving to a file and reading it back bit for bit, k
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.querySelectorAll('#gallery .gallery-item').length === 4);
   assert.deepEqual(await page.locator('#gallery .gallery-item').evaluateAll((e) => e.map((x) => x.dataset.label)), ['1', '1', '2', '7']);
+  await page.waitForFunction(() => /Deleted image 4/.test(document.getElementById('status').textContent));
   assert.equal(await page.evaluate(() => document.activeElement?.closest('.gallery-item')?.dataset.index), '2', 'the focus goes to the next image\'s delete button');
 
   // save the set to a file

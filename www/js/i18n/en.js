@@ -344,7 +344,7 @@ export default {
   nBlocks: (n) => `×${n} blocks`,
   // your own data (page/mydata.js, page/task.js, views/gallery.js)
   mydataTitle: 'Your own data',
-  mydataHint: 'Add the input shown above to your set (drawn, dropped, pasted or picked), then train on it: the network learns your handwriting, or classes of your own.',
+  mydataHint: 'Add the image shown in the Input panel to your set (“Add to my set”: drawn, dropped, pasted or picked), then train on it: the network learns your handwriting, or classes of your own.',
   taskWord: 'Task:',
   taskNew: 'New task with classes of your own…',
   taskDigitsBtn: 'Back to the digits',

@@ -352,7 +352,7 @@ export default {
   nBlocks: (n) => `×${n} 个残差块`,
   // 你自己的数据（page/mydata.js、page/task.js、views/gallery.js）
   mydataTitle: '你自己的数据',
-  mydataHint: '把上面显示的输入（画的、拖入的、粘贴的或选的图像）加入你的图像集，再用它训练：网络会学会你的笔迹，或你自己定义的类别。',
+  mydataHint: '用“加入我的图像集”把输入面板里显示的图像（画的、拖入的、粘贴的或选的）加入你的图像集，再用它训练：网络会学会你的笔迹，或你自己定义的类别。',
   taskWord: '任务：',
   taskNew: '新建任务（自己的类别）…',
   taskDigitsBtn: '回到数字',

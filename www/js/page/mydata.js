@@ -125,12 +125,16 @@ export class MyData {
 
   async remove(i) {
     const [gone] = this.items.splice(i, 1);
+    // the keyboard stays in the gallery: on the next image's delete button (or Add)
+    const refocus = () => {
+      const next = [...$('gallery').querySelectorAll('.gallery-delete')];
+      (next[Math.min(next.length - 1, this.items.length - i)] ?? $('add-image')).focus();
+    };
     this.gallery.show(this.items, task.names); // (at once: a second click must not hit a stale index)
-    await this.changed();
+    refocus();
+    await this.changed(); // (which draws the gallery again)
+    refocus();
     status(t('imageRemoved', i + 1, task.names[gone.label]));
-    // the keyboard stays in the gallery: on the next image's delete button, or the list
-    const next = [...$('gallery').querySelectorAll('.gallery-delete')];
-    (next[Math.min(next.length - 1, this.items.length - i)] ?? $('add-image')).focus();
   }
 
   async changed() {
