@@ -275,6 +275,20 @@ struct Mine {
     /// A task of the student's own classes (not the digits, even with ten classes): MNIST's
     /// digits are then not its classes.
     own_task: bool,
+    /// The set's split (`held_out_from(every_class)`), kept for the `every_class` it was made
+    /// with: hashing every image is done once per set, not once per training step.
+    split: Option<(bool, std::result::Result<(Vec<usize>, Vec<usize>), String>)>,
+}
+
+impl Mine {
+    /// `(train, held_out)` of the set (see `ImageSet::held_out_from`), made once per set.
+    fn split(&mut self, every_class: bool) -> Option<std::result::Result<(Vec<usize>, Vec<usize>), String>> {
+        let set = self.set.as_ref()?;
+        if self.split.as_ref().is_none_or(|s| s.0 != every_class) {
+            self.split = Some((every_class, set.held_out_from(every_class).map_err(|e| e.to_string())));
+        }
+        self.split.as_ref().map(|s| s.1.clone())
+    }
 }
 
 /// The largest batch the browser engine takes in one call (memory: ≈ 0.4 MB of tape per image).
@@ -539,7 +553,9 @@ impl Engine {
         for (i, (img, &l)) in pixels.chunks(s).zip(labels).enumerate() {
             set.push(img, l as usize).map_err(|e| err(format!("image {i}: {e}")))?;
         }
-        self.mine.set = (!set.is_empty()).then_some(set.clone());
+        let (counts, len) = (set.counts(), set.len());
+        self.mine.set = (!set.is_empty()).then_some(set);
+        self.mine.split = None;
         self.mine.own_task = own;
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
@@ -550,11 +566,13 @@ impl Engine {
             held_out: usize,
             problem: Option<String>,
         }
-        let (train, held_out, problem) = match set.held_out_from(!self.mnist_fits()) {
-            Ok((t, h)) => (t.len(), h.len(), None),
-            Err(e) => (set.len(), 0, Some(e.to_string())),
+        let every_class = !self.mnist_fits();
+        let (train, held_out, problem) = match self.mine.split(every_class) {
+            Some(Ok((t, h))) => (t.len(), h.len(), None),
+            Some(Err(e)) => (len, 0, Some(e)),
+            None => (0, 0, Some("the set is empty: add at least two images of a class".to_string())),
         };
-        to_js(&Summary { classes, counts: set.counts(), train, held_out, problem })
+        to_js(&Summary { classes, counts, train, held_out, problem })
     }
 
     /// The image set as a safetensors file (`images` U8 `[N, 28, 28]`, `labels` I64 `[N]`).
@@ -600,6 +618,10 @@ impl Engine {
         let batch = self.batch;
         let classes = self.trainer.model.config.num_classes;
         let fits = self.mnist_fits();
+        let held = match self.mine.split(!fits) {
+            Some(Ok((_, held))) if !held.is_empty() && self.mine.set.as_ref().is_some_and(|s| s.classes == classes) => Some(held),
+            _ => None,
+        };
         let model = &mut self.trainer.model;
         let mut eval = |data: &Dataset, idx: &[usize]| -> Result<Eval, JsError> {
             let (loss, accuracy) = train::evaluate_indices(model, data, idx, batch).map_err(err)?;
@@ -609,9 +631,8 @@ impl Engine {
             Some(d) => Some(eval(d, &d.indices(Split::Test).take(if limit > 0 { limit } else { usize::MAX }).collect::<Vec<_>>())?),
             None => None,
         };
-        let every_class = !fits;
-        let mine = match self.mine.set.as_ref().filter(|s| s.classes == classes).map(|s| (s, s.held_out_from(every_class))) {
-            Some((set, Ok((_, held)))) if !held.is_empty() => Some(eval(&set.to_dataset(&held), &(0..held.len()).collect::<Vec<_>>())?),
+        let mine = match (held, self.mine.set.as_ref()) {
+            (Some(held), Some(set)) => Some(eval(&set.to_dataset(&held), &(0..held.len()).collect::<Vec<_>>())?),
             _ => None,
         };
         #[derive(Serialize)]
@@ -1112,7 +1133,7 @@ impl Engine {
 
     /// The batches' source when training takes the student's images: the sampler and the set's
     /// training part (None: MNIST's epochs). Refused with the reason when that cannot work.
-    fn mixed_source(&self) -> Result<Option<(MixedSampler, Vec<usize>)>, String> {
+    fn mixed_source(&mut self) -> Result<Option<(MixedSampler, Vec<usize>)>, String> {
         let classes = self.trainer.model.config.num_classes;
         if self.mine.share < 1.0 && self.data.is_some() && !self.mnist_fits() {
             return Err(format!("MNIST's digits are not classes of this {classes}-class task: train on your own images alone"));
@@ -1124,7 +1145,8 @@ impl Engine {
         if set.classes != classes {
             return Err(format!("your set has {} classes and the network {classes}", set.classes));
         }
-        let (train, _) = set.held_out_from(!self.mnist_fits()).map_err(|e| e.to_string())?;
+        let every_class = !self.mnist_fits();
+        let (train, _) = self.mine.split(every_class).expect("the set is there")?;
         Ok(Some((MixedSampler::new(self.seed, self.batch, self.mine.share).map_err(|e| e.to_string())?, train)))
     }
 
