@@ -12,7 +12,7 @@
 //! as matrix products. `col` is rebuilt in backward rather than kept: it is the largest tensor
 //! of the step and rebuilding it is cheap next to the GEMMs.
 
-use super::{for_each_chunk, winograd};
+use super::for_each_chunk;
 use crate::gemm::{sgemm, sgemm_lhs, sgemm_nt, Lhs, Mat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,11 +324,6 @@ fn is_pointwise(g: &ConvGeom) -> bool {
 /// y `[N, O, Ho, Wo]` = conv(x `[N, C, H, W]`, w `[O, C, K, K]`) + bias.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     let (ckk, np) = (g.ckk(), g.p());
-    // 3×3 stride-1 "same" convs of 8 channels or more: Winograd F(2×2, 3×3), 2.25× fewer
-    // multiply-adds (`winograd.rs`).
-    if winograd::applies(g) {
-        return winograd::forward(g, x, w, bias, y);
-    }
     let w = Lhs::new(g.c_out, ckk, Mat { data: w, rs: ckk, cs: 1 }); // W `[O, CKK]`, prepared once for all images
     for_each_chunk(y, g.out_len(), |n, yn| {
         let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
