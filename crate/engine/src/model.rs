@@ -379,7 +379,7 @@ impl<T: Scalar> ResNet<T> {
         let mut parts: Vec<[f64; 2]> = vec![[0.0; 2]; graph.blocks.len()];
         let mut note = |m: &Module, input: &str, d: &Tensor<T>| {
             if let Some((b, side)) = branch_of(graph, m, input) {
-                parts[b][side as usize] += d.data.iter().map(|v| v.f64() * v.f64()).sum::<f64>();
+                parts[b][side as usize] += activation::sum_of_squares(&d.data);
             }
         };
         let mut loss_value = f64::NAN;
