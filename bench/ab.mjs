@@ -1,0 +1,47 @@
+// Two builds of the bench page (e.g. before and after a kernel change), alternated over rounds
+// in one invocation, so a shared machine's drift falls on both: per round, each build's
+// training and inference images/s and its fraction of the peak; then the medians and the
+// median of the paired ratios b/a.
+//
+//   node bench/ab.mjs --a /tmp/dist-before --b dist [--build threads|simd] [--rounds 3] [--arch resnet8] [--steps 20] [--batch 32]
+import { serve } from '../tests/server.mjs';
+import { launch } from '../tests/browser.mjs';
+
+const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : dflt; };
+const dirs = { a: arg('a'), b: arg('b') };
+const build = arg('build', 'threads');
+const rounds = Number(arg('rounds', 3));
+const query = `build=${build}&arch=${arg('arch', 'resnet8')}&steps=${arg('steps', 20)}&batches=${arg('batch', 32)}`;
+if (!dirs.a || !dirs.b) throw new Error('usage: node bench/ab.mjs --a DIST_A --b DIST_B [--build threads|simd] [--rounds N]');
+
+const browser = await launch();
+const runs = { a: [], b: [] };
+const once = async (dir) => {
+  const srv = await serve({ root: dir, isolated: build === 'threads' });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${srv.url}bench.html?${query}`);
+    await page.waitForFunction(() => window.benchResult, null, { timeout: 600_000 });
+    const r = await page.evaluate(() => window.benchResult);
+    await page.close();
+    const x = r.results[0];
+    return { train: x.train_images_per_s, infer: x.infer_images_per_s, of_peak: x.train_fraction_of_peak, peak: r.peak, convs: x.conv_layers.map((c) => [c.layer, +c.forward_ms.toFixed(2), +c.backward_ms.toFixed(2)]) };
+  } finally {
+    await srv.close();
+  }
+};
+for (let r = 0; r < rounds; r++) {
+  for (const k of r % 2 ? ['b', 'a'] : ['a', 'b']) {
+    runs[k].push(await once(dirs[k]));
+    console.error(`round ${r} ${k}: ${runs[k].at(-1).train.toFixed(0)} img/s train, ${runs[k].at(-1).infer.toFixed(0)} infer, ${(100 * runs[k].at(-1).of_peak).toFixed(1)} % of peak`);
+  }
+}
+await browser.close();
+const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
+const ratio = (f) => median(runs.a.map((x, i) => f(runs.b[i]) / f(x)));
+console.log(JSON.stringify({
+  date: new Date().toISOString(), build, query, dirs,
+  median: Object.fromEntries(['a', 'b'].map((k) => [k, { train: median(runs[k].map((x) => x.train)), infer: median(runs[k].map((x) => x.infer)), of_peak: median(runs[k].map((x) => x.of_peak)) }])),
+  paired_ratio_b_over_a: { train: ratio((x) => x.train), infer: ratio((x) => x.infer) },
+  runs,
+}, null, 2));
