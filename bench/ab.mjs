@@ -37,7 +37,8 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 await browser.close();
-const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
+// (of an even count: the mean of the two middle values)
+const median = (v) => { const s = [...v].sort((x, y) => x - y), h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 const ratio = (f) => median(runs.a.map((x, i) => f(runs.b[i]) / f(x)));
 console.log(JSON.stringify({
   date: new Date().toISOString(), build, query, dirs,

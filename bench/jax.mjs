@@ -23,7 +23,8 @@ for (let r = 0; r < rounds; r++) {
     console.error(`round ${r} b${j.batch}: JAX ${j.train_images_per_s.toFixed(0)}, engine ${o.train_images_per_s.toFixed(0)} images/s (${(o.train_images_per_s / j.train_images_per_s).toFixed(2)}×)`);
   }
 }
-const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+// (of an even count: the mean of the two middle values)
+const median = (v) => { const s = [...v].sort((x, y) => x - y), h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 const summary = Object.fromEntries(batches.split(',').map(Number).map((b) => {
   const rs = rows.filter((x) => x.batch === b);
   return [`b${b}`, { jax: median(rs.map((x) => x.jax)), engine: median(rs.map((x) => x.engine)), ratio: median(rs.map((x) => x.ratio)), ratio_min: Math.min(...rs.map((x) => x.ratio)) }];
