@@ -33,6 +33,9 @@ pub struct ImageSet {
 /// The most classes a task of one's own may have (and the fewest).
 pub const CLASSES: std::ops::RangeInclusive<usize> = 2..=10;
 
+/// Why an empty set cannot be split (nor trained on, nor tested).
+pub const EMPTY_SET: &str = "the set is empty: add at least two images of a class";
+
 /// The most images a set may hold (the page keeps them all in memory and IndexedDB; a few
 /// thousand stay responsive).
 pub const MAX_IMAGES: usize = 5000;
@@ -94,7 +97,7 @@ impl ImageSet {
     pub fn held_out_from(&self, every_class: bool) -> Result<(Vec<usize>, Vec<usize>)> {
         let counts = self.counts();
         if self.is_empty() {
-            bail!("the set is empty: add at least two images of a class");
+            bail!("{EMPTY_SET}");
         }
         let empty: Vec<String> = (0..self.classes).filter(|&c| counts[c] == 0).map(|c| c.to_string()).collect();
         if every_class && !empty.is_empty() {

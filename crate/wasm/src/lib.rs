@@ -570,7 +570,7 @@ impl Engine {
         let (train, held_out, problem) = match self.mine.split(every_class) {
             Some(Ok((t, h))) => (t.len(), h.len(), None),
             Some(Err(e)) => (len, 0, Some(e)),
-            None => (0, 0, Some("the set is empty: add at least two images of a class".to_string())),
+            None => (0, 0, Some(resnet_engine::own::EMPTY_SET.to_string())),
         };
         to_js(&Summary { classes, counts, train, held_out, problem })
     }

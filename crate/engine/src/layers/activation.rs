@@ -53,19 +53,7 @@ pub fn add_assign<T: Float + Send + Sync>(acc: &mut [T], b: &[T]) {
 /// whatever the thread count. (The branches' Σ δ² of every residual block, each training step.)
 pub fn sum_of_squares<T: Float + Send + Sync>(x: &[T]) -> f64 {
     const BLOCK: usize = 256;
-    let chunk_sum = |c: &[T]| -> f64 {
-        c.chunks(BLOCK).map(|b| {
-            let mut acc = [T::zero(); 8];
-            let lanes = b.chunks_exact(8);
-            let tail = lanes.remainder().iter().fold(T::zero(), |s, &v| s + v * v);
-            for v in lanes {
-                for l in 0..8 {
-                    acc[l] = acc[l] + v[l] * v[l];
-                }
-            }
-            acc.iter().fold(tail, |s, &v| s + v).to_f64().unwrap_or(f64::NAN)
-        }).sum()
-    };
+    let chunk_sum = |c: &[T]| -> f64 { c.chunks(BLOCK).map(|b| super::lane_sum(b, b, |v, _| v * v).to_f64().unwrap_or(f64::NAN)).sum() };
     super::par_map_large(x.len().div_ceil(CHUNK), x.len(), |i| chunk_sum(&x[i * CHUNK..((i + 1) * CHUNK).min(x.len())])).into_iter().sum()
 }
 

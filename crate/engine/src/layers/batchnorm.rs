@@ -10,6 +10,7 @@
 //!                         ∂C/∂x = γ/(m·√(σ²+ε)) · (m·dy − Σ dy − x̂·Σ(dy·x̂))
 //!   backward (eval):      ∂C/∂x = γ/√(running_var+ε) · dy   (the statistics are constants)
 
+use super::lane_sum;
 use num_traits::Float;
 
 pub const EPS: f64 = 1e-5;
@@ -63,18 +64,6 @@ fn channel_sums2<T: Float>(d: &Dims, a: &[T], b: &[T], c: usize) -> (f64, f64) {
     })
 }
 
-fn lane_sum<T: Float>(a: &[T], b: &[T], g: impl Fn(T, T) -> T) -> T {
-    let mut acc = [T::zero(); 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] = acc[l] + g(x[l], y[l]);
-        }
-    }
-    let tail = ra.iter().zip(rb).fold(T::zero(), |s, (&x, &y)| s + g(x, y));
-    acc.iter().fold(tail, |s, &v| s + v)
-}
 
 /// `y[n,c,·] = x[n,c,·] · scale[c] + shift[c]`, images in parallel.
 fn affine<T: Float + Send + Sync>(d: &Dims, x: &[T], y: &mut [T], scale: &[T], shift: &[T]) {

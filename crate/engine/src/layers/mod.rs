@@ -60,6 +60,21 @@ pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     f()
 }
 
+/// `Σ g(a_i, b_i)` in `T`, in 8 lanes (so it vectorises), the lanes added at the end: the inner
+/// loop of BN's channel sums and of `activation::sum_of_squares`.
+pub(crate) fn lane_sum<T: num_traits::Float>(a: &[T], b: &[T], g: impl Fn(T, T) -> T) -> T {
+    let mut acc = [T::zero(); 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] = acc[l] + g(x[l], y[l]);
+        }
+    }
+    let tail = ra.iter().zip(rb).fold(T::zero(), |s, (&x, &y)| s + g(x, y));
+    acc.iter().fold(tail, |s, &v| s + v)
+}
+
 /// Memory-bound passes (BN, ReLU, the residual add) over fewer values than this run on one
 /// thread (2^15 measured no worse than 2^17 within noise): splitting them costs more than it
 /// saves. (Before passes ran as a team, waking the browser's pool workers for BN cost more than
