@@ -29,7 +29,8 @@
 //! The old design ran the loops as rayon `join`s and had helpers spin in `yield_now`: a
 //! thread that had stolen half of a loop could, waiting inside it, pick up a helper that
 //! spun until the pass ended — while the pass waited for the half below that helper.
-//! `tests/pool_stress.rs` found that hang; it cannot happen here because of 2 and 3.
+//! The stress test at the end of this file (`stress`) found that hang; it cannot happen
+//! here because of 2 and 3.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
