@@ -37,6 +37,24 @@ for (const [build, arch, mflop] of [['simd', 'resnet8', 56.08], ['threads', 'res
         assert.equal(x.train_fraction_of_peak.toFixed(6), (x.train_gflops / r.peak.gflops).toFixed(6));
         assert.ok(x.train_fraction_of_peak > 0 && x.train_fraction_of_peak < 1, `${x.train_fraction_of_peak} of the peak`);
         assert.ok(x.conv_layers.length > 0);
+        // the step module by module: every module of the member's graph once, in order, the
+        // convs' work timed, and the laps inside the step they were measured in
+        const p = x.step_profile;
+        const graph = await page.evaluate(async (a) => {
+          const { EngineClient } = await import('./js/engine-client.js');
+          const e = await EngineClient.start({ build: 'simd', arch: a });
+          const g = await e.modules();
+          e.terminate();
+          return g;
+        }, arch);
+        assert.deepEqual(p.modules.map((m) => m.module), graph.modules.map((m) => m.name));
+        assert.deepEqual(p.modules.map((m) => m.kind), graph.modules.map((m) => m.kind));
+        // (the SIMD build's page is not isolated: its clock counts in 0.1 ms, so a conv of a
+        // two-image batch may read 0; their sum does not)
+        const convs = p.modules.filter((m) => m.kind === 'conv');
+        assert.ok(convs.length >= 7 && convs.reduce((s, m) => s + m.forward_ms + m.backward_ms, 0) > 0, JSON.stringify(convs));
+        const laps = p.modules.reduce((s, m) => s + m.forward_ms + m.backward_ms, 0);
+        assert.ok(laps > 0 && laps <= p.step_ms * 1.05 + 0.5, `laps ${laps} ms in a step of ${p.step_ms} ms`);
       }
       assert.match(await page.locator('#state').textContent(), /done/);
       await page.close();

@@ -3,7 +3,8 @@
 // trip) and eval-mode inference on real digits, then each conv layer on its own; and this
 // machine's wasm peak in the same run (a register-resident multiply-add loop on every pool
 // thread: `benchPeak`), so each training step is also a fraction of what the machine can do
-// (its FLOP from the module graph: 56 MFLOP an image for ResNet-8).
+// (its FLOP from the module graph: 56 MFLOP an image for ResNet-8); and where a step's time goes,
+// module by module (`profileStep`).
 //   bench.html?build=threads|simd&batches=32,64&steps=20&arch=resnet20&threads=2&spins=262144
 import { EngineClient, MNIST } from './engine-client.js';
 
@@ -48,6 +49,7 @@ async function run() {
     await timeCalls(warmup, () => engine.forwardDigits(idx.slice(), 'eval'));
     const infer = await timeCalls(steps, () => engine.forwardDigits(idx.slice(), 'eval'));
     const convs = await engine.profileConvs(b, Math.max(3, Math.floor(steps / 2)));
+    const profile = await engine.profileStep(b, Math.max(3, Math.floor(steps / 2)));
     results.push({
       batch: b,
       train_images_per_s: b / median(train) * 1000,
@@ -56,6 +58,7 @@ async function run() {
       train_gflops: flops * b / median(train) / 1e6,
       train_fraction_of_peak: flops * b / median(train) / 1e6 / peak.gflops,
       conv_layers: convs,
+      step_profile: profile,
     });
   }
   const peakAfter = await engine.static('benchPeak', 1 << 22, 5);

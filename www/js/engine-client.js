@@ -173,6 +173,8 @@ export class EngineClient {
   forwardDigits(indices, mode) { return this.call('forwardDigits', indices, mode); }
   /** Each conv timed on its own at batch `n`, `reps` times. */
   profileConvs(n, reps) { return this.call('profileConvs', n, reps); }
+  /** A training step at batch `n`, module by module, over `reps` steps. */
+  profileStep(n, reps) { return this.call('profileStep', n, reps); }
   tensorShape(name) { return this.call('tensorShape', name); }
   /** A parameter or buffer by its PyTorch name (`layer1.0.conv1.weight`). */
   parameter(name) { return this.call('parameter', name); }

@@ -61,7 +61,7 @@ async function withTrainingDigits(id) {
     clearInterval(beat);
   }
 }
-const needsTraining = (method, args) => ['train', 'compareStart', 'profileConvs', 'forwardDigits', 'labels'].includes(method)
+const needsTraining = (method, args) => ['train', 'compareStart', 'profileConvs', 'profileStep', 'forwardDigits', 'labels'].includes(method)
   || (method === 'evaluate' && args?.[0] === 'train');
 
 async function init({ modelUrl, dataUrl, trainUrl, arch, build = 'auto', optimizer, poolSize } = {}) {
@@ -228,6 +228,7 @@ const CALLS = {
   exportTensors: (e, names) => e.exportTensors(names),
   tensorNpy: (e, name) => e.tensorNpy(name),
   profileConvs: (e, n, reps) => e.profileConvs(n, reps),
+  profileStep: (e, n, reps) => e.profileStep(n, reps),
   compareStart: (e, ids, seed) => e.compareStart(ids, seed),
   compareState: (e) => e.compareState(),
   compareShow: (e, i, step) => e.compareShow(i, step),

@@ -297,7 +297,8 @@ impl<T: Scalar> ResNet<T> {
         self.mode = mode;
         let tape = &mut self.tape;
         tape.clear();
-        for (m, layer) in self.graph.modules.iter().zip(self.layers.iter_mut()) {
+        for (i, (m, layer)) in self.graph.modules.iter().zip(self.layers.iter_mut()).enumerate() {
+            let lap = crate::bench::lap_start();
             let inp = m.inputs.first().map(|i| act(i)).unwrap_or_default();
             let out = act(&m.name);
             match (&m.kind, layer) {
@@ -342,6 +343,7 @@ impl<T: Scalar> ResNet<T> {
                     None => bail!("{name} has no value at flat index {at} to nudge"),
                 }
             }
+            crate::bench::lap_end(i, false, lap);
         }
         let running: Vec<_> = self.batchnorms().into_iter().map(|b| (b.name.clone(), b.running_mean.clone(), b.running_var.clone())).collect();
         for (name, mean, var) in running {
@@ -383,7 +385,8 @@ impl<T: Scalar> ResNet<T> {
             }
         };
         let mut loss_value = f64::NAN;
-        for (m, layer) in self.graph.modules.iter().zip(self.layers.iter()).rev() {
+        for (i, (m, layer)) in self.graph.modules.iter().zip(self.layers.iter()).enumerate().rev() {
+            let lap = crate::bench::lap_start();
             let inp = m.inputs.first().cloned().unwrap_or_default();
             match (&m.kind, layer) {
                 (Kind::Input, _) => {}
@@ -449,6 +452,7 @@ impl<T: Scalar> ResNet<T> {
                 }
                 (k, _) => bail!("{}: the model holds no parameters for a {k:?} module", m.name),
             }
+            crate::bench::lap_end(i, true, lap);
         }
         for (b, [main, side]) in graph.blocks.iter().zip(parts) {
             if b.shortcut != crate::Shortcut::None {

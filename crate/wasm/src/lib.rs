@@ -49,6 +49,14 @@ fn pool_threads() -> usize {
     return 1;
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `performance.now()` of the thread that calls it (the page's, a worker's), in ms: a plain
+    /// function, so a pass can read it on whichever pool thread leads it.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
 /// `performance.now()` of the page or worker, in ms.
 fn clock() -> Result<impl Fn() -> f64, JsError> {
     let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).map_err(|_| err("no performance clock"))?;
@@ -678,6 +686,20 @@ impl Engine {
         let now = clock()?;
         let mut model = self.trainer.model.clone_weights();
         to_js(&resnet_engine::bench::conv_layers(&mut model, &x, reps.clamp(1, 100), &now).map_err(err)?)
+    }
+
+    /// Where a training step's time goes, module by module (`resnet_engine::bench::
+    /// module_profile`): `reps` steps at batch `n` of the dataset on a copy of the model and its
+    /// optimizer settings (the model itself does not move); `{step_ms, modules: [{module, kind,
+    /// forward_ms, backward_ms}]}`.
+    #[wasm_bindgen(js_name = profileStep)]
+    pub fn profile_step(&mut self, n: usize, reps: usize) -> Result<JsValue, JsError> {
+        let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
+        let n = n.clamp(1, 256).min(data.n_train);
+        self.check_batch(n)?;
+        let (x, labels) = data.batch(&(0..n).collect::<Vec<_>>());
+        let mut trainer = Trainer::new(self.trainer.model.clone_weights(), self.trainer.opt.config.clone(), n, 0).map_err(err)?;
+        to_js(&resnet_engine::bench::module_profile(&mut trainer, &x, &labels, reps.clamp(1, 100), performance_now).map_err(err)?)
     }
 
     /// Everything a view of one layer needs, in one call. `request`: `{heldOut: k}` (the k-th
