@@ -423,9 +423,9 @@ impl<T: Scalar> ResNet<T> {
                 (Kind::Add, _) => {
                     // the junction passes its δ unchanged to both branches
                     for i in &m.inputs {
-                        let d = tape.get(&delta(&m.name))?;
-                        let mut t = tape.buffer(&delta(i), &d.shape.clone());
-                        t.data.copy_from_slice(&tape.get(&delta(&m.name))?.data);
+                        let shape = tape.get(&delta(&m.name))?.shape.clone();
+                        let mut t = if tape.contains(&delta(i)) { tape.scratch(&shape) } else { tape.buffer(&delta(i), &shape) };
+                        activation::copy(&tape.get(&delta(&m.name))?.data, &mut t.data);
                         note(m, i, &t);
                         accumulate(tape, i, t);
                     }
@@ -482,11 +482,15 @@ pub fn delta(module: &str) -> String {
     format!("delta.{module}")
 }
 
-/// `delta.<module> += d`: a module read by several others (the residual fork) sums their δ.
+/// `delta.<module> += d`: a module read by several others (the residual fork) sums their δ
+/// (a second δ came in a `Tape::scratch`, whose memory goes back for the next one).
 fn accumulate<T: Scalar>(tape: &mut Tape<T>, module: &str, d: Tensor<T>) {
     let name = delta(module);
     match tape.get_mut(&name) {
-        Some(acc) => activation::add_assign(&mut acc.data, &d.data),
+        Some(acc) => {
+            activation::add_assign(&mut acc.data, &d.data);
+            tape.recycle(d);
+        }
         None => tape.set(name, d),
     }
 }
@@ -511,7 +515,7 @@ fn conv_backward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str, dx_
     let g = conv.geom(&shape)?;
     let mut dw = Tensor::zeros(&conv.weight_shape());
     let mut db = conv.bias.as_ref().map(|_| Tensor::zeros(&[conv.c_out]));
-    let mut dx = dx_name.map(|name| if tape.contains(name) { Tensor::zeros(&shape) } else { tape.buffer(name, &shape) });
+    let mut dx = dx_name.map(|name| if tape.contains(name) { tape.scratch(&shape) } else { tape.buffer(name, &shape) });
     let x = tape.get(input)?;
     let dy = tape.get(&delta(&conv.name))?;
     T::conv_backward(&g, &x.data, &conv.weight, &dy.data, dx.as_mut().map(|t| &mut t.data[..]), &mut dw.data, db.as_mut().map(|t| &mut t.data[..]));

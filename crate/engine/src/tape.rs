@@ -19,11 +19,13 @@ pub struct Tape<T> {
     index: HashMap<String, usize>,
     /// Tensors of the previous pass, kept so the next pass can reuse their memory.
     spare: HashMap<String, Tensor<T>>,
+    /// Memory for values that are not kept (`scratch`), by length: one buffer per size.
+    scratch: HashMap<usize, Vec<T>>,
 }
 
 impl<T: Copy + Default> Tape<T> {
     pub fn new() -> Self {
-        Tape { entries: Vec::new(), index: HashMap::new(), spare: HashMap::new() }
+        Tape { entries: Vec::new(), index: HashMap::new(), spare: HashMap::new(), scratch: HashMap::new() }
     }
 
     /// Empties the tape (its memory is kept for the next pass).
@@ -50,6 +52,19 @@ impl<T: Copy + Default> Tape<T> {
             }
             _ => Tensor::zeros(shape),
         }
+    }
+
+    /// A tensor of `shape` that will not be kept on the tape (a second δ to be added to one
+    /// there): memory given back by `recycle` when it fits. Contents unspecified, as `buffer`.
+    pub fn scratch(&mut self, shape: &[usize]) -> Tensor<T> {
+        let len = shape.iter().product::<usize>();
+        let data = self.scratch.remove(&len).unwrap_or_else(|| vec![T::default(); len]);
+        Tensor { shape: shape.to_vec(), data }
+    }
+
+    /// Keeps a tensor's memory for the next `scratch` of its size.
+    pub fn recycle(&mut self, t: Tensor<T>) {
+        self.scratch.insert(t.data.len(), t.data);
     }
 
     pub fn set(&mut self, name: impl Into<String>, t: Tensor<T>) {

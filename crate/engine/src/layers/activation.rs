@@ -47,6 +47,11 @@ pub fn add_assign<T: Float + Send + Sync>(acc: &mut [T], b: &[T]) {
     });
 }
 
+/// `out = x`, elementwise, in parallel over large slices (the junction passing its δ back).
+pub fn copy<T: Float + Send + Sync>(x: &[T], out: &mut [T]) {
+    for_each_chunk_large(out, CHUNK, |i, oc| oc.copy_from_slice(&x[i * CHUNK..][..oc.len()]));
+}
+
 /// Σ x², in f64: 32 values in each of 8 lanes of `T` at a time (so it vectorises), each such
 /// block's sum added in f64 (a lane's rounding stays at ~32 ulp), the blocks' sums of each
 /// chunk in order and the chunks' in order, in parallel over large slices — the same result
