@@ -362,10 +362,6 @@ pub fn conv2d_backward(
     // Its GEMM has C rows: fewer than the kernel's 4 (conv1's one channel) would waste most of it.
     let rotated = dx.is_some() && g.stride == 1 && g.k > 1 && g.pad < g.k && g.c_in >= crate::gemm::packed::MR;
     let dx = match dx {
-        Some(dx) if by_phases(g) => {
-            dx_by_phases(g, w, dy, dx);
-            None
-        }
         Some(dx) if rotated => {
             let gt = ConvGeom::new(g.n, g.c_out, g.h_out, g.w_out, g.c_in, g.k, 1, g.k - 1 - g.pad).expect("δ padded by K−1−p holds the kernel");
             debug_assert_eq!((gt.h_out, gt.w_out), (g.h, g.w));
@@ -406,75 +402,6 @@ pub fn conv2d_backward(
             *d = (0..g.n).map(|n| dy[n * g.out_len() + o * np..][..np].iter().sum::<f32>()).sum();
         }
     }
-}
-
-/// Whether a strided conv's input gradient runs as `dx_by_phases`: the input's sides are
-/// multiples of the stride and the output is the input divided by it (the ResNet's stride-2
-/// convs, 3×3 and 1×1), with at least as many input channels as the GEMM kernel has rows.
-pub fn by_phases(g: &ConvGeom) -> bool {
-    let s = g.stride;
-    s > 1 && g.h.is_multiple_of(s) && g.w.is_multiple_of(s) && g.h_out == g.h / s && g.w_out == g.w / s && g.c_in >= crate::gemm::packed::MR
-}
-
-/// For each phase `φ` in `0..s` of a row (or column) of the input: the kernel taps that reach
-/// it, as `(a, shift)`: input row `s·R + φ` gets tap `a` from output row `R + shift`
-/// (`s·(R + shift) + a − p = s·R + φ`, so `a ≡ φ + p (mod s)`, `shift = (φ + p − a)/s`).
-fn phase_taps(g: &ConvGeom) -> Vec<Vec<(usize, isize)>> {
-    let (s, p) = (g.stride as isize, g.pad as isize);
-    (0..s).map(|phi| (0..g.k as isize).filter(|a| (phi + p - a).rem_euclid(s) == 0).map(|a| (a as usize, (phi + p - a) / s)).collect()).collect()
-}
-
-/// dx of a strided conv (see `by_phases`) as s² stride-1 convs of δ, one per phase
-/// `(φr, φc)` of the input: the pixels `x[i, s·R + φr, s·C + φc]` are
-/// `Σ_o Σ_(a,b) w[o, i, a, b] · δ[o, R + shift_a, C + shift_b]` over the phase's taps — the
-/// notes' δ ⊛ ROT180(w) read at every s-th pixel. Each is a GEMM of the phase's weights
-/// `[C, O·taps]` with shifted copies of δ's planes (gathers, like the forward's im2col), written
-/// straight to its pixels: no col2im scatter, and a sum over O·taps rather than O.
-fn dx_by_phases(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
-    let (s, np, (c_n, o_n, k)) = (g.stride, g.p(), (g.c_in, g.c_out, g.k));
-    let taps = phase_taps(g);
-    let phases: Vec<(usize, usize)> = (0..s).flat_map(|pr| (0..s).map(move |pc| (pr, pc))).collect();
-    // each phase's weights `[C, O·|taps_r|·|taps_c|]`, columns in the order of δ's shifted rows
-    let weights: Vec<Vec<f32>> = phases.iter().map(|&(pr, pc)| {
-        let mut wp = Vec::with_capacity(c_n * o_n * taps[pr].len() * taps[pc].len());
-        for i in 0..c_n {
-            for o in 0..o_n {
-                for &(a, _) in &taps[pr] {
-                    wp.extend(taps[pc].iter().map(|&(b, _)| w[((o * c_n + i) * k + a) * k + b]));
-                }
-            }
-        }
-        wp
-    }).collect();
-    let lhs: Vec<Lhs> = weights.iter().map(|wp| Lhs::new(c_n, wp.len() / c_n, Mat { data: wp, rs: wp.len() / c_n, cs: 1 })).collect();
-    for_each_chunk(dx, g.in_len(), |n, dxn| {
-        let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];
-        for (&(pr, pc), lhs) in phases.iter().zip(&lhs) {
-            let kk = o_n * taps[pr].len() * taps[pc].len();
-            with_scratch((kk + c_n) * np, |buf| {
-                let (col, out) = buf.split_at_mut(kk * np);
-                if kk == 0 {
-                    out.fill(0.0); // (no tap reaches this phase: a 1×1 kernel's odd pixels)
-                } else {
-                    let mut rows = col.chunks_exact_mut(np);
-                    for o in 0..o_n {
-                        for &(_, dr) in &taps[pr] {
-                            for &(_, dc) in &taps[pc] {
-                                shift_copy(&dyn_[o * np..][..np], g.h_out, g.w_out, dr, dc, rows.next().expect("O·taps rows"));
-                            }
-                        }
-                    }
-                    sgemm_lhs(lhs, np, Mat { data: col, rs: np, cs: 1 }, out, np, false);
-                }
-                // out `[C, Ho, Wo]` → dx[i, s·R + φr, s·C + φc]
-                for (i_r, src) in out.chunks_exact(g.w_out).enumerate() {
-                    let (i, r) = (i_r / g.h_out, i_r % g.h_out);
-                    let dst = &mut dxn[(i * g.h + s * r + pr) * g.w + pc..];
-                    dst.iter_mut().step_by(s).zip(src).for_each(|(d, v)| *d = *v);
-                }
-            });
-        }
-    });
 }
 
 /// `w̃[c, o, a, b] = w[o, c, K−1−a, K−1−b]`: the kernel of the conv that is a stride-1 conv's
