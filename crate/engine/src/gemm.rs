@@ -147,37 +147,34 @@ pub mod nt {
         };
         for j0 in (0..n).step_by(TN) {
             for i0 in (0..m).step_by(TM) {
-                if i0 + TM <= m && j0 + TN <= n {
-                    let t = tile(k, &a[i0 * lda..], lda, &bt[j0 * ldb..], ldb);
-                    for (r, row) in t.iter().enumerate() {
-                        row.iter().enumerate().for_each(|(q, &v)| put(i0 + r, j0 + q, v));
-                    }
-                } else {
-                    for i in i0..(i0 + TM).min(m) {
-                        for j in j0..(j0 + TN).min(n) {
-                            put(i, j, a[i * lda..][..k].iter().zip(&bt[j * ldb..][..k]).map(|(x, y)| x * y).sum());
-                        }
-                    }
+                // An edge tile (past the last row or column) repeats the last one and drops
+                // what it computed there: its dot products stay in simd128 lanes too (conv1's
+                // weight gradient is 16 × 9: one column in four is such an edge).
+                let ar: [&[f32]; TM] = std::array::from_fn(|r| &a[(i0 + r).min(m - 1) * lda..][..k]);
+                let br: [&[f32]; TN] = std::array::from_fn(|q| &bt[(j0 + q).min(n - 1) * ldb..][..k]);
+                let t = tile(k, ar, br);
+                for (r, row) in t.iter().enumerate().take(m - i0) {
+                    row.iter().enumerate().take(n - j0).for_each(|(q, &v)| put(i0 + r, j0 + q, v));
                 }
             }
         }
     }
 
-    /// `t[r][q] = Σ_p a[r·lda + p] · b[q·ldb + p]` for r < 2, q < 4 (k > 0).
+    /// `t[r][q] = Σ_p a[r][p] · b[q][p]` (rows of k values, k > 0).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    fn tile(k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize) -> [[f32; TN]; TM] {
+    fn tile(k: usize, a: [&[f32]; TM], b: [&[f32]; TN]) -> [[f32; TN]; TM] {
         use super::madd;
         use core::arch::wasm32::*;
         let hsum = |v: v128| (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v)) + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v));
-        assert!(k > 0 && lda + k <= a.len() && 3 * ldb + k <= b.len());
+        assert!(k > 0 && a.iter().chain(&b).all(|r| r.len() >= k));
         let k4 = k & !3;
         let z = f32x4_splat(0.0);
         let (mut c00, mut c01, mut c02, mut c03, mut c10, mut c11, mut c12, mut c13) = (z, z, z, z, z, z, z, z);
         // SAFETY: the assert bounds every load (p + 4 ≤ k4 ≤ k).
         unsafe {
-            let (a0, a1) = (a.as_ptr(), a.as_ptr().add(lda));
-            let (b0, b1, b2, b3) = (b.as_ptr(), b.as_ptr().add(ldb), b.as_ptr().add(2 * ldb), b.as_ptr().add(3 * ldb));
+            let (a0, a1) = (a[0].as_ptr(), a[1].as_ptr());
+            let (b0, b1, b2, b3) = (b[0].as_ptr(), b[1].as_ptr(), b[2].as_ptr(), b[3].as_ptr());
             let mut p = 0;
             while p < k4 {
                 let (x0, x1) = (v128_load(a0.add(p) as *const v128), v128_load(a1.add(p) as *const v128));
@@ -199,17 +196,17 @@ pub mod nt {
         let mut t = [[hsum(c00), hsum(c01), hsum(c02), hsum(c03)], [hsum(c10), hsum(c11), hsum(c12), hsum(c13)]];
         for p in k4..k {
             for (r, row) in t.iter_mut().enumerate() {
-                row.iter_mut().enumerate().for_each(|(q, v)| *v += a[r * lda + p] * b[q * ldb + p]);
+                row.iter_mut().enumerate().for_each(|(q, v)| *v += a[r][p] * b[q][p]);
             }
         }
         t
     }
 
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    fn tile(k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize) -> [[f32; TN]; TM] {
+    fn tile(k: usize, a: [&[f32]; TM], b: [&[f32]; TN]) -> [[f32; TN]; TM] {
         let mut t = [[0.0; TN]; TM];
         for (r, row) in t.iter_mut().enumerate() {
-            row.iter_mut().enumerate().for_each(|(q, v)| *v = (0..k).map(|p| a[r * lda + p] * b[q * ldb + p]).sum());
+            row.iter_mut().enumerate().for_each(|(q, v)| *v = (0..k).map(|p| a[r][p] * b[q][p]).sum());
         }
         t
     }
@@ -320,7 +317,12 @@ pub mod packed {
                 let (bp, bstride) = if direct && cols == NR { (&b.data[j * NR..], b.rs) } else { (&pb[j * k * NR..(j + 1) * k * NR], NR) };
                 for i in 0..mp {
                     let ap = &pa[i * k * MR..(i + 1) * k * MR];
-                    kernel(k, ap, bp, bstride, &mut acc);
+                    if cols == NR && (i + 1) * MR <= m {
+                        // a whole tile: stored from the registers straight into c
+                        kernel(k, ap, bp, bstride, Out::C(&mut c[i * MR * ldc + j * NR..], ldc, accumulate));
+                        continue;
+                    }
+                    kernel(k, ap, bp, bstride, Out::Acc(&mut acc));
                     for (r, acc_row) in acc.iter().enumerate().take(MR.min(m - i * MR)) {
                         let dst = &mut c[(i * MR + r) * ldc + j * NR..][..cols];
                         if accumulate {
@@ -334,10 +336,17 @@ pub mod packed {
         });
     }
 
-    /// acc[r][q] = Σ_p ap[p·MR + r] · bp[p·bs + q]
+    /// Where the kernel puts its 4×8 tile: a scratch tile (for the edges), or rows of `c`
+    /// (row stride `ldc`), overwritten or added to.
+    enum Out<'a> {
+        Acc(&'a mut [[f32; NR]; MR]),
+        C(&'a mut [f32], usize, bool),
+    }
+
+    /// tile[r][q] = Σ_p ap[p·MR + r] · bp[p·bs + q], put in `out`
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    fn kernel(k: usize, ap: &[f32], bp: &[f32], bs: usize, acc: &mut [[f32; NR]; MR]) {
+    fn kernel(k: usize, ap: &[f32], bp: &[f32], bs: usize, out: Out) {
         use super::madd;
         use core::arch::wasm32::*;
         assert!(ap.len() >= k * MR && (k == 0 || bp.len() >= (k - 1) * bs + NR));
@@ -362,20 +371,47 @@ pub mod packed {
                 c30 = madd(a3, b0, c30);
                 c31 = madd(a3, b1, c31);
             }
-            for (r, (lo, hi)) in [(c00, c01), (c10, c11), (c20, c21), (c30, c31)].into_iter().enumerate() {
-                v128_store(acc[r].as_mut_ptr() as *mut v128, lo);
-                v128_store(acc[r].as_mut_ptr().add(4) as *mut v128, hi);
+            let rows = [(c00, c01), (c10, c11), (c20, c21), (c30, c31)];
+            match out {
+                Out::Acc(acc) => {
+                    for (r, (lo, hi)) in rows.into_iter().enumerate() {
+                        v128_store(acc[r].as_mut_ptr() as *mut v128, lo);
+                        v128_store(acc[r].as_mut_ptr().add(4) as *mut v128, hi);
+                    }
+                }
+                Out::C(c, ldc, accumulate) => {
+                    assert!((MR - 1) * ldc + NR <= c.len(), "gemm: tile past the destination");
+                    for (r, (lo, hi)) in rows.into_iter().enumerate() {
+                        let d = c.as_mut_ptr().add(r * ldc);
+                        let (lo, hi) = if accumulate {
+                            (f32x4_add(lo, v128_load(d as *const v128)), f32x4_add(hi, v128_load(d.add(4) as *const v128)))
+                        } else {
+                            (lo, hi)
+                        };
+                        v128_store(d as *mut v128, lo);
+                        v128_store(d.add(4) as *mut v128, hi);
+                    }
+                }
             }
         }
     }
 
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    fn kernel(k: usize, ap: &[f32], bp: &[f32], bs: usize, acc: &mut [[f32; NR]; MR]) {
-        *acc = [[0.0; NR]; MR];
+    fn kernel(k: usize, ap: &[f32], bp: &[f32], bs: usize, out: Out) {
+        let mut tile = [[0.0f32; NR]; MR];
         for p in 0..k {
-            for (r, row) in acc.iter_mut().enumerate() {
+            for (r, row) in tile.iter_mut().enumerate() {
                 let a = ap[p * MR + r];
                 row.iter_mut().zip(&bp[p * bs..p * bs + NR]).for_each(|(c, b)| *c += a * b);
+            }
+        }
+        match out {
+            Out::Acc(acc) => *acc = tile,
+            Out::C(c, ldc, accumulate) => {
+                for (r, row) in tile.iter().enumerate() {
+                    let d = &mut c[r * ldc..][..NR];
+                    d.iter_mut().zip(row).for_each(|(d, v)| *d = if accumulate { *d + v } else { *v });
+                }
             }
         }
     }
