@@ -319,10 +319,10 @@ pub mod packed {
                     let ap = &pa[i * k * MR..(i + 1) * k * MR];
                     if cols == NR && (i + 1) * MR <= m {
                         // a whole tile: stored from the registers straight into c
-                        kernel(k, ap, bp, bstride, Out::C(&mut c[i * MR * ldc + j * NR..], ldc, accumulate));
+                        kernel(k, ap, bp, |p| p * bstride, Out::C(&mut c[i * MR * ldc + j * NR..], ldc, accumulate));
                         continue;
                     }
-                    kernel(k, ap, bp, bstride, Out::Acc(&mut acc));
+                    kernel(k, ap, bp, |p| p * bstride, Out::Acc(&mut acc));
                     for (r, acc_row) in acc.iter().enumerate().take(MR.min(m - i * MR)) {
                         let dst = &mut c[(i * MR + r) * ldc + j * NR..][..cols];
                         if accumulate {
@@ -336,6 +336,31 @@ pub mod packed {
         });
     }
 
+    /// `c[m×n] = a · B` with A in panels (`pack_a`) and row p of B the `n` values at
+    /// `b[offs[p]..]` (`offs` increasing, `n` a multiple of NR): an im2col read in place.
+    pub fn sgemm_packed_a_rows(m: usize, n: usize, pa: &[f32], b: &[f32], offs: &[usize], c: &mut [f32], ldc: usize) {
+        let (k, mp) = (offs.len(), m.div_ceil(MR));
+        assert!(n.is_multiple_of(NR) && pa.len() >= mp * k * MR && (m == 0 || (m - 1) * ldc + n <= c.len()), "gemm: operands too small");
+        assert!(k == 0 || offs.windows(2).all(|w| w[0] <= w[1]) && offs[k - 1] + n <= b.len(), "gemm: B's rows out of order or past its end");
+        let mut acc = [[0.0f32; NR]; MR];
+        for j in 0..n / NR {
+            let bp = &b[j * NR..];
+            for i in 0..mp {
+                let ap = &pa[i * k * MR..(i + 1) * k * MR];
+                // SAFETY: p < k = offs.len()
+                let row = |p: usize| unsafe { *offs.get_unchecked(p) };
+                if (i + 1) * MR <= m {
+                    kernel(k, ap, bp, row, Out::C(&mut c[i * MR * ldc + j * NR..], ldc, false));
+                } else {
+                    kernel(k, ap, bp, row, Out::Acc(&mut acc));
+                    for (r, acc_row) in acc.iter().enumerate().take(m - i * MR) {
+                        c[(i * MR + r) * ldc + j * NR..][..NR].copy_from_slice(acc_row);
+                    }
+                }
+            }
+        }
+    }
+
     /// Where the kernel puts its 4×8 tile: a scratch tile (for the edges), or rows of `c`
     /// (row stride `ldc`), overwritten or added to.
     enum Out<'a> {
@@ -343,21 +368,23 @@ pub mod packed {
         C(&'a mut [f32], usize, bool),
     }
 
-    /// tile[r][q] = Σ_p ap[p·MR + r] · bp[p·bs + q], put in `out`
+    /// tile[r][q] = Σ_p ap[p·MR + r] · bp[row(p) + q], put in `out`; `row` is increasing (row
+    /// p of B starts at `row(p)`: `p·stride` for a matrix, an implicit im2col's offsets).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    fn kernel(k: usize, ap: &[f32], bp: &[f32], bs: usize, out: Out) {
+    fn kernel(k: usize, ap: &[f32], bp: &[f32], row: impl Fn(usize) -> usize, out: Out) {
         use super::madd;
         use core::arch::wasm32::*;
-        assert!(ap.len() >= k * MR && (k == 0 || bp.len() >= (k - 1) * bs + NR));
+        assert!(ap.len() >= k * MR && (k == 0 || bp.len() >= row(k - 1) + NR));
         let z = f32x4_splat(0.0);
         let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) = (z, z, z, z, z, z, z, z);
         // SAFETY: the assert bounds every load (p < k).
         unsafe {
             let (a, b) = (ap.as_ptr(), bp.as_ptr());
             for p in 0..k {
-                let b0 = v128_load(b.add(p * bs) as *const v128);
-                let b1 = v128_load(b.add(p * bs + 4) as *const v128);
+                let bp = b.add(row(p));
+                let b0 = v128_load(bp as *const v128);
+                let b1 = v128_load(bp.add(4) as *const v128);
                 let a0 = f32x4_splat(*a.add(p * MR));
                 let a1 = f32x4_splat(*a.add(p * MR + 1));
                 let a2 = f32x4_splat(*a.add(p * MR + 2));
@@ -397,12 +424,12 @@ pub mod packed {
     }
 
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    fn kernel(k: usize, ap: &[f32], bp: &[f32], bs: usize, out: Out) {
+    fn kernel(k: usize, ap: &[f32], bp: &[f32], row: impl Fn(usize) -> usize, out: Out) {
         let mut tile = [[0.0f32; NR]; MR];
         for p in 0..k {
-            for (r, row) in tile.iter_mut().enumerate() {
+            for (r, t) in tile.iter_mut().enumerate() {
                 let a = ap[p * MR + r];
-                row.iter_mut().zip(&bp[p * bs..p * bs + NR]).for_each(|(c, b)| *c += a * b);
+                t.iter_mut().zip(&bp[row(p)..][..NR]).for_each(|(c, b)| *c += a * b);
             }
         }
         match out {

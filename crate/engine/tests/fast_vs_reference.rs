@@ -49,6 +49,26 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
+    /// The browser's stride-1 forward (`conv2d_forward_implicit`, which natively only the
+    /// tests run) against the reference, on random stride-1 shapes.
+    #[test]
+    fn implicit_conv_equals_reference(g in geom_in(1..30).prop_filter("stride 1", |g| g.stride == 1), seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        let mut r = |n: usize| (0..n).map(|_| rng.normal()).collect::<Vec<f64>>();
+        let (x, w) = (r(g.n * g.in_len()), r(g.c_out * g.ckk()));
+        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<f64>>();
+        let (mut want, mut size, mut y) = (vec![0.0; g.n * g.out_len()], vec![0.0; g.n * g.out_len()], vec![7.0f32; g.n * g.out_len()]);
+        conv_reference::conv2d_forward(&g, &x, &w, None, &mut want);
+        conv_reference::conv2d_forward(&g, &abs(&x), &abs(&w), None, &mut size);
+        conv::conv2d_forward_implicit(&g, &f(&x), &f(&w), None, &mut y);
+        let err = y.iter().zip(&want).zip(&size).map(|((&u, &v), &s)| (u as f64 - v).abs() / s.max(1.0)).fold(0.0, f64::max);
+        prop_assert!(err < 1e-5, "implicit forward {:?}: {}", g, err);
+    }
+}
+
 /// A case proptest found (CI, 2026-12-06): db sums 1,320 terms of size ≈ 1 that cancel to a
 /// few units; measured against the result, its f32 rounding (1.3e-5) looked like an error.
 #[test]

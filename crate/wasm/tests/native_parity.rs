@@ -110,3 +110,10 @@ fn bad_input_is_an_error_not_a_panic() {
 fn nt_gemm_in_wasm_matches_naive() {
     resnet_engine::gemm::nt::check_against_naive().unwrap();
 }
+
+/// The first stage's forward as it runs in wasm (an implicit im2col: the padded image read in
+/// place through per-row offsets, `conv::conv2d_forward_implicit`) against the reference conv.
+#[wasm_bindgen_test]
+fn implicit_conv_in_wasm_matches_reference() {
+    resnet_engine::layers::conv::check_implicit_against_reference().unwrap();
+}

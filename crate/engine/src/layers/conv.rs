@@ -321,8 +321,87 @@ fn is_pointwise(g: &ConvGeom) -> bool {
     g.k == 1 && g.stride == 1 && g.pad == 0
 }
 
+/// Whether a conv's forward runs as `conv2d_forward_implicit` in the browser: stride 1, a
+/// kernel larger than 1×1, and a padded row at most 10 % wider than the output's (the extra
+/// columns are computed and dropped: 30 for 28 in the ResNet's first stage; not its 14×14 or
+/// 7×7 stages, where they would be 14 % and 29 %).
+pub fn implicit(g: &ConvGeom) -> bool {
+    g.stride == 1 && g.k > 1 && 10 * (g.w + 2 * g.pad) <= 11 * g.w_out
+}
+
+/// The forward of a stride-1 conv as an *implicit* im2col: each image padded once
+/// (`xp[C, H+2p, W+2p]`), and the GEMM reads row `(i, a, b)` of col in place as `xp` shifted
+/// by `(i·(H+2p) + a)·(W+2p) + b`, over the output's rows taken `W+2p` wide (the `2p` extra
+/// columns of each read across the padding and are dropped). No `[C·K·K, P]` copy: for the
+/// first stage that copy was 450 KB an image, the GEMM's operand ≈ 60 KB now.
+pub fn conv2d_forward_implicit(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    use crate::gemm::packed::{pack_a, sgemm_packed_a_rows, NR};
+    assert!(g.stride == 1, "an implicit im2col reads stride-1 rows");
+    let (hp, wp, p) = (g.h + 2 * g.pad, g.w + 2 * g.pad, g.pad);
+    let wide = (g.h_out * wp).next_multiple_of(NR); // the output's rows, `wp` wide, in whole panels
+    let offs: Vec<usize> = (0..g.c_in).flat_map(|i| (0..g.k).flat_map(move |a| (0..g.k).map(move |b| (i * hp + a) * wp + b))).collect();
+    let len = offs.last().map_or(0, |o| o + wide).max(g.c_in * hp * wp);
+    let pa = pack_a(g.c_out, g.ckk(), &Mat { data: w, rs: g.ckk(), cs: 1 });
+    for_each_chunk(y, g.out_len(), |n, yn| {
+        let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
+        with_scratch(len + g.c_out * wide, |buf| {
+            let (xp, out) = buf.split_at_mut(len);
+            xp.fill(0.0);
+            for (ir, src) in xn.chunks_exact(g.w).enumerate() {
+                let (i, r) = (ir / g.h, ir % g.h);
+                xp[(i * hp + r + p) * wp + p..][..g.w].copy_from_slice(src);
+            }
+            sgemm_packed_a_rows(g.c_out, wide, &pa, xp, &offs, out, wide);
+            for (or, dst) in yn.chunks_exact_mut(g.w_out).enumerate() {
+                let (o, r) = (or / g.h_out, or % g.h_out);
+                dst.copy_from_slice(&out[o * wide + r * wp..][..g.w_out]);
+            }
+        });
+        add_bias(g, bias, yn);
+    });
+}
+
+/// `conv2d_forward_implicit` against the reference conv (f64) on shapes that reach its edges
+/// (one channel, 28×28 as the first stage, odd sizes, kernels 1 to 5, paddings 0 to 2, a last
+/// panel past the output, a partial row panel, bias): each output's error against
+/// max(1, Σ|terms|). Run natively by the engine's tests and in Chromium by the wasm tests.
+pub fn check_implicit_against_reference() -> Result<(), String> {
+    let shapes = [(2, 1, 28, 28, 16, 3, 1), (2, 16, 28, 28, 16, 3, 1), (1, 3, 9, 11, 5, 3, 1), (1, 4, 7, 6, 3, 5, 2), (2, 5, 12, 10, 6, 2, 0), (1, 2, 6, 6, 7, 3, 0), (1, 6, 20, 21, 9, 3, 1), (1, 1, 5, 5, 1, 1, 0)];
+    for (n, c, h, w, o, k, p) in shapes {
+        let g = ConvGeom::new(n, c, h, w, o, k, 1, p).ok_or("a shape that does not fit")?;
+        let x: Vec<f32> = (0..g.n * g.in_len()).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+        let wt: Vec<f32> = (0..g.c_out * g.ckk()).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
+        let b: Vec<f32> = (0..g.c_out).map(|i| i as f32 * 0.25 - 1.0).collect();
+        let mut y = vec![7.0f32; g.n * g.out_len()];
+        conv2d_forward_implicit(&g, &x, &wt, Some(&b), &mut y);
+        let f = |v: &[f32], abs: bool| v.iter().map(|&t| if abs { (t as f64).abs() } else { t as f64 }).collect::<Vec<f64>>();
+        let (mut want, mut size) = (vec![0.0; y.len()], vec![0.0; y.len()]);
+        super::conv_reference::conv2d_forward(&g, &f(&x, false), &f(&wt, false), Some(&f(&b, false)), &mut want);
+        super::conv_reference::conv2d_forward(&g, &f(&x, true), &f(&wt, true), Some(&f(&b, true)), &mut size);
+        for (j, ((&got, &want), &size)) in y.iter().zip(&want).zip(&size).enumerate() {
+            if (got as f64 - want).abs() > 1e-5 * size.max(1.0) {
+                return Err(format!("{g:?}: y[{j}] = {got}, want {want}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add_bias(g: &ConvGeom, bias: Option<&[f32]>, yn: &mut [f32]) {
+    if let Some(b) = bias {
+        for (o, row) in yn.chunks_mut(g.p()).enumerate() {
+            row.iter_mut().for_each(|v| *v += b[o]);
+        }
+    }
+}
+
 /// y `[N, O, Ho, Wo]` = conv(x `[N, C, H, W]`, w `[O, C, K, K]`) + bias.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    // (in the browser; natively the gemm crate's packing does what the implicit im2col saves)
+    #[cfg(target_arch = "wasm32")]
+    if implicit(g) {
+        return conv2d_forward_implicit(g, x, w, bias, y);
+    }
     let (ckk, np) = (g.ckk(), g.p());
     let w = Lhs::new(g.c_out, ckk, Mat { data: w, rs: ckk, cs: 1 }); // W `[O, CKK]`, prepared once for all images
     for_each_chunk(y, g.out_len(), |n, yn| {
@@ -336,11 +415,7 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
                 run(col)
             })
         }
-        if let Some(b) = bias {
-            for (o, row) in yn.chunks_mut(np).enumerate() {
-                row.iter_mut().for_each(|v| *v += b[o]);
-            }
-        }
+        add_bias(g, bias, yn);
     });
 }
 
@@ -471,6 +546,11 @@ fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn implicit_im2col_matches_the_reference() {
+        check_implicit_against_reference().unwrap();
+    }
 
     /// im2col and col2im against their definitions, on shapes that take the space-to-depth path
     /// (stride 1 "same", the ResNet's stride-2 convs, odd sizes) and shapes that do not.
