@@ -172,6 +172,19 @@ fn space_to_depth(g: &ConvGeom, x: &[f32], (hp, wp): (usize, usize), planes: &mu
         for r in 0..g.h {
             let src = &x[(i * g.h + r) * g.w..][..g.w];
             let base = (i * s + r % s) * s;
+            if s == 2 && g.w >= 2 {
+                // the even and the odd columns in one pass over pairs (which vectorises as
+                // shuffles; the general loop below reads one value per step)
+                let (even, odd) = planes[(base * hp + r / 2) * wp..].split_at_mut(hp * wp);
+                let (even, odd) = (&mut even[..g.w.div_ceil(2)], &mut odd[..g.w / 2]);
+                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(src.chunks_exact(2)) {
+                    (*e, *o) = (pair[0], pair[1]);
+                }
+                if g.w % 2 == 1 {
+                    even[g.w / 2] = src[g.w - 1];
+                }
+                continue;
+            }
             for pc in 0..s.min(g.w) {
                 let dst = &mut planes[((base + pc) * hp + r / s) * wp..][..(g.w - pc).div_ceil(s)];
                 dst.iter_mut().zip(src[pc..].iter().step_by(s)).for_each(|(d, v)| *d = *v);
@@ -187,6 +200,18 @@ fn depth_to_space_add(g: &ConvGeom, planes: &[f32], (hp, wp): (usize, usize), dx
         for r in 0..g.h {
             let dst = &mut dx[(i * g.h + r) * g.w..][..g.w];
             let base = (i * s + r % s) * s;
+            if s == 2 && g.w >= 2 {
+                // (pairs, as `space_to_depth`)
+                let (even, odd) = planes[(base * hp + r / 2) * wp..].split_at(hp * wp);
+                for ((pair, e), o) in dst.chunks_exact_mut(2).zip(even).zip(odd) {
+                    pair[0] += e;
+                    pair[1] += o;
+                }
+                if g.w % 2 == 1 {
+                    dst[g.w - 1] += even[g.w / 2];
+                }
+                continue;
+            }
             for pc in 0..s.min(g.w) {
                 let src = &planes[((base + pc) * hp + r / s) * wp..][..(g.w - pc).div_ceil(s)];
                 dst[pc..].iter_mut().step_by(s).zip(src).for_each(|(d, v)| *d += v);
