@@ -294,17 +294,17 @@ pub mod packed {
             let pb = &mut *pack.borrow_mut();
             // B: when its rows are contiguous (cs = 1) the kernel reads full 8-column panels in
             // place (row stride b.rs); otherwise, and for a last partial panel, panel j is
-            // packed as b[p, j·NR + q] at [(j·k + p)·NR + q], zero-padded.
+            // packed as b[p, j·NR + q] at [((j − first) · k + p)·NR + q], zero-padded, where
+            // `first` is the first panel packed (only those are: zeroing room for every panel
+            // cost a memset the size of B each call).
             let direct = b.cs == 1;
+            let first = if direct { n / NR } else { 0 };
             pb.clear();
-            pb.resize(np * k * NR, 0.0);
-            for j in 0..np {
+            pb.resize((np - first) * k * NR, 0.0);
+            for j in first..np {
                 let cols = NR.min(n - j * NR);
-                if direct && cols == NR {
-                    continue;
-                }
                 for p in 0..k {
-                    let dst = &mut pb[(j * k + p) * NR..][..cols];
+                    let dst = &mut pb[((j - first) * k + p) * NR..][..cols];
                     let src = p * b.rs + j * NR * b.cs;
                     for (q, d) in dst.iter_mut().enumerate() {
                         *d = b.data[src + q * b.cs];
@@ -314,7 +314,7 @@ pub mod packed {
             let mut acc = [[0.0f32; NR]; MR];
             for j in 0..np {
                 let cols = NR.min(n - j * NR);
-                let (bp, bstride) = if direct && cols == NR { (&b.data[j * NR..], b.rs) } else { (&pb[j * k * NR..(j + 1) * k * NR], NR) };
+                let (bp, bstride) = if j < first { (&b.data[j * NR..], b.rs) } else { (&pb[(j - first) * k * NR..][..k * NR], NR) };
                 for i in 0..mp {
                     let ap = &pa[i * k * MR..(i + 1) * k * MR];
                     if cols == NR && (i + 1) * MR <= m {
