@@ -25,9 +25,8 @@ const once = async (dir) => {
     const r = await page.evaluate(() => window.benchResult);
     await page.close();
     const x = r.results[0];
-    // the profiled step by module kind, forward + backward (ms)
-    const kinds = {};
-    for (const m of x.step_profile?.modules ?? []) kinds[m.kind] = +((kinds[m.kind] ?? 0) + m.forward_ms + m.backward_ms).toFixed(2);
+    // the profiled step by module kind, forward + backward (ms; the engine's sums)
+    const kinds = Object.fromEntries((x.step_profile?.kinds ?? []).map(([k, ms]) => [k, +ms.toFixed(2)]));
     return { train: x.train_images_per_s, infer: x.infer_images_per_s, of_peak: x.train_fraction_of_peak, peak: r.peak, step_ms: x.step_profile?.step_ms, kinds, convs: x.conv_layers.map((c) => [c.layer, +c.forward_ms.toFixed(2), +c.backward_ms.toFixed(2)]) };
   } finally {
     await srv.close();

@@ -36,14 +36,14 @@ for (const [build, isolated] of [['threads', true], ['simd', false]]) {
 }
 await browser.close();
 
-// A step's time by module kind (conv, bn, relu, add, …; forward + backward, ms) in each build,
-// and what the threads gain on each: which kinds of work scale and which do not.
+// A step's time by module kind (conv, bn, relu, add, …; forward + backward, ms; the engine's
+// sums, `step_profile.kinds`) in each build, and what the threads gain on each: which kinds of
+// work scale and which do not.
 function byKind(t, s) {
-  const sum = (p) => p.modules.reduce((acc, m) => ({ ...acc, [m.kind]: (acc[m.kind] ?? 0) + m.forward_ms + m.backward_ms }), {});
-  const [tk, sk] = [sum(t), sum(s)];
+  const [tk, sk] = [Object.fromEntries(t.kinds), Object.fromEntries(s.kinds)];
   const rest = (p, k) => p.step_ms - Object.values(k).reduce((a, v) => a + v, 0);
   const rows = Object.keys(tk).map((k) => [k, tk[k], sk[k]]).concat([['other', rest(t, tk), rest(s, sk)], ['step', t.step_ms, s.step_ms]]);
-  return Object.fromEntries(rows.map(([k, a, b]) => [k, { threads_ms: +a.toFixed(2), simd_ms: +b.toFixed(2), threads_over_simd: +(b / a).toFixed(2) }]));
+  return Object.fromEntries(rows.map(([k, a, b]) => [k, { threads_ms: +a.toFixed(2), simd_ms: +b.toFixed(2), threads_over_simd: a > 0 ? +(b / a).toFixed(2) : null }]));
 }
 
 const at = (r, b) => r.results?.find((x) => x.batch === b);

@@ -55,6 +55,9 @@ for (const [build, arch, mflop] of [['simd', 'resnet8', 56.08], ['threads', 'res
         assert.ok(convs.length >= 7 && convs.reduce((s, m) => s + m.forward_ms + m.backward_ms, 0) > 0, JSON.stringify(convs));
         const laps = p.modules.reduce((s, m) => s + m.forward_ms + m.backward_ms, 0);
         assert.ok(laps > 0 && laps <= p.step_ms * 1.05 + 0.5, `laps ${laps} ms in a step of ${p.step_ms} ms`);
+        // the engine's sums by kind: each kind once, in the order it first appears
+        assert.deepEqual(p.kinds.map(([k]) => k), [...new Set(p.modules.map((m) => m.kind))]);
+        assert.ok(Math.abs(p.kinds.reduce((s, [, ms]) => s + ms, 0) - laps) < 1e-6);
       }
       assert.match(await page.locator('#state').textContent(), /done/);
       await page.close();

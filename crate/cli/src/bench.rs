@@ -2,7 +2,7 @@
 //! and of eval-mode inference, and each conv layer's forward and backward time and GFLOP/s,
 //! on real digits. Medians over `steps` timed repetitions after `warmup` untimed ones.
 
-use resnet_engine::bench::{conv_layers, module_profile, time_ms};
+use resnet_engine::bench::{clock_ms, conv_layers, module_profile, time_ms};
 use resnet_engine::data::Dataset;
 use resnet_engine::model::Mode;
 use resnet_engine::optim::OptimizerConfig;
@@ -51,12 +51,6 @@ pub fn run(config: &Config, batches: &[usize], warmup: usize, steps: usize, as_j
     Ok(())
 }
 
-/// Milliseconds since the first call: a plain function, for `module_profile`.
-fn clock_ms() -> f64 {
-    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    ORIGIN.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
-}
-
 fn print_table(out: &Value) {
     println!("{}, native engine, {} threads, median of {} steps", out["model"].as_str().unwrap_or("?"), out["threads"], out["steps"]);
     for r in out["results"].as_array().unwrap() {
@@ -64,20 +58,13 @@ fn print_table(out: &Value) {
             "\nbatch {}: training {:.0} images/s ({:.1} ms/step), inference {:.0} images/s",
             r["batch"], r["train_images_per_s"].as_f64().unwrap(), r["train_step_ms"].as_f64().unwrap(), r["infer_images_per_s"].as_f64().unwrap()
         );
-        // where a step goes, by module kind (forward + backward)
+        // where a step goes, by module kind (forward + backward; kinds under 0.5 % of the step
+        // are left to "other")
         let profile = &r["step_profile"];
-        let mut kinds: Vec<(String, f64)> = vec![];
-        for m in profile["modules"].as_array().unwrap() {
-            let (kind, ms) = (m["kind"].as_str().unwrap().to_string(), m["forward_ms"].as_f64().unwrap() + m["backward_ms"].as_f64().unwrap());
-            match kinds.iter_mut().find(|k| k.0 == kind) {
-                Some(k) => k.1 += ms,
-                None => kinds.push((kind, ms)),
-            }
-        }
         let step = profile["step_ms"].as_f64().unwrap();
-        let rest = step - kinds.iter().filter(|k| k.1 >= 0.005 * step).map(|k| k.1).sum::<f64>();
-        // (kinds under 0.5 % of the step are left to "other")
-        let parts: Vec<String> = kinds.iter().filter(|k| k.1 >= 0.005 * step).map(|k| format!("{} {:.1}", k.0, k.1)).collect();
+        let kinds: Vec<(&str, f64)> = profile["kinds"].as_array().unwrap().iter().map(|k| (k[0].as_str().unwrap(), k[1].as_f64().unwrap())).filter(|k| k.1 >= 0.005 * step).collect();
+        let rest = step - kinds.iter().map(|k| k.1).sum::<f64>();
+        let parts: Vec<String> = kinds.iter().map(|k| format!("{} {:.1}", k.0, k.1)).collect();
         println!("  a profiled step, {step:.1} ms: {}, other {rest:.1} ms", parts.join(", "));
         println!("  {:<24} {:>16} {:>10} {:>8} {:>10} {:>8}", "conv", "input", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s");
         for l in r["conv_layers"].as_array().unwrap() {

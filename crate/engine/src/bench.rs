@@ -140,56 +140,55 @@ pub struct ModuleTiming {
     pub backward_ms: f64,
 }
 
-/// A training step, module by module (`module_profile`): the step's median time, and each
-/// module's mean; what the modules leave of the step is the update, the finiteness check and the
-/// calls around them.
+/// A training step, module by module (`module_profile`): the step's median time, each
+/// module's mean, and their sums by kind in the order the kinds first appear; what the modules
+/// leave of the step is the update, the finiteness check and the calls around them.
 #[derive(Clone, Debug, Serialize)]
 pub struct StepProfile {
     pub step_ms: f64,
     pub modules: Vec<ModuleTiming>,
+    /// `(kind, forward + backward ms)` over the modules of each kind.
+    pub kinds: Vec<(String, f64)>,
 }
 
-/// A running profile: the clock, and each module's laps `(module index, backward?, ms)`.
-type Laps = (fn() -> f64, Vec<(usize, bool, f64)>);
-static PROFILE: std::sync::Mutex<Option<Laps>> = std::sync::Mutex::new(None);
-/// Whether a profile runs: one atomic load per module when none does (every other pass).
-static PROFILING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// A model's running profile (`ResNet::laps`): the clock, and each module's laps
+/// `(module index, backward?, ms)`.
+pub type Laps = (fn() -> f64, Vec<(usize, bool, f64)>);
 
-/// The clock's time when a profile runs (the model's passes call this as a module starts).
-pub(crate) fn lap_start() -> Option<f64> {
-    if !PROFILING.load(std::sync::atomic::Ordering::Relaxed) {
-        return None;
-    }
-    PROFILE.lock().ok()?.as_ref().map(|(clock, _)| clock())
+/// The clock's time when `laps` is a running profile (the model's passes call this as a
+/// module starts; one branch when none runs).
+pub(crate) fn lap_start(laps: &Option<Laps>) -> Option<f64> {
+    laps.as_ref().map(|(clock, _)| clock())
 }
 
 /// Records module `i`'s forward or backward since `start` (from `lap_start`).
-pub(crate) fn lap_end(i: usize, backward: bool, start: Option<f64>) {
-    if let (Some(t0), Ok(mut p)) = (start, PROFILE.lock()) {
-        if let Some((clock, laps)) = p.as_mut() {
-            laps.push((i, backward, clock() - t0));
-        }
+pub(crate) fn lap_end(laps: &mut Option<Laps>, i: usize, backward: bool, start: Option<f64>) {
+    if let (Some(t0), Some((clock, laps))) = (start, laps.as_mut()) {
+        laps.push((i, backward, clock() - t0));
     }
 }
 
 /// Where a training step's time goes, module by module: `reps` steps (forward, backward and
 /// the update, as `Trainer::step_batch` runs them, after one untimed step) with each module's
 /// forward and backward timed by `now` as the step runs (each pass on the thread that leads it,
-/// so the time includes waiting for the pool's helpers). One profile at a time: the passes of
-/// another model running meanwhile would be counted in.
+/// so the time includes waiting for the pool's helpers). The laps are the model's own, so
+/// other models' passes meanwhile do not count, and it stops recording whatever happens.
 pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labels: &[usize], reps: usize, now: fn() -> f64) -> Result<StepProfile> {
-    trainer.step_batch(x, labels)?;
-    *PROFILE.lock().map_err(|_| crate::Error("the profile's lock is poisoned".into()))? = Some((now, vec![]));
-    PROFILING.store(true, std::sync::atomic::Ordering::Relaxed);
-    let steps: Result<Vec<f64>> = (0..reps.max(1)).map(|_| {
-        let t = now();
-        trainer.step_batch(x, labels).map(|_| now() - t)
-    }).collect();
-    PROFILING.store(false, std::sync::atomic::Ordering::Relaxed);
-    let laps = PROFILE.lock().ok().and_then(|mut p| p.take()).map(|p| p.1).unwrap_or_default();
+    trainer.model.laps = Some((now, vec![]));
+    let steps = (|| -> Result<Vec<f64>> {
+        trainer.step_batch(x, labels)?;
+        if let Some(l) = trainer.model.laps.as_mut() {
+            l.1.clear(); // (the untimed step's)
+        }
+        (0..reps.max(1)).map(|_| {
+            let t = now();
+            trainer.step_batch(x, labels).map(|_| now() - t)
+        }).collect()
+    })();
+    let laps = trainer.model.laps.take().map(|l| l.1).unwrap_or_default();
     let step_ms = median(steps?);
     let graph = &trainer.model.graph;
-    let modules = graph.modules.iter().enumerate().map(|(i, m)| {
+    let modules: Vec<ModuleTiming> = graph.modules.iter().enumerate().map(|(i, m)| {
         // The mean, not the median: a page that is not cross-origin isolated reads a clock
         // coarsened to 0.1 ms, and a mean of such laps is still right on average.
         let mean = |backward: bool| {
@@ -200,7 +199,22 @@ pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labe
         let kind = serde_json::to_value(&m.kind).ok().and_then(|v| v["kind"].as_str().map(String::from)).unwrap_or_default();
         ModuleTiming { module: m.name.clone(), kind, forward_ms: mean(false), backward_ms: mean(true) }
     }).collect();
-    Ok(StepProfile { step_ms, modules })
+    let mut kinds: Vec<(String, f64)> = vec![];
+    for m in &modules {
+        match kinds.iter_mut().find(|k| k.0 == m.kind) {
+            Some(k) => k.1 += m.forward_ms + m.backward_ms,
+            None => kinds.push((m.kind.clone(), m.forward_ms + m.backward_ms)),
+        }
+    }
+    Ok(StepProfile { step_ms, modules, kinds })
+}
+
+/// Milliseconds since the first call (natively; `Instant` does not run in the browser): a
+/// plain function, as `module_profile` takes its clock.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn clock_ms() -> f64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1e3
 }
 
 #[cfg(test)]
@@ -209,21 +223,16 @@ mod tests {
     use crate::train::Trainer;
     use crate::{Config, ResNet};
 
-    fn clock() -> f64 {
-        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        ORIGIN.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1e3
-    }
-
     /// Every module once, in the graph's order and with its kind; the convs' work timed; the
-    /// laps inside the step; the model trained by the profiled steps as by any steps; and no
-    /// lap recorded once the profile is over.
+    /// laps inside the step and summed by kind; the model trained by the profiled steps as by
+    /// any steps; and no lap recorded once the profile is over, also when a step fails.
     #[test]
     fn module_profile_times_every_module_of_a_step() {
         let config = Config::default();
         let (x, labels) = (Tensor::new(&[4, 1, 28, 28], (0..4 * 784).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap(), vec![3, 1, 4, 1]);
         let new = || Trainer::new(ResNet::new(&config, 7).unwrap(), crate::optim::OptimizerConfig::sgd(0.05, 0.9, 0.0), 4, 1).unwrap();
         let (mut profiled, mut plain) = (new(), new());
-        let p = module_profile(&mut profiled, &x, &labels, 3, clock).unwrap();
+        let p = module_profile(&mut profiled, &x, &labels, 3, clock_ms).unwrap();
         let graph = &profiled.model.graph;
         assert_eq!(p.modules.iter().map(|m| m.module.as_str()).collect::<Vec<_>>(), graph.modules.iter().map(|m| m.name.as_str()).collect::<Vec<_>>());
         let kinds: Vec<&str> = p.modules.iter().map(|m| m.kind.as_str()).collect();
@@ -231,13 +240,15 @@ mod tests {
         assert!(p.modules.iter().filter(|m| m.kind == "conv").all(|m| m.forward_ms > 0.0 && m.backward_ms > 0.0), "{p:?}");
         let laps: f64 = p.modules.iter().map(|m| m.forward_ms + m.backward_ms).sum();
         assert!(laps > 0.0 && laps <= p.step_ms * 1.05 + 0.5, "laps {laps} ms in a step of {} ms", p.step_ms);
+        let by_kind: f64 = p.kinds.iter().map(|k| k.1).sum();
+        assert!((by_kind - laps).abs() < 1e-9 && p.kinds[1].0 == "conv", "{:?}", p.kinds);
         for _ in 0..4 {
             plain.step_batch(&x, &labels).unwrap();
         }
         assert_eq!(profiled.model.fc().weight, plain.model.fc().weight, "the profiled steps are the model's steps");
-        assert_eq!(lap_start(), None, "the profile is over");
-        // a call that fails leaves no profile running
-        assert!(module_profile(&mut profiled, &x, &[0], 2, clock).is_err());
-        assert_eq!(lap_start(), None);
+        assert!(profiled.model.laps.is_none(), "the profile is over");
+        // a step that fails (one label for four images) ends the profile too
+        assert!(module_profile(&mut profiled, &x, &[0], 2, clock_ms).is_err());
+        assert!(profiled.model.laps.is_none());
     }
 }

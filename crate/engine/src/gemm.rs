@@ -149,7 +149,8 @@ pub mod nt {
             for i0 in (0..m).step_by(TM) {
                 // An edge tile (past the last row or column) repeats the last one and drops
                 // what it computed there: its dot products stay in simd128 lanes too (conv1's
-                // weight gradient is 16 × 9: one column in four is such an edge).
+                // weight gradient is 16 × 9: its ninth column is such an edge, 4 columns
+                // computed to keep 1, where it was 16 scalar sums of 784 terms).
                 let ar: [&[f32]; TM] = std::array::from_fn(|r| &a[(i0 + r).min(m - 1) * lda..][..k]);
                 let br: [&[f32]; TN] = std::array::from_fn(|q| &bt[(j0 + q).min(n - 1) * ldb..][..k]);
                 let t = tile(k, ar, br);
@@ -378,7 +379,9 @@ pub mod packed {
         assert!(ap.len() >= k * MR && (k == 0 || bp.len() >= row(k - 1) + NR));
         let z = f32x4_splat(0.0);
         let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) = (z, z, z, z, z, z, z, z);
-        // SAFETY: the assert bounds every load (p < k).
+        debug_assert!((1..k).all(|p| row(p - 1) <= row(p)), "gemm: B's rows out of order");
+        // SAFETY: the assert bounds every load: p < k, and row(p) ≤ row(k − 1) because `row`
+        // is increasing (both callers' rows are: p·stride, and offsets they assert sorted).
         unsafe {
             let (a, b) = (ap.as_ptr(), bp.as_ptr());
             for p in 0..k {
@@ -472,31 +475,58 @@ mod tests {
         nt::check_against_naive().unwrap();
     }
 
-    /// The packed GEMM (the wasm path) on odd sizes, transposed operands, overwrite and
-    /// accumulate, against a naive product.
+    /// The packed GEMM (the wasm path; here its scalar kernel, in Chromium the simd128 one)
+    /// against a naive product.
     #[test]
     fn packed_gemm_matches_naive() {
-        for &(m, n, k) in &[(1, 1, 1), (4, 8, 3), (5, 9, 7), (16, 784, 144), (13, 49, 576), (3, 2, 0)] {
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
-            for (transpose_b, accumulate) in [(false, false), (true, true), (false, true)] {
-                let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
-                let bm = if transpose_b { Mat { data: &bt, rs: 1, cs: k } } else { Mat { data: &b, rs: n, cs: 1 } };
-                let ldc = n + 3;
-                let mut c = vec![0.5f32; m * ldc];
-                packed::sgemm(m, n, k, Mat { data: &a, rs: k, cs: 1 }, bm, &mut c, ldc, accumulate);
-                for i in 0..m {
-                    for j in 0..ldc {
-                        let want = if j >= n {
-                            0.5
-                        } else {
-                            (if accumulate { 0.5 } else { 0.0 }) + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>()
-                        };
-                        let got = c[i * ldc + j];
-                        assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{m}×{n}×{k} c[{i},{j}] = {got}, want {want}");
+        check_packed_against_naive().unwrap();
+    }
+}
+
+/// The packed GEMM on odd sizes, B in place (its last panel partial or not) and transposed,
+/// overwrite and accumulate into a wider c, whole tiles and edge tiles; and with B's rows at
+/// offsets (`sgemm_packed_a_rows`): the check the engine's tests run natively and the wasm
+/// tests in Chromium.
+pub fn check_packed_against_naive() -> Result<(), String> {
+    let close = |got: f32, want: f32| (got - want).abs() <= 1e-4 * (1.0 + want.abs());
+    for &(m, n, k) in &[(1, 1, 1), (4, 8, 3), (5, 9, 7), (16, 784, 144), (13, 49, 576), (3, 2, 0)] {
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
+        let want = |i: usize, j: usize| (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>();
+        for (transpose_b, accumulate) in [(false, false), (true, true), (false, true)] {
+            let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+            let bm = if transpose_b { Mat { data: &bt, rs: 1, cs: k } } else { Mat { data: &b, rs: n, cs: 1 } };
+            let ldc = n + 3;
+            let mut c = vec![0.5f32; m * ldc];
+            packed::sgemm(m, n, k, Mat { data: &a, rs: k, cs: 1 }, bm, &mut c, ldc, accumulate);
+            for i in 0..m {
+                for j in 0..ldc {
+                    // (beyond the n columns: untouched)
+                    let w = if j >= n { 0.5 } else { (if accumulate { 0.5 } else { 0.0 }) + want(i, j) };
+                    if !close(c[i * ldc + j], w) {
+                        return Err(format!("{m}×{n}×{k} (transposed B {transpose_b}, accumulate {accumulate}) c[{i},{j}] = {}, want {w}", c[i * ldc + j]));
                     }
                 }
             }
         }
+        // B's rows at offsets: row p of B at p·(n8 + 3) + p mod 3 in a longer buffer, 9s
+        // between them (which the kernel reads past the n columns, and c drops)
+        let n8 = n.next_multiple_of(packed::NR);
+        let offs: Vec<usize> = (0..k).map(|p| p * (n8 + 3) + p % 3).collect();
+        let mut wide = vec![9.0f32; offs.last().map_or(0, |o| o + n8)];
+        for (p, &o) in offs.iter().enumerate() {
+            wide[o..o + n].copy_from_slice(&b[p * n..][..n]);
+        }
+        let ldc = n8 + 1;
+        let mut c = vec![0.5f32; m * ldc];
+        packed::sgemm_packed_a_rows(m, n8, &packed::pack_a(m, k, &Mat { data: &a, rs: k, cs: 1 }), &wide, &offs, &mut c, ldc);
+        for i in 0..m {
+            for j in 0..n {
+                if !close(c[i * ldc + j], want(i, j)) {
+                    return Err(format!("{m}×{n}×{k}, rows at offsets: c[{i},{j}] = {}, want {}", c[i * ldc + j], want(i, j)));
+                }
+            }
+        }
     }
+    Ok(())
 }

@@ -132,6 +132,8 @@ pub struct ResNet<T> {
     /// For the numerical check (`formula::numerical_check`): after module `.0` computes its
     /// output, `.2` is added to its value at flat index `.1` (so C(z ± ε) can be measured).
     pub nudge: Option<(String, usize, T)>,
+    /// While `bench::module_profile` runs: the clock and each module's times.
+    pub laps: Option<crate::bench::Laps>,
 }
 
 impl<T: Scalar> ResNet<T> {
@@ -159,7 +161,7 @@ impl<T: Scalar> ResNet<T> {
                 _ => Layer::Plain,
             })
             .collect();
-        Ok(ResNet { config: config.clone(), graph, layers, tape: Tape::new(), mode: Mode::Eval, labels: vec![], nudge: None })
+        Ok(ResNet { config: config.clone(), graph, layers, tape: Tape::new(), mode: Mode::Eval, labels: vec![], nudge: None, laps: None })
     }
 
     /// Every parameter and buffer, in module order, with PyTorch `state_dict` names
@@ -218,7 +220,7 @@ impl<T: Scalar> ResNet<T> {
 
     /// A copy without the tape.
     pub fn clone_weights(&self) -> Self {
-        ResNet { config: self.config.clone(), graph: self.graph.clone(), layers: self.layers.clone(), tape: Tape::new(), mode: self.mode, labels: vec![], nudge: None }
+        ResNet { config: self.config.clone(), graph: self.graph.clone(), layers: self.layers.clone(), tape: Tape::new(), mode: self.mode, labels: vec![], nudge: None, laps: None }
     }
 
     pub fn batchnorms(&self) -> Vec<&BatchNorm<T>> {
@@ -297,8 +299,8 @@ impl<T: Scalar> ResNet<T> {
         self.mode = mode;
         let tape = &mut self.tape;
         tape.clear();
-        for (i, (m, layer)) in self.graph.modules.iter().zip(self.layers.iter_mut()).enumerate() {
-            let lap = crate::bench::lap_start();
+        for (at, (m, layer)) in self.graph.modules.iter().zip(self.layers.iter_mut()).enumerate() {
+            let lap = crate::bench::lap_start(&self.laps);
             let inp = m.inputs.first().map(|i| act(i)).unwrap_or_default();
             let out = act(&m.name);
             match (&m.kind, layer) {
@@ -343,7 +345,7 @@ impl<T: Scalar> ResNet<T> {
                     None => bail!("{name} has no value at flat index {at} to nudge"),
                 }
             }
-            crate::bench::lap_end(i, false, lap);
+            crate::bench::lap_end(&mut self.laps, at, false, lap);
         }
         let running: Vec<_> = self.batchnorms().into_iter().map(|b| (b.name.clone(), b.running_mean.clone(), b.running_var.clone())).collect();
         for (name, mean, var) in running {
@@ -385,8 +387,8 @@ impl<T: Scalar> ResNet<T> {
             }
         };
         let mut loss_value = f64::NAN;
-        for (i, (m, layer)) in self.graph.modules.iter().zip(self.layers.iter()).enumerate().rev() {
-            let lap = crate::bench::lap_start();
+        for (at, (m, layer)) in self.graph.modules.iter().zip(self.layers.iter()).enumerate().rev() {
+            let lap = crate::bench::lap_start(&self.laps);
             let inp = m.inputs.first().cloned().unwrap_or_default();
             match (&m.kind, layer) {
                 (Kind::Input, _) => {}
@@ -452,7 +454,7 @@ impl<T: Scalar> ResNet<T> {
                 }
                 (k, _) => bail!("{}: the model holds no parameters for a {k:?} module", m.name),
             }
-            crate::bench::lap_end(i, true, lap);
+            crate::bench::lap_end(&mut self.laps, at, true, lap);
         }
         for (b, [main, side]) in graph.blocks.iter().zip(parts) {
             if b.shortcut != crate::Shortcut::None {

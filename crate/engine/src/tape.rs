@@ -19,19 +19,24 @@ pub struct Tape<T> {
     index: HashMap<String, usize>,
     /// Tensors of the previous pass, kept so the next pass can reuse their memory.
     spare: HashMap<String, Tensor<T>>,
-    /// Memory for values that are not kept (`scratch`), by length: one buffer per size.
+    /// Memory for values that are not kept (`scratch`), by length: one buffer per size, kept
+    /// while the passes use that size (`used`: the sizes taken since the last `clear`).
     scratch: HashMap<usize, Vec<T>>,
+    used: std::collections::HashSet<usize>,
 }
 
 impl<T: Copy + Default> Tape<T> {
     pub fn new() -> Self {
-        Tape { entries: Vec::new(), index: HashMap::new(), spare: HashMap::new(), scratch: HashMap::new() }
+        Tape { entries: Vec::new(), index: HashMap::new(), spare: HashMap::new(), scratch: HashMap::new(), used: Default::default() }
     }
 
-    /// Empties the tape (its memory is kept for the next pass).
+    /// Empties the tape (its memory is kept for the next pass; scratch memory of a size the
+    /// last passes did not use is let go, so a new batch size does not keep the old one's).
     pub fn clear(&mut self) {
         self.index.clear();
         self.spare.extend(self.entries.drain(..));
+        let used = std::mem::take(&mut self.used);
+        self.scratch.retain(|len, _| used.contains(len));
     }
 
     /// Removes every entry whose name starts with `prefix` (memory kept, as `clear`).
@@ -58,6 +63,7 @@ impl<T: Copy + Default> Tape<T> {
     /// there): memory given back by `recycle` when it fits. Contents unspecified, as `buffer`.
     pub fn scratch(&mut self, shape: &[usize]) -> Tensor<T> {
         let len = shape.iter().product::<usize>();
+        self.used.insert(len);
         let data = self.scratch.remove(&len).unwrap_or_else(|| vec![T::default(); len]);
         Tensor { shape: shape.to_vec(), data }
     }

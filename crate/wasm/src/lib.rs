@@ -57,11 +57,13 @@ extern "C" {
     fn performance_now() -> f64;
 }
 
-/// `performance.now()` of the page or worker, in ms.
-fn clock() -> Result<impl Fn() -> f64, JsError> {
+/// `performance.now()` of the page or worker, in ms, once it is known to be there.
+fn clock() -> Result<fn() -> f64, JsError> {
     let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).map_err(|_| err("no performance clock"))?;
-    let now: js_sys::Function = js_sys::Reflect::get(&perf, &JsValue::from_str("now")).map_err(|_| err("no performance.now"))?.into();
-    Ok(move || now.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0))
+    if perf.is_undefined() {
+        return Err(err("no performance clock"));
+    }
+    Ok(performance_now)
 }
 
 /// This machine's wasm peak in GFLOP/s (`resnet_engine::bench::peak_gflops`: a register-resident
@@ -691,15 +693,14 @@ impl Engine {
     /// Where a training step's time goes, module by module (`resnet_engine::bench::
     /// module_profile`): `reps` steps at batch `n` of the dataset on a copy of the model and its
     /// optimizer settings (the model itself does not move); `{step_ms, modules: [{module, kind,
-    /// forward_ms, backward_ms}]}`.
+    /// forward_ms, backward_ms}], kinds: [[kind, ms]]}`.
     #[wasm_bindgen(js_name = profileStep)]
     pub fn profile_step(&mut self, n: usize, reps: usize) -> Result<JsValue, JsError> {
         let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
-        let n = n.clamp(1, 256).min(data.n_train);
-        self.check_batch(n)?;
-        let (x, labels) = data.batch(&(0..n).collect::<Vec<_>>());
-        let mut trainer = Trainer::new(self.trainer.model.clone_weights(), self.trainer.opt.config.clone(), n, 0).map_err(err)?;
-        to_js(&resnet_engine::bench::module_profile(&mut trainer, &x, &labels, reps.clamp(1, 100), performance_now).map_err(err)?)
+        self.check_batch(n.clamp(1, 256))?;
+        let (x, labels) = data.batch(&(0..n.clamp(1, 256).min(data.len())).collect::<Vec<_>>());
+        let mut trainer = Trainer::new(self.trainer.model.clone_weights(), self.trainer.opt.config.clone(), labels.len(), 0).map_err(err)?;
+        to_js(&resnet_engine::bench::module_profile(&mut trainer, &x, &labels, reps.clamp(1, 100), clock()?).map_err(err)?)
     }
 
     /// Everything a view of one layer needs, in one call. `request`: `{heldOut: k}` (the k-th

@@ -117,3 +117,10 @@ fn nt_gemm_in_wasm_matches_naive() {
 fn implicit_conv_in_wasm_matches_reference() {
     resnet_engine::layers::conv::check_implicit_against_reference().unwrap();
 }
+
+/// The packed GEMM as it runs in wasm (the simd128 4×8 kernel: whole tiles stored straight into
+/// c, edge tiles, accumulate, B in place, packed or at row offsets) against a naive product.
+#[wasm_bindgen_test]
+fn packed_gemm_in_wasm_matches_naive() {
+    resnet_engine::gemm::check_packed_against_naive().unwrap();
+}

@@ -346,7 +346,8 @@ fn is_pointwise(g: &ConvGeom) -> bool {
     g.k == 1 && g.stride == 1 && g.pad == 0
 }
 
-/// Whether a conv's forward runs as `conv2d_forward_implicit` in the browser: stride 1, a
+/// Whether a conv's forward (and so a stride-1 conv's input gradient, which runs as a forward
+/// conv of δ) runs as `conv2d_forward_implicit` in the browser: stride 1, a
 /// kernel larger than 1×1, and a padded row at most 10 % wider than the output's (the extra
 /// columns are computed and dropped: 30 for 28 in the ResNet's first stage; not its 14×14 or
 /// 7×7 stages, where they would be 14 % and 29 %).
