@@ -23,7 +23,10 @@ test('threaded build: short training steps beside a busy worker and a busy main 
     });
     const result = await page.evaluate(async () => {
       const { EngineClient, MNIST } = await import('/js/engine-client.js');
-      const e = await EngineClient.start({ build: 'threads', ...MNIST, hangMs: 3_600_000 });
+      // (a gentle learning rate: the subject is the pool, and at batches of 2 the default
+      // 0.05 with momentum can make the run's loss grow until the engine stops it, rightly)
+      const optimizer = { kind: 'sgd', momentum: 0.9, lr: 0.01, weight_decay: 0 };
+      const e = await EngineClient.start({ build: 'threads', ...MNIST, optimizer, hangMs: 3_600_000 });
       const busy = new Worker(URL.createObjectURL(new Blob(['for (;;) { Math.sqrt(Math.random()); }'], { type: 'text/javascript' })));
       // The main thread blocks for 30 ms every 50 ms.
       const blocker = setInterval(() => { const t = performance.now(); while (performance.now() - t < 30); }, 50);

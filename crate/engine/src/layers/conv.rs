@@ -573,6 +573,17 @@ fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32
 mod tests {
     use super::*;
 
+    /// Which convs take the implicit im2col in the browser: the first stage's 3×3 convs and
+    /// `conv1` (28 wide, 30 computed); not the 14×14 and 7×7 stages (16 for 14, 9 for 7),
+    /// strided convs or 1×1 kernels.
+    #[test]
+    fn the_first_stage_takes_the_implicit_im2col() {
+        let g = |c, h, k, s, p| ConvGeom::new(2, c, h, h, 16, k, s, p).unwrap();
+        assert!(implicit(&g(16, 28, 3, 1, 1)) && implicit(&g(1, 28, 3, 1, 1)));
+        assert!(!implicit(&g(32, 14, 3, 1, 1)) && !implicit(&g(64, 7, 3, 1, 1)));
+        assert!(!implicit(&g(16, 28, 3, 2, 1)) && !implicit(&g(16, 28, 1, 1, 0)));
+    }
+
     #[test]
     fn implicit_im2col_matches_the_reference() {
         check_implicit_against_reference().unwrap();
