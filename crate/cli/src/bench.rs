@@ -26,12 +26,11 @@ pub fn run(config: &Config, batches: &[usize], warmup: usize, steps: usize, as_j
         let train_ms = time_ms(steps, &now, || {
             t.step(&data).expect("training step");
         });
-        let (x, _) = data.batch(&(0..b).collect::<Vec<_>>());
+        let (x, labels) = data.batch(&(0..b).collect::<Vec<_>>());
         let infer_ms = time_ms(steps, &now, || {
             t.model.forward(&x, Mode::Eval).expect("forward");
         });
         let layers = conv_layers(&mut t.model, &x, steps, &now)?;
-        let labels: Vec<usize> = (0..b).map(|i| data.labels[i] as usize).collect();
         let profile = module_profile(&mut t, &x, &labels, steps, clock_ms)?;
         results.push(json!({
             "batch": b,
