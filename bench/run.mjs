@@ -36,7 +36,7 @@ for (const [build, isolated] of [['threads', true], ['simd', false]]) {
 }
 await browser.close();
 
-// A step's time by module kind (conv, bn, relu, add, …; forward + backward, ms; the engine's
+// A step's (or an inference pass's) time by module kind (conv, bn, relu, add, …; forward + backward, ms; the engine's
 // sums, `step_profile.kinds`) in each build, and what the threads gain on each: which kinds of
 // work scale and which do not.
 function byKind(t, s) {
@@ -57,6 +57,7 @@ for (const b of batches.split(',').map(Number)) {
       simd_fraction_of_one_thread_peak: s.train_fraction_of_peak,
       native_over_threads_train: n.train_images_per_s / t.train_images_per_s,
       step_by_kind: byKind(t.step_profile, s.step_profile),
+      infer_by_kind: byKind(t.infer_profile, s.infer_profile),
     };
   }
 }

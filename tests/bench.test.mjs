@@ -58,6 +58,12 @@ for (const [build, arch, mflop] of [['simd', 'resnet8', 56.08], ['threads', 'res
         // the engine's sums by kind: each kind once, in the order it first appears
         assert.deepEqual(p.kinds.map(([k]) => k), [...new Set(p.modules.map((m) => m.kind))]);
         assert.ok(Math.abs(p.kinds.reduce((s, [, ms]) => s + ms, 0) - laps) < 1e-6);
+        // and an inference pass: every module's forward, no backward
+        const q = x.infer_profile;
+        assert.deepEqual(q.modules.map((m) => m.module), graph.modules.map((m) => m.name));
+        assert.ok(q.modules.every((m) => m.backward_ms === 0), JSON.stringify(q.modules));
+        const fwd = q.modules.reduce((s, m) => s + m.forward_ms, 0);
+        assert.ok(fwd > 0 && fwd <= q.step_ms * 1.05 + 0.5, `laps ${fwd} ms in a pass of ${q.step_ms} ms`);
       }
       assert.match(await page.locator('#state').textContent(), /done/);
       await page.close();

@@ -4,7 +4,7 @@
 // machine's wasm peak in the same run (a register-resident multiply-add loop on every pool
 // thread: `benchPeak`), so each training step is also a fraction of what the machine can do
 // (its FLOP from the module graph: 56 MFLOP an image for ResNet-8); and where a step's time goes,
-// module by module (`profileStep`).
+// module by module, and where inference's goes (`profileStep`).
 //   bench.html?build=threads|simd&batches=32,64&steps=20&arch=resnet20&threads=2&spins=262144
 import { EngineClient, MNIST } from './engine-client.js';
 
@@ -49,7 +49,8 @@ async function run() {
     await timeCalls(warmup, () => engine.forwardDigits(idx.slice(), 'eval'));
     const infer = await timeCalls(steps, () => engine.forwardDigits(idx.slice(), 'eval'));
     const convs = await engine.profileConvs(b, Math.max(3, Math.floor(steps / 2)));
-    const profile = await engine.profileStep(b, Math.max(3, Math.floor(steps / 2)));
+    const profile = await engine.profileStep(b, Math.max(3, Math.floor(steps / 2)), 'step');
+    const inferProfile = await engine.profileStep(b, Math.max(3, Math.floor(steps / 2)), 'inference');
     results.push({
       batch: b,
       train_images_per_s: b / median(train) * 1000,
@@ -59,6 +60,7 @@ async function run() {
       train_fraction_of_peak: flops * b / median(train) / 1e6 / peak.gflops,
       conv_layers: convs,
       step_profile: profile,
+      infer_profile: inferProfile,
     });
   }
   const peakAfter = await engine.static('benchPeak', 1 << 22, 5);

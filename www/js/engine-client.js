@@ -173,8 +173,9 @@ export class EngineClient {
   forwardDigits(indices, mode) { return this.call('forwardDigits', indices, mode); }
   /** Each conv timed on its own at batch `n`, `reps` times. */
   profileConvs(n, reps) { return this.call('profileConvs', n, reps); }
-  /** A training step at batch `n`, module by module, over `reps` steps. */
-  profileStep(n, reps) { return this.call('profileStep', n, reps); }
+  /** A training step (`pass` 'step') or an eval-mode inference pass ('inference') at batch
+   * `n`, module by module, over `reps` passes. */
+  profileStep(n, reps, pass = 'step') { return this.call('profileStep', n, reps, pass); }
   tensorShape(name) { return this.call('tensorShape', name); }
   /** A parameter or buffer by its PyTorch name (`layer1.0.conv1.weight`). */
   parameter(name) { return this.call('parameter', name); }

@@ -2,7 +2,7 @@
 //! and of eval-mode inference, and each conv layer's forward and backward time and GFLOP/s,
 //! on real digits. Medians over `steps` timed repetitions after `warmup` untimed ones.
 
-use resnet_engine::bench::{clock_ms, conv_layers, module_profile, time_ms};
+use resnet_engine::bench::{clock_ms, conv_layers, module_profile, time_ms, Pass};
 use resnet_engine::data::Dataset;
 use resnet_engine::model::Mode;
 use resnet_engine::optim::OptimizerConfig;
@@ -31,7 +31,8 @@ pub fn run(config: &Config, batches: &[usize], warmup: usize, steps: usize, as_j
             t.model.forward(&x, Mode::Eval).expect("forward");
         });
         let layers = conv_layers(&mut t.model, &x, steps, &now)?;
-        let profile = module_profile(&mut t, &x, &labels, steps, clock_ms)?;
+        let profile = module_profile(&mut t, &x, &labels, steps, clock_ms, Pass::Step)?;
+        let infer_profile = module_profile(&mut t, &x, &labels, steps, clock_ms, Pass::Inference)?;
         results.push(json!({
             "batch": b,
             "train_images_per_s": b as f64 / train_ms * 1e3,
@@ -39,6 +40,7 @@ pub fn run(config: &Config, batches: &[usize], warmup: usize, steps: usize, as_j
             "train_step_ms": train_ms,
             "conv_layers": layers,
             "step_profile": profile,
+            "infer_profile": infer_profile,
         }));
     }
     let out = json!({ "engine": "native", "arch": config.arch_id(), "model": config.label(), "threads": threads, "steps": steps, "results": results });
@@ -57,14 +59,16 @@ fn print_table(out: &Value) {
             "\nbatch {}: training {:.0} images/s ({:.1} ms/step), inference {:.0} images/s",
             r["batch"], r["train_images_per_s"].as_f64().unwrap(), r["train_step_ms"].as_f64().unwrap(), r["infer_images_per_s"].as_f64().unwrap()
         );
-        // where a step goes, by module kind (forward + backward; kinds under 0.5 % of the step
-        // are left to "other")
-        let profile = &r["step_profile"];
-        let step = profile["step_ms"].as_f64().unwrap();
-        let kinds: Vec<(&str, f64)> = profile["kinds"].as_array().unwrap().iter().map(|k| (k[0].as_str().unwrap(), k[1].as_f64().unwrap())).filter(|k| k.1 >= 0.005 * step).collect();
-        let rest = step - kinds.iter().map(|k| k.1).sum::<f64>();
-        let parts: Vec<String> = kinds.iter().map(|k| format!("{} {:.1}", k.0, k.1)).collect();
-        println!("  a profiled step, {step:.1} ms: {}, other {rest:.1} ms", parts.join(", "));
+        // where a step and an inference pass go, by module kind (forward + backward; kinds
+        // under 0.5 % of the pass are left to "other")
+        for (key, what) in [("step_profile", "a profiled step"), ("infer_profile", "a profiled inference pass")] {
+            let profile = &r[key];
+            let step = profile["step_ms"].as_f64().unwrap();
+            let kinds: Vec<(&str, f64)> = profile["kinds"].as_array().unwrap().iter().map(|k| (k[0].as_str().unwrap(), k[1].as_f64().unwrap())).filter(|k| k.1 >= 0.005 * step).collect();
+            let rest = step - kinds.iter().map(|k| k.1).sum::<f64>();
+            let parts: Vec<String> = kinds.iter().map(|k| format!("{} {:.1}", k.0, k.1)).collect();
+            println!("  {what}, {step:.1} ms: {}, other {rest:.1} ms", parts.join(", "));
+        }
         println!("  {:<24} {:>16} {:>10} {:>8} {:>10} {:>8}", "conv", "input", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s");
         for l in r["conv_layers"].as_array().unwrap() {
             println!(

@@ -140,9 +140,10 @@ pub struct ModuleTiming {
     pub backward_ms: f64,
 }
 
-/// A training step, module by module (`module_profile`): the step's median time, each
-/// module's mean, and their sums by kind in the order the kinds first appear; what the modules
-/// leave of the step is the update, the finiteness check and the calls around them.
+/// A training step or an inference pass, module by module (`module_profile`): the pass's
+/// median time, each module's mean, and their sums by kind in the order the kinds first
+/// appear; what the modules leave of a step is the update, the finiteness check and the calls
+/// around them.
 #[derive(Clone, Debug, Serialize)]
 pub struct StepProfile {
     pub step_ms: f64,
@@ -168,21 +169,35 @@ pub(crate) fn lap_end(laps: &mut Option<Laps>, i: usize, backward: bool, start: 
     }
 }
 
-/// Where a training step's time goes, module by module: `reps` steps (forward, backward and
-/// the update, as `Trainer::step_batch` runs them, after one untimed step) with each module's
-/// forward and backward timed by `now` as the step runs (each pass on the thread that leads it,
-/// so the time includes waiting for the pool's helpers). The laps are the model's own, so
-/// other models' passes meanwhile do not count, and it stops recording whatever happens.
-pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labels: &[usize], reps: usize, now: fn() -> f64) -> Result<StepProfile> {
+/// What `module_profile` times: a training step (forward, backward and the update, as
+/// `Trainer::step_batch` runs them), or inference (an eval-mode forward, as `forward` runs it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    Step,
+    Inference,
+}
+
+/// Where a pass's time goes, module by module: `reps` passes (after one untimed pass) with
+/// each module's forward and backward timed by `now` as the pass runs (each on the thread that
+/// leads it, so the time includes waiting for the pool's helpers). The laps are the model's
+/// own, so other models' passes meanwhile do not count, and it stops recording whatever
+/// happens. (`labels` serve the training step only.)
+pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labels: &[usize], reps: usize, now: fn() -> f64, pass: Pass) -> Result<StepProfile> {
     trainer.model.laps = Some((now, vec![]));
+    let once = |trainer: &mut crate::train::Trainer| -> Result<()> {
+        match pass {
+            Pass::Step => trainer.step_batch(x, labels).map(|_| ()),
+            Pass::Inference => trainer.model.forward(x, Mode::Eval).map(|_| ()),
+        }
+    };
     let steps = (|| -> Result<Vec<f64>> {
-        trainer.step_batch(x, labels)?;
+        once(trainer)?;
         if let Some(l) = trainer.model.laps.as_mut() {
-            l.1.clear(); // (the untimed step's)
+            l.1.clear(); // (the untimed pass's)
         }
         (0..reps.max(1)).map(|_| {
             let t = now();
-            trainer.step_batch(x, labels).map(|_| now() - t)
+            once(trainer).map(|_| now() - t)
         }).collect()
     })();
     let laps = trainer.model.laps.take().map(|l| l.1).unwrap_or_default();
@@ -232,7 +247,7 @@ mod tests {
         let (x, labels) = (Tensor::new(&[4, 1, 28, 28], (0..4 * 784).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap(), vec![3, 1, 4, 1]);
         let new = || Trainer::new(ResNet::new(&config, 7).unwrap(), crate::optim::OptimizerConfig::sgd(0.05, 0.9, 0.0), 4, 1).unwrap();
         let (mut profiled, mut plain) = (new(), new());
-        let p = module_profile(&mut profiled, &x, &labels, 3, clock_ms).unwrap();
+        let p = module_profile(&mut profiled, &x, &labels, 3, clock_ms, Pass::Step).unwrap();
         let graph = &profiled.model.graph;
         assert_eq!(p.modules.iter().map(|m| m.module.as_str()).collect::<Vec<_>>(), graph.modules.iter().map(|m| m.name.as_str()).collect::<Vec<_>>());
         let kinds: Vec<&str> = p.modules.iter().map(|m| m.kind.as_str()).collect();
@@ -247,8 +262,13 @@ mod tests {
         }
         assert_eq!(profiled.model.fc().weight, plain.model.fc().weight, "the profiled steps are the model's steps");
         assert!(profiled.model.laps.is_none(), "the profile is over");
+        // inference: every module's forward, no backward, the weights untouched
+        let weights = profiled.model.fc().weight.clone();
+        let p = module_profile(&mut profiled, &x, &labels, 2, clock_ms, Pass::Inference).unwrap();
+        assert!(p.modules.iter().filter(|m| m.kind == "conv").all(|m| m.forward_ms > 0.0) && p.modules.iter().all(|m| m.backward_ms == 0.0), "{p:?}");
+        assert_eq!(profiled.model.fc().weight, weights, "inference does not train");
         // a step that fails (one label for four images) ends the profile too
-        assert!(module_profile(&mut profiled, &x, &[0], 2, clock_ms).is_err());
+        assert!(module_profile(&mut profiled, &x, &[0], 2, clock_ms, Pass::Step).is_err());
         assert!(profiled.model.laps.is_none());
     }
 }

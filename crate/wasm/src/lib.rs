@@ -690,17 +690,24 @@ impl Engine {
         to_js(&resnet_engine::bench::conv_layers(&mut model, &x, reps.clamp(1, 100), &now).map_err(err)?)
     }
 
-    /// Where a training step's time goes, module by module (`resnet_engine::bench::
-    /// module_profile`): `reps` steps at batch `n` of the dataset on a copy of the model and its
-    /// optimizer settings (the model itself does not move); `{step_ms, modules: [{module, kind,
+    /// Where a training step's (`pass` = `"step"`) or an eval-mode inference pass's
+    /// (`"inference"`) time goes, module by module (`resnet_engine::bench::module_profile`):
+    /// `reps` passes at batch `n` of the dataset on a copy of the model and its optimizer
+    /// settings (the model itself does not move); `{step_ms, modules: [{module, kind,
     /// forward_ms, backward_ms}], kinds: [[kind, ms]]}`.
     #[wasm_bindgen(js_name = profileStep)]
-    pub fn profile_step(&mut self, n: usize, reps: usize) -> Result<JsValue, JsError> {
+    pub fn profile_step(&mut self, n: usize, reps: usize, pass: &str) -> Result<JsValue, JsError> {
+        use resnet_engine::bench::Pass;
+        let pass = match pass {
+            "step" => Pass::Step,
+            "inference" => Pass::Inference,
+            other => return Err(err(format!("profileStep: pass must be \"step\" or \"inference\", got \"{other}\""))),
+        };
         let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         self.check_batch(n.clamp(1, 256))?;
         let (x, labels) = data.batch(&(0..n.clamp(1, 256).min(data.len())).collect::<Vec<_>>());
         let mut trainer = Trainer::new(self.trainer.model.clone_weights(), self.trainer.opt.config.clone(), labels.len(), 0).map_err(err)?;
-        to_js(&resnet_engine::bench::module_profile(&mut trainer, &x, &labels, reps.clamp(1, 100), clock()?).map_err(err)?)
+        to_js(&resnet_engine::bench::module_profile(&mut trainer, &x, &labels, reps.clamp(1, 100), clock()?, pass).map_err(err)?)
     }
 
     /// Everything a view of one layer needs, in one call. `request`: `{heldOut: k}` (the k-th
