@@ -141,9 +141,10 @@ pub struct ModuleTiming {
 }
 
 /// A training step or an inference pass, module by module (`module_profile`): the pass's
-/// median time, each module's mean, and their sums by kind in the order the kinds first
-/// appear; what the modules leave of a step is the update, the finiteness check and the calls
-/// around them.
+/// mean time, each module's mean (means both, so that what the modules leave of the pass
+/// cannot come out negative, as a median less a mean can), and their sums by kind in the order
+/// the kinds first appear; what the modules leave of a step is the update, the finiteness
+/// check and the calls around them.
 #[derive(Clone, Debug, Serialize)]
 pub struct StepProfile {
     pub step_ms: f64,
@@ -201,7 +202,8 @@ pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labe
         }).collect()
     })();
     let laps = trainer.model.laps.take().map(|l| l.1).unwrap_or_default();
-    let step_ms = median(steps?);
+    let steps = steps?;
+    let step_ms = steps.iter().sum::<f64>() / steps.len() as f64;
     let graph = &trainer.model.graph;
     let modules: Vec<ModuleTiming> = graph.modules.iter().enumerate().map(|(i, m)| {
         // The mean, not the median: a page that is not cross-origin isolated reads a clock

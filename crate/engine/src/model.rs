@@ -299,6 +299,8 @@ impl<T: Scalar> ResNet<T> {
         self.mode = mode;
         let tape = &mut self.tape;
         tape.clear();
+        let nudged = self.nudge.as_ref().map(|n| n.0.as_str());
+        let mut with_bn = None; // a ReLU that ran in its BN's pass
         for (at, (m, layer)) in self.graph.modules.iter().zip(self.layers.iter_mut()).enumerate() {
             let lap = crate::bench::lap_start(&self.laps);
             let inp = m.inputs.first().map(|i| act(i)).unwrap_or_default();
@@ -306,7 +308,12 @@ impl<T: Scalar> ResNet<T> {
             match (&m.kind, layer) {
                 (Kind::Input, _) => tape.set(out, x.clone()),
                 (Kind::Conv { .. }, Layer::Conv(c)) => conv_forward(tape, c, &inp)?,
-                (Kind::BatchNorm { .. }, Layer::Bn(b)) => bn_forward(tape, b, &inp, mode)?,
+                (Kind::BatchNorm { .. }, Layer::Bn(b)) => {
+                    let relu = fused_relu(&self.graph, at, nudged);
+                    bn_forward(tape, b, &inp, mode, relu.map(|r| act(&r.name)).as_deref())?;
+                    with_bn = relu.map(|_| at + 1);
+                }
+                (Kind::Relu, _) if with_bn == Some(at) => {}
                 (Kind::Relu, _) => relu_forward(tape, &inp, &out)?,
                 (Kind::Add, _) => add_forward(tape, m, &inp, &act(&m.inputs[1]))?,
                 (&Kind::Shortcut { c_out, stride, pad_lo, .. }, _) => {
@@ -379,6 +386,9 @@ impl<T: Scalar> ResNet<T> {
         tape.remove_prefix("grad.");
         tape.remove_prefix("branch.");
         let graph = &self.graph;
+        // a ReLU that runs in its BN's passes: its backward too (training mode)
+        let nudged = self.nudge.as_ref().map(|n| n.0.as_str());
+        let fused = |bn_at: usize| if self.mode == Mode::Train { fused_relu(graph, bn_at, nudged) } else { None };
         // Σ δ² of each block's two parts at its input (main branch, shortcut)
         let mut parts: Vec<[f64; 2]> = vec![[0.0; 2]; graph.blocks.len()];
         let mut note = |m: &Module, input: &str, d: &Tensor<T>| {
@@ -416,6 +426,7 @@ impl<T: Scalar> ResNet<T> {
                     pool::gap_backward(&tape.get(&delta(&m.name))?.data, shape[2] * shape[3], &mut dx.data);
                     accumulate(tape, &inp, dx);
                 }
+                (Kind::Relu, _) if at > 0 && fused(at - 1).is_some() => {}
                 (Kind::Relu, _) => {
                     let shape = tape.get(&act(&m.name))?.shape.clone();
                     let mut dx = tape.buffer(&delta(&inp), &shape);
@@ -441,7 +452,7 @@ impl<T: Scalar> ResNet<T> {
                     accumulate(tape, &inp, dx);
                 }
                 (Kind::BatchNorm { .. }, Layer::Bn(b)) => {
-                    let dx = bn_backward(tape, b, &inp, self.mode)?;
+                    let dx = bn_backward(tape, b, &inp, self.mode, fused(at).map(|r| r.name.as_str()))?;
                     accumulate(tape, &inp, dx);
                 }
                 (Kind::Conv { .. }, Layer::Conv(c)) => {
@@ -532,42 +543,71 @@ fn bn_dims(shape: &[usize]) -> Dims {
     Dims { n: shape[0], c: shape[1], hw: shape[2] * shape[3] }
 }
 
-/// `act.<bn>` from `input`; in training mode also `stat.<bn>.{mean,var}`.
-fn bn_forward<T: Scalar>(tape: &mut Tape<T>, bn: &mut BatchNorm<T>, input: &str, mode: Mode) -> Result<()> {
+/// The ReLU that runs in the passes of module `at`, a BN (`bn_forward`, `bn_backward`), if any:
+/// the next module, when it is a ReLU of the BN's output and nothing else reads that output
+/// (so the BN's δ is the ReLU's backward alone), unless a numerical check nudges the BN's
+/// output in between. The tape is the same as with the two passes apart, value for value:
+/// the fusion only saves a read of the BN's output forward and of its δ backward.
+fn fused_relu<'g>(graph: &'g Graph, at: usize, nudged: Option<&str>) -> Option<&'g Module> {
+    let (bn, next) = (&graph.modules[at], graph.modules.get(at + 1)?);
+    let only_reader = graph.consumers(&bn.name).len() == 1;
+    (matches!(bn.kind, Kind::BatchNorm { .. }) && matches!(next.kind, Kind::Relu) && next.inputs == [bn.name.clone()] && only_reader && nudged != Some(bn.name.as_str())).then_some(next)
+}
+
+/// `act.<bn>` from `input` (and `act.<relu>`, the ReLU that runs in its pass: `fused_relu`);
+/// in training mode also `stat.<bn>.{mean,var}`.
+fn bn_forward<T: Scalar>(tape: &mut Tape<T>, bn: &mut BatchNorm<T>, input: &str, mode: Mode, relu: Option<&str>) -> Result<()> {
     let shape = tape.get(input)?.shape.clone();
     let d = bn_dims(&shape);
     let name = act(&bn.name);
     let mut y = tape.buffer(&name, &shape);
+    let mut r = relu.map(|r| tape.buffer(r, &shape));
     let x = tape.get(input)?;
+    let r_data = r.as_mut().map(|r| &mut r.data[..]);
     match mode {
         Mode::Train => {
             let (mut mean, mut var) = (Tensor::zeros(&[bn.c]), Tensor::zeros(&[bn.c]));
-            batchnorm::forward_train(&d, &x.data, &bn.weight, &bn.bias, &mut y.data, &mut mean.data, &mut var.data, &mut bn.running_mean, &mut bn.running_var);
+            batchnorm::forward_train(&d, &x.data, &bn.weight, &bn.bias, &mut y.data, r_data, &mut mean.data, &mut var.data, &mut bn.running_mean, &mut bn.running_var);
             bn.num_batches_tracked += 1;
             tape.set(format!("stat.{}.mean", bn.name), mean);
             tape.set(format!("stat.{}.var", bn.name), var);
         }
-        Mode::Eval => batchnorm::forward_eval(&d, &x.data, &bn.weight, &bn.bias, &bn.running_mean, &bn.running_var, &mut y.data),
+        Mode::Eval => batchnorm::forward_eval(&d, &x.data, &bn.weight, &bn.bias, &bn.running_mean, &bn.running_var, &mut y.data, r_data),
     }
     tape.set(name, y);
+    if let (Some(name), Some(r)) = (relu, r) {
+        tape.set(name, r);
+    }
     Ok(())
 }
 
 /// From `delta.<bn>`: `grad.<bn>.{weight,bias}`; returns δ of its input (the conv feeding it).
-fn bn_backward<T: Scalar>(tape: &mut Tape<T>, bn: &BatchNorm<T>, input: &str, mode: Mode) -> Result<Tensor<T>> {
+/// With `relu` (training mode, the ReLU `fused_relu` runs in this pass): from that ReLU's δ,
+/// writing `delta.<bn>` on the way.
+fn bn_backward<T: Scalar>(tape: &mut Tape<T>, bn: &BatchNorm<T>, input: &str, mode: Mode, relu: Option<&str>) -> Result<Tensor<T>> {
     let shape = tape.get(&act(input))?.shape.clone();
     let d = bn_dims(&shape);
     let mut dx = tape.buffer(&delta(input), &shape);
+    let mut dy = relu.filter(|_| mode == Mode::Train).map(|_| tape.buffer(&delta(&bn.name), &shape));
     let (mut dg, mut dbeta) = (Tensor::zeros(&[bn.c]), Tensor::zeros(&[bn.c]));
     let x = tape.get(&act(input))?;
-    let dy = tape.get(&delta(&bn.name))?;
-    match mode {
-        Mode::Train => {
-            let mean = tape.get(&format!("stat.{}.mean", bn.name))?;
-            let var = tape.get(&format!("stat.{}.var", bn.name))?;
-            batchnorm::backward_train(&d, &x.data, &dy.data, &bn.weight, &mean.data, &var.data, &mut dx.data, &mut dg.data, &mut dbeta.data);
+    let stat = |s: &str| tape.get(&format!("stat.{}.{s}", bn.name));
+    match (mode, relu, dy.as_mut()) {
+        (Mode::Train, Some(relu), Some(dy)) => {
+            let (r, dr) = (tape.get(&act(relu))?, tape.get(&delta(relu))?);
+            batchnorm::backward_train_relu(&d, &x.data, &r.data, &dr.data, &mut dy.data, &bn.weight, &stat("mean")?.data, &stat("var")?.data, &mut dx.data, &mut dg.data, &mut dbeta.data);
         }
-        Mode::Eval => batchnorm::backward_eval(&d, &x.data, &dy.data, &bn.weight, &bn.running_mean, &bn.running_var, &mut dx.data, &mut dg.data, &mut dbeta.data),
+        (Mode::Train, _, _) => {
+            let dy = tape.get(&delta(&bn.name))?;
+            batchnorm::backward_train(&d, &x.data, &dy.data, &bn.weight, &stat("mean")?.data, &stat("var")?.data, &mut dx.data, &mut dg.data, &mut dbeta.data);
+        }
+        (Mode::Eval, _, _) => {
+            let dy = tape.get(&delta(&bn.name))?;
+            batchnorm::backward_eval(&d, &x.data, &dy.data, &bn.weight, &bn.running_mean, &bn.running_var, &mut dx.data, &mut dg.data, &mut dbeta.data);
+        }
+    }
+    if let Some(dy) = dy {
+        tape.set(delta(&bn.name), dy);
     }
     tape.set(format!("grad.{}.weight", bn.name), dg);
     tape.set(format!("grad.{}.bias", bn.name), dbeta);

@@ -192,3 +192,30 @@ fn f32_equals_f64_for_every_member_of_the_family() {
         }
     }
 }
+
+/// A ReLU right after a BN runs in the BN's passes (`model::fused_relu`); a numerical check
+/// that nudges the BN's output runs them apart. Nudging by zero so turns the fusion off one BN
+/// at a time, and the tape — every act., delta., grad. and stat. tensor — must be the same
+/// bit for bit, in training and in eval mode.
+#[test]
+fn a_relu_in_its_bns_passes_leaves_the_tape_as_the_passes_apart_do() {
+    let config = Config { widths: vec![4, 8, 8], ..Config::default() };
+    let mut rng = Rng::new(3);
+    let x = resnet_engine::Tensor::new(&[3, 1, 28, 28], (0..3 * 784).map(|_| rng.normal() as f32).collect()).unwrap();
+    let labels = [1, 7, 4];
+    for mode in [Mode::Train, Mode::Eval] {
+        let pass = |nudge: Option<String>| {
+            let mut m = ResNet::<f32>::new(&config, 5).unwrap();
+            m.nudge = nudge.map(|n| (n, 0, 0.0));
+            m.forward(&x, mode).unwrap();
+            m.backward(&labels).unwrap();
+            m.tape.iter().map(|(n, t)| (n.to_string(), t.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>())).collect::<Vec<_>>()
+        };
+        let fused = pass(None);
+        let bns: Vec<String> = ResNet::<f32>::new(&config, 5).unwrap().batchnorms().iter().map(|b| b.name.clone()).collect();
+        assert!(bns.len() >= 7);
+        for bn in bns {
+            assert!(fused == pass(Some(bn.clone())), "{mode:?}: the tape differs with {bn}'s ReLU apart");
+        }
+    }
+}

@@ -78,7 +78,7 @@ fn batchnorm_gradients_match_finite_differences_in_both_modes() {
     let (rm, rv) = (vec![0.3, -0.2], vec![1.7, 0.6]);
     let train = |x: &[f64], g: &[f64], b: &[f64]| {
         let (mut y, mut m, mut v, mut rm2, mut rv2) = (vec![0.0; len], vec![0.0; 2], vec![0.0; 2], rm.clone(), rv.clone());
-        batchnorm::forward_train(&d, x, g, b, &mut y, &mut m, &mut v, &mut rm2, &mut rv2);
+        batchnorm::forward_train(&d, x, g, b, &mut y, None, &mut m, &mut v, &mut rm2, &mut rv2);
         (dot(&y, &up), m, v)
     };
     let (_, mean, var) = train(&x, &gamma, &beta);
@@ -91,7 +91,7 @@ fn batchnorm_gradients_match_finite_differences_in_both_modes() {
 
     let eval = |x: &[f64], g: &[f64], b: &[f64]| {
         let mut y = vec![0.0; len];
-        batchnorm::forward_eval(&d, x, g, b, &rm, &rv, &mut y);
+        batchnorm::forward_eval(&d, x, g, b, &rm, &rv, &mut y, None);
         dot(&y, &up)
     };
     batchnorm::backward_eval(&d, &x, &up, &gamma, &rm, &rv, &mut dx, &mut dg, &mut db);
@@ -105,7 +105,7 @@ fn batchnorm_running_statistics_follow_pytorch() {
     let d = Dims { n: 2, c: 1, hw: 2 };
     let x = [1.0, 2.0, 3.0, 6.0];
     let (mut y, mut m, mut v, mut rm, mut rv): (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) = (vec![0.0; 4], vec![0.0], vec![0.0], vec![0.0], vec![1.0]);
-    batchnorm::forward_train(&d, &x, &[1.0], &[0.0], &mut y, &mut m, &mut v, &mut rm, &mut rv);
+    batchnorm::forward_train(&d, &x, &[1.0], &[0.0], &mut y, None, &mut m, &mut v, &mut rm, &mut rv);
     assert_eq!((m[0], v[0]), (3.0, 3.5));
     assert!((rm[0] - 0.3).abs() < 1e-12 && (rv[0] - (0.9 + 0.1 * 14.0 / 3.0)).abs() < 1e-12);
     assert!((y[0] - (1.0 - 3.0) / (3.5f64 + 1e-5).sqrt()).abs() < 1e-12);

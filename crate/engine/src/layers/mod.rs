@@ -61,7 +61,7 @@ pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 }
 
 /// `Σ g(a_i, b_i)` in `T`, in 8 lanes (so it vectorises), the lanes added at the end: the inner
-/// loop of BN's channel sums and of `activation::sum_of_squares`.
+/// loop of `activation::sum_of_squares`.
 pub(crate) fn lane_sum<T: num_traits::Float>(a: &[T], b: &[T], g: impl Fn(T, T) -> T) -> T {
     let mut acc = [T::zero(); 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -89,6 +89,18 @@ pub(crate) fn for_each_chunk_large<T: Send>(out: &mut [T], chunk: usize, f: impl
     } else {
         out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c))
     }
+}
+
+/// `for_each_chunk_large` over two outputs at once: `f(i, a's i-th piece of ca, b's of cb)`
+/// (`b` has at least as many pieces as `a`).
+pub(crate) fn for_each_chunk2_large<A: Send, B: Send>(a: &mut [A], ca: usize, b: &mut [B], cb: usize, f: impl Fn(usize, &mut [A], &mut [B]) + Sync + Send) {
+    assert!(b.len() >= a.len().div_ceil(ca) * cb, "for_each_chunk2: too few pieces of b");
+    // The pieces of b are as disjoint as a's, so each item may hold a `&mut` to its own.
+    struct Base<B>(*mut B);
+    unsafe impl<B: Send> Sync for Base<B> {}
+    let base = Base(b.as_mut_ptr());
+    let base = &base;
+    for_each_chunk_large(a, ca, |i, pa| f(i, pa, unsafe { std::slice::from_raw_parts_mut(base.0.add(i * cb), cb) }));
 }
 
 /// `(0..n).map(f)`, in parallel with the `parallel` feature when `work ≥ PAR_MIN_LEN`.
