@@ -27,7 +27,9 @@ const once = async (dir) => {
     const x = r.results[0];
     // the profiled step by module kind, forward + backward (ms; the engine's sums)
     const kinds = Object.fromEntries((x.step_profile?.kinds ?? []).map(([k, ms]) => [k, +ms.toFixed(2)]));
-    return { train: x.train_images_per_s, infer: x.infer_images_per_s, of_peak: x.train_fraction_of_peak, peak: r.peak, step_ms: x.step_profile?.step_ms, kinds, convs: x.conv_layers.map((c) => [c.layer, +c.forward_ms.toFixed(2), +c.backward_ms.toFixed(2)]) };
+    // and module by module: [module, forward ms, backward ms]
+    const modules = (x.step_profile?.modules ?? []).map((m) => [m.module, +m.forward_ms.toFixed(3), +m.backward_ms.toFixed(3)]);
+    return { train: x.train_images_per_s, infer: x.infer_images_per_s, of_peak: x.train_fraction_of_peak, peak: r.peak, step_ms: x.step_profile?.step_ms, kinds, modules, convs: x.conv_layers.map((c) => [c.layer, +c.forward_ms.toFixed(2), +c.backward_ms.toFixed(2)]) };
   } finally {
     await srv.close();
   }
@@ -46,5 +48,8 @@ console.log(JSON.stringify({
   date: new Date().toISOString(), build, query, dirs,
   median: Object.fromEntries(['a', 'b'].map((k) => [k, { train: median(runs[k].map((x) => x.train)), infer: median(runs[k].map((x) => x.infer)), of_peak: median(runs[k].map((x) => x.of_peak)) }])),
   paired_ratio_b_over_a: { train: ratio((x) => x.train), infer: ratio((x) => x.infer) },
+  // each module's forward and backward ms, medians over the rounds (a change to one kind of
+  // work shows here when whole steps are too noisy to tell)
+  module_medians: Object.fromEntries(['a', 'b'].map((k) => [k, Object.fromEntries((runs[k][0]?.modules ?? []).map(([name], i) => [name, [median(runs[k].map((x) => x.modules[i][1])), median(runs[k].map((x) => x.modules[i][2]))]]))])),
   runs,
 }, null, 2));

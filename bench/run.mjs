@@ -36,8 +36,8 @@ for (const [build, isolated] of [['threads', true], ['simd', false]]) {
 }
 await browser.close();
 
-// A step's (or an inference pass's) time by module kind (conv, bn, relu, add, …; forward + backward, ms; the engine's
-// sums, `step_profile.kinds`) in each build, and what the threads gain on each: which kinds of
+// A step's (or an inference pass's) time by module kind (conv, bn, relu, add, …; forward +
+// backward, or the forward alone; ms; the engine's sums, `step_profile.kinds`) in each build, and what the threads gain on each: which kinds of
 // work scale and which do not.
 function byKind(t, s) {
   const [tk, sk] = [Object.fromEntries(t.kinds), Object.fromEntries(s.kinds)];

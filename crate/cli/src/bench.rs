@@ -1,6 +1,7 @@
 //! `resnet-playground bench`: images/s of a training step (forward + backward + SGD update)
 //! and of eval-mode inference, and each conv layer's forward and backward time and GFLOP/s,
-//! on real digits. Medians over `steps` timed repetitions after `warmup` untimed ones.
+//! on real digits. Medians over `steps` timed repetitions after `warmup` untimed ones; the
+//! module-by-module profiles of a step and of an inference pass are means.
 
 use resnet_engine::bench::{clock_ms, conv_layers, module_profile, time_ms, Pass};
 use resnet_engine::data::Dataset;
@@ -59,15 +60,15 @@ fn print_table(out: &Value) {
             "\nbatch {}: training {:.0} images/s ({:.1} ms/step), inference {:.0} images/s",
             r["batch"], r["train_images_per_s"].as_f64().unwrap(), r["train_step_ms"].as_f64().unwrap(), r["infer_images_per_s"].as_f64().unwrap()
         );
-        // where a step and an inference pass go, by module kind (forward + backward; kinds
-        // under 0.5 % of the pass are left to "other")
+        // where a step and an inference pass go, by module kind (forward + backward, or the
+        // forward alone; kinds under 0.5 % of the pass are left to "other"; means)
         for (key, what) in [("step_profile", "a profiled step"), ("infer_profile", "a profiled inference pass")] {
             let profile = &r[key];
             let step = profile["step_ms"].as_f64().unwrap();
             let kinds: Vec<(&str, f64)> = profile["kinds"].as_array().unwrap().iter().map(|k| (k[0].as_str().unwrap(), k[1].as_f64().unwrap())).filter(|k| k.1 >= 0.005 * step).collect();
             let rest = step - kinds.iter().map(|k| k.1).sum::<f64>();
             let parts: Vec<String> = kinds.iter().map(|k| format!("{} {:.1}", k.0, k.1)).collect();
-            println!("  {what}, {step:.1} ms: {}, other {rest:.1} ms", parts.join(", "));
+            println!("  {what}, {step:.1} ms (means): {}, other {rest:.1} ms", parts.join(", "));
         }
         println!("  {:<24} {:>16} {:>10} {:>8} {:>10} {:>8}", "conv", "input", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s");
         for l in r["conv_layers"].as_array().unwrap() {

@@ -129,12 +129,13 @@ pub fn peak_gflops(threads: usize, iters: usize, rounds: usize, now: &dyn Fn() -
     best
 }
 
-/// One module's share of a training step: its forward and its backward, in ms (means over the
-/// profiled steps).
+/// One module's share of a profiled pass: its forward and its backward (0 for inference), in
+/// ms (means over the profiled passes). A ReLU that runs in its BN's passes
+/// (`model::fused_relu`) reads ≈ 0: its time is in the BN's.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModuleTiming {
     pub module: String,
-    /// The module's kind as the graph names it (`conv`, `batchnorm`, `relu`, `add`, …).
+    /// The module's kind as the graph names it (`conv`, `bn`, `relu`, `add`, …).
     pub kind: String,
     pub forward_ms: f64,
     pub backward_ms: f64,
@@ -212,9 +213,7 @@ pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labe
             let v: Vec<f64> = laps.iter().filter(|l| l.0 == i && l.1 == backward).map(|l| l.2).collect();
             v.iter().sum::<f64>() / v.len().max(1) as f64
         };
-        // (the kind's name as the graph's JSON gives it: its serde tag)
-        let kind = serde_json::to_value(&m.kind).ok().and_then(|v| v["kind"].as_str().map(String::from)).unwrap_or_default();
-        ModuleTiming { module: m.name.clone(), kind, forward_ms: mean(false), backward_ms: mean(true) }
+        ModuleTiming { module: m.name.clone(), kind: m.kind_name().to_string(), forward_ms: mean(false), backward_ms: mean(true) }
     }).collect();
     let mut kinds: Vec<(String, f64)> = vec![];
     for m in &modules {

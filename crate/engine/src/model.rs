@@ -548,7 +548,7 @@ fn bn_dims(shape: &[usize]) -> Dims {
 /// (so the BN's δ is the ReLU's backward alone), unless a numerical check nudges the BN's
 /// output in between. The tape is the same as with the two passes apart, value for value:
 /// the fusion only saves a read of the BN's output forward and of its δ backward.
-fn fused_relu<'g>(graph: &'g Graph, at: usize, nudged: Option<&str>) -> Option<&'g Module> {
+pub fn fused_relu<'g>(graph: &'g Graph, at: usize, nudged: Option<&str>) -> Option<&'g Module> {
     let (bn, next) = (&graph.modules[at], graph.modules.get(at + 1)?);
     let only_reader = graph.consumers(&bn.name).len() == 1;
     (matches!(bn.kind, Kind::BatchNorm { .. }) && matches!(next.kind, Kind::Relu) && next.inputs == [bn.name.clone()] && only_reader && nudged != Some(bn.name.as_str())).then_some(next)

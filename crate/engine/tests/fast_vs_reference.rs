@@ -194,28 +194,40 @@ fn f32_equals_f64_for_every_member_of_the_family() {
 }
 
 /// A ReLU right after a BN runs in the BN's passes (`model::fused_relu`); a numerical check
-/// that nudges the BN's output runs them apart. Nudging by zero so turns the fusion off one BN
-/// at a time, and the tape — every act., delta., grad. and stat. tensor — must be the same
-/// bit for bit, in training and in eval mode.
+/// that nudges the BN's output runs them apart. Nudging by −0 (x + (−0) = x for every x, −0
+/// included) so turns the fusion off one BN at a time, and the tape — every act., delta.,
+/// grad. and stat. tensor, in the order written — must be the same bit for bit, in training
+/// mode and in eval mode (where only the forward fuses). For each kind of shortcut (in the
+/// plain net the block's second BN fuses with the block's output ReLU), at a batch whose first
+/// BNs run in parallel.
 #[test]
 fn a_relu_in_its_bns_passes_leaves_the_tape_as_the_passes_apart_do() {
-    let config = Config { widths: vec![4, 8, 8], ..Config::default() };
-    let mut rng = Rng::new(3);
-    let x = resnet_engine::Tensor::new(&[3, 1, 28, 28], (0..3 * 784).map(|_| rng.normal() as f32).collect()).unwrap();
-    let labels = [1, 7, 4];
-    for mode in [Mode::Train, Mode::Eval] {
-        let pass = |nudge: Option<String>| {
-            let mut m = ResNet::<f32>::new(&config, 5).unwrap();
-            m.nudge = nudge.map(|n| (n, 0, 0.0));
-            m.forward(&x, mode).unwrap();
-            m.backward(&labels).unwrap();
-            m.tape.iter().map(|(n, t)| (n.to_string(), t.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>())).collect::<Vec<_>>()
-        };
-        let fused = pass(None);
-        let bns: Vec<String> = ResNet::<f32>::new(&config, 5).unwrap().batchnorms().iter().map(|b| b.name.clone()).collect();
-        assert!(bns.len() >= 7);
-        for bn in bns {
-            assert!(fused == pass(Some(bn.clone())), "{mode:?}: the tape differs with {bn}'s ReLU apart");
+    for shortcut in resnet_engine::Shortcut::ALL {
+        let config = Config { widths: vec![4, 8, 8], shortcut, ..Config::default() };
+        let mut rng = Rng::new(3);
+        let n = 12; // 12·4·784 values in the first BNs: over PAR_MIN_LEN, so their passes run in parallel
+        let x = resnet_engine::Tensor::new(&[n, 1, 28, 28], (0..n * 784).map(|_| rng.normal() as f32).collect()).unwrap();
+        let labels: Vec<usize> = (0..n).map(|i| (i * 7) % 10).collect();
+        let model = ResNet::<f32>::new(&config, 5).unwrap();
+        let graph = &model.graph;
+        // which BNs fuse: those a ReLU alone reads (the stem's, each block's first; in the plain
+        // net each block's second too), never the projections' BNs
+        let bns: Vec<(usize, String)> = graph.modules.iter().enumerate().filter(|(_, m)| m.kind_name() == "bn").map(|(i, m)| (i, m.name.clone())).collect();
+        let fused: Vec<&str> = bns.iter().filter(|(i, _)| resnet_engine::model::fused_relu(graph, *i, None).is_some()).map(|(_, n)| n.as_str()).collect();
+        let want: Vec<&str> = bns.iter().map(|(_, n)| n.as_str()).filter(|n| *n == "bn1" || n.ends_with(".bn1") || (shortcut == resnet_engine::Shortcut::None && n.ends_with(".bn2"))).collect();
+        assert_eq!(fused, want, "{shortcut:?}");
+        for mode in [Mode::Train, Mode::Eval] {
+            let pass = |nudge: Option<&str>| {
+                let mut m = model.clone_weights();
+                m.nudge = nudge.map(|n| (n.to_string(), 0, -0.0));
+                m.forward(&x, mode).unwrap();
+                m.backward(&labels).unwrap();
+                m.tape.iter().map(|(n, t)| (n.to_string(), t.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>())).collect::<Vec<_>>()
+            };
+            let all = pass(None);
+            for bn in &fused {
+                assert!(all == pass(Some(bn)), "{shortcut:?} {mode:?}: the tape differs with {bn}'s ReLU apart");
+            }
         }
     }
 }

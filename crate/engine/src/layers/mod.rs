@@ -61,7 +61,7 @@ pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 }
 
 /// `Σ g(a_i, b_i)` in `T`, in 8 lanes (so it vectorises), the lanes added at the end: the inner
-/// loop of `activation::sum_of_squares`.
+/// loop of BN's statistics and of `activation::sum_of_squares`.
 pub(crate) fn lane_sum<T: num_traits::Float>(a: &[T], b: &[T], g: impl Fn(T, T) -> T) -> T {
     let mut acc = [T::zero(); 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -92,10 +92,12 @@ pub(crate) fn for_each_chunk_large<T: Send>(out: &mut [T], chunk: usize, f: impl
 }
 
 /// `for_each_chunk_large` over two outputs at once: `f(i, a's i-th piece of ca, b's of cb)`
-/// (`b` has at least as many pieces as `a`).
+/// (`b` has at least as many pieces as `a`; in parallel when `a` is large enough).
 pub(crate) fn for_each_chunk2_large<A: Send, B: Send>(a: &mut [A], ca: usize, b: &mut [B], cb: usize, f: impl Fn(usize, &mut [A], &mut [B]) + Sync + Send) {
-    assert!(b.len() >= a.len().div_ceil(ca) * cb, "for_each_chunk2: too few pieces of b");
-    // The pieces of b are as disjoint as a's, so each item may hold a `&mut` to its own.
+    let need = a.len().div_ceil(ca).checked_mul(cb);
+    assert!(need.is_some_and(|n| b.len() >= n), "for_each_chunk2: too few pieces of b");
+    // SAFETY: `for_each_chunk_large` calls `f` once for each index i of a's pieces, so the
+    // pieces of b taken below are disjoint (b's i-th of cb) and, by the assert, inside b.
     struct Base<B>(*mut B);
     unsafe impl<B: Send> Sync for Base<B> {}
     let base = Base(b.as_mut_ptr());
