@@ -195,12 +195,29 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     match run(Cli::parse().cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `resnet-playground bench | head`: when the reader goes away, end quietly as other Unix
+/// tools do (the default action of SIGPIPE), not with a panic in `println!` (Rust ignores
+/// SIGPIPE, so the write fails and `println!` panics).
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    {
+        unsafe extern "C" {
+            fn signal(signum: i32, handler: usize) -> usize;
+        }
+        const SIGPIPE: i32 = 13;
+        const SIG_DFL: usize = 0;
+        // SAFETY: restores the signal's default action before any thread starts.
+        unsafe { signal(SIGPIPE, SIG_DFL) };
     }
 }
 

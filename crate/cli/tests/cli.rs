@@ -157,3 +157,19 @@ fn plain20_trains_evaluates_and_explains_from_the_cli() {
     }
     assert!(file.tensor("delta.layer2.0.downsample.0").is_err(), "a plain net has no shortcut");
 }
+
+/// A reader that goes away (`resnet-playground bench | head -0`): the CLI ends as other Unix
+/// tools do, by SIGPIPE, without a panic. The pipe is closed before the first line is written
+/// (the benchmark runs for a while before it prints), so the write always finds it closed.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_cli_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = bin().args(["bench", "--steps", "1", "--batches", "2"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.signal(), Some(13), "{:?}: {err}", out.status);
+}
