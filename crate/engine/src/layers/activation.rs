@@ -8,10 +8,22 @@ use num_traits::Float;
 
 const CHUNK: usize = 1 << 14;
 
+/// max(x, 0) of one value (also written by BN's passes for the ReLU after it).
+#[inline(always)]
+pub fn relu<T: Float>(x: T) -> T {
+    if x > T::zero() { x } else { T::zero() }
+}
+
+/// δ through a ReLU whose output is `y`: `g` where y > 0, else 0 (σ' read off the output).
+#[inline(always)]
+pub fn relu_back<T: Float>(y: T, g: T) -> T {
+    if y > T::zero() { g } else { T::zero() }
+}
+
 pub fn relu_forward<T: Float + Send + Sync>(x: &[T], y: &mut [T]) {
     for_each_chunk_large(y, CHUNK, |i, yc| {
         for (yv, &xv) in yc.iter_mut().zip(&x[i * CHUNK..]) {
-            *yv = if xv > T::zero() { xv } else { T::zero() };
+            *yv = relu(xv);
         }
     });
 }
@@ -19,7 +31,7 @@ pub fn relu_forward<T: Float + Send + Sync>(x: &[T], y: &mut [T]) {
 pub fn relu_backward<T: Float + Send + Sync>(y: &[T], dy: &[T], dx: &mut [T]) {
     for_each_chunk_large(dx, CHUNK, |i, dc| {
         for ((d, &g), &yv) in dc.iter_mut().zip(&dy[i * CHUNK..]).zip(&y[i * CHUNK..]) {
-            *d = if yv > T::zero() { g } else { T::zero() };
+            *d = relu_back(yv, g);
         }
     });
 }

@@ -87,7 +87,7 @@ fn affine<T: Float + Send + Sync>(d: &Dims, x: &[T], y: &mut [T], relu: Option<&
                 Some(rn) => {
                     for ((yv, rv), &xv) in yc.iter_mut().zip(&mut rn[c * d.hw..][..d.hw]).zip(xc) {
                         *yv = xv * a + b;
-                        *rv = if *yv > T::zero() { *yv } else { T::zero() };
+                        *rv = super::activation::relu(*yv);
                     }
                 }
                 None => yc.iter_mut().zip(xc).for_each(|(yv, &xv)| *yv = xv * a + b),
@@ -194,7 +194,7 @@ pub fn backward_train_relu<T: Float + Send + Sync>(
         for (c, (o, p)) in dyn_.chunks_exact_mut(d.hw).zip(pn.iter_mut()).enumerate() {
             let at = (n * d.c + c) * d.hw;
             for ((o, &rv), &g) in o.iter_mut().zip(&r[at..][..d.hw]).zip(&dr[at..][..d.hw]) {
-                *o = if rv > T::zero() { g } else { T::zero() };
+                *o = super::activation::relu_back(rv, g);
             }
             let (s1, s2) = run_sums2(o, &x[at..][..d.hw]);
             *p = (f(s1), f(s2));
