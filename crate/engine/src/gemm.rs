@@ -388,10 +388,12 @@ pub mod packed {
                 let bp = b.add(row(p));
                 let b0 = v128_load(bp as *const v128);
                 let b1 = v128_load(bp.add(4) as *const v128);
-                let a0 = f32x4_splat(*a.add(p * MR));
-                let a1 = f32x4_splat(*a.add(p * MR + 1));
-                let a2 = f32x4_splat(*a.add(p * MR + 2));
-                let a3 = f32x4_splat(*a.add(p * MR + 3));
+                // A's four values as one load, each lane broadcast by a shuffle
+                let va = v128_load(a.add(p * MR) as *const v128);
+                let a0 = i32x4_shuffle::<0, 0, 0, 0>(va, va);
+                let a1 = i32x4_shuffle::<1, 1, 1, 1>(va, va);
+                let a2 = i32x4_shuffle::<2, 2, 2, 2>(va, va);
+                let a3 = i32x4_shuffle::<3, 3, 3, 3>(va, va);
                 c00 = madd(a0, b0, c00);
                 c01 = madd(a0, b1, c01);
                 c10 = madd(a1, b0, c10);
