@@ -38,13 +38,16 @@ const once = async (dir) => {
     await srv.close();
   }
 };
-for (let r = 0; r < rounds; r++) {
-  for (const k of r % 2 ? ['b', 'a'] : ['a', 'b']) {
-    runs[k].push(await once(dirs[k]));
-    console.error(`round ${r} ${k}: peak ${runs[k].at(-1).peak.toFixed(1)}, gemm ${runs[k].at(-1).gemm.map((g) => g.toFixed(1)).join(' ')} GFLOP/s`);
+try {
+  for (let r = 0; r < rounds; r++) {
+    for (const k of r % 2 ? ['b', 'a'] : ['a', 'b']) {
+      runs[k].push(await once(dirs[k]));
+      console.error(`round ${r} ${k}: peak ${runs[k].at(-1).peak.toFixed(1)}, gemm ${runs[k].at(-1).gemm.map((g) => g.toFixed(1)).join(' ')} GFLOP/s`);
+    }
   }
+} finally {
+  await browser.close();
 }
-await browser.close();
 const median = (v) => { const s = [...v].sort((x, y) => x - y), h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 console.log(JSON.stringify({
   date: new Date().toISOString(), dirs, shapes,

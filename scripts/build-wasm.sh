@@ -42,8 +42,9 @@ for variant in simd compat threads; do
     "target/wasm-$variant/wasm32-unknown-unknown/release/resnet_wasm.wasm"
   if [ "$PROFILE" = release ]; then
     # --low-memory-unused: a constant added to an address becomes the load's offset, as
-    # `v128.load offset=16` (Rust's stack lies below its data and nothing lives in the first
-    # KiB, which is what binaryen asks; README, Speed: one add fewer per load in the GEMM)
+    # `v128.load offset=16`. It differs from wasm's wrapping add only for an address past
+    # 2^32 − 1 KiB, i.e. one into the first KiB, which is the bottom of Rust's main stack
+    # (data starts at 1 MiB): reached only by a stack already overflowing. README, Speed.
     wasm-opt -O3 --low-memory-unused "$OUT.tmp/$variant/resnet_wasm_bg.wasm" -o "$OUT.tmp/$variant/resnet_wasm_bg.wasm"
   fi
 done
