@@ -6,8 +6,8 @@
 //   node bench/ab.mjs --a /tmp/dist-before --b dist [--build threads|simd] [--rounds 3] [--arch resnet8] [--steps 20] [--batch 32]
 import { serve } from '../tests/server.mjs';
 import { launch } from '../tests/browser.mjs';
+import { arg, median } from './args.mjs';
 
-const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : dflt; };
 const dirs = { a: arg('a'), b: arg('b') };
 const build = arg('build', 'threads');
 const rounds = Number(arg('rounds', 3));
@@ -41,8 +41,6 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 await browser.close();
-// (of an even count: the mean of the two middle values)
-const median = (v) => { const s = [...v].sort((x, y) => x - y), h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 const ratio = (f) => median(runs.a.map((x, i) => f(runs.b[i]) / f(x)));
 console.log(JSON.stringify({
   date: new Date().toISOString(), build, query, dirs,

@@ -4,8 +4,8 @@
 //   node bench/gemm-ab.mjs --a /tmp/dist-before --b dist [--rounds 4]
 import { serve } from '../tests/server.mjs';
 import { launch } from '../tests/browser.mjs';
+import { arg, median } from './args.mjs';
 
-const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : dflt; };
 const dirs = { a: arg('a'), b: arg('b') };
 const rounds = Number(arg('rounds', 4));
 if (!dirs.a || !dirs.b) throw new Error('usage: node bench/gemm-ab.mjs --a DIST_A --b DIST_B [--rounds N]');
@@ -48,7 +48,6 @@ try {
 } finally {
   await browser.close();
 }
-const median = (v) => { const s = [...v].sort((x, y) => x - y), h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 console.log(JSON.stringify({
   date: new Date().toISOString(), dirs, shapes,
   median: Object.fromEntries(['a', 'b'].map((k) => [k, { peak: median(runs[k].map((x) => x.peak)), gemm: shapes.map((_, i) => median(runs[k].map((x) => x.gemm[i]))) }])),

@@ -5,8 +5,8 @@
 //   cargo build --release && node bench/jax.mjs [--python /tmp/jaxenv/bin/python] [--rounds 3] [--batches 32,64]
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { arg, median } from './args.mjs';
 
-const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : dflt; };
 const python = arg('python', '/tmp/jaxenv/bin/python');
 const rounds = Number(arg('rounds', 3));
 const batches = arg('batches', '32,64');
@@ -23,8 +23,6 @@ for (let r = 0; r < rounds; r++) {
     console.error(`round ${r} b${j.batch}: JAX ${j.train_images_per_s.toFixed(0)}, engine ${o.train_images_per_s.toFixed(0)} images/s (${(o.train_images_per_s / j.train_images_per_s).toFixed(2)}×)`);
   }
 }
-// (of an even count: the mean of the two middle values)
-const median = (v) => { const s = [...v].sort((x, y) => x - y), h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 const summary = Object.fromEntries(batches.split(',').map(Number).map((b) => {
   const rs = rows.filter((x) => x.batch === b);
   return [`b${b}`, { jax: median(rs.map((x) => x.jax)), engine: median(rs.map((x) => x.engine)), ratio: median(rs.map((x) => x.ratio)), ratio_min: Math.min(...rs.map((x) => x.ratio)) }];

@@ -6,8 +6,8 @@
 //   node bench/latency.mjs [--dist dist] [--reps 20]
 import { serve } from '../tests/server.mjs';
 import { launch, open } from '../tests/browser.mjs';
+import { arg } from './args.mjs';
 
-const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : dflt; };
 const root = arg('dist', new URL('../dist', import.meta.url).pathname);
 const reps = Number(arg('reps', 20));
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };

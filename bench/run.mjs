@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { serve } from '../tests/server.mjs';
 import { launch } from '../tests/browser.mjs';
+import { arg } from './args.mjs';
 
-const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : dflt; };
 const steps = Number(arg('steps', 20));
 const batches = arg('batches', '32,64');
 const arch = arg('arch', 'resnet8');

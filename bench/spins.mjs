@@ -7,8 +7,8 @@
 //   trunk build --release && node bench/spins.mjs [--values 4096,262144,4194304] [--rounds 3]
 import { serve } from '../tests/server.mjs';
 import { launch } from '../tests/browser.mjs';
+import { arg } from './args.mjs';
 
-const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : dflt; };
 const values = arg('values', '4096,262144,4194304').split(',').map(Number);
 const rounds = Number(arg('rounds', 3));
 const root = new URL('..', import.meta.url).pathname;
