@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use resnet_engine::data::Dataset;
 use resnet_engine::layers::conv::{self, ConvGeom};
 use resnet_engine::layers::conv_reference;
+use resnet_engine::layers::winograd;
 use resnet_engine::model::Mode;
 use resnet_engine::rng::Rng;
 use resnet_engine::{Config, ResNet};
@@ -66,6 +67,29 @@ proptest! {
         conv::conv2d_forward_implicit(&g, &f(&x), &f(&w), None, &mut y);
         let err = y.iter().zip(&want).zip(&size).map(|((&u, &v), &s)| (u as f64 - v).abs() / s.max(1.0)).fold(0.0, f64::max);
         prop_assert!(err < 1e-5, "implicit forward {:?}: {}", g, err);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
+    /// The browser's 3×3 stride-1 forward (`winograd`, F(2×2, 3×3), which natively only the
+    /// tests run) against the reference, on random shapes it takes: odd and even sides of 1 to
+    /// 40, 8 to 20 channels in and out, with a bias.
+    #[test]
+    fn winograd_conv_equals_reference(n in 1usize..3, c in 8usize..21, o in 8usize..21, h in 1usize..41, w in 1usize..41, seed in any::<u64>()) {
+        let g = ConvGeom::new(n, c, h, w, o, 3, 1, 1).unwrap();
+        prop_assert!(winograd::applies(&g));
+        let mut rng = Rng::new(seed);
+        let mut r = |n: usize| (0..n).map(|_| rng.normal()).collect::<Vec<f64>>();
+        let (x, wt, b) = (r(g.n * g.in_len()), r(g.c_out * g.ckk()), r(g.c_out));
+        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<f64>>();
+        let (mut want, mut size, mut y) = (vec![0.0; g.n * g.out_len()], vec![0.0; g.n * g.out_len()], vec![7.0f32; g.n * g.out_len()]);
+        conv_reference::conv2d_forward(&g, &x, &wt, Some(&b), &mut want);
+        conv_reference::conv2d_forward(&g, &abs(&x), &abs(&wt), Some(&abs(&b)), &mut size);
+        winograd::conv2d_forward(&g, &f(&x), &f(&wt), Some(&f(&b)), &mut y);
+        let err = y.iter().zip(&want).zip(&size).map(|((&u, &v), &s)| (u as f64 - v).abs() / s.max(1.0)).fold(0.0, f64::max);
+        prop_assert!(err < 1e-5, "winograd forward {:?}: {}", g, err);
     }
 }
 

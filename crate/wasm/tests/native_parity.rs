@@ -118,6 +118,13 @@ fn implicit_conv_in_wasm_matches_reference() {
     resnet_engine::layers::conv::check_implicit_against_reference().unwrap();
 }
 
+/// The 3×3 stride-1 convs' forward as it runs in wasm (Winograd's F(2×2, 3×3) with its simd128
+/// transforms, `layers::winograd`) against the reference conv.
+#[wasm_bindgen_test]
+fn winograd_conv_in_wasm_matches_reference() {
+    resnet_engine::layers::winograd::check_against_reference().unwrap();
+}
+
 /// The packed GEMM as it runs in wasm (the simd128 4×8 kernel: whole tiles stored straight into
 /// c, edge tiles, accumulate, B in place, packed or at row offsets) against a naive product.
 #[wasm_bindgen_test]

@@ -347,7 +347,8 @@ fn is_pointwise(g: &ConvGeom) -> bool {
 }
 
 /// Whether a conv's forward (and so a stride-1 conv's input gradient, which runs as a forward
-/// conv of δ) runs as `conv2d_forward_implicit` in the browser: stride 1, a
+/// conv of δ) runs as `conv2d_forward_implicit` in the browser, unless `winograd` takes it
+/// (there, the first stage's 3×3 convs; this leaves `conv1`): stride 1, a
 /// kernel larger than 1×1, and a padded row at most 10 % wider than the output's (the extra
 /// columns are computed and dropped: 30 for 28 in the ResNet's first stage; not its 14×14 or
 /// 7×7 stages, where they would be 14 % and 29 %).
@@ -423,7 +424,12 @@ fn add_bias(g: &ConvGeom, bias: Option<&[f32]>, yn: &mut [f32]) {
 
 /// y `[N, O, Ho, Wo]` = conv(x `[N, C, H, W]`, w `[O, C, K, K]`) + bias.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    // (in the browser; natively the gemm crate's packing does what the implicit im2col saves)
+    // (in the browser; natively the gemm crate's packing does what the implicit im2col saves,
+    // and Winograd's products would run in the packed GEMM's scalar kernel)
+    #[cfg(target_arch = "wasm32")]
+    if super::winograd::applies(g) {
+        return super::winograd::conv2d_forward(g, x, w, bias, y);
+    }
     #[cfg(target_arch = "wasm32")]
     if implicit(g) {
         return conv2d_forward_implicit(g, x, w, bias, y);

@@ -9,6 +9,7 @@ pub mod linear;
 pub mod loss;
 pub mod pool;
 pub mod shortcut;
+pub mod winograd;
 #[cfg(feature = "parallel")]
 mod team;
 
