@@ -30,10 +30,16 @@ fn f32s(t: &safetensors::tensor::TensorView) -> Vec<f32> {
     t.data().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
+/// Starts the threaded build's pool of 2 (once, whichever test comes first: rayon's global pool
+/// can be built only once, and a parallel loop run before it would build a default one); returns
+/// the engine's thread count.
 async fn start_threads() -> usize {
     #[cfg(feature = "threads")]
     {
-        wasm_bindgen_futures::JsFuture::from(resnet_wasm::init_thread_pool(2)).await.expect("thread pool");
+        static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !STARTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            wasm_bindgen_futures::JsFuture::from(resnet_wasm::init_thread_pool(2)).await.expect("thread pool");
+        }
     }
     let info = resnet_wasm::build_info().unwrap();
     js_sys::Reflect::get(&info, &JsValue::from_str("threads")).unwrap().as_f64().unwrap() as usize
@@ -114,14 +120,16 @@ fn nt_gemm_in_wasm_matches_naive() {
 /// The first stage's forward as it runs in wasm (an implicit im2col: the padded image read in
 /// place through per-row offsets, `conv::conv2d_forward_implicit`) against the reference conv.
 #[wasm_bindgen_test]
-fn implicit_conv_in_wasm_matches_reference() {
+async fn implicit_conv_in_wasm_matches_reference() {
+    start_threads().await; // (its images run in parallel)
     resnet_engine::layers::conv::check_implicit_against_reference().unwrap();
 }
 
 /// The 3×3 stride-1 convs' forward as it runs in wasm (Winograd's F(2×2, 3×3) with its simd128
 /// transforms, `layers::winograd`) against the reference conv.
 #[wasm_bindgen_test]
-fn winograd_conv_in_wasm_matches_reference() {
+async fn winograd_conv_in_wasm_matches_reference() {
+    start_threads().await; // (its images run in parallel)
     resnet_engine::layers::winograd::check_against_reference().unwrap();
 }
 
