@@ -87,7 +87,8 @@ fn compare(weights: &[u8], native: &[u8]) -> usize {
 }
 
 #[wasm_bindgen_test]
-fn bad_input_is_an_error_not_a_panic() {
+async fn bad_input_is_an_error_not_a_panic() {
+    start_threads().await; // (its forward runs on the pool)
     // Messages are checked in the e2e test (tests/engine.test.mjs); here: errors, no panic,
     // and the engine still works afterwards.
     assert!(Engine::from_safetensors(&[1, 2, 3], JsValue::UNDEFINED, JsValue::UNDEFINED).is_err());
