@@ -1,8 +1,8 @@
 // Training images/s of each preset of the family in the page's own engine, in headless
 // Chromium: the threaded build (cross-origin isolated, one thread per core) and the SIMD-only
 // build. For each network: build it (engine.setArchitecture), train `warmup` steps, then
-// `steps` steps three times; the median of the three runs' images/s. Prints a JSON document
-// and the README's table rows.
+// `steps` steps three times; the median of the three runs' images/s. Prints a JSON document on
+// stdout (a results file) and the README's table rows on stderr.
 //
 //   trunk build --release && node bench/family.mjs [--steps 30] [--warmup 5] [--batch 32]
 import { readFileSync } from 'node:fs';
@@ -46,5 +46,5 @@ await browser.close();
 console.log(JSON.stringify({ date: new Date().toISOString(), batch, steps, loadavg_before: load0, loadavg_after: readFileSync('/proc/loadavg', 'utf8').trim(), ...out }, null, 2));
 for (const p of presets) {
   const t = out.threads.presets.find((x) => x.id === p.id), s = out.simd.presets.find((x) => x.id === p.id);
-  console.log(`| ${p.label} | \`${p.id}\` | ${p.depth} | ${p.parameters.toLocaleString('en')} | ${Math.round(t.images_per_s)} | ${Math.round(s.images_per_s)} |`);
+  console.error(`| ${p.label} | \`${p.id}\` | ${p.depth} | ${p.parameters.toLocaleString('en')} | ${Math.round(t.images_per_s)} | ${Math.round(s.images_per_s)} |`);
 }
