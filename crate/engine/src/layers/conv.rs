@@ -395,20 +395,28 @@ pub fn conv2d_forward_implicit(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<
 pub fn check_implicit_against_reference() -> Result<(), String> {
     let shapes = [(2, 1, 28, 28, 16, 3, 1), (2, 16, 28, 28, 16, 3, 1), (1, 3, 9, 11, 5, 3, 1), (1, 4, 7, 6, 3, 5, 2), (2, 5, 12, 10, 6, 2, 0), (1, 2, 6, 6, 7, 3, 0), (1, 6, 20, 21, 9, 3, 1), (1, 1, 5, 5, 1, 1, 0)];
     for (n, c, h, w, o, k, p) in shapes {
-        let g = ConvGeom::new(n, c, h, w, o, k, 1, p).ok_or("a shape that does not fit")?;
-        let x: Vec<f32> = (0..g.n * g.in_len()).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
-        let wt: Vec<f32> = (0..g.c_out * g.ckk()).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
-        let b: Vec<f32> = (0..g.c_out).map(|i| i as f32 * 0.25 - 1.0).collect();
-        let mut y = vec![7.0f32; g.n * g.out_len()];
-        conv2d_forward_implicit(&g, &x, &wt, Some(&b), &mut y);
-        let f = |v: &[f32], abs: bool| v.iter().map(|&t| if abs { (t as f64).abs() } else { t as f64 }).collect::<Vec<f64>>();
-        let (mut want, mut size) = (vec![0.0; y.len()], vec![0.0; y.len()]);
-        super::conv_reference::conv2d_forward(&g, &f(&x, false), &f(&wt, false), Some(&f(&b, false)), &mut want);
-        super::conv_reference::conv2d_forward(&g, &f(&x, true), &f(&wt, true), Some(&f(&b, true)), &mut size);
-        for (j, ((&got, &want), &size)) in y.iter().zip(&want).zip(&size).enumerate() {
-            if (got as f64 - want).abs() > 1e-5 * size.max(1.0) {
-                return Err(format!("{g:?}: y[{j}] = {got}, want {want}"));
-            }
+        check_forward_on(&ConvGeom::new(n, c, h, w, o, k, 1, p).ok_or("a shape that does not fit")?, conv2d_forward_implicit)?;
+    }
+    Ok(())
+}
+
+/// A fast forward (`forward(g, x, w, bias, y)`) against the reference conv (f64) on one shape,
+/// with a bias and fixed inputs of size ≈ 1: each output's error against max(1, Σ|terms|)
+/// must stay under 1e-5. The checks of the browser's forwards (`check_implicit_against_reference`,
+/// `winograd::check_against_reference`) run it on their shapes.
+pub(crate) fn check_forward_on(g: &ConvGeom, forward: impl Fn(&ConvGeom, &[f32], &[f32], Option<&[f32]>, &mut [f32])) -> Result<(), String> {
+    let x: Vec<f32> = (0..g.n * g.in_len()).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+    let wt: Vec<f32> = (0..g.c_out * g.ckk()).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
+    let b: Vec<f32> = (0..g.c_out).map(|i| i as f32 * 0.25 - 1.0).collect();
+    let mut y = vec![7.0f32; g.n * g.out_len()];
+    forward(g, &x, &wt, Some(&b), &mut y);
+    let f = |v: &[f32], abs: bool| v.iter().map(|&t| if abs { (t as f64).abs() } else { t as f64 }).collect::<Vec<f64>>();
+    let (mut want, mut size) = (vec![0.0; y.len()], vec![0.0; y.len()]);
+    super::conv_reference::conv2d_forward(g, &f(&x, false), &f(&wt, false), Some(&f(&b, false)), &mut want);
+    super::conv_reference::conv2d_forward(g, &f(&x, true), &f(&wt, true), Some(&f(&b, true)), &mut size);
+    for (j, ((&got, &want), &size)) in y.iter().zip(&want).zip(&size).enumerate() {
+        if (got as f64 - want).abs() > 1e-5 * size.max(1.0) {
+            return Err(format!("{g:?}: y[{j}] = {got}, want {want}"));
         }
     }
     Ok(())

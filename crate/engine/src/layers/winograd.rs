@@ -306,27 +306,12 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
 
 /// `conv2d_forward` against the reference conv (f64) on shapes that reach its edges (odd and
 /// even sizes, rows of 1 to 5 tiles and so every count of tiles mod 4, a row 61 wide, the
-/// ResNet's three stages, bias): each output's
-/// error against max(1, Σ|terms|). Run natively by the engine's tests (the scalar transforms)
-/// and in Chromium by the wasm tests (the simd128 ones).
+/// ResNet's three stages; `conv::check_forward_on`). Run natively by the engine's tests (the
+/// scalar transforms) and in Chromium by the wasm tests (the simd128 ones).
 pub fn check_against_reference() -> Result<(), String> {
     let shapes = [(2, 16, 28, 28, 16), (1, 32, 14, 14, 32), (2, 64, 7, 7, 64), (1, 8, 5, 9, 12), (1, 9, 2, 1, 8), (1, 8, 40, 37, 8), (1, 11, 3, 3, 13), (1, 8, 3, 61, 9), (1, 10, 6, 5, 8)];
     for (n, c, h, w, o) in shapes {
-        let g = ConvGeom::new(n, c, h, w, o, 3, 1, 1).ok_or("a shape that does not fit")?;
-        let x: Vec<f32> = (0..g.n * g.in_len()).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
-        let wt: Vec<f32> = (0..g.c_out * g.ckk()).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
-        let b: Vec<f32> = (0..g.c_out).map(|i| i as f32 * 0.25 - 1.0).collect();
-        let mut y = vec![7.0f32; g.n * g.out_len()];
-        conv2d_forward(&g, &x, &wt, Some(&b), &mut y);
-        let f = |v: &[f32], abs: bool| v.iter().map(|&t| if abs { (t as f64).abs() } else { t as f64 }).collect::<Vec<f64>>();
-        let (mut want, mut size) = (vec![0.0; y.len()], vec![0.0; y.len()]);
-        super::conv_reference::conv2d_forward(&g, &f(&x, false), &f(&wt, false), Some(&f(&b, false)), &mut want);
-        super::conv_reference::conv2d_forward(&g, &f(&x, true), &f(&wt, true), Some(&f(&b, true)), &mut size);
-        for (j, ((&got, &want), &size)) in y.iter().zip(&want).zip(&size).enumerate() {
-            if (got as f64 - want).abs() > 1e-5 * size.max(1.0) {
-                return Err(format!("{g:?}: y[{j}] = {got}, want {want}"));
-            }
-        }
+        super::conv::check_forward_on(&ConvGeom::new(n, c, h, w, o, 3, 1, 1).ok_or("a shape that does not fit")?, conv2d_forward)?;
     }
     Ok(())
 }
