@@ -29,7 +29,7 @@ const once = async (dir) => {
     const kinds = Object.fromEntries((x.step_profile?.kinds ?? []).map(([k, ms]) => [k, +ms.toFixed(2)]));
     // and module by module: [module, forward ms, backward ms]
     const modules = (x.step_profile?.modules ?? []).map((m) => [m.module, +m.forward_ms.toFixed(3), +m.backward_ms.toFixed(3)]);
-    return { train: x.train_images_per_s, infer: x.infer_images_per_s, of_peak: x.train_fraction_of_peak, peak: r.peak, step_ms: x.step_profile?.step_ms, kinds, modules, convs: x.conv_layers.map((c) => [c.layer, +c.forward_ms.toFixed(2), +c.backward_ms.toFixed(2)]) };
+    return { train: x.train_images_per_s, infer: x.infer_images_per_s, of_peak: x.train_fraction_of_peak, peak: r.peak, step_ms: x.step_profile?.step_ms, empty_pass_ms: x.step_profile?.empty_pass_ms, kinds, modules, convs: x.conv_layers.map((c) => [c.layer, +c.forward_ms.toFixed(2), +c.backward_ms.toFixed(2)]) };
   } finally {
     await srv.close();
   }

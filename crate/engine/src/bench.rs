@@ -152,6 +152,9 @@ pub struct StepProfile {
     pub modules: Vec<ModuleTiming>,
     /// `(kind, forward + backward ms)` over the modules of each kind.
     pub kinds: Vec<(String, f64)>,
+    /// A pass's fixed cost: an empty pass (one loop of two empty items) run right after each
+    /// profiled pass, mean ms — in the threaded build the hand-offs that start and end a pass.
+    pub empty_pass_ms: f64,
 }
 
 /// A model's running profile (`ResNet::laps`): the clock, and each module's laps
@@ -183,7 +186,8 @@ pub enum Pass {
 /// each module's forward and backward timed by `now` as the pass runs (each on the thread that
 /// leads it, so the time includes waiting for the pool's helpers). The laps are the model's
 /// own, so other models' passes meanwhile do not count, and it stops recording whatever
-/// happens. (`labels` serve the training step only.)
+/// happens. After each timed pass an empty one is timed too (`empty_pass_ms`: what starting
+/// and ending a pass costs). (`labels` serve the training step only.)
 pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labels: &[usize], reps: usize, now: fn() -> f64, pass: Pass) -> Result<StepProfile> {
     trainer.model.laps = Some((now, vec![]));
     let once = |trainer: &mut crate::train::Trainer| -> Result<()> {
@@ -192,19 +196,23 @@ pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labe
             Pass::Inference => trainer.model.forward(x, Mode::Eval).map(|_| ()),
         }
     };
-    let steps = (|| -> Result<Vec<f64>> {
+    let steps = (|| -> Result<Vec<(f64, f64)>> {
         once(trainer)?;
         if let Some(l) = trainer.model.laps.as_mut() {
             l.1.clear(); // (the untimed pass's)
         }
         (0..reps.max(1)).map(|_| {
             let t = now();
-            once(trainer).map(|_| now() - t)
+            once(trainer)?;
+            let t1 = now();
+            core::hint::black_box(crate::layers::in_pool(|| crate::layers::par_map(2, |i| i)));
+            Ok((t1 - t, now() - t1))
         }).collect()
     })();
     let laps = trainer.model.laps.take().map(|l| l.1).unwrap_or_default();
-    let steps = steps?;
-    let step_ms = steps.iter().sum::<f64>() / steps.len() as f64;
+    let steps: Vec<(f64, f64)> = steps?;
+    let step_ms = steps.iter().map(|s| s.0).sum::<f64>() / steps.len() as f64;
+    let empty_pass_ms = steps.iter().map(|s| s.1).sum::<f64>() / steps.len() as f64;
     let graph = &trainer.model.graph;
     let modules: Vec<ModuleTiming> = graph.modules.iter().enumerate().map(|(i, m)| {
         // The mean, not the median: a page that is not cross-origin isolated reads a clock
@@ -222,7 +230,7 @@ pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labe
             None => kinds.push((m.kind.clone(), m.forward_ms + m.backward_ms)),
         }
     }
-    Ok(StepProfile { step_ms, modules, kinds })
+    Ok(StepProfile { step_ms, modules, kinds, empty_pass_ms })
 }
 
 /// Milliseconds since the first call (natively; `Instant` does not run in the browser): a
@@ -256,6 +264,7 @@ mod tests {
         assert!(p.modules.iter().filter(|m| m.kind == "conv").all(|m| m.forward_ms > 0.0 && m.backward_ms > 0.0), "{p:?}");
         let laps: f64 = p.modules.iter().map(|m| m.forward_ms + m.backward_ms).sum();
         assert!(laps > 0.0 && laps <= p.step_ms * 1.05 + 0.5, "laps {laps} ms in a step of {} ms", p.step_ms);
+        assert!(p.empty_pass_ms >= 0.0 && p.empty_pass_ms < p.step_ms, "an empty pass of {} ms after a step of {} ms", p.empty_pass_ms, p.step_ms);
         let by_kind: f64 = p.kinds.iter().map(|k| k.1).sum();
         assert!((by_kind - laps).abs() < 1e-9 && p.kinds[1].0 == "conv", "{:?}", p.kinds);
         for _ in 0..4 {
