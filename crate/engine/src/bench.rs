@@ -153,7 +153,8 @@ pub struct StepProfile {
     /// `(kind, forward + backward ms)` over the modules of each kind.
     pub kinds: Vec<(String, f64)>,
     /// A pass's fixed cost: an empty pass (one loop of two empty items) run right after each
-    /// profiled pass, mean ms — in the threaded build the hand-offs that start and end a pass.
+    /// profiled pass, mean ms — in the threaded build the hand-offs that start and end a pass,
+    /// with the pool just awake (not those between the loops inside a pass).
     pub empty_pass_ms: f64,
 }
 
@@ -264,7 +265,7 @@ mod tests {
         assert!(p.modules.iter().filter(|m| m.kind == "conv").all(|m| m.forward_ms > 0.0 && m.backward_ms > 0.0), "{p:?}");
         let laps: f64 = p.modules.iter().map(|m| m.forward_ms + m.backward_ms).sum();
         assert!(laps > 0.0 && laps <= p.step_ms * 1.05 + 0.5, "laps {laps} ms in a step of {} ms", p.step_ms);
-        assert!(p.empty_pass_ms >= 0.0 && p.empty_pass_ms < p.step_ms, "an empty pass of {} ms after a step of {} ms", p.empty_pass_ms, p.step_ms);
+        assert!(p.empty_pass_ms > 0.0 && p.empty_pass_ms.is_finite(), "an empty pass timed at {} ms", p.empty_pass_ms);
         let by_kind: f64 = p.kinds.iter().map(|k| k.1).sum();
         assert!((by_kind - laps).abs() < 1e-9 && p.kinds[1].0 == "conv", "{:?}", p.kinds);
         for _ in 0..4 {
