@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { serve } from './server.mjs';
-import { launch, open } from './browser.mjs';
+import { chooseFile, launch, open } from './browser.mjs';
 
 const DIST = process.env.DIST || new URL('../dist', import.meta.url).pathname;
 const ARTIFACTS = new URL('../test-artifacts/', import.meta.url).pathname;
@@ -172,7 +172,7 @@ test('ResNet-56 folds into a strip that fits; a weights file that could be optio
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(h.length));
   const bare = Buffer.concat([len, h, buf.subarray(8 + n)]);
-  await page.setInputFiles('#weights-open', { name: 'bare.safetensors', mimeType: 'application/octet-stream', buffer: bare });
+  await chooseFile(page, '#weights-open', { name: 'bare.safetensors', mimeType: 'application/octet-stream', buffer: bare });
   await page.waitForSelector('#arch-ask:not([hidden])');
   assert.match(await page.textContent('#arch-ask-text'), /fit ResNet-20 \(identity shortcuts\) and Plain-20: names and shapes cannot tell them apart/);
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'ResNet-20 (identity shortcuts)', 'the first answer has the focus');

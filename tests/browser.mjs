@@ -44,3 +44,11 @@ export function addWidget(page, id, attrs) {
 export function widgetError(page, id, timeout = 60_000) {
   return page.waitForFunction((i) => document.getElementById(i).shadowRoot.querySelector('.status.error')?.textContent, id, { timeout }).then((h) => h.jsonValue());
 }
+
+/** Picks `files` in file input `selector` as a person can: once the control is enabled. (The
+ *  page disables its operation controls while one operation finishes — a file set on a
+ *  disabled input would be refused with "wait", which a person never sees.) */
+export async function chooseFile(page, selector, files, timeout = 60_000) {
+  await page.waitForFunction((s) => !document.querySelector(s).disabled, selector, { timeout });
+  await page.setInputFiles(selector, files);
+}

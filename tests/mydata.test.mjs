@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { serve } from './server.mjs';
-import { launch, open } from './browser.mjs';
+import { chooseFile, launch, open } from './browser.mjs';
 
 const DIST = process.env.DIST || new URL('../dist', import.meta.url).pathname;
 const ARTIFACTS = new URL('../test-artifacts/', import.meta.url).pathname;
@@ -194,7 +194,7 @@ test('a task of three drawn shapes: the network learns them, and new drawings ar
   await (await saving).saveAs(sessionFile);
   const other = await open(browser, srv.url);
   await ready(other.page);
-  await other.page.setInputFiles('#session-open', sessionFile);
+  await chooseFile(other.page, '#session-open', sessionFile);
   await other.page.waitForFunction(() => /circle, line, cross/.test(document.getElementById('task-name').textContent)
     && document.querySelectorAll('#gallery .gallery-item').length === 18 && document.querySelectorAll('#probs button.prob').length === 3, null, { timeout: 30_000 });
   await draw(other.page, SHAPES.circle(13));

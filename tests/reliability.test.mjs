@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serve } from './server.mjs';
-import { launch, open } from './browser.mjs';
+import { chooseFile, launch, open } from './browser.mjs';
 
 const DIST = process.env.DIST || new URL('../dist', import.meta.url).pathname;
 let browser, srv;
@@ -108,10 +108,10 @@ test('a reload resumes where training stopped: weights, optimizer state, step, c
   const file = Buffer.concat(await (await download.createReadStream()).toArray());
   const fresh = await open(browser, srv.url);
   await ready(fresh.page);
-  await fresh.page.setInputFiles('#session-open', { name: 'mine.json', mimeType: 'application/json', buffer: file });
+  await chooseFile(fresh.page, '#session-open', { name: 'mine.json', mimeType: 'application/json', buffer: file });
   await fresh.page.waitForFunction(() => /Session "mine.json" opened, at step 12/.test(document.getElementById('status').textContent));
   assert.deepEqual(parseSafetensors((await snapshot(fresh.page)).weights), parseSafetensors(before.weights));
-  await fresh.page.setInputFiles('#session-open', { name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from('{"format": "something else"}') });
+  await chooseFile(fresh.page, '#session-open', { name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from('{"format": "something else"}') });
   await fresh.page.waitForFunction(() => /Could not open "bad.json": this is not a resnet-playground-session\/1 file/.test(document.getElementById('status').textContent));
   assert.deepEqual([...errors, ...again.errors, ...fresh.errors], []);
 });
@@ -170,13 +170,15 @@ test('bad weights files: each gets its reason in the page, and the model is unch
   await ready(page);
   const before = await page.evaluate(async () => Array.from(await window.playground.engine.call('saveWeights')));
   for (const [name, bytes, why] of BAD_WEIGHTS) {
-    await page.setInputFiles('#weights-open', { name, mimeType: 'application/octet-stream', buffer: bytes });
+    await chooseFile(page, '#weights-open', { name, mimeType: 'application/octet-stream', buffer: bytes });
     // (each file takes well under a second here; 60 s, as the page's other waits, for a 2-core
     // CI machine whose host is busy: one run there waited more than 20 s for one of them)
     const h = await page.waitForFunction((n) => {
       const t = document.getElementById('status').textContent;
       return t.startsWith(`Could not use "${n}": `) && t;
-    }, name, { timeout: 60_000 });
+    }, name, { timeout: 60_000 }).catch(async (e) => {
+      throw new Error(`no answer for "${name}"; the status says: ${await page.textContent('#status')}`, { cause: e });
+    });
     const msg = await h.jsonValue();
     assert.match(msg, why, msg);
     assert.match(msg, /The model is unchanged\.$/);
@@ -184,7 +186,7 @@ test('bad weights files: each gets its reason in the page, and the model is unch
   const after = await page.evaluate(async () => Array.from(await window.playground.engine.call('saveWeights')));
   assert.deepEqual(parseSafetensors(after), parseSafetensors(before)); // (header key order may differ)
   // and the real file loads
-  await page.setInputFiles('#weights-open', { name: 'resnet8.safetensors', mimeType: 'application/octet-stream', buffer: MODEL });
+  await chooseFile(page, '#weights-open', { name: 'resnet8.safetensors', mimeType: 'application/octet-stream', buffer: MODEL });
   await page.waitForFunction(() => /^Weights "resnet8.safetensors" loaded\./.test(document.getElementById('status').textContent));
   assert.deepEqual(errors, []);
 });
@@ -402,7 +404,7 @@ test('a session file with 200,000 curve points and values of 1e308 opens, its cu
   const s = JSON.parse(Buffer.concat(await (await download.createReadStream()).toArray()).toString());
   s.curves.loss.train = Array.from({ length: 200_000 }, (_, i) => [i, i === 7 ? 1e308 : 1 / (1 + i)]);
   s.curves.loss.heldout = [[0, 'x'], [1, null], [2, 1e300], [3, 0.5]];
-  await page.setInputFiles('#session-open', { name: 'huge.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(s)) });
+  await chooseFile(page, '#session-open', { name: 'huge.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(s)) });
   await page.waitForFunction(() => /Session "huge.json" opened/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
   // what the page now keeps (and would save again): checked and thinned
   const [again] = await Promise.all([page.waitForEvent('download'), page.click('#session-save')]);
