@@ -87,7 +87,9 @@ test('?compare=plain20,resnet20 trains 50 steps side by side: two curves, the fl
   assert.equal(await page.textContent('#compare .rewind-at'), 'step 40');
   await page.selectOption('#compare .flow-member', '1');
   await page.click('#compare .rewind-show');
-  await page.waitForFunction(() => !document.getElementById('shown-note').hidden, null, { timeout: 60_000 });
+  // (the note shows first; the operation ends with the status, once the views are rebuilt)
+  await page.waitForFunction(() => /^The views show ResNet-20 at step 40 of the comparison\./.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  assert.equal(await page.isHidden('#shown-note'), false);
   assert.match(await page.textContent('#shown-what'), /^ResNet-20 at step 40$/);
   assert.ok(await page.isDisabled('#start'), 'the own model waits: nothing trains in its place');
   const res = s.members[1];
@@ -107,7 +109,8 @@ test('?compare=plain20,resnet20 trains 50 steps side by side: two curves, the fl
   const w0 = norm(await page.evaluate(() => window.playground.engine.parameter('conv1.weight')));
   assert.match(readout, new RegExp(`^ResNet-20, conv1 after step 41: .*‖w‖ = ${w0.toPrecision(3).replace('.', '\\.')},`));
   await page.click('#show-own');
-  await page.waitForFunction(() => document.getElementById('shown-note').hidden, null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'Your own model is back in the views.', null, { timeout: 60_000 });
+  assert.equal(await page.isHidden('#shown-note'), true);
   assert.equal(await page.textContent('#arch-name'), 'ResNet-8');
 
   // continue from step 40: the ten steps after it repeat bit for bit
