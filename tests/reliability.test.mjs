@@ -388,10 +388,14 @@ test('"Train from scratch" and Start clicked together: one runs, the other is re
   await page.dispatchEvent('#steps', 'change');
   await page.click('#start');
   await page.waitForFunction(() => document.getElementById('stat-step').textContent !== '20');
-  const disabled = await page.evaluate(() => ['reset', 'pretrained', 'arch-build', 'weights-open', 'session-open', 'step'].map((id) => document.getElementById(id).disabled));
-  assert.deepEqual(disabled, [true, true, true, true, true, true]);
+  // (and the compare panel's Start and "Single step": a click there would only be refused)
+  const disabled = () => page.evaluate(() => [...['reset', 'pretrained', 'arch-build', 'weights-open', 'session-open', 'step'].map((id) => document.getElementById(id)),
+    ...document.querySelectorAll('#compare .cmp-start, #compare .cmp-step')].map((e) => e.disabled));
+  assert.deepEqual(await disabled(), [true, true, true, true, true, true, true, true]);
   await page.click('#stop');
   await page.waitForFunction(() => /^Stopped at step/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  await page.waitForFunction(() => !document.getElementById('start').disabled);
+  assert.deepEqual((await disabled()).slice(-2), [false, false], 'the compare panel can start again');
   assert.deepEqual(errors, []);
 });
 

@@ -5,7 +5,7 @@
 // your model".
 import { $ } from '../dom.js';
 import { ComparePanel } from '../views/compare.js';
-import { state, update, status, exclusive, refreshControls, shown, t } from './context.js';
+import { state, update, status, exclusive, refreshControls, onControls, shown, t } from './context.js';
 
 export async function setUpCompare(engine, inspector, trainer, arch) {
   const ids = state.compare ? state.compare.split(',') : undefined;
@@ -48,6 +48,7 @@ export async function setUpCompare(engine, inspector, trainer, arch) {
     t,
   });
   await panel.init();
+  onControls((busy) => panel.block(busy));
   panel.onpick = (members) => update({ compare: members.join(',') });
   $('show-own').onclick = () => exclusive(async () => {
     try {

@@ -47,10 +47,17 @@ let inFlight = false;
 /** Whether an operation (or a training run) is under way. */
 export const busy = () => inFlight || training.running;
 
+const others = [];
+
+/** `fn(busy)` is called whenever the operation controls are refreshed: controls of a part's
+ *  own (the compare panel's) that start an operation follow the same guard. */
+export const onControls = (fn) => { others.push(fn); fn(busy()); };
+
 /** Enables the operation controls unless one is under way; a control whose `data-off` is "yes"
  *  (no pretrained file for this network, the network already built) stays disabled. */
 export function refreshControls() {
   for (const id of OPERATIONS) $(id).disabled = busy() || !!shown.compared || $(id).dataset.off === 'yes';
+  for (const fn of others) fn(busy());
 }
 
 /** Runs operation `fn` alone (see above); resolves with its result, or undefined if refused. */

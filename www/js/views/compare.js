@@ -10,7 +10,9 @@
 //            pause(), resume(), cancel(), show?(i, step), owns?() }   (the page's or the widget's
 //            engine; `owns`: whether the engine's comparison is still this panel's)
 //     parts: { flow: bool, rewind: bool }; initial: { members: ['plain20', 'resnet20'], steps }
-//     wrap(fn): runs an operation (training, forking): the page's one-at-a-time guard
+//     wrap(fn): runs an operation (training, forking): the page's one-at-a-time guard; while
+//     the page runs another operation it calls `block(true)`, which disables the panel's
+//     buttons that would start one (and `block(false)` after)
 import { el } from '../dom.js';
 import { Chart } from './curves.js';
 import { FlowPanel, COLOURS, labelled } from './flow-panel.js';
@@ -23,6 +25,7 @@ export class ComparePanel {
     Object.assign(this, { root, api, parts, onstep, wrap, t });
     this.state = null;        // the engine's compareState
     this.running = false;
+    this.blocked = false;     // another operation of the page is under way (`block`)
     this.setup = null;        // the member ids the engine's comparison has
     this.at = null;           // the rewind slider's step (null: the latest)
     this.initial = initial;
@@ -123,17 +126,24 @@ export class ComparePanel {
     if (this.showBtn) this.showBtn.onclick = () => this.#show();
   }
 
+  /** While the page runs another operation (`b`), the buttons that would start one are
+   *  disabled (a click would only be refused). */
+  block(b) {
+    this.blocked = b;
+    if (this.startBtn) this.#controls();
+  }
+
   #controls() {
-    const has = !!this.state;
-    this.startBtn.disabled = this.stepBtn.disabled = this.running;
+    const has = !!this.state, busy = this.running || this.blocked;
+    this.startBtn.disabled = this.stepBtn.disabled = busy;
     this.pauseBtn.disabled = this.stopBtn.disabled = !this.running;
     if (!this.running) { this.paused = false; this.pauseBtn.textContent = this.t('pause'); }
     for (const p of this.pickers) p.disabled = this.running;
     this.lesson.disabled = this.running;
     if (this.slider) {
       this.slider.disabled = this.running || !has;
-      this.forkBtn.disabled = this.running || !has;
-      if (this.showBtn) this.showBtn.disabled = this.running || !has;
+      this.forkBtn.disabled = busy || !has;
+      if (this.showBtn) this.showBtn.disabled = busy || !has;
     }
   }
 
