@@ -116,6 +116,8 @@ test('?compare=plain20,resnet20 trains 50 steps side by side: two curves, the fl
   // continue from step 40: the ten steps after it repeat bit for bit
   await page.click('#compare .rewind-fork');
   await noteIs(page, /^The comparison continues from step 40/);
+  // (disabled while it ran, the button has the focus back for a keyboard user)
+  await page.waitForFunction(() => document.activeElement?.classList.contains('rewind-fork') && !document.activeElement.disabled, null, { timeout: 10_000 });
   assert.equal((await state(page)).members[0].curve.length, 40);
   await page.fill('#compare .cmp-steps', '10');
   await page.click('#compare .cmp-start');

@@ -104,10 +104,8 @@ test('the page in Chinese (?lang=zh-CN): every panel, a training run, a comparis
   await page.click('#start');
   await page.waitForFunction(() => /^第 3 步：损失/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
   await page.fill('#compare .cmp-steps', '2');
-  // (the status comes before the run's last refresh: a person starts the comparison once the
-  // controls are back, and Playwright's click does not wait for it — the panel's button is
-  // not one of the controls disabled meanwhile)
-  await page.waitForFunction(() => !document.getElementById('start').disabled, null, { timeout: 60_000 });
+  // (the status comes before the run's last refresh: the panel's Start is enabled once that
+  // is done, and Playwright's click waits for it)
   await page.click('#compare .cmp-start');
   await page.waitForFunction(() => /^完成于第 2 步/.test(document.querySelector('#compare .cmp-status').textContent), null, { timeout: 120_000 });
   await page.locator('#compare canvas.flow-map').hover();

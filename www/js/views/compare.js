@@ -11,8 +11,8 @@
 //            engine; `owns`: whether the engine's comparison is still this panel's)
 //     parts: { flow: bool, rewind: bool }; initial: { members: ['plain20', 'resnet20'], steps }
 //     wrap(fn): runs an operation (training, forking): the page's one-at-a-time guard; while
-//     the page runs another operation it calls `block(true)`, which disables the panel's
-//     buttons that would start one (and `block(false)` after)
+//     any operation of the page runs (this panel's too) it calls `block(true)`, which
+//     disables the panel's buttons that would start one (and `block(false)` after)
 import { el } from '../dom.js';
 import { Chart } from './curves.js';
 import { FlowPanel, COLOURS, labelled } from './flow-panel.js';
@@ -122,7 +122,11 @@ export class ComparePanel {
     this.showBtn = this.api.show ? c.appendChild(button(t('showInViews'), 'secondary rewind-show')) : null;
     this.forkBtn = c.appendChild(button(t('continueHere'), 'secondary rewind-fork'));
     this.slider.oninput = () => this.#rewound();
-    this.forkBtn.onclick = () => this.wrap(() => this.fork());
+    // (the button is disabled while its fork runs: a keyboard user's focus comes back to it)
+    this.forkBtn.onclick = () => this.wrap(() => this.fork()).finally(() => {
+      const at = this.forkBtn.getRootNode().activeElement;
+      if (!at || at === document.body) this.forkBtn.focus();
+    });
     if (this.showBtn) this.showBtn.onclick = () => this.#show();
   }
 
