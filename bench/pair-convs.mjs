@@ -10,8 +10,7 @@
 import fs from 'fs';
 import path from 'path';
 import zlib from 'zlib';
-import { pathToFileURL } from 'url';
-import { arg, median } from './args.mjs';
+import { arg, median, simdEngine } from './args.mjs';
 
 const dirs = { a: arg('a'), b: arg('b') };
 const rounds = Number(arg('rounds', 30));
@@ -21,17 +20,11 @@ if (!dirs.a || !dirs.b || !(Number.isInteger(rounds) && rounds > 0) || !['a', 'b
   throw new Error('usage: node --experimental-wasm-relaxed-simd bench/pair-convs.mjs --a DIST_A --b DIST_B [--rounds N] [--first a|b] [--dir backward|forward]');
 }
 const digits = zlib.gunzipSync(fs.readFileSync(path.resolve(dirs.a, 'data/mnist-heldout.bin.gz')));
-const load = async (k) => {
-  const pkg = path.resolve(dirs[k], 'pkg/simd');
-  // (a query of its own, so that a/a gets two instances with two memories)
-  const mod = await import(`${pathToFileURL(path.join(pkg, 'resnet_wasm.js')).href}?${k}`);
-  await mod.default({ module_or_path: fs.readFileSync(path.join(pkg, 'resnet_wasm_bg.wasm')) });
-  const engine = new mod.Engine(undefined, 1, undefined);
-  engine.setDataset(new Uint8Array(digits));
-  return engine;
-};
 const engines = {};
-for (const k of first === 'a' ? ['a', 'b'] : ['b', 'a']) engines[k] = await load(k);
+for (const k of first === 'a' ? ['a', 'b'] : ['b', 'a']) {
+  engines[k] = await simdEngine(dirs[k], k);
+  engines[k].setDataset(new Uint8Array(digits));
+}
 const ms = { a: {}, b: {} };
 for (let r = -2; r < rounds; r++) {
   for (const k of r % 2 ? ['b', 'a'] : ['a', 'b']) {

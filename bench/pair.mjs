@@ -11,10 +11,7 @@
 //   node --experimental-wasm-relaxed-simd bench/pair.mjs --a DIST_A --b DIST_B [--pass train|infer] [--steps 30] [--first a|b]
 //
 // (DIST_* are built pages, `trunk build --release`'s dist/; only their pkg/simd/ is used.)
-import fs from 'fs';
-import path from 'path';
-import { pathToFileURL } from 'url';
-import { arg, median } from './args.mjs';
+import { arg, median, simdEngine } from './args.mjs';
 
 const dirs = { a: arg('a'), b: arg('b') };
 const pass = arg('pass', 'infer');
@@ -23,15 +20,8 @@ const first = arg('first', 'a');
 if (!dirs.a || !dirs.b || !['train', 'infer'].includes(pass) || !(Number.isInteger(steps) && steps > 0) || !['a', 'b'].includes(first)) {
   throw new Error('usage: node --experimental-wasm-relaxed-simd bench/pair.mjs --a DIST_A --b DIST_B [--pass train|infer] [--steps N] [--first a|b]');
 }
-const load = async (k) => {
-  const dir = path.resolve(dirs[k], 'pkg/simd');
-  // (a query of its own, so that a/a gets two instances with two memories)
-  const mod = await import(`${pathToFileURL(path.join(dir, 'resnet_wasm.js')).href}?${k}`);
-  await mod.default({ module_or_path: fs.readFileSync(path.join(dir, 'resnet_wasm_bg.wasm')) });
-  return new mod.Engine(undefined, 1, undefined);
-};
 const engines = {};
-for (const k of first === 'a' ? ['a', 'b'] : ['b', 'a']) engines[k] = await load(k);
+for (const k of first === 'a' ? ['a', 'b'] : ['b', 'a']) engines[k] = await simdEngine(dirs[k], k);
 const B = 32;
 const images = new Float32Array(B * 784).map((_, i) => Math.sin(i * 0.37) * 0.5 + 0.5);
 const labels = Uint32Array.from({ length: B }, (_, i) => i % 10);

@@ -25,7 +25,7 @@ export class ComparePanel {
     Object.assign(this, { root, api, parts, onstep, wrap, t });
     this.state = null;        // the engine's compareState
     this.running = false;
-    this.blocked = false;     // another operation of the page is under way (`block`)
+    this.blocked = false;     // an operation of the page is under way (`block`)
     this.setup = null;        // the member ids the engine's comparison has
     this.at = null;           // the rewind slider's step (null: the latest)
     this.initial = initial;
@@ -130,8 +130,8 @@ export class ComparePanel {
     if (this.showBtn) this.showBtn.onclick = () => this.#show();
   }
 
-  /** While the page runs another operation (`b`), the buttons that would start one are
-   *  disabled (a click would only be refused). */
+  /** While the page runs an operation (`b`; this panel's own included), the buttons that
+   *  would start one are disabled (a click would only be refused). */
   block(b) {
     this.blocked = b;
     if (this.startBtn) this.#controls();
