@@ -74,7 +74,9 @@ test('Plain-20: built from the panel, trained 30 steps from scratch, kept by the
   const link = page.url();
   assert.match(link, /arch=plain20/);
 
-  // a reload (same browser storage) comes back as Plain-20 at step 30
+  // a reload (same browser storage) comes back as Plain-20 at step 30 (once the run's last
+  // save, which follows its status line, is stored)
+  await page.waitForFunction(() => window.playground.savedStep === 30);
   await page.reload();
   await ready(page);
   assert.equal(await page.textContent('#arch-name'), 'Plain-20');

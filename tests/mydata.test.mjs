@@ -316,6 +316,8 @@ test('the gallery: deleting, saving to a file and reading it back bit for bit, k
   await page.waitForFunction(() => document.querySelectorAll('#gallery .gallery-item').length === 0);
   await page.setInputFiles('#set-import', file);
   await page.waitForFunction(() => document.querySelectorAll('#gallery .gallery-item').length === 4);
+  // (the gallery is drawn before the set is stored; the status line speaks once it is stored)
+  await page.waitForFunction(() => /Added 4 images from my-set\.safetensors: the set has 4/.test(document.getElementById('status').textContent));
 
   // kept across a reload
   await page.reload();
