@@ -47,7 +47,8 @@ test('Plain-20: built from the panel, trained 30 steps from scratch, kept by the
   const { page, errors, context } = await open(browser, srv.url);
   await ready(page);
   await page.selectOption('#arch-preset', 'plain20');
-  assert.match(await page.textContent('#arch-summary'), /makes Plain-20, 20 weighted layers/);
+  // (the summary follows the engine's answer, a round trip to its worker)
+  await page.waitForFunction(() => /makes Plain-20, 20 weighted layers/.test(document.getElementById('arch-summary').textContent));
   await page.click('#arch-build');
   await statusIs(page, /^Built Plain-20 with random weights from seed 1/);
   assert.equal(await page.textContent('#arch-name'), 'Plain-20');

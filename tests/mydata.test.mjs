@@ -29,6 +29,9 @@ async function draw(page, strokes) {
   await page.locator('canvas.drawpad').scrollIntoViewIfNeeded();
   const pad = await page.locator('canvas.drawpad').boundingBox();
   for (const points of strokes) {
+    // (every pass queued before the stroke ends first — a restart's or a restored session's
+    // refresh of the last input — so the next pass counted is the stroke's)
+    await page.evaluate(() => window.playground.inspect());
     const s = await seq(page);
     await page.mouse.move(pad.x + pad.width * points[0][0], pad.y + pad.height * points[0][1]);
     await page.mouse.down();
@@ -228,7 +231,8 @@ test('a task of three drawn shapes: the network learns them, and new drawings ar
   await page.selectOption('#arch-depth', '14');
   await page.dispatchEvent('#arch-depth', 'change');
   await page.click('#arch-build');
-  await page.waitForFunction(() => /ResNet-14/.test(document.getElementById('arch-name').textContent) && document.querySelectorAll('#probs button.prob').length === 2, null, { timeout: 60_000 });
+  await page.waitForFunction(() => /ResNet-14/.test(document.getElementById('arch-name').textContent) && document.querySelectorAll('#probs button.prob').length === 2
+    && /^(Built ResNet-14|ResNet-14: your last session)/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
   assert.equal(await page.evaluate(async () => (await window.playground.engine.architecture()).config.num_classes), 2);
   assert.deepEqual(errors, []);
   await page.close();
@@ -250,6 +254,8 @@ test('the gallery: deleting, saving to a file and reading it back bit for bit, k
   await page.selectOption('#add-label', 'auto'); // the default: the prediction
   await page.click('#add-image');
   await page.waitForFunction(() => document.querySelectorAll('#gallery .gallery-item').length === 5);
+  // (the gallery is drawn before the set is stored; the status line speaks after)
+  await page.waitForFunction(() => /^Added/.test(document.getElementById('status').textContent));
   assert.match(await text(page, 'status'), /as “1”/, 'a drawn line goes in as the predicted 1');
   // the thumbnail is the network's input, pixel for pixel
   const same = await page.evaluate(async () => {

@@ -239,7 +239,13 @@ test('a dropped PNG, a pasted image and a drawn digit are preprocessed like MNIS
   assert.doesNotMatch(got, /does not look like a handwritten digit|not sure/, 'a real digit is not flagged');
   await shot(page, 'dropped-png');
 
-  // paste an image (as from the clipboard): a thick vertical bar, read as a 1
+  // paste an image (as from the clipboard): a thick vertical bar, read as a 1 (each input's
+  // pass is counted in the prediction's data-seq: the waits below wait for the next pass, as
+  // the dropped digit may have been a 1 too)
+  const passes = () => page.evaluate(() => Number(document.getElementById('prediction').dataset.seq ?? 0));
+  const nextPass = (s) => page.waitForFunction((s) => Number(document.getElementById('prediction').dataset.seq ?? 0) > s, s, { timeout: 20_000 });
+  await page.evaluate(() => window.playground.inspect()); // (any pass still queued ends first)
+  let s = await passes();
   await page.evaluate(async () => {
     const c = new OffscreenCanvas(90, 120);
     const g = c.getContext('2d');
@@ -250,7 +256,9 @@ test('a dropped PNG, a pasted image and a drawn digit are preprocessed like MNIS
     document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
   });
   await page.waitForFunction(() => /Showing "pasted.png"/.test(document.getElementById('status').textContent), null, { timeout: 20_000 });
+  await nextPass(s);
   await page.waitForFunction(() => /your image · predicted 1/.test(document.getElementById('prediction').textContent), null, { timeout: 20_000 });
+  s = await passes();
 
   // draw a "1": one vertical stroke with the mouse
   const pad = await page.locator('canvas.drawpad').boundingBox();
@@ -258,7 +266,8 @@ test('a dropped PNG, a pasted image and a drawn digit are preprocessed like MNIS
   await page.mouse.down();
   for (let t = 0; t <= 1; t += 0.1) await page.mouse.move(pad.x + pad.width * (0.5 - 0.04 * t), pad.y + pad.height * (0.15 + 0.7 * t));
   await page.mouse.up();
-  await page.waitForFunction(() => /your image · predicted 1/.test(document.getElementById('prediction').textContent), null, { timeout: 20_000 });
+  await nextPass(s);
+  assert.match(await page.textContent('#prediction'), /your image · predicted 1/);
   // the network's input is the centred, scaled drawing: its ink's centre of mass is near (14, 14)
   const com = await page.evaluate(async () => {
     const x = await window.playground.engine.call('tensor', 'act.input');

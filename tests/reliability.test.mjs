@@ -91,6 +91,7 @@ test('a reload resumes where training stopped: weights, optimizer state, step, c
   // the same browser profile opens the page again, without the settings in the link
   const again = await open(browser, srv.url, { context });
   await again.page.waitForFunction(() => /^Welcome back: your session from .* is restored, at step 12\./.test(document.getElementById('status').textContent), null, { timeout: 90_000 });
+  await ready(again.page); // (the welcome comes before the session's buttons are set up)
   const after = await snapshot(again.page);
   assert.equal(after.step, 12);
   assert.deepEqual(parseSafetensors(after.weights), parseSafetensors(before.weights), 'weights and BN statistics');
