@@ -95,12 +95,21 @@ pub fn sgemm_lhs(lhs: &Lhs, n: usize, b: Mat, c: &mut [f32], ldc: usize, accumul
 
 /// `c[m×n] (+)= a[m×k] · btᵀ`, where `a` (row stride `lda`) and `bt` (`n×k`, row stride `ldb`)
 /// both have their k values contiguous: a conv's weight gradient `δ_n · col_nᵀ`, which sums
-/// over the pixels. In wasm it is `nt::sgemm_nt`, which reads both operands in place (no
-/// packing: packing the transposed `col_n` cost as much as the product); natively `sgemm`.
+/// over the pixels. Natively `sgemm`. In wasm one of two products, by shape (measured: the
+/// README's speed section):
+/// - `nt::sgemm_nt`, which reads both operands in place, when the sums are long (k ≥ 128) and
+///   A has fewer than 32 rows or B fewer than 24 columns (the first stage's convs, `conv1`);
+/// - else `packed::sgemm_bt`, which transposes B into the 4×8 kernel's panels: with 32 rows
+///   or more a panel serves 8 row tiles and more, and over short sums (7×7 planes) the
+///   k-contiguous tiles' sums across lanes cost more than the transposing.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm_nt(m: usize, n: usize, k: usize, a: &[f32], lda: usize, bt: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
     #[cfg(target_arch = "wasm32")]
-    nt::sgemm_nt(m, n, k, a, lda, bt, ldb, c, ldc, accumulate);
+    if k >= 128 && (m < 32 || n < 3 * packed::NR) {
+        nt::sgemm_nt(m, n, k, a, lda, bt, ldb, c, ldc, accumulate);
+    } else {
+        packed::sgemm_bt(m, n, k, a, lda, bt, ldb, c, ldc, accumulate);
+    }
     #[cfg(not(target_arch = "wasm32"))]
     sgemm(m, n, k, Mat { data: a, rs: lda, cs: 1 }, Mat { data: bt, rs: 1, cs: ldb }, c, ldc, accumulate);
 }
@@ -125,6 +134,7 @@ pub fn madd(a: core::arch::wasm32::v128, b: core::arch::wasm32::v128, c: core::a
 pub mod nt {
     const TM: usize = 2;
     const TN: usize = 4;
+    type Product = fn(usize, usize, usize, &[f32], usize, &[f32], usize, &mut [f32], usize, bool);
 
     /// Same contract as `super::sgemm_nt`.
     #[allow(clippy::too_many_arguments)]
@@ -212,11 +222,19 @@ pub mod nt {
         t
     }
 
-    /// `sgemm_nt` against a naive product on shapes that reach every path (whole tiles, edge
-    /// tiles, k not a multiple of 4, k = 0, row strides wider than k, overwrite and
+    /// Both of the weight gradient's products — `sgemm_nt` here and `packed::sgemm_bt` — against
+    /// a naive product on shapes that reach every path (whole tiles, edge tiles, k not a
+    /// multiple of 4, k in several blocks, k = 0, row strides wider than k, overwrite and
     /// accumulate): the check the engine's tests run natively and the wasm tests in Chromium.
     pub fn check_against_naive() -> Result<(), String> {
-        for &(m, n, k) in &[(1, 1, 1), (2, 4, 4), (2, 4, 5), (3, 5, 7), (4, 8, 3), (7, 9, 13), (16, 144, 784), (64, 576, 49), (5, 6, 0)] {
+        for (name, product) in [("k-contiguous tiles", sgemm_nt as Product), ("packed, B transposed by panels", super::packed::sgemm_bt as Product)] {
+            check_one(product).map_err(|e| format!("{name}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn check_one(sgemm_nt: Product) -> Result<(), String> {
+        for &(m, n, k) in &[(1, 1, 1), (2, 4, 4), (2, 4, 5), (3, 5, 7), (4, 8, 3), (7, 9, 13), (16, 144, 784), (9, 30, 517), (64, 576, 49), (5, 6, 0)] {
             let (lda, ldb, ldc) = (k + 2, k + 1, n + 3);
             let a: Vec<f32> = (0..m * lda).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
             let bt: Vec<f32> = (0..n * ldb).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
@@ -250,6 +268,9 @@ pub mod packed {
 
     pub const MR: usize = 4;
     pub const NR: usize = 8;
+    /// The longest block of k that `sgemm_bt` multiplies at once (a block of its B panel is
+    /// 8 KB, of A's row panel 4 KB).
+    const KB: usize = 256;
 
     thread_local! {
         static PACK: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -335,6 +356,104 @@ pub mod packed {
                 }
             }
         });
+    }
+
+    /// `c[m×n] (+)= a · btᵀ` with both operands k-contiguous (`super::sgemm_nt`'s contract):
+    /// A packed into row panels, then B one 8-column panel at a time, its 8 rows of `bt`
+    /// transposed into the panel (simd128 4×4 blocks) and multiplied while the panel is in L1:
+    /// over k in blocks of at most `KB`, so that a block of the panel and of A's row panel fit
+    /// in L1 together.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sgemm_bt(m: usize, n: usize, k: usize, a: &[f32], lda: usize, bt: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+        if m == 0 || n == 0 {
+            return;
+        }
+        assert!((m - 1) * ldc + n <= c.len(), "gemm: destination too small");
+        assert!(k == 0 || ((m - 1) * lda + k <= a.len() && (n - 1) * ldb + k <= bt.len()), "gemm: operand too small");
+        let mut pa = PACK_A.take();
+        pack_a_into(m, k, &Mat { data: a, rs: lda, cs: 1 }, &mut pa);
+        let mp = m.div_ceil(MR);
+        // k in equal blocks of at most KB, each a multiple of 4 (the transposer's step)
+        let blocks = k.div_ceil(KB).max(1);
+        let kc_max = k.div_ceil(blocks).next_multiple_of(4);
+        PACK.with(|pack| {
+            let panel = &mut *pack.borrow_mut();
+            panel.clear();
+            panel.resize(kc_max * NR, 0.0);
+            let mut acc = [[0.0f32; NR]; MR];
+            for j in 0..n.div_ceil(NR) {
+                let cols = NR.min(n - j * NR);
+                let mut k0 = 0;
+                loop {
+                    let kc = kc_max.min(k - k0);
+                    let add = accumulate || k0 > 0;
+                    transpose_panel(kc, &bt[j * NR * ldb + k0..], ldb, cols, panel);
+                    for i in 0..mp {
+                        let ap = &pa[(i * k + k0) * MR..][..kc * MR];
+                        if cols == NR && (i + 1) * MR <= m {
+                            kernel(kc, ap, panel, |p| p * NR, Out::C(&mut c[i * MR * ldc + j * NR..], ldc, add));
+                            continue;
+                        }
+                        kernel(kc, ap, panel, |p| p * NR, Out::Acc(&mut acc));
+                        for (r, acc_row) in acc.iter().enumerate().take(MR.min(m - i * MR)) {
+                            let dst = &mut c[(i * MR + r) * ldc + j * NR..][..cols];
+                            if add {
+                                dst.iter_mut().zip(acc_row).for_each(|(d, v)| *d += v);
+                            } else {
+                                dst.copy_from_slice(&acc_row[..cols]);
+                            }
+                        }
+                    }
+                    k0 += kc;
+                    if k0 >= k {
+                        break;
+                    }
+                }
+            }
+        });
+        PACK_A.set(pa);
+    }
+
+    /// `panel[p·NR + q] = rows[q·ld + p]` for q < `cols` (0 past them), p < k.
+    fn transpose_panel(k: usize, rows: &[f32], ld: usize, cols: usize, panel: &mut [f32]) {
+        assert!(panel.len() >= k * NR && (cols == 0 || k == 0 || (cols - 1) * ld + k <= rows.len()));
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if cols == NR {
+            use core::arch::wasm32::*;
+            let k4 = k & !3;
+            // SAFETY: the assert bounds every load (row q < NR, p + 4 ≤ k) and store ((p + 4)·NR ≤ k·NR).
+            unsafe {
+                let (src, dst) = (rows.as_ptr(), panel.as_mut_ptr());
+                let mut p = 0;
+                while p < k4 {
+                    for half in 0..2 {
+                        let r = |q: usize| v128_load(src.add((4 * half + q) * ld + p) as *const v128);
+                        let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+                        let t0 = i32x4_shuffle::<0, 4, 1, 5>(r0, r1);
+                        let t1 = i32x4_shuffle::<2, 6, 3, 7>(r0, r1);
+                        let t2 = i32x4_shuffle::<0, 4, 1, 5>(r2, r3);
+                        let t3 = i32x4_shuffle::<2, 6, 3, 7>(r2, r3);
+                        let d = dst.add(p * NR + 4 * half);
+                        v128_store(d as *mut v128, i32x4_shuffle::<0, 1, 4, 5>(t0, t2));
+                        v128_store(d.add(NR) as *mut v128, i32x4_shuffle::<2, 3, 6, 7>(t0, t2));
+                        v128_store(d.add(2 * NR) as *mut v128, i32x4_shuffle::<0, 1, 4, 5>(t1, t3));
+                        v128_store(d.add(3 * NR) as *mut v128, i32x4_shuffle::<2, 3, 6, 7>(t1, t3));
+                    }
+                    p += 4;
+                }
+            }
+            for p in k4..k {
+                for q in 0..NR {
+                    panel[p * NR + q] = rows[q * ld + p];
+                }
+            }
+            return;
+        }
+        for p in 0..k {
+            for q in 0..NR {
+                panel[p * NR + q] = if q < cols { rows[q * ld + p] } else { 0.0 };
+            }
+        }
     }
 
     /// `c[m×n] = a · B` with A in panels (`pack_a`) and row p of B the `n` values at

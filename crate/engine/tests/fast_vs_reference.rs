@@ -21,8 +21,8 @@ fn geom() -> impl Strategy<Value = ConvGeom> {
     geom_in(1..12)
 }
 
-/// Planes of 12 to 29 pixels a side: the weight gradient's k-contiguous product
-/// (`gemm::sgemm_nt`) takes over from 128 output pixels.
+/// Planes of 12 to 29 pixels a side: the weight gradient's long sums over pixels (in wasm
+/// `gemm::sgemm_nt` chooses its product by them).
 fn large_planes() -> impl Strategy<Value = ConvGeom> {
     geom_in(12..30)
 }

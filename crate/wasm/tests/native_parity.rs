@@ -109,10 +109,12 @@ async fn bad_input_is_an_error_not_a_panic() {
     assert!(engine.tensor("delta.conv1").is_ok());
 }
 
-/// The weight gradient's k-contiguous product as it runs in wasm (simd128 tiles of 4 k values,
-/// the k that are left over, the edge tiles, overwrite and accumulate) against a naive product
-/// (`gemm::nt::check_against_naive`; natively `gemm::sgemm_nt` is the gemm crate, and the
-/// engine's tests run the same check on the scalar tiles).
+/// The weight gradient's two products as they run in wasm against a naive product
+/// (`gemm::nt::check_against_naive`): the k-contiguous one (simd128 tiles of 4 k values, the k
+/// that are left over, the edge tiles, overwrite and accumulate) and the packed one (B
+/// transposed into panels in simd128 4×4 blocks, k in blocks, a partial last panel). Natively
+/// `gemm::sgemm_nt` is the gemm crate, and the engine's tests run the same check on the scalar
+/// paths.
 #[wasm_bindgen_test]
 fn nt_gemm_in_wasm_matches_naive() {
     resnet_engine::gemm::nt::check_against_naive().unwrap();

@@ -13,7 +13,7 @@
 //! of the step and rebuilding it is cheap next to the GEMMs.
 
 use super::for_each_chunk;
-use crate::gemm::{sgemm, sgemm_lhs, sgemm_nt, Lhs, Mat};
+use crate::gemm::{sgemm_lhs, sgemm_nt, Lhs, Mat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeom {
@@ -537,9 +537,6 @@ fn rot180_swapped(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     wt
 }
 
-/// Output pixels from which the weight gradient uses `sgemm_nt` (14×14 and 28×28 do; 7×7 not).
-const NT_MIN_PIXELS: usize = 128;
-
 /// Number of image groups the weight gradient is split into (fixed, so results are
 /// reproducible whatever the thread count).
 const WGRAD_GROUPS: usize = 4;
@@ -561,16 +558,8 @@ fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32
         for n in gi * per..((gi + 1) * per).min(g.n) {
             let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
             let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];
-            // δ_n `[O, P]` · col_nᵀ: both sum over the pixels, contiguous in each. Over many
-            // pixels the k-contiguous product reads them in place; over few (7×7) the sums
-            // across its lanes cost more than packing col_nᵀ for the packed GEMM (measured).
-            let mut run = |col: &[f32]| {
-                if np >= NT_MIN_PIXELS {
-                    sgemm_nt(g.c_out, ckk, np, dyn_, np, col, np, part, ckk, true)
-                } else {
-                    sgemm(g.c_out, ckk, np, Mat { data: dyn_, rs: np, cs: 1 }, Mat { data: col, rs: 1, cs: np }, part, ckk, true)
-                }
-            };
+            // δ_n `[O, P]` · col_nᵀ: both sum over the pixels, contiguous in each
+            let mut run = |col: &[f32]| sgemm_nt(g.c_out, ckk, np, dyn_, np, col, np, part, ckk, true);
             if is_pointwise(g) {
                 run(xn)
             } else {
