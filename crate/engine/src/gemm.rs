@@ -98,7 +98,8 @@ pub fn sgemm_lhs(lhs: &Lhs, n: usize, b: Mat, c: &mut [f32], ldc: usize, accumul
 /// over the pixels. Natively `sgemm`. In wasm one of two products, by shape (measured: the
 /// README's speed section):
 /// - `nt::sgemm_nt`, which reads both operands in place, when the sums are long (k ≥ 128) and
-///   A has fewer than 32 rows or B fewer than 24 columns (the first stage's convs, `conv1`);
+///   A has fewer than 32 rows or B fewer than 24 columns (the first stage's convs, `conv1`,
+///   the second stage's 1×1 projection: 32 rows, 16 columns);
 /// - else `packed::sgemm_bt`, which transposes B into the 4×8 kernel's panels: with 32 rows
 ///   or more a panel serves 8 row tiles and more, and over short sums (7×7 planes) the
 ///   k-contiguous tiles' sums across lanes cost more than the transposing.
@@ -234,10 +235,11 @@ pub mod nt {
     }
 
     fn check_one(sgemm_nt: Product) -> Result<(), String> {
-        for &(m, n, k) in &[(1, 1, 1), (2, 4, 4), (2, 4, 5), (3, 5, 7), (4, 8, 3), (7, 9, 13), (16, 144, 784), (9, 30, 517), (64, 576, 49), (5, 6, 0)] {
+        for &(m, n, k) in &[(1, 1, 1), (2, 4, 4), (2, 4, 5), (3, 5, 7), (4, 8, 3), (7, 9, 13), (16, 144, 784), (9, 30, 517), (64, 576, 49), (5, 6, 0), (5, 20, 0)] {
             let (lda, ldb, ldc) = (k + 2, k + 1, n + 3);
-            let a: Vec<f32> = (0..m * lda).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
-            let bt: Vec<f32> = (0..n * ldb).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
+            // (an empty sum reads no operand: they are given empty)
+            let a: Vec<f32> = (0..if k == 0 { 0 } else { m * lda }).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+            let bt: Vec<f32> = (0..if k == 0 { 0 } else { n * ldb }).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
             for accumulate in [false, true] {
                 let mut c = vec![0.5f32; m * ldc];
                 sgemm_nt(m, n, k, &a, lda, &bt, ldb, &mut c, ldc, accumulate);
@@ -369,7 +371,14 @@ pub mod packed {
             return;
         }
         assert!((m - 1) * ldc + n <= c.len(), "gemm: destination too small");
-        assert!(k == 0 || ((m - 1) * lda + k <= a.len() && (n - 1) * ldb + k <= bt.len()), "gemm: operand too small");
+        if k == 0 {
+            // (an empty sum: no operand is read)
+            if !accumulate {
+                (0..m).for_each(|i| c[i * ldc..][..n].fill(0.0));
+            }
+            return;
+        }
+        assert!((m - 1) * lda + k <= a.len() && (n - 1) * ldb + k <= bt.len(), "gemm: operand too small");
         let mut pa = PACK_A.take();
         pack_a_into(m, k, &Mat { data: a, rs: lda, cs: 1 }, &mut pa);
         let mp = m.div_ceil(MR);
@@ -589,8 +598,9 @@ mod tests {
         }
     }
 
-    /// The k-contiguous product (`nt`, the wasm path of the weight gradient) in scalars: its
-    /// tiling and edges (the wasm tests run the same check on its simd128 tiles).
+    /// The weight gradient's two wasm products (`nt`'s k-contiguous tiles and `packed::sgemm_bt`)
+    /// in scalars: their tiling, blocks and edges (the wasm tests run the same check on their
+    /// simd128 paths).
     #[test]
     fn nt_gemm_matches_naive() {
         nt::check_against_naive().unwrap();
