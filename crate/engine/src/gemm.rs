@@ -137,21 +137,31 @@ pub mod nt {
     const TN: usize = 4;
     type Product = fn(usize, usize, usize, &[f32], usize, &[f32], usize, &mut [f32], usize, bool);
 
-    /// Same contract as `super::sgemm_nt`.
+    /// What both products of `super::sgemm_nt`'s contract do first: nothing for an empty `c`,
+    /// `c` zeroed (or kept, when accumulating) for an empty sum, which reads no operand; else
+    /// the bounds asserted. True when nothing is left to multiply.
     #[allow(clippy::too_many_arguments)]
-    pub fn sgemm_nt(m: usize, n: usize, k: usize, a: &[f32], lda: usize, bt: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    pub(super) fn done_before_the_sum(m: usize, n: usize, k: usize, (a, lda): (&[f32], usize), (bt, ldb): (&[f32], usize), c: &mut [f32], ldc: usize, accumulate: bool) -> bool {
         if m == 0 || n == 0 {
-            return;
+            return true;
         }
         assert!((m - 1) * ldc + n <= c.len(), "gemm: destination too small");
         if k == 0 {
-            // (an empty sum: no operand is read)
             if !accumulate {
                 (0..m).for_each(|i| c[i * ldc..][..n].fill(0.0));
             }
-            return;
+            return true;
         }
         assert!((m - 1) * lda + k <= a.len() && (n - 1) * ldb + k <= bt.len(), "gemm: operand too small");
+        false
+    }
+
+    /// Same contract as `super::sgemm_nt`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sgemm_nt(m: usize, n: usize, k: usize, a: &[f32], lda: usize, bt: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+        if done_before_the_sum(m, n, k, (a, lda), (bt, ldb), c, ldc, accumulate) {
+            return;
+        }
         let mut put = |i: usize, j: usize, v: f32| {
             let d = &mut c[i * ldc + j];
             *d = if accumulate { *d + v } else { v };
@@ -347,14 +357,7 @@ pub mod packed {
                         continue;
                     }
                     kernel(k, ap, bp, |p| p * bstride, Out::Acc(&mut acc));
-                    for (r, acc_row) in acc.iter().enumerate().take(MR.min(m - i * MR)) {
-                        let dst = &mut c[(i * MR + r) * ldc + j * NR..][..cols];
-                        if accumulate {
-                            dst.iter_mut().zip(acc_row).for_each(|(d, v)| *d += v);
-                        } else {
-                            dst.copy_from_slice(&acc_row[..cols]);
-                        }
-                    }
+                    store_edge(&acc, MR.min(m - i * MR), cols, &mut c[i * MR * ldc + j * NR..], ldc, accumulate);
                 }
             }
         });
@@ -367,18 +370,9 @@ pub mod packed {
     /// in L1 together.
     #[allow(clippy::too_many_arguments)]
     pub fn sgemm_bt(m: usize, n: usize, k: usize, a: &[f32], lda: usize, bt: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
-        if m == 0 || n == 0 {
+        if super::nt::done_before_the_sum(m, n, k, (a, lda), (bt, ldb), c, ldc, accumulate) {
             return;
         }
-        assert!((m - 1) * ldc + n <= c.len(), "gemm: destination too small");
-        if k == 0 {
-            // (an empty sum: no operand is read)
-            if !accumulate {
-                (0..m).for_each(|i| c[i * ldc..][..n].fill(0.0));
-            }
-            return;
-        }
-        assert!((m - 1) * lda + k <= a.len() && (n - 1) * ldb + k <= bt.len(), "gemm: operand too small");
         let mut pa = PACK_A.take();
         pack_a_into(m, k, &Mat { data: a, rs: lda, cs: 1 }, &mut pa);
         let mp = m.div_ceil(MR);
@@ -393,7 +387,7 @@ pub mod packed {
             for j in 0..n.div_ceil(NR) {
                 let cols = NR.min(n - j * NR);
                 let mut k0 = 0;
-                loop {
+                while k0 < k {
                     let kc = kc_max.min(k - k0);
                     let add = accumulate || k0 > 0;
                     transpose_panel(kc, &bt[j * NR * ldb + k0..], ldb, cols, panel);
@@ -404,19 +398,9 @@ pub mod packed {
                             continue;
                         }
                         kernel(kc, ap, panel, |p| p * NR, Out::Acc(&mut acc));
-                        for (r, acc_row) in acc.iter().enumerate().take(MR.min(m - i * MR)) {
-                            let dst = &mut c[(i * MR + r) * ldc + j * NR..][..cols];
-                            if add {
-                                dst.iter_mut().zip(acc_row).for_each(|(d, v)| *d += v);
-                            } else {
-                                dst.copy_from_slice(&acc_row[..cols]);
-                            }
-                        }
+                        store_edge(&acc, MR.min(m - i * MR), cols, &mut c[i * MR * ldc + j * NR..], ldc, add);
                     }
                     k0 += kc;
-                    if k0 >= k {
-                        break;
-                    }
                 }
             }
         });
@@ -486,6 +470,19 @@ pub mod packed {
                         c[(i * MR + r) * ldc + j * NR..][..NR].copy_from_slice(acc_row);
                     }
                 }
+            }
+        }
+    }
+
+    /// An edge tile from the scratch tile into `c` (from the tile's first element, row stride
+    /// `ldc`): its first `rows` rows and `cols` columns, overwritten or added to.
+    fn store_edge(acc: &[[f32; NR]; MR], rows: usize, cols: usize, c: &mut [f32], ldc: usize, add: bool) {
+        for (r, acc_row) in acc.iter().enumerate().take(rows) {
+            let dst = &mut c[r * ldc..][..cols];
+            if add {
+                dst.iter_mut().zip(acc_row).for_each(|(d, v)| *d += v);
+            } else {
+                dst.copy_from_slice(&acc_row[..cols]);
             }
         }
     }
