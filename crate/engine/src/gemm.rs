@@ -482,7 +482,7 @@ pub mod packed {
             if add {
                 dst.iter_mut().zip(acc_row).for_each(|(d, v)| *d += v);
             } else {
-                dst.copy_from_slice(&acc_row[..cols]);
+                crate::layers::copy(&acc_row[..cols], dst);
             }
         }
     }

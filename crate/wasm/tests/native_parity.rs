@@ -109,6 +109,13 @@ async fn bad_input_is_an_error_not_a_panic() {
     assert!(engine.tensor("delta.conv1").is_ok());
 }
 
+/// The engine's copy as it runs in wasm (a simd128 loop, not `memory.copy`: `layers::copy`)
+/// against its definition, on every short length, misaligned starts and a long slice.
+#[wasm_bindgen_test]
+fn copy_in_wasm_matches_its_definition() {
+    resnet_engine::layers::check_copy().unwrap();
+}
+
 /// The weight gradient's two products as they run in wasm against a naive product
 /// (`gemm::nt::check_against_naive`): the k-contiguous one (simd128 tiles of 4 k values, the k
 /// that are left over, the edge tiles, overwrite and accumulate) and the packed one (B

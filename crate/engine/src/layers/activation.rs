@@ -61,7 +61,7 @@ pub fn add_assign<T: Float + Send + Sync>(acc: &mut [T], b: &[T]) {
 
 /// `out = x`, elementwise, in parallel over large slices (the junction passing its δ back).
 pub fn copy<T: Float + Send + Sync>(x: &[T], out: &mut [T]) {
-    for_each_chunk_large(out, CHUNK, |i, oc| oc.copy_from_slice(&x[i * CHUNK..][..oc.len()]));
+    for_each_chunk_large(out, CHUNK, |i, oc| super::copy(&x[i * CHUNK..][..oc.len()], oc));
 }
 
 /// Σ x², in f64: 32 values in each of 8 lanes of `T` at a time (so it vectorises), each such

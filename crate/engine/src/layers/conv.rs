@@ -93,7 +93,7 @@ fn shift_copy(src: &[f32], h: usize, w: usize, dr: isize, dc: isize, dst: &mut [
     let (s0, s1) = ((d0 as isize + shift).max(0) as usize, ((d1 as isize + shift) as usize).min(src.len()));
     let d0c = (s0 as isize - shift) as usize;
     dst[d0..d0c].fill(0.0);
-    dst[d0c..d0c + (s1 - s0)].copy_from_slice(&src[s0..s1]);
+    super::copy(&src[s0..s1], &mut dst[d0c..d0c + (s1 - s0)]);
     dst[d0c + (s1 - s0)..d1].fill(0.0);
     if lo > 0 || hi < w {
         for r in dst[d0..d1].chunks_exact_mut(w) {
@@ -270,7 +270,7 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
                     // first input column s·lo + b − p ≥ 0
                     let src = &xi[xr * g.w + s * lo + b - g.pad..];
                     if s == 1 {
-                        dst[lo..hi].copy_from_slice(&src[..hi - lo]);
+                        super::copy(&src[..hi - lo], &mut dst[lo..hi]);
                     } else {
                         dst[lo..hi].iter_mut().zip(src.iter().step_by(s)).for_each(|(d, v)| *d = *v);
                     }
@@ -376,12 +376,12 @@ pub fn conv2d_forward_implicit(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<
             xp.fill(0.0);
             for (ir, src) in xn.chunks_exact(g.w).enumerate() {
                 let (i, r) = (ir / g.h, ir % g.h);
-                xp[(i * hp + r + p) * wp + p..][..g.w].copy_from_slice(src);
+                super::copy(src, &mut xp[(i * hp + r + p) * wp + p..][..g.w]);
             }
             sgemm_packed_a_rows(g.c_out, wide, &pa, xp, &offs, out, wide);
             for (or, dst) in yn.chunks_exact_mut(g.w_out).enumerate() {
                 let (o, r) = (or / g.h_out, or % g.h_out);
-                dst.copy_from_slice(&out[o * wide + r * wp..][..g.w_out]);
+                super::copy(&out[o * wide + r * wp..][..g.w_out], dst);
             }
         });
         add_bias(g, bias, yn);

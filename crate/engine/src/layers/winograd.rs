@@ -73,7 +73,7 @@ fn pad(g: &ConvGeom, xn: &[f32], (th, tw): (usize, usize), xp: &mut [f32]) {
     xp.fill(0.0);
     for c in 0..g.c_in {
         for r in 0..g.h {
-            copy_short(&xn[(c * g.h + r) * g.w..][..g.w], &mut xp[(c * rows + r + 1) * wp + 1..]);
+            super::copy(&xn[(c * g.h + r) * g.w..][..g.w], &mut xp[(c * rows + r + 1) * wp + 1..][..g.w]);
         }
     }
 }
@@ -100,30 +100,6 @@ fn transform_columns(g: &ConvGeom, xp: &[f32], (th, tw): (usize, usize), h: &mut
 /// reads past them in whole groups of 4 tiles.
 fn padded_len(tw: usize) -> usize {
     8 * tw.div_ceil(4) + 4
-}
-
-/// `dst[..src.len()] = src` in simd128 lanes in wasm: a row here is a few dozen values, and a
-/// `memory.copy` per row cost more than the copy.
-#[inline(always)]
-fn copy_short(src: &[f32], dst: &mut [f32]) {
-    let dst = &mut dst[..src.len()];
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        use core::arch::wasm32::*;
-        let (mut s4, mut d4) = (src.chunks_exact(4), dst.chunks_exact_mut(4));
-        for (s, d) in (&mut s4).zip(&mut d4) {
-            // SAFETY: both chunks hold 4 values
-            unsafe { v128_store(d.as_mut_ptr() as *mut v128, v128_load(s.as_ptr() as *const v128)) };
-        }
-        let (s, d) = (s4.remainder(), d4.into_remainder());
-        for i in 0..3 {
-            if i < s.len() {
-                d[i] = s[i];
-            }
-        }
-    }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    dst.copy_from_slice(src);
 }
 
 /// The four columns of Bᵀ along one padded row: for u < n, with d = xp[2u … 2u + 3],
