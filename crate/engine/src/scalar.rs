@@ -8,7 +8,7 @@ use num_traits::{Float, FromPrimitive};
 use std::fmt::Debug;
 use std::iter::Sum;
 
-pub trait Scalar: Float + FromPrimitive + Default + Debug + Send + Sync + Sum + 'static {
+pub trait Scalar: Float + FromPrimitive + Default + Debug + Send + Sync + Sum + crate::layers::Plain + 'static {
     /// `y[n,o,x',y'] = Σ_i Σ_a Σ_b w[o,i,a,b] · x[n,i,s·x'+a−p, s·y'+b−p] (+ bias[o])`
     fn conv_forward(g: &ConvGeom, x: &[Self], w: &[Self], bias: Option<&[Self]>, y: &mut [Self]);
     /// Given `dy = ∂C/∂y`: `dw = ∂C/∂w`, `db = ∂C/∂bias` (overwritten) and, when asked for,

@@ -60,7 +60,7 @@ pub fn add_assign<T: Float + Send + Sync>(acc: &mut [T], b: &[T]) {
 }
 
 /// `out = x`, elementwise, in parallel over large slices (the junction passing its δ back).
-pub fn copy<T: Float + Send + Sync>(x: &[T], out: &mut [T]) {
+pub fn copy<T: Float + super::Plain + Send + Sync>(x: &[T], out: &mut [T]) {
     for_each_chunk_large(out, CHUNK, |i, oc| super::copy(&x[i * CHUNK..][..oc.len()], oc));
 }
 

@@ -61,15 +61,29 @@ pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     f()
 }
 
+/// Element types every byte of which is part of the value (no padding, no pointers), so that
+/// `copy` may move them as raw bytes: f32, f64 and u8 (sealed: no other type can be one).
+pub trait Plain: Copy + plain::Sealed {}
+impl Plain for f32 {}
+impl Plain for f64 {}
+impl Plain for u8 {}
+mod plain {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+    impl Sealed for u8 {}
+}
+
 /// `dst = src` (equal lengths), for the engine's copies of tensors and rows. In wasm a simd128
-/// loop of 16-byte loads and stores (32 bytes a step), not `memory.copy`: V8 runs `memory.copy` as a call to
-/// the C library's `memmove`, which on the AMD EPYC of the README took 10–15× as long (1.6 MB:
-/// 0.6–1.2 ms against 0.05–0.08) when the destination lay 1–31 bytes past the source modulo
-/// 4096 — where the allocator puts consecutive tensors whose size is a multiple of 4 KB, as
-/// the first stage's are at batch 32 (`bench/memcopy.mjs` measures both ways) — and cost a
-/// call per row on short rows. The loop runs at the fast rate at every offset.
-#[inline(always)]
-pub(crate) fn copy<T: Copy>(src: &[T], dst: &mut [T]) {
+/// loop of 16-byte loads and stores (32 bytes a step), not `memory.copy`. V8 runs
+/// `memory.copy` as a call to the C library's `memmove`, which on the AMD EPYC of the README
+/// took 13–26× as long for 1.6 MB (0.92–1.56 ms against 0.06–0.075) when the destination lay
+/// 4 to 24 bytes past the source modulo 4096 (the offsets measured; 0 and 32 were fast) —
+/// where the allocator puts consecutive tensors whose size is a multiple of 4 KB, as every
+/// stage's are at batch 32 (`bench/memcopy.mjs`) — and it cost a call per row on short rows.
+/// The loop takes 0.06–0.12 ms at every offset measured.
+#[inline]
+pub(crate) fn copy<T: Plain>(src: &[T], dst: &mut [T]) {
     assert_eq!(src.len(), dst.len(), "copy: lengths differ");
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
@@ -78,11 +92,14 @@ pub(crate) fn copy<T: Copy>(src: &[T], dst: &mut [T]) {
         let bytes = core::mem::size_of_val(src);
         let (s, d) = (src.as_ptr() as *const u8, dst.as_mut_ptr() as *mut u8);
         let mut i = 0;
-        // SAFETY: every access lies in the first `bytes` bytes of `src` or `dst` (checked
-        // equal lengths above), the two slices cannot overlap (one is borrowed mutably), and
-        // `v128_load`/`v128_store` take unaligned addresses.
+        // SAFETY: every access lies in the first `bytes` bytes of `src` or `dst` (equal
+        // lengths, checked above); the two cannot overlap (one is borrowed mutably), so the
+        // last 16 bytes may be copied again over bytes already copied; `v128_load` and
+        // `v128_store` take unaligned addresses; and a `Plain` value is its bytes.
         // (The fences emit no code; without them LLVM sees the loops for what they are and
-        // makes them a `memory.copy`.)
+        // makes them a `memory.copy` again — read in the built module with binaryen's
+        // `wasm-dis`: no `memory.copy` is left in the convs, the GEMM's edge store or the
+        // junction's backward.)
         unsafe {
             while i + 32 <= bytes {
                 let (a, b) = (v128_load(s.add(i) as *const v128), v128_load(s.add(i + 16) as *const v128));
@@ -91,14 +108,21 @@ pub(crate) fn copy<T: Copy>(src: &[T], dst: &mut [T]) {
                 compiler_fence(Ordering::Release);
                 i += 32;
             }
-            if i + 16 <= bytes {
-                v128_store(d.add(i) as *mut v128, v128_load(s.add(i) as *const v128));
-                i += 16;
-            }
-            while i < bytes {
-                *d.add(i) = *s.add(i);
-                compiler_fence(Ordering::Release);
-                i += 1;
+            if bytes >= 16 {
+                // the 0–31 bytes left, as one or two 16-byte copies, the last one ending at
+                // the end (overlapping what is already copied)
+                if i + 16 < bytes {
+                    v128_store(d.add(i) as *mut v128, v128_load(s.add(i) as *const v128));
+                }
+                if i < bytes {
+                    v128_store(d.add(bytes - 16) as *mut v128, v128_load(s.add(bytes - 16) as *const v128));
+                }
+            } else {
+                while i < bytes {
+                    *d.add(i) = *s.add(i);
+                    compiler_fence(Ordering::Release);
+                    i += 1;
+                }
             }
         }
     }
@@ -108,11 +132,12 @@ pub(crate) fn copy<T: Copy>(src: &[T], dst: &mut [T]) {
 
 /// `copy` against its definition: every length from 0 to 70 and one of 100,003 values, at
 /// source and destination offsets 0 to 4 values into their buffers (so the 16-byte steps start
-/// misaligned and end with 0 to 15 bytes left over), for f32 and for bytes; the values around
+/// misaligned, and every count of bytes left after the 32-byte steps, 0 to 31, and every
+/// length under 16 bytes is met), for f32 and for bytes; the values around
 /// the destination must stay as they were. Run by the engine's tests and, in Chromium, by the
 /// wasm tests (where `copy` is the simd128 loop).
 pub fn check_copy() -> Result<(), String> {
-    fn on<T: Copy + PartialEq + std::fmt::Debug>(of: impl Fn(usize) -> T, fill: T) -> Result<(), String> {
+    fn on<T: Plain + PartialEq + std::fmt::Debug>(of: impl Fn(usize) -> T, fill: T) -> Result<(), String> {
         for n in (0..=70).chain([100_003]) {
             for (so, d_o) in [(0, 0), (1, 0), (0, 3), (2, 1), (4, 4), (3, 2)] {
                 let src: Vec<T> = (0..so + n).map(&of).collect();
