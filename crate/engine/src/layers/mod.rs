@@ -82,7 +82,7 @@ mod plain {
 /// where the allocator puts consecutive tensors whose size is a multiple of 4 KB, as every
 /// stage's are at batch 32 (`bench/memcopy.mjs`) — and it cost a call per row on short rows.
 /// The loop takes 0.06–0.12 ms at every offset measured.
-#[inline]
+#[inline(always)]
 pub(crate) fn copy<T: Plain>(src: &[T], dst: &mut [T]) {
     assert_eq!(src.len(), dst.len(), "copy: lengths differ");
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -109,7 +109,7 @@ pub(crate) fn copy<T: Plain>(src: &[T], dst: &mut [T]) {
                 i += 32;
             }
             if bytes >= 16 {
-                // the 0–31 bytes left, as one or two 16-byte copies, the last one ending at
+                // the 0–31 bytes left, as none, one or two 16-byte copies, the last one ending at
                 // the end (overlapping what is already copied)
                 if i + 16 < bytes {
                     v128_store(d.add(i) as *mut v128, v128_load(s.add(i) as *const v128));
