@@ -466,9 +466,7 @@ pub mod packed {
                     kernel(k, ap, bp, row, Out::C(&mut c[i * MR * ldc + j * NR..], ldc, false));
                 } else {
                     kernel(k, ap, bp, row, Out::Acc(&mut acc));
-                    for (r, acc_row) in acc.iter().enumerate().take(m - i * MR) {
-                        c[(i * MR + r) * ldc + j * NR..][..NR].copy_from_slice(acc_row);
-                    }
+                    store_edge(&acc, m - i * MR, NR, &mut c[i * MR * ldc + j * NR..], ldc, false);
                 }
             }
         }
