@@ -55,6 +55,8 @@ async function run() {
       batch: b,
       train_images_per_s: b / median(train) * 1000,
       infer_images_per_s: b / median(infer) * 1000,
+      train_ms: train.map((t) => Math.round(t * 10) / 10), // every step, in order (a median hides a slow stretch)
+      infer_ms: infer.map((t) => Math.round(t * 10) / 10),
       train_step_ms: median(train),
       train_gflops: flops * b / median(train) / 1e6,
       train_fraction_of_peak: flops * b / median(train) / 1e6 / peak.gflops,
