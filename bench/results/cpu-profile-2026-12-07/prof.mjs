@@ -1,0 +1,12 @@
+import { simdModule } from '/work/main/bench/args.mjs';
+const mod = await simdModule(process.argv[2], 'a');
+const pass = process.argv[3] || 'train';
+const B = 32;
+const images = new Float32Array(B * 784).map((_, i) => Math.sin(i * 0.37) * 0.5 + 0.5);
+const labels = Uint32Array.from({ length: B }, (_, i) => i % 10);
+const e = new mod.Engine(undefined, 1, undefined);
+const run = pass === 'train' ? () => e.trainBatch(images, labels) : () => e.forward(images, B, 'eval');
+for (let i = 0; i < 10; i++) run();
+const s = performance.now();
+for (let i = 0; i < 100; i++) run();
+console.log(pass, ((performance.now() - s) / 100).toFixed(2), 'ms');
