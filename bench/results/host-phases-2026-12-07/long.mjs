@@ -5,7 +5,7 @@ const browser = await launch();
 for (let rep = 0; rep < Number(process.argv[4] || 2); rep++) {
   const srv = await serve({ root: '/work/main/dist', isolated: build === 'threads' });
   const page = await browser.newPage();
-  await page.goto(`${srv.url}bench.html?build=${build}&steps=${steps}&batches=32&train=${process.env.TRAIN ?? 1}`);
+  await page.goto(`${srv.url}bench.html?build=${build}&steps=${steps}&batches=32`);
   await page.waitForFunction(() => window.benchResult, null, { timeout: 600_000 });
   const r = await page.evaluate(() => window.benchResult);
   const x = r.results[0];
