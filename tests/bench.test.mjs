@@ -65,6 +65,13 @@ for (const [build, arch, mflop] of [['simd', 'resnet8', 56.08], ['threads', 'res
         // the engine's sums by kind: each kind once, in the order it first appears
         assert.deepEqual(p.kinds.map(([k]) => k), [...new Set(p.modules.map((m) => m.kind))]);
         assert.ok(Math.abs(p.kinds.reduce((s, [, ms]) => s + ms, 0) - laps) < 1e-6);
+        // where the pool's threads waited: in the threaded build the step's loops counted and
+        // their waits within what two threads can wait in a step; one thread has no pool
+        if (build === 'threads') {
+          assert.ok(p.loops >= 7 && p.leader_wait_ms >= 0 && p.helper_idle_ms >= 0 && p.leader_wait_ms + p.helper_idle_ms <= 2 * p.step_ms * r.threads, JSON.stringify(p));
+        } else {
+          assert.deepEqual([p.loops, p.leader_wait_ms, p.helper_idle_ms], [0, 0, 0]);
+        }
         // and an inference pass: every module's forward, no backward
         const q = x.infer_profile;
         assert.deepEqual(q.modules.map((m) => m.module), graph.modules.map((m) => m.name));

@@ -156,6 +156,13 @@ pub struct StepProfile {
     /// profiled pass, mean ms — in the threaded build the hand-offs that start and end a pass,
     /// with the pool just awake (not those between the loops inside a pass).
     pub empty_pass_ms: f64,
+    /// Where the pool's threads waited in a pass (means over the timed passes; 0 on one
+    /// thread; `layers::in_pool_timed`): the leader at the ends of its loops, for helpers'
+    /// last items; the helpers without an item (the pass's serial code, loop ends where the
+    /// leader ran last); and how many loops the leader shared.
+    pub leader_wait_ms: f64,
+    pub helper_idle_ms: f64,
+    pub loops: f64,
 }
 
 /// A model's running profile (`ResNet::laps`): the clock, and each module's laps
@@ -197,23 +204,25 @@ pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labe
             Pass::Inference => trainer.model.forward(x, Mode::Eval).map(|_| ()),
         }
     };
-    let steps = (|| -> Result<Vec<(f64, f64)>> {
+    let steps = (|| -> Result<Vec<(f64, f64, crate::layers::Waits)>> {
         once(trainer)?;
         if let Some(l) = trainer.model.laps.as_mut() {
             l.1.clear(); // (the untimed pass's)
         }
         (0..reps.max(1)).map(|_| {
             let t = now();
-            once(trainer)?;
+            let (done, waits) = crate::layers::in_pool_timed(now, || once(trainer));
+            done?;
             let t1 = now();
             core::hint::black_box(crate::layers::in_pool(|| crate::layers::par_map(2, |i| i)));
-            Ok((t1 - t, now() - t1))
+            Ok((t1 - t, now() - t1, waits))
         }).collect()
     })();
     let laps = trainer.model.laps.take().map(|l| l.1).unwrap_or_default();
-    let steps: Vec<(f64, f64)> = steps?;
-    let step_ms = steps.iter().map(|s| s.0).sum::<f64>() / steps.len() as f64;
-    let empty_pass_ms = steps.iter().map(|s| s.1).sum::<f64>() / steps.len() as f64;
+    let steps: Vec<(f64, f64, crate::layers::Waits)> = steps?;
+    let mean = |f: &dyn Fn(&(f64, f64, crate::layers::Waits)) -> f64| steps.iter().map(f).sum::<f64>() / steps.len() as f64;
+    let (step_ms, empty_pass_ms) = (mean(&|s| s.0), mean(&|s| s.1));
+    let (leader_wait_ms, helper_idle_ms, loops) = (mean(&|s| s.2.leader_ms), mean(&|s| s.2.helpers_ms), mean(&|s| s.2.loops as f64));
     let graph = &trainer.model.graph;
     let modules: Vec<ModuleTiming> = graph.modules.iter().enumerate().map(|(i, m)| {
         // The mean, not the median: a page that is not cross-origin isolated reads a clock
@@ -231,7 +240,7 @@ pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labe
             None => kinds.push((m.kind.clone(), m.forward_ms + m.backward_ms)),
         }
     }
-    Ok(StepProfile { step_ms, modules, kinds, empty_pass_ms })
+    Ok(StepProfile { step_ms, modules, kinds, empty_pass_ms, leader_wait_ms, helper_idle_ms, loops })
 }
 
 /// Milliseconds since the first call (natively; `Instant` does not run in the browser): a
@@ -266,6 +275,10 @@ mod tests {
         let laps: f64 = p.modules.iter().map(|m| m.forward_ms + m.backward_ms).sum();
         assert!(laps > 0.0 && laps <= p.step_ms * 1.05 + 0.5, "laps {laps} ms in a step of {} ms", p.step_ms);
         assert!(p.empty_pass_ms > 0.0 && p.empty_pass_ms.is_finite(), "an empty pass timed at {} ms", p.empty_pass_ms);
+        // on the pool (natively two threads or more): the step's loops counted, and its
+        // threads' waits at most what its threads could wait in a step
+        assert!(p.loops >= 20.0, "{} loops in a step", p.loops);
+        assert!(p.leader_wait_ms >= 0.0 && p.helper_idle_ms >= 0.0 && p.leader_wait_ms + p.helper_idle_ms <= p.step_ms * rayon::current_num_threads() as f64, "{p:?}");
         let by_kind: f64 = p.kinds.iter().map(|k| k.1).sum();
         assert!((by_kind - laps).abs() < 1e-9 && p.kinds[1].0 == "conv", "{:?}", p.kinds);
         for _ in 0..4 {

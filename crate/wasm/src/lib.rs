@@ -694,7 +694,8 @@ impl Engine {
     /// (`"inference"`) time goes, module by module (`resnet_engine::bench::module_profile`):
     /// `reps` passes at batch `n` of the dataset on a copy of the model and its optimizer
     /// settings (the model itself does not move); `{step_ms, modules: [{module, kind,
-    /// forward_ms, backward_ms}], kinds: [[kind, ms]], empty_pass_ms}`.
+    /// forward_ms, backward_ms}], kinds: [[kind, ms]], empty_pass_ms, leader_wait_ms,
+    /// helper_idle_ms, loops}` (the last three: where the pool's threads waited in a pass).
     #[wasm_bindgen(js_name = profileStep)]
     pub fn profile_step(&mut self, n: usize, reps: usize, pass: &str) -> Result<JsValue, JsError> {
         use resnet_engine::bench::Pass;

@@ -47,6 +47,27 @@ pub fn set_helper_spins(_n: u32) -> u32 {
     0 // (no helpers)
 }
 
+/// `in_pool`, with where the pass's threads wait timed by `clock` (ms; `Waits`): its leader at
+/// the ends of loops, its helpers without an item, and how many loops it shared. Without the
+/// `parallel` feature, or nested in another pass, nothing waits (all zero).
+pub fn in_pool_timed<R: Send>(_clock: fn() -> f64, f: impl FnOnce() -> R + Send) -> (R, Waits) {
+    #[cfg(feature = "parallel")]
+    return team::in_pool_timed(_clock, f);
+    #[cfg(not(feature = "parallel"))]
+    (f(), Waits::default())
+}
+
+#[cfg(feature = "parallel")]
+pub use team::Waits;
+/// Where a pass's threads waited (`in_pool_timed`); all zero without the `parallel` feature.
+#[cfg(not(feature = "parallel"))]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Waits {
+    pub leader_ms: f64,
+    pub helpers_ms: f64,
+    pub loops: u64,
+}
+
 /// Runs a whole pass `f` (a training step, a forward or a backward) on the rayon pool as one
 /// team (with the `parallel` feature; else right here): `f` runs on a pool thread, the
 /// *leader*, and every other pool thread runs a *helper* that takes items of the pass's

@@ -82,11 +82,40 @@ pub(crate) struct Team {
     sleepers: AtomicUsize,
     sleep: Mutex<()>,
     wake: Condvar,
+    /// Where the pass's threads wait, timed with this clock (ms) when it is set
+    /// (`in_pool_timed`); `None` in every other pass.
+    clock: Option<fn() -> f64>,
+    waits: [AtomicU64; 3],
 }
 
+/// Where a pass's threads waited (`in_pool_timed`), ms: the leader at the ends of loops, for
+/// helpers' last items; the helpers without an item (the pass's serial code, loop ends where
+/// the leader ran last); and how many loops the leader shared.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Waits {
+    pub leader_ms: f64,
+    pub helpers_ms: f64,
+    pub loops: u64,
+}
+const LEADER: usize = 0;
+const HELPERS: usize = 1;
+const LOOPS: usize = 2;
+
 impl Team {
-    fn new() -> Team {
-        Team { claim: AtomicU64::new(0), pending: AtomicUsize::new(0), body: AtomicPtr::new(std::ptr::null_mut()), done: AtomicBool::new(false), panic: Mutex::new(None), sleepers: AtomicUsize::new(0), sleep: Mutex::new(()), wake: Condvar::new() }
+    fn new(clock: Option<fn() -> f64>) -> Team {
+        Team { claim: AtomicU64::new(0), pending: AtomicUsize::new(0), body: AtomicPtr::new(std::ptr::null_mut()), done: AtomicBool::new(false), panic: Mutex::new(None), sleepers: AtomicUsize::new(0), sleep: Mutex::new(()), wake: Condvar::new(), clock, waits: Default::default() }
+    }
+
+    /// The clock now, in a timed pass.
+    fn now(&self) -> Option<f64> {
+        self.clock.map(|c| c())
+    }
+
+    /// Adds the time since `since` (when taken) to wait `k`, in ns.
+    fn waited(&self, since: Option<f64>, k: usize) {
+        if let (Some(t), Some(now)) = (since, self.now()) {
+            self.waits[k].fetch_add(((now - t).max(0.0) * 1e6) as u64, Ordering::Relaxed);
+        }
     }
 
     /// Claims the next item of the current loop, if one is left. A successful
@@ -129,6 +158,7 @@ impl Team {
         }
         // The rest is running on helpers: spin, and on a loaded machine, where the helper
         // may have lost its core, let the OS run another thread now and then.
+        let waiting = self.now();
         let mut spins = 0u32;
         while self.pending.load(Ordering::Acquire) != 0 {
             spins += 1;
@@ -137,6 +167,10 @@ impl Team {
             } else {
                 std::hint::spin_loop();
             }
+        }
+        if waiting.is_some() {
+            self.waited(waiting, LEADER);
+            self.waits[LOOPS].fetch_add(1, Ordering::Relaxed);
         }
         if let Some(p) = self.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
             std::panic::resume_unwind(p);
@@ -151,18 +185,24 @@ impl Team {
         let _busy = As::new(Role::Busy);
         let mut spins = 0u32;
         let patience = HELPER_SPINS.load(Ordering::Relaxed);
+        let mut idle_since = None; // (in a timed pass)
         while !self.done.load(Ordering::Acquire) {
             if let Some(i) = self.claim() {
+                self.waited(idle_since.take(), HELPERS);
                 self.run_item(i);
                 spins = 0;
-            } else if spins < patience {
-                spins += 1;
-                std::hint::spin_loop();
             } else {
-                self.sleep_until_work();
-                spins = 0;
+                idle_since = idle_since.or_else(|| self.now());
+                if spins < patience {
+                    spins += 1;
+                    std::hint::spin_loop();
+                } else {
+                    self.sleep_until_work();
+                    spins = 0;
+                }
             }
         }
+        self.waited(idle_since, HELPERS);
     }
 
     /// Sleeps until there is an item to claim or the pass is done. No wake-up is lost:
@@ -229,8 +269,18 @@ pub(crate) fn run(n: usize, body: Body) {
 }
 
 pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    in_pool_with(None, f).0
+}
+
+/// `in_pool`, with where the pass's threads wait timed by `clock` (ms). Nested in another
+/// pass, `f` runs inline in that one and nothing is timed (all zero).
+pub(crate) fn in_pool_timed<R: Send>(clock: fn() -> f64, f: impl FnOnce() -> R + Send) -> (R, Waits) {
+    in_pool_with(Some(clock), f)
+}
+
+fn in_pool_with<R: Send>(clock: Option<fn() -> f64>, f: impl FnOnce() -> R + Send) -> (R, Waits) {
     if ROLE.get() != Role::Free {
-        return f();
+        return (f(), Waits::default());
     }
     // Ends the pass, so the helpers leave, even if `f` panics.
     struct End<'a>(&'a Team);
@@ -243,8 +293,8 @@ pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     // hands out the helpers: helpers handed out first could occupy every pool thread and
     // leave the leader's job waiting in the pool's queue, which helpers never read.
     rayon::scope(|_| {
-        let team = &Team::new();
-        rayon::in_place_scope(|s| {
+        let team = &Team::new(clock);
+        let r = rayon::in_place_scope(|s| {
             // One helper in each pool thread's own broadcast queue (no other thread can
             // take it; the leader's own copy runs after `f`, sees `done` and returns).
             // Helpers are optional: the leader never waits for one to start.
@@ -256,8 +306,58 @@ pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
             let _end = End(team);
             let _lead = As::new(Role::Leader(team));
             f()
-        })
+        });
+        // (every helper has returned: the scope waited for them)
+        let ms = |k: usize| team.waits[k].load(Ordering::Relaxed) as f64 / 1e6;
+        (r, Waits { leader_ms: ms(LEADER), helpers_ms: ms(HELPERS), loops: team.waits[LOOPS].load(Ordering::Relaxed) })
     })
+}
+
+#[cfg(test)]
+mod timed {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Until `n` items have started (so that each thread holds one), or 5 s have passed.
+    fn meet(started: &AtomicUsize, n: usize) {
+        started.fetch_add(1, Ordering::SeqCst);
+        let t = Instant::now();
+        while started.load(Ordering::SeqCst) < n && t.elapsed() < Duration::from_secs(5) {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// A timed pass counts its loops, and times the helpers' idle stretch while its leader
+    /// runs serial code and the leader's wait while a helper finishes a long item (40 ms
+    /// each; checked at ≥ 10 ms, as a loaded machine may take a thread's core for a while).
+    #[test]
+    fn a_timed_pass_times_its_threads_waits() {
+        if rayon::current_num_threads() < 2 {
+            return; // (no helpers, nothing to wait for)
+        }
+        let ((met, met_again), w) = in_pool_timed(crate::bench::clock_ms, || {
+            let started = AtomicUsize::new(0);
+            run(2, &|_| meet(&started, 2)); // (a helper has started)
+            let met = started.load(Ordering::SeqCst) == 2;
+            std::thread::sleep(Duration::from_millis(40)); // serial: the helpers are idle
+            let leader = std::thread::current().id();
+            let started = AtomicUsize::new(0);
+            run(2, &|_| {
+                meet(&started, 2);
+                if std::thread::current().id() != leader {
+                    std::thread::sleep(Duration::from_millis(40)); // the leader waits for it
+                }
+            });
+            (met, started.load(Ordering::SeqCst) == 2)
+        });
+        assert_eq!(w.loops, 2);
+        if met && met_again {
+            assert!(w.helpers_ms >= 10.0 && w.leader_ms >= 10.0, "{w:?}");
+        }
+        // and an untimed pass times nothing
+        let ((), w) = in_pool_with(None, || run(2, &|_| ()));
+        assert_eq!(w, Waits::default());
+    }
 }
 
 #[cfg(test)]
