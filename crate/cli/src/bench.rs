@@ -70,9 +70,9 @@ fn print_table(out: &Value) {
             let parts: Vec<String> = kinds.iter().map(|k| format!("{} {:.1}", k.0, k.1)).collect();
             println!("  {what}, {step:.1} ms (means): {}, other {rest:.1} ms", parts.join(", "));
             // where the pool's threads waited in it (the leader at its loops' ends, the helpers
-            // without an item: the pass's serial code and loop ends)
+            // without an item, summed: the pass's serial code and loop ends)
             let ms = |k: &str| profile[k].as_f64().unwrap_or(0.0);
-            println!("    its {:.0} loops: the leader waited {:.2} ms at their ends, the helpers {:.2} ms without an item", ms("loops"), ms("leader_wait_ms"), ms("helper_idle_ms"));
+            println!("    its {:.0} loops: the leader waited {:.2} ms at their ends, the helpers {:.2} ms in all without an item", ms("loops"), ms("leader_wait_ms"), ms("helper_idle_ms"));
         }
         println!("  {:<24} {:>16} {:>10} {:>8} {:>10} {:>8}", "conv", "input", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s");
         for l in r["conv_layers"].as_array().unwrap() {

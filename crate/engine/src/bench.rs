@@ -156,10 +156,11 @@ pub struct StepProfile {
     /// profiled pass, mean ms — in the threaded build the hand-offs that start and end a pass,
     /// with the pool just awake (not those between the loops inside a pass).
     pub empty_pass_ms: f64,
-    /// Where the pool's threads waited in a pass (means over the timed passes; 0 on one
-    /// thread; `layers::in_pool_timed`): the leader at the ends of its loops, for helpers'
-    /// last items; the helpers without an item (the pass's serial code, loop ends where the
-    /// leader ran last); and how many loops the leader shared.
+    /// Where the pool's threads waited in a pass (means over the timed passes;
+    /// `layers::in_pool_timed`; all 0 without the `parallel` feature): the leader at the ends
+    /// of its loops, for helpers' last items; the helpers without an item, summed over the
+    /// helpers (the pass's serial code, loop ends where the leader ran last); and how many
+    /// loops the leader shared.
     pub leader_wait_ms: f64,
     pub helper_idle_ms: f64,
     pub loops: f64,

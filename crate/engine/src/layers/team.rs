@@ -89,8 +89,9 @@ pub(crate) struct Team {
 }
 
 /// Where a pass's threads waited (`in_pool_timed`), ms: the leader at the ends of loops, for
-/// helpers' last items; the helpers without an item (the pass's serial code, loop ends where
-/// the leader ran last); and how many loops the leader shared.
+/// helpers' last items; the helpers without an item, summed over the helpers (the pass's
+/// serial code, loop ends where the leader ran last, waking from a sleep, the pass's end;
+/// not a helper's late start); and how many loops the leader shared.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Waits {
     pub leader_ms: f64,
@@ -113,8 +114,10 @@ impl Team {
 
     /// Adds the time since `since` (when taken) to wait `k`, in ns.
     fn waited(&self, since: Option<f64>, k: usize) {
-        if let (Some(t), Some(now)) = (since, self.now()) {
-            self.waits[k].fetch_add(((now - t).max(0.0) * 1e6) as u64, Ordering::Relaxed);
+        if let Some(t) = since {
+            if let Some(now) = self.now() {
+                self.waits[k].fetch_add(((now - t).max(0.0) * 1e6) as u64, Ordering::Relaxed);
+            }
         }
     }
 
@@ -272,8 +275,9 @@ pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     in_pool_with(None, f).0
 }
 
-/// `in_pool`, with where the pass's threads wait timed by `clock` (ms). Nested in another
-/// pass, `f` runs inline in that one and nothing is timed (all zero).
+/// `in_pool`, with where the pass's threads wait timed by `clock` (ms; it runs on every
+/// thread of the team, so it must not block or call into rayon). Nested in another pass, `f`
+/// runs inline in that one and nothing is timed (all zero).
 pub(crate) fn in_pool_timed<R: Send>(clock: fn() -> f64, f: impl FnOnce() -> R + Send) -> (R, Waits) {
     in_pool_with(Some(clock), f)
 }
@@ -318,44 +322,59 @@ mod timed {
     use super::*;
     use std::time::{Duration, Instant};
 
-    /// Until `n` items have started (so that each thread holds one), or 5 s have passed.
-    fn meet(started: &AtomicUsize, n: usize) {
+    /// Waits until `n` items have started (so that each thread holds one) or 5 s have passed;
+    /// whether they all started in time.
+    fn meet(started: &AtomicUsize, n: usize) -> bool {
         started.fetch_add(1, Ordering::SeqCst);
         let t = Instant::now();
-        while started.load(Ordering::SeqCst) < n && t.elapsed() < Duration::from_secs(5) {
+        while started.load(Ordering::SeqCst) < n {
+            if t.elapsed() > Duration::from_secs(5) {
+                return false;
+            }
             std::hint::spin_loop();
         }
+        true
     }
 
-    /// A timed pass counts its loops, and times the helpers' idle stretch while its leader
-    /// runs serial code and the leader's wait while a helper finishes a long item (40 ms
-    /// each; checked at ≥ 10 ms, as a loaded machine may take a thread's core for a while).
+    /// A timed pass on a pool of its own (two threads: a leader and one helper) counts its
+    /// loops, and times the helper's idle stretch while the leader runs 40 ms of serial code
+    /// and the leader's wait while the helper runs a 40-ms item. Each is at least 10 ms (a
+    /// loaded machine may take a thread's core for a while) and at most the pass less the
+    /// other thread's 40 ms.
     #[test]
     fn a_timed_pass_times_its_threads_waits() {
-        if rayon::current_num_threads() < 2 {
-            return; // (no helpers, nothing to wait for)
-        }
-        let ((met, met_again), w) = in_pool_timed(crate::bench::clock_ms, || {
-            let started = AtomicUsize::new(0);
-            run(2, &|_| meet(&started, 2)); // (a helper has started)
-            let met = started.load(Ordering::SeqCst) == 2;
-            std::thread::sleep(Duration::from_millis(40)); // serial: the helpers are idle
-            let leader = std::thread::current().id();
-            let started = AtomicUsize::new(0);
-            run(2, &|_| {
-                meet(&started, 2);
-                if std::thread::current().id() != leader {
-                    std::thread::sleep(Duration::from_millis(40)); // the leader waits for it
-                }
-            });
-            (met, started.load(Ordering::SeqCst) == 2)
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let t = Instant::now();
+        let (two_threads, w) = pool.install(|| {
+            in_pool_timed(crate::bench::clock_ms, || {
+                let (started, met) = (AtomicUsize::new(0), AtomicBool::new(true));
+                let meet_all = |_: usize| {
+                    if !meet(&started, 2) {
+                        met.store(false, Ordering::SeqCst);
+                    }
+                };
+                run(2, &meet_all); // (the helper has started)
+                std::thread::sleep(Duration::from_millis(40)); // serial: the helper is idle
+                let leader = std::thread::current().id();
+                started.store(0, Ordering::SeqCst);
+                run(2, &|i| {
+                    meet_all(i);
+                    if std::thread::current().id() != leader {
+                        std::thread::sleep(Duration::from_millis(40)); // the leader waits for it
+                    }
+                });
+                met.load(Ordering::SeqCst)
+            })
         });
+        let pass_ms = t.elapsed().as_secs_f64() * 1e3;
         assert_eq!(w.loops, 2);
-        if met && met_again {
-            assert!(w.helpers_ms >= 10.0 && w.leader_ms >= 10.0, "{w:?}");
+        if two_threads {
+            // (else the helper took no item within 5 s: nothing to check)
+            assert!((10.0..=pass_ms - 40.0 + 1.0).contains(&w.helpers_ms), "{w:?} in a pass of {pass_ms} ms");
+            assert!((10.0..=pass_ms - 40.0 + 1.0).contains(&w.leader_ms), "{w:?} in a pass of {pass_ms} ms");
         }
         // and an untimed pass times nothing
-        let ((), w) = in_pool_with(None, || run(2, &|_| ()));
+        let ((), w) = pool.install(|| in_pool_with(None, || run(2, &|_| ())));
         assert_eq!(w, Waits::default());
     }
 }
