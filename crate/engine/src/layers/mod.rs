@@ -57,10 +57,11 @@ pub fn in_pool_timed<R: Send>(_clock: fn() -> f64, f: impl FnOnce() -> R + Send)
     (f(), Waits::default())
 }
 
-#[cfg(feature = "parallel")]
-pub use team::Waits;
-/// Where a pass's threads waited (`in_pool_timed`); all zero without the `parallel` feature.
-#[cfg(not(feature = "parallel"))]
+/// Where a pass's threads waited (`in_pool_timed`), ms: the leader at the ends of loops, for
+/// helpers' last items; the helpers without an item, summed over the helpers (the pass's
+/// serial code, loop ends where the leader ran last, waking from a sleep, the pass's end; not
+/// a helper's late start); and how many loops the leader shared. All zero without the
+/// `parallel` feature.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Waits {
     pub leader_ms: f64,

@@ -88,16 +88,8 @@ pub(crate) struct Team {
     waits: [AtomicU64; 3],
 }
 
-/// Where a pass's threads waited (`in_pool_timed`), ms: the leader at the ends of loops, for
-/// helpers' last items; the helpers without an item, summed over the helpers (the pass's
-/// serial code, loop ends where the leader ran last, waking from a sleep, the pass's end;
-/// not a helper's late start); and how many loops the leader shared.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Waits {
-    pub leader_ms: f64,
-    pub helpers_ms: f64,
-    pub loops: u64,
-}
+use super::Waits;
+/// `Team::waits`' counters (ns, ns, loops).
 const LEADER: usize = 0;
 const HELPERS: usize = 1;
 const LOOPS: usize = 2;
