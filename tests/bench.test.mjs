@@ -68,10 +68,17 @@ for (const [build, arch, mflop] of [['simd', 'resnet8', 56.08], ['threads', 'res
         // where the pool's threads waited: in the threaded build the step's loops counted and
         // their waits at most twice what its threads could wait in a step; the SIMD-only
         // build has no pool
+        // and its serial code (the leader outside its loops): in the threaded build more than
+        // none, the modules' shares each within its lap and together within the pass's, the
+        // pass's within the step; none in the SIMD-only build
+        const serial = p.modules.reduce((s, m) => s + m.forward_serial_ms + m.backward_serial_ms, 0);
         if (build === 'threads') {
           assert.ok(p.loops >= 7 && p.leader_wait_ms >= 0 && p.helper_idle_ms >= 0 && p.leader_wait_ms + p.helper_idle_ms <= 2 * p.step_ms * r.threads, JSON.stringify(p));
+          // (within the engine's rounding: each stretch is counted in whole ns)
+          assert.ok(p.modules.every((m) => m.forward_serial_ms >= -1e-3 && m.forward_serial_ms <= m.forward_ms + 0.2 && m.backward_serial_ms >= -1e-3 && m.backward_serial_ms <= m.backward_ms + 0.2), JSON.stringify(p.modules));
+          assert.ok(serial > 0 && serial <= p.serial_ms + 1e-6 && p.serial_ms <= p.step_ms, `modules ${serial} ms of serial code, the pass ${p.serial_ms}, the step ${p.step_ms}`);
         } else {
-          assert.deepEqual([p.loops, p.leader_wait_ms, p.helper_idle_ms], [0, 0, 0]);
+          assert.deepEqual([p.loops, p.leader_wait_ms, p.helper_idle_ms, p.serial_ms, serial], [0, 0, 0, 0, 0]);
         }
         // and an inference pass: every module's forward, no backward
         const q = x.infer_profile;

@@ -139,6 +139,10 @@ pub struct ModuleTiming {
     pub kind: String,
     pub forward_ms: f64,
     pub backward_ms: f64,
+    /// Of which serial code on the thread leading the pass, while the pool's other threads
+    /// wait (`layers::serial_ms_so_far`; 0 without the `parallel` feature).
+    pub forward_serial_ms: f64,
+    pub backward_serial_ms: f64,
 }
 
 /// A training step or an inference pass, module by module (`module_profile`): the pass's
@@ -164,22 +168,28 @@ pub struct StepProfile {
     pub leader_wait_ms: f64,
     pub helper_idle_ms: f64,
     pub loops: f64,
+    /// The pass's serial code: the leader's time outside its loops, while the helpers wait
+    /// (the modules' `*_serial_ms` and the update's, the finiteness check's …; 0 without the
+    /// `parallel` feature).
+    pub serial_ms: f64,
 }
 
-/// A model's running profile (`ResNet::laps`): the clock, and each module's laps
-/// `(module index, backward?, ms)`.
-pub type Laps = (fn() -> f64, Vec<(usize, bool, f64)>);
+/// One lap of a module: `(module index, backward?, ms, of which serial ms)`.
+pub type Lap = (usize, bool, f64, f64);
 
-/// The clock's time when `laps` is a running profile (the model's passes call this as a
-/// module starts; one branch when none runs).
-pub(crate) fn lap_start(laps: &Option<Laps>) -> Option<f64> {
-    laps.as_ref().map(|(clock, _)| clock())
+/// A model's running profile (`ResNet::laps`): the clock, and each module's laps.
+pub type Laps = (fn() -> f64, Vec<Lap>);
+
+/// The clock's time and the pass's serial code so far when `laps` is a running profile (the
+/// model's passes call this as a module starts; one branch when none runs).
+pub(crate) fn lap_start(laps: &Option<Laps>) -> Option<(f64, f64)> {
+    laps.as_ref().map(|(clock, _)| (clock(), crate::layers::serial_ms_so_far()))
 }
 
 /// Records module `i`'s forward or backward since `start` (from `lap_start`).
-pub(crate) fn lap_end(laps: &mut Option<Laps>, i: usize, backward: bool, start: Option<f64>) {
-    if let (Some(t0), Some((clock, laps))) = (start, laps.as_mut()) {
-        laps.push((i, backward, clock() - t0));
+pub(crate) fn lap_end(laps: &mut Option<Laps>, i: usize, backward: bool, start: Option<(f64, f64)>) {
+    if let (Some((t0, s0)), Some((clock, laps))) = (start, laps.as_mut()) {
+        laps.push((i, backward, clock() - t0, crate::layers::serial_ms_so_far() - s0));
     }
 }
 
@@ -223,16 +233,17 @@ pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labe
     let steps: Vec<(f64, f64, crate::layers::Waits)> = steps?;
     let mean = |f: &dyn Fn(&(f64, f64, crate::layers::Waits)) -> f64| steps.iter().map(f).sum::<f64>() / steps.len() as f64;
     let (step_ms, empty_pass_ms) = (mean(&|s| s.0), mean(&|s| s.1));
-    let (leader_wait_ms, helper_idle_ms, loops) = (mean(&|s| s.2.leader_ms), mean(&|s| s.2.helpers_ms), mean(&|s| s.2.loops as f64));
+    let (leader_wait_ms, helper_idle_ms, loops, serial_ms) = (mean(&|s| s.2.leader_ms), mean(&|s| s.2.helpers_ms), mean(&|s| s.2.loops as f64), mean(&|s| s.2.serial_ms));
     let graph = &trainer.model.graph;
     let modules: Vec<ModuleTiming> = graph.modules.iter().enumerate().map(|(i, m)| {
         // The mean, not the median: a page that is not cross-origin isolated reads a clock
         // coarsened to 0.1 ms, and a mean of such laps is still right on average.
-        let mean = |backward: bool| {
-            let v: Vec<f64> = laps.iter().filter(|l| l.0 == i && l.1 == backward).map(|l| l.2).collect();
+        let mean = |backward: bool, of: fn(&Lap) -> f64| {
+            let v: Vec<f64> = laps.iter().filter(|l| l.0 == i && l.1 == backward).map(of).collect();
             v.iter().sum::<f64>() / v.len().max(1) as f64
         };
-        ModuleTiming { module: m.name.clone(), kind: m.kind_name().to_string(), forward_ms: mean(false), backward_ms: mean(true) }
+        let (ms, serial): (fn(&Lap) -> f64, fn(&Lap) -> f64) = (|l| l.2, |l| l.3);
+        ModuleTiming { module: m.name.clone(), kind: m.kind_name().to_string(), forward_ms: mean(false, ms), backward_ms: mean(true, ms), forward_serial_ms: mean(false, serial), backward_serial_ms: mean(true, serial) }
     }).collect();
     let mut kinds: Vec<(String, f64)> = vec![];
     for m in &modules {
@@ -241,7 +252,7 @@ pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labe
             None => kinds.push((m.kind.clone(), m.forward_ms + m.backward_ms)),
         }
     }
-    Ok(StepProfile { step_ms, modules, kinds, empty_pass_ms, leader_wait_ms, helper_idle_ms, loops })
+    Ok(StepProfile { step_ms, modules, kinds, empty_pass_ms, leader_wait_ms, helper_idle_ms, loops, serial_ms })
 }
 
 /// Milliseconds since the first call (natively; `Instant` does not run in the browser): a
@@ -280,6 +291,16 @@ mod tests {
         // threads' waits at most what its threads could wait in a step
         #[cfg(feature = "parallel")]
         assert!(p.loops >= 20.0, "{} loops in a step", p.loops);
+        // the serial code: the pass's at most the pass, each module's at most its lap, and
+        // the modules' together at most the pass's (the rest is the update's and the check's)
+        let serial: f64 = p.modules.iter().map(|m| m.forward_serial_ms + m.backward_serial_ms).sum();
+        // (within rounding: the meter counts each stretch in whole ns)
+        assert!(p.modules.iter().all(|m| m.forward_serial_ms >= -1e-3 && m.forward_serial_ms <= m.forward_ms + 1e-3 && m.backward_serial_ms >= -1e-3 && m.backward_serial_ms <= m.backward_ms + 1e-3), "{p:?}");
+        assert!(serial <= p.serial_ms + 1e-6 && p.serial_ms <= p.step_ms, "modules {serial} ms of serial code, the pass {} ms: {p:?}", p.serial_ms);
+        #[cfg(feature = "parallel")]
+        assert!(serial > 0.0, "{p:?}");
+        #[cfg(not(feature = "parallel"))]
+        assert_eq!(p.serial_ms, 0.0);
         #[cfg(feature = "parallel")]
         assert!(p.leader_wait_ms >= 0.0 && p.helper_idle_ms >= 0.0 && p.leader_wait_ms + p.helper_idle_ms <= p.step_ms * rayon::current_num_threads() as f64, "{p:?}");
         let by_kind: f64 = p.kinds.iter().map(|k| k.1).sum();

@@ -60,13 +60,25 @@ pub fn in_pool_timed<R: Send>(_clock: fn() -> f64, f: impl FnOnce() -> R + Send)
 /// Where a pass's threads waited (`in_pool_timed`), ms: the leader at the ends of loops, for
 /// helpers' last items; the helpers without an item, summed over the helpers (the pass's
 /// serial code, loop ends where the leader ran last, waking from a sleep, the pass's end; not
-/// a helper's late start); and how many loops the leader shared. All zero without the
+/// a helper's late start); how many loops the leader shared; and the leader's time outside
+/// the loops (the pass's serial code, while the helpers wait). All zero without the
 /// `parallel` feature.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Waits {
     pub leader_ms: f64,
     pub helpers_ms: f64,
     pub loops: u64,
+    pub serial_ms: f64,
+}
+
+/// On the thread leading a pass timed by `in_pool_timed`: the pass's serial code so far
+/// (`Waits::serial_ms` up to now, with the stretch of it running now), ms; 0 anywhere else
+/// and without the `parallel` feature. (What a module's profile lap reads at its ends.)
+pub fn serial_ms_so_far() -> f64 {
+    #[cfg(feature = "parallel")]
+    return team::serial_ms_so_far();
+    #[cfg(not(feature = "parallel"))]
+    0.0
 }
 
 /// Runs a whole pass `f` (a training step, a forward or a backward) on the rayon pool as one

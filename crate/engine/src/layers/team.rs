@@ -85,18 +85,45 @@ pub(crate) struct Team {
     /// Where the pass's threads wait, timed with this clock (ms) when it is set
     /// (`in_pool_timed`); `None` in every other pass.
     clock: Option<fn() -> f64>,
-    waits: [AtomicU64; 3],
+    waits: [AtomicU64; 4],
+    /// When the leader last left a loop (or began the pass): f64 bits, ms (timed passes;
+    /// only the leader reads and writes it).
+    out_since: AtomicU64,
 }
 
 use super::Waits;
-/// `Team::waits`' counters (ns, ns, loops).
+/// `Team::waits`' counters (ns, ns, loops, ns).
 const LEADER: usize = 0;
 const HELPERS: usize = 1;
 const LOOPS: usize = 2;
+/// The leader's time outside the loops: the pass's serial code.
+const SERIAL: usize = 3;
 
 impl Team {
     fn new(clock: Option<fn() -> f64>) -> Team {
-        Team { claim: AtomicU64::new(0), pending: AtomicUsize::new(0), body: AtomicPtr::new(std::ptr::null_mut()), done: AtomicBool::new(false), panic: Mutex::new(None), sleepers: AtomicUsize::new(0), sleep: Mutex::new(()), wake: Condvar::new(), clock, waits: Default::default() }
+        Team { claim: AtomicU64::new(0), pending: AtomicUsize::new(0), body: AtomicPtr::new(std::ptr::null_mut()), done: AtomicBool::new(false), panic: Mutex::new(None), sleepers: AtomicUsize::new(0), sleep: Mutex::new(()), wake: Condvar::new(), clock, waits: Default::default(), out_since: AtomicU64::new(0) }
+    }
+
+    /// The leader leaves a loop (or begins the pass): its serial code starts now.
+    fn leave_loop(&self) {
+        if let Some(now) = self.now() {
+            self.out_since.store(now.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// The leader enters a loop (or ends the pass): the serial code since `leave_loop` counts.
+    fn enter_loop(&self) {
+        if self.clock.is_some() {
+            self.waited(Some(f64::from_bits(self.out_since.load(Ordering::Relaxed))), SERIAL);
+        }
+    }
+
+    /// The leader's serial code so far in this pass, ms (with the stretch it is in now).
+    fn serial_so_far(&self) -> f64 {
+        match self.now() {
+            Some(now) => self.waits[SERIAL].load(Ordering::Relaxed) as f64 / 1e6 + (now - f64::from_bits(self.out_since.load(Ordering::Relaxed))).max(0.0),
+            None => 0.0,
+        }
     }
 
     /// The clock now, in a timed pass.
@@ -144,6 +171,7 @@ impl Team {
 
     /// The leader: publishes a loop, works on it, waits until all of it has finished.
     fn run_loop(&self, n: usize, body: Body) {
+        self.enter_loop();
         self.body.store(&body as *const Body as *mut (), Ordering::Relaxed);
         self.pending.store(n, Ordering::Relaxed);
         self.claim.store((n as u64) << 32, Ordering::SeqCst);
@@ -166,6 +194,7 @@ impl Team {
         if waiting.is_some() {
             self.waited(waiting, LEADER);
             self.waits[LOOPS].fetch_add(1, Ordering::Relaxed);
+            self.leave_loop();
         }
         if let Some(p) = self.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
             std::panic::resume_unwind(p);
@@ -267,6 +296,16 @@ pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     in_pool_with(None, f).0
 }
 
+/// On the leader of a timed pass: its serial code so far, ms (`Waits::serial_ms` up to now);
+/// 0 anywhere else.
+pub(crate) fn serial_ms_so_far() -> f64 {
+    match ROLE.get() {
+        // SAFETY: as in `run`.
+        Role::Leader(team) => unsafe { &*team }.serial_so_far(),
+        _ => 0.0,
+    }
+}
+
 /// `in_pool`, with where the pass's threads wait timed by `clock` (ms; it runs on every
 /// thread of the team, so it must not block or call into rayon). Nested in another pass, `f`
 /// runs inline in that one and nothing is timed (all zero).
@@ -301,11 +340,14 @@ fn in_pool_with<R: Send>(clock: Option<fn() -> f64>, f: impl FnOnce() -> R + Sen
             });
             let _end = End(team);
             let _lead = As::new(Role::Leader(team));
-            f()
+            team.leave_loop();
+            let r = f();
+            team.enter_loop();
+            r
         });
         // (every helper has returned: the scope waited for them)
         let ms = |k: usize| team.waits[k].load(Ordering::Relaxed) as f64 / 1e6;
-        (r, Waits { leader_ms: ms(LEADER), helpers_ms: ms(HELPERS), loops: team.waits[LOOPS].load(Ordering::Relaxed) })
+        (r, Waits { leader_ms: ms(LEADER), helpers_ms: ms(HELPERS), loops: team.waits[LOOPS].load(Ordering::Relaxed), serial_ms: ms(SERIAL) })
     })
 }
 
@@ -332,7 +374,8 @@ mod timed {
     /// loops, and times the helper's idle stretch while the leader runs 40 ms of serial code
     /// and the leader's wait while the helper runs a 40-ms item. Each is at least 10 ms (a
     /// loaded machine may take a thread's core for a while) and at most the pass less the
-    /// other thread's 40 ms.
+    /// other thread's 40 ms. The serial code is the 40 ms at least (a sleep lasts that long),
+    /// and at most the pass less the second loop's 40 ms.
     #[test]
     fn a_timed_pass_times_its_threads_waits() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
@@ -347,6 +390,7 @@ mod timed {
                 };
                 run(2, &meet_all); // (the helper has started)
                 std::thread::sleep(Duration::from_millis(40)); // serial: the helper is idle
+                let so_far = serial_ms_so_far();
                 let leader = std::thread::current().id();
                 started.store(0, Ordering::SeqCst);
                 run(2, &|i| {
@@ -355,11 +399,16 @@ mod timed {
                         std::thread::sleep(Duration::from_millis(40)); // the leader waits for it
                     }
                 });
-                met.load(Ordering::SeqCst)
+                (met.load(Ordering::SeqCst), so_far)
             })
         });
+        let (two_threads, so_far) = two_threads;
         let pass_ms = t.elapsed().as_secs_f64() * 1e3;
         assert_eq!(w.loops, 2);
+        // the leader's serial code: the 40 ms between the loops, not its wait in the second
+        assert!((40.0..=pass_ms - 40.0 + 1.0).contains(&w.serial_ms), "{w:?} in a pass of {pass_ms} ms");
+        assert!((40.0..=w.serial_ms).contains(&so_far), "{so_far} ms of serial code by the second loop, {w:?}");
+        assert_eq!(serial_ms_so_far(), 0.0, "outside a pass");
         if two_threads {
             // (else the helper took no item within 5 s: nothing to check)
             assert!((10.0..=pass_ms - 40.0 + 1.0).contains(&w.helpers_ms), "{w:?} in a pass of {pass_ms} ms");
