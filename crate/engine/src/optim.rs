@@ -64,20 +64,23 @@ impl Optimizer {
         Ok(Optimizer { config, step: 0, m: HashMap::new(), v: HashMap::new() })
     }
 
-    /// One update of every trainable parameter from the `grad.*` tensors on the model's tape.
+    /// One update of every trainable parameter from the `grad.*` tensors on the model's tape
+    /// (read in place; a missing one is refused before anything changes).
     pub fn step<T: Scalar>(&mut self, model: &mut ResNet<T>) -> Result<()> {
-        let grads: Vec<(String, Vec<T>)> = model
-            .params()
-            .into_iter()
-            .filter(|p| p.3)
-            .map(|p| model.tape.get(&format!("grad.{}", p.0)).map(|g| (p.0, g.data.clone())))
-            .collect::<Result<_>>()?;
+        // (the tape taken out of the model for the update, so both can be borrowed)
+        let tape = std::mem::take(&mut model.tape);
+        let done = self.update(model, &tape);
+        model.tape = tape;
+        done
+    }
+
+    fn update<T: Scalar>(&mut self, model: &mut ResNet<T>, tape: &crate::tape::Tape<T>) -> Result<()> {
+        let mut params: Vec<_> = model.params_mut().into_iter().filter(|p| p.trainable).collect();
+        let grads: Vec<&[T]> = params.iter().map(|p| tape.get(&format!("grad.{}", p.name)).map(|g| &g.data[..])).collect::<Result<_>>()?;
         self.step += 1;
         let t = self.step as i32;
         let OptimizerConfig { kind, lr, weight_decay: wd } = self.config;
-        let grads: HashMap<String, Vec<T>> = grads.into_iter().collect();
-        for p in model.params_mut().into_iter().filter(|p| p.trainable) {
-            let g = &grads[&p.name];
+        for (p, g) in params.iter_mut().zip(grads) {
             let m = self.m.entry(p.name.clone()).or_insert_with(|| vec![0.0; g.len()]);
             match kind {
                 OptimizerKind::Sgd { momentum } => {
