@@ -526,15 +526,17 @@ fn conv_forward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str) -> R
 fn conv_backward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, input: &str, dx_name: Option<&str>) -> Result<Option<Tensor<T>>> {
     let shape = tape.get(input)?.shape.clone();
     let g = conv.geom(&shape)?;
-    let mut dw = Tensor::zeros(&conv.weight_shape());
-    let mut db = conv.bias.as_ref().map(|_| Tensor::zeros(&[conv.c_out]));
+    // (the last pass's memory: the conv overwrites every value)
+    let (dw_name, db_name) = (format!("grad.{}.weight", conv.name), format!("grad.{}.bias", conv.name));
+    let mut dw = tape.buffer(&dw_name, &conv.weight_shape());
+    let mut db = conv.bias.as_ref().map(|_| tape.buffer(&db_name, &[conv.c_out]));
     let mut dx = dx_name.map(|name| if tape.contains(name) { tape.scratch(&shape) } else { tape.buffer(name, &shape) });
     let x = tape.get(input)?;
     let dy = tape.get(&delta(&conv.name))?;
     T::conv_backward(&g, &x.data, &conv.weight, &dy.data, dx.as_mut().map(|t| &mut t.data[..]), &mut dw.data, db.as_mut().map(|t| &mut t.data[..]));
-    tape.set(format!("grad.{}.weight", conv.name), dw);
+    tape.set(dw_name, dw);
     if let Some(db) = db {
-        tape.set(format!("grad.{}.bias", conv.name), db);
+        tape.set(db_name, db);
     }
     Ok(dx)
 }

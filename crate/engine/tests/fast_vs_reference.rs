@@ -74,7 +74,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
     /// The browser's 3×3 stride-1 forward (`winograd`, F(2×2, 3×3), which natively only the
     /// tests run) against the reference, on random shapes it takes: odd and even sides of 1 to
-    /// 40, 8 to 20 channels in and out, with a bias.
+    /// 40, 8 to 20 channels in and out, with a bias; with the kernels given and read rotated.
     #[test]
     fn winograd_conv_equals_reference(n in 1usize..3, c in 8usize..21, o in 8usize..21, h in 1usize..41, w in 1usize..41, seed in any::<u64>()) {
         let g = ConvGeom::new(n, c, h, w, o, 3, 1, 1).unwrap();
@@ -87,9 +87,17 @@ proptest! {
         let (mut want, mut size, mut y) = (vec![0.0; g.n * g.out_len()], vec![0.0; g.n * g.out_len()], vec![7.0f32; g.n * g.out_len()]);
         conv_reference::conv2d_forward(&g, &x, &wt, Some(&b), &mut want);
         conv_reference::conv2d_forward(&g, &abs(&x), &abs(&wt), Some(&abs(&b)), &mut size);
-        winograd::conv2d_forward(&g, &f(&x), &f(&wt), Some(&f(&b)), &mut y);
-        let err = y.iter().zip(&want).zip(&size).map(|((&u, &v), &s)| (u as f64 - v).abs() / s.max(1.0)).fold(0.0, f64::max);
-        prop_assert!(err < 1e-5, "winograd forward {:?}: {}", g, err);
+        winograd::conv2d_forward(&g, &f(&x), winograd::Kernels::Given(&f(&wt)), Some(&f(&b)), &mut y);
+        let err = |y: &[f32]| y.iter().zip(&want).zip(&size).map(|((&u, &v), &s)| (u as f64 - v).abs() / s.max(1.0)).fold(0.0, f64::max);
+        prop_assert!(err(&y) < 1e-5, "winograd forward {:?}: {}", g, err(&y));
+        // and with the kernels read rotated (an input gradient's) from the kernels `[C, O, 3, 3]`
+        // they are the 180° rotation of: rotated[c, o] = ROT180(wt[o, c])
+        let mut rotated = vec![0.0f32; wt.len()];
+        for (o, c, i) in (0..o).flat_map(|o| (0..c).flat_map(move |ci| (0..9).map(move |i| (o, ci, i)))) {
+            rotated[(c * g.c_out + o) * 9 + 8 - i] = wt[(o * g.c_in + c) * 9 + i] as f32;
+        }
+        winograd::conv2d_forward(&g, &f(&x), winograd::Kernels::Rot180Swapped(&rotated), Some(&f(&b)), &mut y);
+        prop_assert!(err(&y) < 1e-5, "winograd forward, kernels read rotated {:?}: {}", g, err(&y));
     }
 }
 

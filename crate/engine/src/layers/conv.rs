@@ -436,7 +436,7 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
     // and Winograd's products would run in the packed GEMM's scalar kernel)
     #[cfg(target_arch = "wasm32")]
     if super::winograd::applies(g) {
-        return super::winograd::conv2d_forward(g, x, w, bias, y);
+        return super::winograd::conv2d_forward(g, x, super::winograd::Kernels::Given(w), bias, y);
     }
     #[cfg(target_arch = "wasm32")]
     if implicit(g) {
@@ -480,6 +480,14 @@ pub fn conv2d_backward(
         Some(dx) if rotated => {
             let gt = ConvGeom::new(g.n, g.c_out, g.h_out, g.w_out, g.c_in, g.k, 1, g.k - 1 - g.pad).expect("δ padded by K−1−p holds the kernel");
             debug_assert_eq!((gt.h_out, gt.w_out), (g.h, g.w));
+            // (Winograd reads the rotated kernels in place; the other forwards take a copy)
+            #[cfg(target_arch = "wasm32")]
+            if super::winograd::applies(&gt) {
+                super::winograd::conv2d_forward(&gt, dy, super::winograd::Kernels::Rot180Swapped(w), None, dx);
+            } else {
+                conv2d_forward(&gt, dy, &rot180_swapped(g, w), None, dx);
+            }
+            #[cfg(not(target_arch = "wasm32"))]
             conv2d_forward(&gt, dy, &rot180_swapped(g, w), None, dx);
             None
         }
@@ -502,15 +510,20 @@ pub fn conv2d_backward(
         });
     }
     // dW = Σ_n δ_n · col_nᵀ: each worker sums its share of the images into a partial dW, and
-    // the partials are added in a fixed order so the result does not depend on scheduling.
+    // the partials are added in a fixed order so the result does not depend on scheduling
+    // (in parallel over pieces of dW: each value is 0 + part₀ + part₁ + … all the same).
     // (The memory is taken out of the thread-local rather than borrowed: while this thread
     // waits inside the parallel loop it may run another pass's conv backward.)
     let mut parts = PARTS.take();
     partial_weight_grads(g, x, dy, &mut parts);
-    dw.fill(0.0);
-    for part in parts.chunks(dw.len()) {
-        dw.iter_mut().zip(part).for_each(|(d, p)| *d += p);
-    }
+    let len = dw.len();
+    const PIECE: usize = 1 << 12;
+    for_each_chunk(dw, PIECE, |i, piece| {
+        piece.fill(0.0);
+        for part in parts.chunks(len) {
+            piece.iter_mut().zip(&part[i * PIECE..]).for_each(|(d, p)| *d += p);
+        }
+    });
     PARTS.set(parts);
     if let Some(db) = db {
         for (o, d) in db.iter_mut().enumerate() {
@@ -522,7 +535,7 @@ pub fn conv2d_backward(
 /// `w̃[c, o, a, b] = w[o, c, K−1−a, K−1−b]`: the kernel of the conv that is a stride-1 conv's
 /// input gradient (`[C, O, K, K]` from `[O, C, K, K]`): `conv_reference::rot180` of each
 /// kernel, laid out with the channels swapped (one pass, no allocation per kernel).
-fn rot180_swapped(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+pub(crate) fn rot180_swapped(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     let (o_n, c_n, k) = (g.c_out, g.c_in, g.k);
     let mut wt = vec![0.0; w.len()];
     for o in 0..o_n {
@@ -552,9 +565,9 @@ fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32
     let wlen = g.c_out * ckk;
     let groups = WGRAD_GROUPS.min(g.n.max(1));
     let per = g.n.div_ceil(groups);
-    parts.clear();
     parts.resize(groups * wlen, 0.0);
     for_each_chunk(parts, wlen, |gi, part| {
+        part.fill(0.0); // (here, in parallel, rather than by the resize; a group may have no images)
         for n in gi * per..((gi + 1) * per).min(g.n) {
             let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
             let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];

@@ -29,7 +29,7 @@
 
 use super::for_each_chunk;
 use super::conv::ConvGeom;
-use crate::gemm::packed::{pack_a, sgemm_packed_a, NR};
+use crate::gemm::packed::{sgemm_packed_a, MR, NR};
 use crate::gemm::Mat;
 
 /// Whether `conv2d_forward` runs this conv as F(2×2, 3×3): 3×3, stride 1, padding 1, and at
@@ -39,31 +39,68 @@ pub fn applies(g: &ConvGeom) -> bool {
     g.k == 3 && g.stride == 1 && g.pad == 1 && g.c_in >= 8 && g.c_out >= 8
 }
 
-/// U: the kernels transformed, `[16, O, C]` (ξ-major), each ξ's `[O, C]` packed for the GEMM.
-fn transform_weights(g: &ConvGeom, w: &[f32]) -> Vec<Vec<f32>> {
+/// The kernels a conv's forward reads: `w` `[O, C, 3, 3]` as given, or the kernels of a
+/// stride-1 conv's input gradient — `w̃[o, c] = ROT180(w[c, o])`, `conv::rot180_swapped` of the
+/// conv's own `w` `[C, O, 3, 3]` — read in place from `w` (no rotated copy).
+#[derive(Clone, Copy)]
+pub enum Kernels<'a> {
+    Given(&'a [f32]),
+    Rot180Swapped(&'a [f32]),
+}
+
+impl Kernels<'_> {
+    /// Kernel `[o, c]` (3×3, row-major) of a conv with `c_n` input and `o_n` output channels.
+    fn at(&self, o: usize, c: usize, o_n: usize, c_n: usize) -> [f32; 9] {
+        match *self {
+            Kernels::Given(w) => std::array::from_fn(|i| w[(o * c_n + c) * 9 + i]),
+            Kernels::Rot180Swapped(w) => std::array::from_fn(|i| w[(c * o_n + o) * 9 + 8 - i]),
+        }
+    }
+}
+
+/// (G g Gᵀ)_ξ, ξ = 4i + j, of one 3×3 kernel g (row-major).
+fn transform_kernel(k: &[f32; 9]) -> [f32; 16] {
+    // t = G g (4×3), then u = t Gᵀ (4×4)
+    let mut t = [[0.0f32; 3]; 4];
+    for b in 0..3 {
+        let (g0, g1, g2) = (k[b], k[3 + b], k[6 + b]);
+        t[0][b] = g0;
+        t[1][b] = 0.5 * (g0 + g1 + g2);
+        t[2][b] = 0.5 * (g0 - g1 + g2);
+        t[3][b] = g2;
+    }
+    let mut u = [0.0f32; 16];
+    for (i, row) in t.iter().enumerate() {
+        let v = [row[0], 0.5 * (row[0] + row[1] + row[2]), 0.5 * (row[0] - row[1] + row[2]), row[2]];
+        u[4 * i..4 * i + 4].copy_from_slice(&v);
+    }
+    u
+}
+
+/// U: the kernels transformed, 16 planes (ξ) of `plane` values one after the other, each U_ξ
+/// `[O, C]` in the GEMM's row panels (`pack_a`'s layout, written in place, zero-padded);
+/// returns U and `plane`. The panels (MR output channels each) in parallel: every kernel once.
+fn transform_weights(g: &ConvGeom, w: Kernels) -> (Vec<f32>, usize) {
     let (o_n, c_n) = (g.c_out, g.c_in);
-    let mut u = vec![0.0f32; 16 * o_n * c_n];
-    for o in 0..o_n {
-        for c in 0..c_n {
-            let k = &w[(o * c_n + c) * 9..][..9];
-            // t = G g (4×3), then u = t Gᵀ (4×4)
-            let mut t = [[0.0f32; 3]; 4];
-            for b in 0..3 {
-                let (g0, g1, g2) = (k[b], k[3 + b], k[6 + b]);
-                t[0][b] = g0;
-                t[1][b] = 0.5 * (g0 + g1 + g2);
-                t[2][b] = 0.5 * (g0 - g1 + g2);
-                t[3][b] = g2;
-            }
-            for (i, row) in t.iter().enumerate() {
-                let v = [row[0], 0.5 * (row[0] + row[1] + row[2]), 0.5 * (row[0] - row[1] + row[2]), row[2]];
-                for (j, &x) in v.iter().enumerate() {
-                    u[((4 * i + j) * o_n + o) * c_n + c] = x;
+    let plane = o_n.div_ceil(MR) * c_n * MR;
+    let mut u = vec![0.0f32; 16 * plane];
+    // Panel i's values of plane ξ: `[ξ·plane + i·C·MR, … + C·MR)`, written by item i only.
+    struct Planes(*mut f32);
+    unsafe impl Sync for Planes {}
+    let planes = Planes(u.as_mut_ptr());
+    let planes = &planes;
+    super::par_map(o_n.div_ceil(MR), |i| {
+        for r in 0..MR.min(o_n - i * MR) {
+            for c in 0..c_n {
+                for (xi, &v) in transform_kernel(&w.at(i * MR + r, c, o_n, c_n)).iter().enumerate() {
+                    // SAFETY: inside u (ξ < 16, (i·C + c)·MR + r < plane), in panel i's part
+                    // of plane ξ, which no other item writes; u outlives the loop.
+                    unsafe { *planes.0.add(xi * plane + (i * c_n + c) * MR + r) = v };
                 }
             }
         }
-    }
-    u.chunks_exact(o_n * c_n).map(|ux| pack_a(o_n, c_n, &Mat { data: ux, rs: c_n, cs: 1 })).collect()
+    });
+    (u, plane)
 }
 
 /// The image padded: `xp[c, r, q] = x[c, r − 1, q − 1]`, 0 outside, for rows `0 … 2·TH + 2`
@@ -244,11 +281,12 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// y `[N, O, H, W]` = conv(x, w) + bias for a conv that `applies`, image by image in parallel.
-pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+/// y `[N, O, H, W]` = conv(x, w) + bias for a conv that `applies`, image by image in parallel
+/// (`w` the kernels, `Kernels`).
+pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: Kernels, bias: Option<&[f32]>, y: &mut [f32]) {
     assert!(applies(g), "F(2×2, 3×3) needs a 3×3, stride-1, padding-1 conv");
     let tiles = (g.h_out.div_ceil(2), g.w_out.div_ceil(2));
-    let u = transform_weights(g, w);
+    let (u, plane) = transform_weights(g, w);
     let ld = row_stride(tiles.0 * tiles.1);
     let lp = g.c_in * (2 * tiles.0 + 2) * padded_len(tiles.1);
     let (lh, lv, lm) = (8 * g.c_in * h_stride(tiles), 16 * g.c_in * ld, 16 * g.c_out * ld);
@@ -266,7 +304,7 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
             pad(g, xn, tiles, xp);
             transform_columns(g, xp, tiles, h);
             transform_rows(g, h, tiles, v);
-            for (xi, ux) in u.iter().enumerate() {
+            for (xi, ux) in u.chunks_exact(plane).enumerate() {
                 let vx = &v[xi * g.c_in * ld..][..g.c_in * ld];
                 sgemm_packed_a(g.c_out, ld, g.c_in, ux, Mat { data: vx, rs: ld, cs: 1 }, &mut m[xi * g.c_out * ld..][..g.c_out * ld], ld, false);
             }
@@ -281,13 +319,18 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
 }
 
 /// `conv2d_forward` against the reference conv (f64) on shapes that reach its edges (odd and
-/// even sizes, rows of 1 to 5 tiles and so every count of tiles mod 4, a row 61 wide, the
-/// ResNet's three stages; `conv::check_forward_on`). Run natively by the engine's tests (the
-/// scalar transforms) and in Chromium by the wasm tests (the simd128 ones).
+/// even sizes, rows of 1 to 5 tiles and so every count of tiles mod 4, a row 61 wide, output
+/// channels that leave a partial panel, the ResNet's three stages; `conv::check_forward_on`),
+/// with the kernels given and with them read rotated from the kernels they are the rotation
+/// of. Run natively by the engine's tests (the scalar transforms) and in Chromium by the wasm
+/// tests (the simd128 ones).
 pub fn check_against_reference() -> Result<(), String> {
     let shapes = [(2, 16, 28, 28, 16), (1, 32, 14, 14, 32), (2, 64, 7, 7, 64), (1, 8, 5, 9, 12), (1, 9, 2, 1, 8), (1, 8, 40, 37, 8), (1, 11, 3, 3, 13), (1, 8, 3, 61, 9), (1, 10, 6, 5, 8)];
     for (n, c, h, w, o) in shapes {
-        super::conv::check_forward_on(&ConvGeom::new(n, c, h, w, o, 3, 1, 1).ok_or("a shape that does not fit")?, conv2d_forward)?;
+        let g = ConvGeom::new(n, c, h, w, o, 3, 1, 1).ok_or("a shape that does not fit")?;
+        super::conv::check_forward_on(&g, |g, x, w, b, y| conv2d_forward(g, x, Kernels::Given(w), b, y))?;
+        // w̃ = rot180_swapped(w) is `[C, O, 3, 3]`, and ROT180(w̃[c, o]) = w[o, c]
+        super::conv::check_forward_on(&g, |g, x, w, b, y| conv2d_forward(g, x, Kernels::Rot180Swapped(&super::conv::rot180_swapped(g, w)), b, y))?;
     }
     Ok(())
 }
