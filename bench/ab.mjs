@@ -28,8 +28,8 @@ const once = async (dir) => {
     // the profiled step by module kind, forward + backward (ms; the engine's sums)
     const kinds = Object.fromEntries((x.step_profile?.kinds ?? []).map(([k, ms]) => [k, +ms.toFixed(2)]));
     // and module by module: [module, forward ms, backward ms, of which serial code (forward,
-    // backward)]
-    const modules = (x.step_profile?.modules ?? []).map((m) => [m.module, +m.forward_ms.toFixed(3), +m.backward_ms.toFixed(3), +(m.forward_serial_ms ?? 0).toFixed(3), +(m.backward_serial_ms ?? 0).toFixed(3)]);
+    // backward), of which the leader's waits at loop ends (forward, backward)]
+    const modules = (x.step_profile?.modules ?? []).map((m) => [m.module, ...['forward_ms', 'backward_ms', 'forward_serial_ms', 'backward_serial_ms', 'forward_wait_ms', 'backward_wait_ms'].map((k) => +(m[k] ?? 0).toFixed(3))]);
     const p = x.step_profile ?? {};
     return { train: x.train_images_per_s, infer: x.infer_images_per_s, of_peak: x.train_fraction_of_peak, peak: r.peak, step_ms: p.step_ms, empty_pass_ms: p.empty_pass_ms, serial_ms: p.serial_ms, leader_wait_ms: p.leader_wait_ms, helper_idle_ms: p.helper_idle_ms, kinds, modules, convs: x.conv_layers.map((c) => [c.layer, +c.forward_ms.toFixed(2), +c.backward_ms.toFixed(2)]) };
   } finally {
@@ -48,9 +48,10 @@ console.log(JSON.stringify({
   date: new Date().toISOString(), build, query, dirs,
   median: Object.fromEntries(['a', 'b'].map((k) => [k, { train: median(runs[k].map((x) => x.train)), infer: median(runs[k].map((x) => x.infer)), of_peak: median(runs[k].map((x) => x.of_peak)) }])),
   paired_ratio_b_over_a: { train: ratio((x) => x.train), infer: ratio((x) => x.infer) },
-  // each module's forward and backward ms and their serial code's, medians over the rounds (a
-  // change to one kind of work shows here when whole steps are too noisy to tell)
-  module_medians: Object.fromEntries(['a', 'b'].map((k) => [k, Object.fromEntries((runs[k][0]?.modules ?? []).map(([name], i) => [name, [1, 2, 3, 4].map((j) => median(runs[k].map((x) => x.modules[i][j])))]))])),
+  // each module's forward and backward ms, their serial code's and the leader's waits (the
+  // columns of `modules`), medians over the rounds (a change to one kind of work shows here
+  // when whole steps are too noisy to tell)
+  module_medians: Object.fromEntries(['a', 'b'].map((k) => [k, Object.fromEntries((runs[k][0]?.modules ?? []).map(([name], i) => [name, [1, 2, 3, 4, 5, 6].map((j) => median(runs[k].map((x) => x.modules[i][j])))]))])),
   serial_ms_median: Object.fromEntries(['a', 'b'].map((k) => [k, median(runs[k].map((x) => x.serial_ms ?? 0))])),
   runs,
 }, null, 2));

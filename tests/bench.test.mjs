@@ -77,8 +77,13 @@ for (const [build, arch, mflop] of [['simd', 'resnet8', 56.08], ['threads', 'res
           // (within the engine's rounding: each stretch is counted in whole ns)
           assert.ok(p.modules.every((m) => m.forward_serial_ms >= -1e-3 && m.forward_serial_ms <= m.forward_ms + 0.2 && m.backward_serial_ms >= -1e-3 && m.backward_serial_ms <= m.backward_ms + 0.2), JSON.stringify(p.modules));
           assert.ok(serial > 0 && serial <= p.serial_ms + 1e-6 && p.serial_ms <= p.step_ms, `modules ${serial} ms of serial code, the pass ${p.serial_ms}, the step ${p.step_ms}`);
+          // the leader's waits at the modules' loop ends: each within its lap, together within the pass's
+          const waited = p.modules.reduce((s, m) => s + m.forward_wait_ms + m.backward_wait_ms, 0);
+          assert.ok(p.modules.every((m) => m.forward_wait_ms >= -1e-3 && m.forward_wait_ms <= m.forward_ms + 0.2 && m.backward_wait_ms >= -1e-3 && m.backward_wait_ms <= m.backward_ms + 0.2), JSON.stringify(p.modules));
+          assert.ok(waited <= p.leader_wait_ms + 1e-6, `modules ${waited} ms of the leader's waits, the pass ${p.leader_wait_ms}`);
         } else {
-          assert.deepEqual([p.loops, p.leader_wait_ms, p.helper_idle_ms, p.serial_ms, serial], [0, 0, 0, 0, 0]);
+          const waited = p.modules.reduce((s, m) => s + m.forward_wait_ms + m.backward_wait_ms, 0);
+          assert.deepEqual([p.loops, p.leader_wait_ms, p.helper_idle_ms, p.serial_ms, serial, waited], [0, 0, 0, 0, 0, 0]);
         }
         // and an inference pass: every module's forward, no backward
         const q = x.infer_profile;

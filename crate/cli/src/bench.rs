@@ -73,16 +73,20 @@ fn print_table(out: &Value) {
             // without an item, summed: the pass's serial code and loop ends)
             let ms = |k: &str| profile[k].as_f64().unwrap_or(0.0);
             println!("    its {:.0} loops: the leader waited {:.2} ms at their ends, the helpers {:.2} ms in all without an item", ms("loops"), ms("leader_wait_ms"), ms("helper_idle_ms"));
-            // and the serial code in it (the leader outside its loops), the modules' largest
-            // shares first, then what no module runs (the update, the check)
-            let mut serial: Vec<(String, f64)> = profile["modules"].as_array().unwrap().iter().flat_map(|m| {
-                let name = m["module"].as_str().unwrap_or("?");
-                [(format!("{name} fwd"), m["forward_serial_ms"].as_f64().unwrap_or(0.0)), (format!("{name} bwd"), m["backward_serial_ms"].as_f64().unwrap_or(0.0))]
-            }).collect();
-            let in_modules: f64 = serial.iter().map(|s| s.1).sum();
-            serial.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let top: Vec<String> = serial.iter().take(5).filter(|s| s.1 > 0.0).map(|s| format!("{} {:.2}", s.0, s.1)).collect();
-            println!("    its serial code {:.2} ms: in the modules {in_modules:.2} ({}), outside them {:.2}", ms("serial_ms"), top.join(", "), ms("serial_ms") - in_modules);
+            // the serial code in it (the leader outside its loops) and the leader's waits for
+            // the helpers' last items: their sums over the modules and the five largest shares
+            let largest = |what: &str| -> (f64, String) {
+                let mut shares: Vec<(String, f64)> = profile["modules"].as_array().unwrap().iter().flat_map(|m| {
+                    let name = m["module"].as_str().unwrap_or("?");
+                    [("forward", "fwd"), ("backward", "bwd")].map(|(dir, short)| (format!("{name} {short}"), m[format!("{dir}_{what}_ms")].as_f64().unwrap_or(0.0)))
+                }).collect();
+                let sum = shares.iter().map(|s| s.1).sum();
+                shares.sort_by(|a, b| b.1.total_cmp(&a.1));
+                (sum, shares.iter().take(5).filter(|s| s.1 > 0.0).map(|s| format!("{} {:.2}", s.0, s.1)).collect::<Vec<_>>().join(", "))
+            };
+            let ((in_modules, serial), (_, waits)) = (largest("serial"), largest("wait"));
+            println!("    its serial code {:.2} ms: in the modules {in_modules:.2} ({serial}), outside them {:.2}", ms("serial_ms"), ms("serial_ms") - in_modules);
+            println!("    the leader's waits, the largest: {waits}");
         }
         println!("  {:<24} {:>16} {:>10} {:>8} {:>10} {:>8}", "conv", "input", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s");
         for l in r["conv_layers"].as_array().unwrap() {

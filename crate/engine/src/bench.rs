@@ -140,9 +140,12 @@ pub struct ModuleTiming {
     pub forward_ms: f64,
     pub backward_ms: f64,
     /// Of which serial code on the thread leading the pass, while the pool's other threads
-    /// wait (`layers::serial_ms_so_far`; 0 without the `parallel` feature).
+    /// wait, and that thread's waits at the ends of the module's loops for the helpers' last
+    /// items (`layers::leader_so_far`; 0 without the `parallel` feature).
     pub forward_serial_ms: f64,
     pub backward_serial_ms: f64,
+    pub forward_wait_ms: f64,
+    pub backward_wait_ms: f64,
 }
 
 /// A training step or an inference pass, module by module (`module_profile`): the pass's
@@ -174,22 +177,25 @@ pub struct StepProfile {
     pub serial_ms: f64,
 }
 
-/// One lap of a module: `(module index, backward?, ms, of which serial ms)`.
-pub type Lap = (usize, bool, f64, f64);
+/// One lap of a module: `(module index, backward?, ms, of which serial ms, of which the leader
+/// waited ms)`.
+pub type Lap = (usize, bool, f64, f64, f64);
 
 /// A model's running profile (`ResNet::laps`): the clock, and each module's laps.
 pub type Laps = (fn() -> f64, Vec<Lap>);
 
-/// The clock's time and the pass's serial code so far when `laps` is a running profile (the
-/// model's passes call this as a module starts; one branch when none runs).
-pub(crate) fn lap_start(laps: &Option<Laps>) -> Option<(f64, f64)> {
-    laps.as_ref().map(|(clock, _)| (clock(), crate::layers::serial_ms_so_far()))
+/// The clock's time, and the pass's serial code and leader's waits so far, when `laps` is a
+/// running profile (the model's passes call this as a module starts; one branch when none
+/// runs).
+pub(crate) fn lap_start(laps: &Option<Laps>) -> Option<(f64, (f64, f64))> {
+    laps.as_ref().map(|(clock, _)| (clock(), crate::layers::leader_so_far()))
 }
 
 /// Records module `i`'s forward or backward since `start` (from `lap_start`).
-pub(crate) fn lap_end(laps: &mut Option<Laps>, i: usize, backward: bool, start: Option<(f64, f64)>) {
-    if let (Some((t0, s0)), Some((clock, laps))) = (start, laps.as_mut()) {
-        laps.push((i, backward, clock() - t0, crate::layers::serial_ms_so_far() - s0));
+pub(crate) fn lap_end(laps: &mut Option<Laps>, i: usize, backward: bool, start: Option<(f64, (f64, f64))>) {
+    if let (Some((t0, (s0, w0))), Some((clock, laps))) = (start, laps.as_mut()) {
+        let (s1, w1) = crate::layers::leader_so_far();
+        laps.push((i, backward, clock() - t0, s1 - s0, w1 - w0));
     }
 }
 
@@ -242,8 +248,17 @@ pub fn module_profile(trainer: &mut crate::train::Trainer, x: &Tensor<f32>, labe
             let v: Vec<f64> = laps.iter().filter(|l| l.0 == i && l.1 == backward).map(of).collect();
             v.iter().sum::<f64>() / v.len().max(1) as f64
         };
-        let (ms, serial): (fn(&Lap) -> f64, fn(&Lap) -> f64) = (|l| l.2, |l| l.3);
-        ModuleTiming { module: m.name.clone(), kind: m.kind_name().to_string(), forward_ms: mean(false, ms), backward_ms: mean(true, ms), forward_serial_ms: mean(false, serial), backward_serial_ms: mean(true, serial) }
+        let (ms, serial, wait): (fn(&Lap) -> f64, fn(&Lap) -> f64, fn(&Lap) -> f64) = (|l| l.2, |l| l.3, |l| l.4);
+        ModuleTiming {
+            module: m.name.clone(),
+            kind: m.kind_name().to_string(),
+            forward_ms: mean(false, ms),
+            backward_ms: mean(true, ms),
+            forward_serial_ms: mean(false, serial),
+            backward_serial_ms: mean(true, serial),
+            forward_wait_ms: mean(false, wait),
+            backward_wait_ms: mean(true, wait),
+        }
     }).collect();
     let mut kinds: Vec<(String, f64)> = vec![];
     for m in &modules {
@@ -294,6 +309,11 @@ mod tests {
         // the serial code: the pass's at most the pass, each module's at most its lap, and
         // the modules' together at most the pass's (the rest is the update's and the check's)
         let serial: f64 = p.modules.iter().map(|m| m.forward_serial_ms + m.backward_serial_ms).sum();
+        // and the leader's waits: each module's at most its lap less its serial code, together
+        // at most the pass's
+        let waited: f64 = p.modules.iter().map(|m| m.forward_wait_ms + m.backward_wait_ms).sum();
+        assert!(p.modules.iter().all(|m| m.forward_wait_ms >= -1e-3 && m.forward_wait_ms + m.forward_serial_ms <= m.forward_ms + 1e-3 && m.backward_wait_ms >= -1e-3 && m.backward_wait_ms + m.backward_serial_ms <= m.backward_ms + 1e-3), "{p:?}");
+        assert!(waited <= p.leader_wait_ms + 1e-6, "modules {waited} ms of the leader's waits, the pass {} ms", p.leader_wait_ms);
         // (within rounding: the meter counts each stretch in whole ns)
         assert!(p.modules.iter().all(|m| m.forward_serial_ms >= -1e-3 && m.forward_serial_ms <= m.forward_ms + 1e-3 && m.backward_serial_ms >= -1e-3 && m.backward_serial_ms <= m.backward_ms + 1e-3), "{p:?}");
         assert!(serial <= p.serial_ms + 1e-6 && p.serial_ms <= p.step_ms, "modules {serial} ms of serial code, the pass {} ms: {p:?}", p.serial_ms);

@@ -694,10 +694,11 @@ impl Engine {
     /// (`"inference"`) time goes, module by module (`resnet_engine::bench::module_profile`):
     /// `reps` passes at batch `n` of the dataset on a copy of the model and its optimizer
     /// settings (the model itself does not move); `{step_ms, modules: [{module, kind,
-    /// forward_ms, backward_ms, forward_serial_ms, backward_serial_ms}], kinds: [[kind, ms]],
-    /// empty_pass_ms, leader_wait_ms, helper_idle_ms, loops, serial_ms}` (the last four: where
-    /// the pool's threads waited in a pass, and its serial code; the modules' `*_serial_ms`
-    /// their share of it).
+    /// forward_ms, backward_ms, forward_serial_ms, backward_serial_ms, forward_wait_ms,
+    /// backward_wait_ms}], kinds: [[kind, ms]], empty_pass_ms, leader_wait_ms, helper_idle_ms,
+    /// loops, serial_ms}` (the last four: where the pool's threads waited in a pass, and its
+    /// serial code; the modules' `*_serial_ms` and `*_wait_ms` their shares of the serial code
+    /// and of the leader's waits).
     #[wasm_bindgen(js_name = profileStep)]
     pub fn profile_step(&mut self, n: usize, reps: usize, pass: &str) -> Result<JsValue, JsError> {
         use resnet_engine::bench::Pass;

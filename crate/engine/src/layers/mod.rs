@@ -71,14 +71,15 @@ pub struct Waits {
     pub serial_ms: f64,
 }
 
-/// On the thread leading a pass timed by `in_pool_timed`: the pass's serial code so far
-/// (`Waits::serial_ms` up to now, with the stretch of it running now), ms; 0 anywhere else
-/// and without the `parallel` feature. (What a module's profile lap reads at its ends.)
-pub fn serial_ms_so_far() -> f64 {
+/// On the thread leading a pass timed by `in_pool_timed`: the pass's serial code so far (with
+/// the stretch of it running now) and the leader's waits at the ends of loops so far
+/// (`Waits::serial_ms` and `leader_ms` up to now), ms; zeros anywhere else and without the
+/// `parallel` feature. (What a module's profile lap reads at its ends.)
+pub fn leader_so_far() -> (f64, f64) {
     #[cfg(feature = "parallel")]
-    return team::serial_ms_so_far();
+    return team::leader_so_far();
     #[cfg(not(feature = "parallel"))]
-    0.0
+    (0.0, 0.0)
 }
 
 /// Runs a whole pass `f` (a training step, a forward or a backward) on the rayon pool as one

@@ -118,11 +118,13 @@ impl Team {
         }
     }
 
-    /// The leader's serial code so far in this pass, ms (with the stretch it is in now).
-    fn serial_so_far(&self) -> f64 {
+    /// The leader's serial code (with the stretch it is in now) and its waits at loop ends so
+    /// far in this pass, ms.
+    fn leader_so_far(&self) -> (f64, f64) {
+        let ms = |k: usize| self.waits[k].load(Ordering::Relaxed) as f64 / 1e6;
         match self.now() {
-            Some(now) => self.waits[SERIAL].load(Ordering::Relaxed) as f64 / 1e6 + (now - f64::from_bits(self.out_since.load(Ordering::Relaxed))).max(0.0),
-            None => 0.0,
+            Some(now) => (ms(SERIAL) + (now - f64::from_bits(self.out_since.load(Ordering::Relaxed))).max(0.0), ms(LEADER)),
+            None => (0.0, 0.0),
         }
     }
 
@@ -296,13 +298,13 @@ pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     in_pool_with(None, f).0
 }
 
-/// On the leader of a timed pass: its serial code so far, ms (`Waits::serial_ms` up to now);
-/// 0 anywhere else.
-pub(crate) fn serial_ms_so_far() -> f64 {
+/// On the leader of a timed pass: its serial code and its waits at loop ends so far, ms
+/// (`Waits::serial_ms` and `leader_ms` up to now); zeros anywhere else.
+pub(crate) fn leader_so_far() -> (f64, f64) {
     match ROLE.get() {
         // SAFETY: as in `run`.
-        Role::Leader(team) => unsafe { &*team }.serial_so_far(),
-        _ => 0.0,
+        Role::Leader(team) => unsafe { &*team }.leader_so_far(),
+        _ => (0.0, 0.0),
     }
 }
 
@@ -390,7 +392,7 @@ mod timed {
                 };
                 run(2, &meet_all); // (the helper has started)
                 std::thread::sleep(Duration::from_millis(40)); // serial: the helper is idle
-                let so_far = serial_ms_so_far();
+                let (so_far, waited) = leader_so_far();
                 let leader = std::thread::current().id();
                 started.store(0, Ordering::SeqCst);
                 run(2, &|i| {
@@ -399,16 +401,17 @@ mod timed {
                         std::thread::sleep(Duration::from_millis(40)); // the leader waits for it
                     }
                 });
-                (met.load(Ordering::SeqCst), so_far)
+                (met.load(Ordering::SeqCst), so_far, waited)
             })
         });
-        let (two_threads, so_far) = two_threads;
+        let (two_threads, so_far, waited) = two_threads;
         let pass_ms = t.elapsed().as_secs_f64() * 1e3;
         assert_eq!(w.loops, 2);
         // the leader's serial code: the 40 ms between the loops, not its wait in the second
         assert!((40.0..=pass_ms - 40.0 + 1.0).contains(&w.serial_ms), "{w:?} in a pass of {pass_ms} ms");
         assert!((40.0..=w.serial_ms).contains(&so_far), "{so_far} ms of serial code by the second loop, {w:?}");
-        assert_eq!(serial_ms_so_far(), 0.0, "outside a pass");
+        assert!(waited <= w.leader_ms && waited < 10.0, "the leader waited {waited} ms by the second loop, {w:?}");
+        assert_eq!(leader_so_far(), (0.0, 0.0), "outside a pass");
         if two_threads {
             // (else the helper took no item within 5 s: nothing to check)
             assert!((10.0..=pass_ms - 40.0 + 1.0).contains(&w.helpers_ms), "{w:?} in a pass of {pass_ms} ms");
