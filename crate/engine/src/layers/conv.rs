@@ -362,6 +362,13 @@ pub fn implicit(g: &ConvGeom) -> bool {
 /// columns of each read across the padding and are dropped). No `[C·K·K, P]` copy: for the
 /// first stage that copy was 450 KB an image, the GEMM's operand ≈ 60 KB now.
 pub fn conv2d_forward_implicit(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let image = implicit_images(*g, x, w, bias);
+    for_each_chunk(y, g.out_len(), |n, yn| image(n, yn));
+}
+
+/// `conv2d_forward_implicit` one image at a time (`Images`): the offsets and the packed
+/// weights made here, once.
+fn implicit_images<'a>(g: ConvGeom, x: &'a [f32], w: &[f32], bias: Option<&'a [f32]>) -> Images<'a> {
     use crate::gemm::packed::{pack_a, sgemm_packed_a_rows, NR};
     assert!(g.stride == 1, "an implicit im2col reads stride-1 rows");
     let (hp, wp, p) = (g.h + 2 * g.pad, g.w + 2 * g.pad, g.pad);
@@ -369,7 +376,8 @@ pub fn conv2d_forward_implicit(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<
     let offs: Vec<usize> = (0..g.c_in).flat_map(|i| (0..g.k).flat_map(move |a| (0..g.k).map(move |b| (i * hp + a) * wp + b))).collect();
     let len = offs.last().map_or(0, |o| o + wide).max(g.c_in * hp * wp);
     let pa = pack_a(g.c_out, g.ckk(), &Mat { data: w, rs: g.ckk(), cs: 1 });
-    for_each_chunk(y, g.out_len(), |n, yn| {
+    Box::new(move |n, yn| {
+        let g = &g;
         let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
         with_scratch(len + g.c_out * wide, |buf| {
             let (xp, out) = buf.split_at_mut(len);
@@ -385,7 +393,7 @@ pub fn conv2d_forward_implicit(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<
             }
         });
         add_bias(g, bias, yn);
-    });
+    })
 }
 
 /// `conv2d_forward_implicit` against the reference conv (f64) on shapes that reach its edges
@@ -422,7 +430,7 @@ pub(crate) fn check_forward_on(g: &ConvGeom, forward: impl Fn(&ConvGeom, &[f32],
     Ok(())
 }
 
-fn add_bias(g: &ConvGeom, bias: Option<&[f32]>, yn: &mut [f32]) {
+pub(crate) fn add_bias(g: &ConvGeom, bias: Option<&[f32]>, yn: &mut [f32]) {
     if let Some(b) = bias {
         for (o, row) in yn.chunks_mut(g.p()).enumerate() {
             row.iter_mut().for_each(|v| *v += b[o]);
@@ -432,31 +440,43 @@ fn add_bias(g: &ConvGeom, bias: Option<&[f32]>, yn: &mut [f32]) {
 
 /// y `[N, O, Ho, Wo]` = conv(x `[N, C, H, W]`, w `[O, C, K, K]`) + bias.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let image = forward_images(*g, x, w, bias);
+    for_each_chunk(y, g.out_len(), |n, yn| image(n, yn));
+}
+
+/// A conv's forward one image at a time: `image(n, yn)` writes image n's output `yn`
+/// `[O, Ho, Wo]`, the weights prepared once (packed, or transformed) for all images. (So that
+/// a pass can share one parallel loop with other work: `conv2d_backward`.)
+pub(crate) type Images<'a> = Box<dyn Fn(usize, &mut [f32]) + Sync + Send + 'a>;
+
+/// `conv2d_forward`'s images: Winograd's, the implicit im2col's or im2col and the GEMM's.
+fn forward_images<'a>(g: ConvGeom, x: &'a [f32], w: &'a [f32], bias: Option<&'a [f32]>) -> Images<'a> {
     // (in the browser; natively the gemm crate's packing does what the implicit im2col saves,
     // and Winograd's products would run in the packed GEMM's scalar kernel)
     #[cfg(target_arch = "wasm32")]
-    if super::winograd::applies(g) {
-        return super::winograd::conv2d_forward(g, x, super::winograd::Kernels::Given(w), bias, y);
+    if super::winograd::applies(&g) {
+        return super::winograd::images(g, x, super::winograd::Kernels::Given(w), bias);
     }
     #[cfg(target_arch = "wasm32")]
-    if implicit(g) {
-        return conv2d_forward_implicit(g, x, w, bias, y);
+    if implicit(&g) {
+        return implicit_images(g, x, w, bias);
     }
     let (ckk, np) = (g.ckk(), g.p());
     let w = Lhs::new(g.c_out, ckk, Mat { data: w, rs: ckk, cs: 1 }); // W `[O, CKK]`, prepared once for all images
-    for_each_chunk(y, g.out_len(), |n, yn| {
+    Box::new(move |n, yn| {
+        let g = &g;
         let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
-        let mut run = |col: &[f32]| sgemm_lhs(&w, np, Mat { data: col, rs: np, cs: 1 }, yn, np, false);
+        let run = |col: &[f32], yn: &mut [f32]| sgemm_lhs(&w, np, Mat { data: col, rs: np, cs: 1 }, yn, np, false);
         if is_pointwise(g) {
-            run(xn)
+            run(xn, yn)
         } else {
             with_scratch(ckk * np, |col| {
                 im2col(g, xn, col);
-                run(col)
+                run(col, yn)
             })
         }
         add_bias(g, bias, yn);
-    });
+    })
 }
 
 /// dw `[O, C, K, K]`, db `[O]` and dx `[N, C, H, W]` from dy `[N, O, Ho, Wo]` (all overwritten).
@@ -476,46 +496,48 @@ pub fn conv2d_backward(
     // (col2im): the 3×3 convs' backward ≈ 1.6× faster in the browser (README, profile note).
     // Its GEMM has C rows: fewer than the kernel's 4 (conv1's one channel) would waste most of it.
     let rotated = dx.is_some() && g.stride == 1 && g.k > 1 && g.pad < g.k && g.c_in >= crate::gemm::packed::MR;
-    let dx = match dx {
-        Some(dx) if rotated => {
-            let gt = ConvGeom::new(g.n, g.c_out, g.h_out, g.w_out, g.c_in, g.k, 1, g.k - 1 - g.pad).expect("δ padded by K−1−p holds the kernel");
+    let gt = rotated.then(|| ConvGeom::new(g.n, g.c_out, g.h_out, g.w_out, g.c_in, g.k, 1, g.k - 1 - g.pad).expect("δ padded by K−1−p holds the kernel"));
+    // (in the browser Winograd reads the rotated kernels in place; the other forwards take a copy)
+    let winograd = gt.is_some_and(|gt| cfg!(target_arch = "wasm32") && super::winograd::applies(&gt));
+    let w_rot = if rotated && !winograd { rot180_swapped(g, w) } else { vec![] };
+    // dx one image at a time
+    let dx_image: Option<Images> = match (&dx, gt) {
+        (None, _) => None,
+        (Some(_), Some(gt)) if winograd => Some(super::winograd::images(gt, dy, super::winograd::Kernels::Rot180Swapped(w), None)),
+        (Some(_), Some(gt)) => {
             debug_assert_eq!((gt.h_out, gt.w_out), (g.h, g.w));
-            // (Winograd reads the rotated kernels in place; the other forwards take a copy)
-            #[cfg(target_arch = "wasm32")]
-            if super::winograd::applies(&gt) {
-                super::winograd::conv2d_forward(&gt, dy, super::winograd::Kernels::Rot180Swapped(w), None, dx);
-            } else {
-                conv2d_forward(&gt, dy, &rot180_swapped(g, w), None, dx);
-            }
-            #[cfg(not(target_arch = "wasm32"))]
-            conv2d_forward(&gt, dy, &rot180_swapped(g, w), None, dx);
-            None
+            Some(forward_images(gt, dy, &w_rot, None))
         }
-        other => other,
+        // dx_n = col2im(Wᵀ · δ_n)
+        (Some(_), None) => {
+            let wt = Lhs::new(ckk, g.c_out, Mat { data: w, rs: 1, cs: ckk }); // Wᵀ `[CKK, O]`, once for all images
+            Some(Box::new(move |n, dxn: &mut [f32]| {
+                let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];
+                dxn.fill(0.0);
+                if is_pointwise(g) {
+                    sgemm_lhs(&wt, np, Mat { data: dyn_, rs: np, cs: 1 }, dxn, np, false);
+                } else {
+                    with_scratch(ckk * np, |dcol| {
+                        sgemm_lhs(&wt, np, Mat { data: dyn_, rs: np, cs: 1 }, dcol, np, false);
+                        col2im(g, dcol, dxn);
+                    });
+                }
+            }))
+        }
     };
-    // dx_n = col2im(Wᵀ · δ_n), image by image in parallel.
-    if let Some(dx) = dx {
-        let wt = Lhs::new(ckk, g.c_out, Mat { data: w, rs: 1, cs: ckk }); // Wᵀ `[CKK, O]`, once for all images
-        for_each_chunk(dx, g.in_len(), |n, dxn| {
-            let dyn_ = &dy[n * g.out_len()..(n + 1) * g.out_len()];
-            dxn.fill(0.0);
-            if is_pointwise(g) {
-                sgemm_lhs(&wt, np, Mat { data: dyn_, rs: np, cs: 1 }, dxn, np, false);
-            } else {
-                with_scratch(ckk * np, |dcol| {
-                    sgemm_lhs(&wt, np, Mat { data: dyn_, rs: np, cs: 1 }, dcol, np, false);
-                    col2im(g, dcol, dxn);
-                });
-            }
-        });
-    }
-    // dW = Σ_n δ_n · col_nᵀ: each worker sums its share of the images into a partial dW, and
-    // the partials are added in a fixed order so the result does not depend on scheduling
-    // (in parallel over pieces of dW: each value is 0 + part₀ + part₁ + … all the same).
+    // dW = Σ_n δ_n · col_nᵀ: each of `WGRAD_GROUPS` items sums its group of images into a
+    // partial dW, and the partials are added in a fixed order so the result does not depend
+    // on scheduling (in parallel over pieces of dW: each value is 0 + part₀ + part₁ + … all
+    // the same). The groups and dx's images share one parallel loop, the groups (the longer
+    // items) first, so that the images even out the threads' ends.
     // (The memory is taken out of the thread-local rather than borrowed: while this thread
     // waits inside the parallel loop it may run another pass's conv backward.)
     let mut parts = PARTS.take();
-    partial_weight_grads(g, x, dy, &mut parts);
+    let (group, wlen) = weight_grad_groups(g, x, dy, &mut parts);
+    match (dx, dx_image) {
+        (Some(dx), Some(image)) => super::for_each_chunk_then(&mut parts, wlen, group, dx, g.in_len(), |n, dxn| image(n, dxn)),
+        _ => for_each_chunk(&mut parts, wlen, group),
+    }
     let len = dw.len();
     const PIECE: usize = 1 << 12;
     for_each_chunk(dw, PIECE, |i, piece| {
@@ -559,14 +581,15 @@ thread_local! {
     static PARTS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// `WGRAD_GROUPS` partial weight gradients, one after the other in `parts`.
-fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32>) {
+/// `WGRAD_GROUPS` partial weight gradients, one after the other in `parts` (sized here): the
+/// item `group(gi, part)` that writes group gi's, and the length of one.
+fn weight_grad_groups<'a>(g: &'a ConvGeom, x: &'a [f32], dy: &'a [f32], parts: &mut Vec<f32>) -> (impl Fn(usize, &mut [f32]) + Sync + Send + 'a, usize) {
     let (ckk, np) = (g.ckk(), g.p());
     let wlen = g.c_out * ckk;
     let groups = WGRAD_GROUPS.min(g.n.max(1));
     let per = g.n.div_ceil(groups);
     parts.resize(groups * wlen, 0.0);
-    for_each_chunk(parts, wlen, |gi, part| {
+    let group = move |gi: usize, part: &mut [f32]| {
         part.fill(0.0); // (here, in parallel, rather than by the resize; a group may have no images)
         for n in gi * per..((gi + 1) * per).min(g.n) {
             let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
@@ -582,7 +605,8 @@ fn partial_weight_grads(g: &ConvGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32
                 })
             }
         }
-    });
+    };
+    (group, wlen)
 }
 
 #[cfg(test)]

@@ -38,6 +38,37 @@ pub(crate) fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(us
     out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
 
+/// `for_each_chunk` over `a` and then over `b` as one loop: `fa(i, a's i-th piece)` for a's
+/// pieces, then `fb(i, b's i-th piece)` for b's, shared among the team's threads, in that
+/// order of claims (so put the longer items in `a`: the short ones of `b` even out the threads'
+/// ends). In order without the `parallel` feature.
+pub(crate) fn for_each_chunk_then<A: Send, B: Send>(a: &mut [A], ca: usize, fa: impl Fn(usize, &mut [A]) + Sync + Send, b: &mut [B], cb: usize, fb: impl Fn(usize, &mut [B]) + Sync + Send) {
+    #[cfg(feature = "parallel")]
+    {
+        let (la, lb) = (a.len(), b.len());
+        let na = la.div_ceil(ca);
+        // The pieces are disjoint, so each item may hold a `&mut` to its own piece.
+        struct Base<A, B>(*mut A, *mut B);
+        unsafe impl<A: Send, B: Send> Sync for Base<A, B> {}
+        let base = Base(a.as_mut_ptr(), b.as_mut_ptr());
+        let base = &base;
+        team::run(na + lb.div_ceil(cb), &|i| {
+            if i < na {
+                let start = i * ca;
+                fa(i, unsafe { std::slice::from_raw_parts_mut(base.0.add(start), ca.min(la - start)) })
+            } else {
+                let start = (i - na) * cb;
+                fb(i - na, unsafe { std::slice::from_raw_parts_mut(base.1.add(start), cb.min(lb - start)) })
+            }
+        });
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        a.chunks_mut(ca).enumerate().for_each(|(i, c)| fa(i, c));
+        b.chunks_mut(cb).enumerate().for_each(|(i, c)| fb(i, c));
+    }
+}
+
 /// How many empty looks an idle helper of a pass makes before it sleeps (`team`; with the
 /// `parallel` feature, else there are no helpers): set for measuring, read back.
 pub fn set_helper_spins(_n: u32) -> u32 {

@@ -284,13 +284,20 @@ thread_local! {
 /// y `[N, O, H, W]` = conv(x, w) + bias for a conv that `applies`, image by image in parallel
 /// (`w` the kernels, `Kernels`).
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: Kernels, bias: Option<&[f32]>, y: &mut [f32]) {
-    assert!(applies(g), "F(2×2, 3×3) needs a 3×3, stride-1, padding-1 conv");
+    let image = images(*g, x, w, bias);
+    for_each_chunk(y, g.out_len(), |n, yn| image(n, yn));
+}
+
+/// `conv2d_forward` one image at a time (`conv::Images`): the kernels transformed here, once.
+pub(crate) fn images<'a>(g: ConvGeom, x: &'a [f32], w: Kernels, bias: Option<&'a [f32]>) -> super::conv::Images<'a> {
+    assert!(applies(&g), "F(2×2, 3×3) needs a 3×3, stride-1, padding-1 conv");
     let tiles = (g.h_out.div_ceil(2), g.w_out.div_ceil(2));
-    let (u, plane) = transform_weights(g, w);
+    let (u, plane) = transform_weights(&g, w);
     let ld = row_stride(tiles.0 * tiles.1);
     let lp = g.c_in * (2 * tiles.0 + 2) * padded_len(tiles.1);
     let (lh, lv, lm) = (8 * g.c_in * h_stride(tiles), 16 * g.c_in * ld, 16 * g.c_out * ld);
-    for_each_chunk(y, g.out_len(), |n, yn| {
+    Box::new(move |n, yn| {
+        let g = &g;
         let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
@@ -310,12 +317,8 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: Kernels, bias: Option<&[f32]>,
             }
             transform_output(g, m, tiles, q, yn);
         });
-        if let Some(b) = bias {
-            for (o, row) in yn.chunks_mut(g.p()).enumerate() {
-                row.iter_mut().for_each(|v| *v += b[o]);
-            }
-        }
-    });
+        super::conv::add_bias(g, bias, yn);
+    })
 }
 
 /// `conv2d_forward` against the reference conv (f64) on shapes that reach its edges (odd and
