@@ -52,6 +52,7 @@ console.log(JSON.stringify({
   // columns of `modules`), medians over the rounds (a change to one kind of work shows here
   // when whole steps are too noisy to tell)
   module_medians: Object.fromEntries(['a', 'b'].map((k) => [k, Object.fromEntries((runs[k][0]?.modules ?? []).map(([name], i) => [name, [1, 2, 3, 4, 5, 6].map((j) => median(runs[k].map((x) => x.modules[i][j])))]))])),
-  serial_ms_median: Object.fromEntries(['a', 'b'].map((k) => [k, median(runs[k].map((x) => x.serial_ms ?? 0))])),
+  // the step's serial code, its leader's waits and its helpers' idle time (ms), medians
+  waits_median: Object.fromEntries(['a', 'b'].map((k) => [k, Object.fromEntries(['serial_ms', 'leader_wait_ms', 'helper_idle_ms'].map((f) => [f, median(runs[k].map((x) => x[f] ?? 0))]))])),
   runs,
 }, null, 2));

@@ -167,6 +167,12 @@ impl<T: Scalar> ResNet<T> {
     /// Every parameter and buffer, in module order, with PyTorch `state_dict` names
     /// (`num_batches_tracked` is kept on the BN modules and handled by `io`).
     pub fn params_mut(&mut self) -> Vec<Param<'_, T>> {
+        self.params_mut_and_tape().0
+    }
+
+    /// `params_mut` and, beside them, the tape (to read the gradients while the parameters
+    /// change: the optimizer).
+    pub(crate) fn params_mut_and_tape(&mut self) -> (Vec<Param<'_, T>>, &Tape<T>) {
         let mut out = Vec::new();
         for (layer, m) in self.layers.iter_mut().zip(&self.graph.modules) {
             let data: Vec<&mut Vec<T>> = match layer {
@@ -180,7 +186,7 @@ impl<T: Scalar> ResNet<T> {
                 out.push(Param { name: s.name.clone(), shape: s.shape.clone(), data, trainable: s.trainable });
             }
         }
-        out
+        (out, &self.tape)
     }
 
     /// (name, shape, values, trainable) of every parameter and buffer; a read-only view of `params_mut`.

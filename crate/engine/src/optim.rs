@@ -67,15 +67,8 @@ impl Optimizer {
     /// One update of every trainable parameter from the `grad.*` tensors on the model's tape
     /// (read in place; a missing one is refused before anything changes).
     pub fn step<T: Scalar>(&mut self, model: &mut ResNet<T>) -> Result<()> {
-        // (the tape taken out of the model for the update, so both can be borrowed)
-        let tape = std::mem::take(&mut model.tape);
-        let done = self.update(model, &tape);
-        model.tape = tape;
-        done
-    }
-
-    fn update<T: Scalar>(&mut self, model: &mut ResNet<T>, tape: &crate::tape::Tape<T>) -> Result<()> {
-        let mut params: Vec<_> = model.params_mut().into_iter().filter(|p| p.trainable).collect();
+        let (params, tape) = model.params_mut_and_tape();
+        let mut params: Vec<_> = params.into_iter().filter(|p| p.trainable).collect();
         let grads: Vec<&[T]> = params.iter().map(|p| tape.get(&format!("grad.{}", p.name)).map(|g| &g.data[..])).collect::<Result<_>>()?;
         self.step += 1;
         let t = self.step as i32;
@@ -103,5 +96,31 @@ impl Optimizer {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Mode;
+    use crate::{Config, Tensor};
+
+    /// A gradient missing from the tape is refused before anything changes (the weights, the
+    /// step count and the tape stay as they were); with every gradient, the weights move.
+    #[test]
+    fn a_missing_gradient_changes_nothing() {
+        let mut model = ResNet::<f32>::new(&Config::default(), 7).unwrap();
+        let x = Tensor::new(&[2, 1, 28, 28], (0..2 * 784).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap();
+        model.forward(&x, Mode::Train).unwrap();
+        model.backward(&[3, 1]).unwrap();
+        let mut opt = Optimizer::new(OptimizerConfig::sgd(0.1, 0.9, 0.0)).unwrap();
+        model.tape.remove_prefix("grad.fc.");
+        let (weights, tensors) = (model.params(), model.tape.list());
+        let err = opt.step(&mut model).unwrap_err();
+        assert!(err.to_string().contains("grad.fc."), "{err}");
+        assert!(model.params() == weights && model.tape.list() == tensors && opt.step == 0, "the refused update changed something");
+        model.backward(&[3, 1]).unwrap();
+        opt.step(&mut model).unwrap();
+        assert!(model.params() != weights && opt.step == 1);
     }
 }

@@ -362,8 +362,7 @@ pub fn implicit(g: &ConvGeom) -> bool {
 /// columns of each read across the padding and are dropped). No `[C·K·K, P]` copy: for the
 /// first stage that copy was 450 KB an image, the GEMM's operand ≈ 60 KB now.
 pub fn conv2d_forward_implicit(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    let image = implicit_images(*g, x, w, bias);
-    for_each_chunk(y, g.out_len(), |n, yn| image(n, yn));
+    for_each_chunk(y, g.out_len(), implicit_images(*g, x, w, bias));
 }
 
 /// `conv2d_forward_implicit` one image at a time (`Images`): the offsets and the packed
@@ -440,8 +439,7 @@ pub(crate) fn add_bias(g: &ConvGeom, bias: Option<&[f32]>, yn: &mut [f32]) {
 
 /// y `[N, O, Ho, Wo]` = conv(x `[N, C, H, W]`, w `[O, C, K, K]`) + bias.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    let image = forward_images(*g, x, w, bias);
-    for_each_chunk(y, g.out_len(), |n, yn| image(n, yn));
+    for_each_chunk(y, g.out_len(), forward_images(*g, x, w, bias));
 }
 
 /// A conv's forward one image at a time: `image(n, yn)` writes image n's output `yn`
@@ -449,14 +447,19 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
 /// a pass can share one parallel loop with other work: `conv2d_backward`.)
 pub(crate) type Images<'a> = Box<dyn Fn(usize, &mut [f32]) + Sync + Send + 'a>;
 
+/// Whether `conv2d_forward` runs conv `g` as Winograd's F(2×2, 3×3): in the browser, where it
+/// `applies`; natively its products would run in the packed GEMM's scalar kernel, so there the
+/// gemm crate's im2col products stay.
+fn runs_winograd(g: &ConvGeom) -> bool {
+    cfg!(target_arch = "wasm32") && super::winograd::applies(g)
+}
+
 /// `conv2d_forward`'s images: Winograd's, the implicit im2col's or im2col and the GEMM's.
 fn forward_images<'a>(g: ConvGeom, x: &'a [f32], w: &'a [f32], bias: Option<&'a [f32]>) -> Images<'a> {
-    // (in the browser; natively the gemm crate's packing does what the implicit im2col saves,
-    // and Winograd's products would run in the packed GEMM's scalar kernel)
-    #[cfg(target_arch = "wasm32")]
-    if super::winograd::applies(&g) {
+    if runs_winograd(&g) {
         return super::winograd::images(g, x, super::winograd::Kernels::Given(w), bias);
     }
+    // (in the browser; natively the gemm crate's packing does what the implicit im2col saves)
     #[cfg(target_arch = "wasm32")]
     if implicit(&g) {
         return implicit_images(g, x, w, bias);
@@ -498,7 +501,7 @@ pub fn conv2d_backward(
     let rotated = dx.is_some() && g.stride == 1 && g.k > 1 && g.pad < g.k && g.c_in >= crate::gemm::packed::MR;
     let gt = rotated.then(|| ConvGeom::new(g.n, g.c_out, g.h_out, g.w_out, g.c_in, g.k, 1, g.k - 1 - g.pad).expect("δ padded by K−1−p holds the kernel"));
     // (in the browser Winograd reads the rotated kernels in place; the other forwards take a copy)
-    let winograd = gt.is_some_and(|gt| cfg!(target_arch = "wasm32") && super::winograd::applies(&gt));
+    let winograd = gt.is_some_and(|gt| runs_winograd(&gt));
     let w_rot = if rotated && !winograd { rot180_swapped(g, w) } else { vec![] };
     // dx one image at a time
     let dx_image: Option<Images> = match (&dx, gt) {
@@ -535,7 +538,7 @@ pub fn conv2d_backward(
     let mut parts = PARTS.take();
     let (group, wlen) = weight_grad_groups(g, x, dy, &mut parts);
     match (dx, dx_image) {
-        (Some(dx), Some(image)) => super::for_each_chunk_then(&mut parts, wlen, group, dx, g.in_len(), |n, dxn| image(n, dxn)),
+        (Some(dx), Some(image)) => super::for_each_chunk_then(&mut parts, wlen, group, dx, g.in_len(), image),
         _ => for_each_chunk(&mut parts, wlen, group),
     }
     let len = dw.len();

@@ -79,8 +79,9 @@ pub fn set_helper_spins(_n: u32) -> u32 {
 }
 
 /// `in_pool`, with where the pass's threads wait timed by `clock` (ms; `Waits`): its leader at
-/// the ends of loops, its helpers without an item, and how many loops it shared. Without the
-/// `parallel` feature, or nested in another pass, nothing waits (all zero).
+/// the ends of loops, its helpers without an item, how many loops it shared, and its serial
+/// code (the leader outside the loops). Without the `parallel` feature, or nested in another
+/// pass, nothing waits (all zero).
 pub fn in_pool_timed<R: Send>(_clock: fn() -> f64, f: impl FnOnce() -> R + Send) -> (R, Waits) {
     #[cfg(feature = "parallel")]
     return team::in_pool_timed(_clock, f);
@@ -283,5 +284,30 @@ mod tests {
     #[test]
     fn copy_matches_its_definition() {
         super::check_copy().unwrap();
+    }
+
+    /// `for_each_chunk_then` gives every piece of both slices once, with its index, the last
+    /// pieces partial (10 values in pieces of 3, then 7 in pieces of 2), on a pool of two
+    /// threads as one pass and on the caller's thread.
+    #[test]
+    fn for_each_chunk_then_gives_every_piece_once() {
+        let run = || {
+            let (mut a, mut b) = (vec![(0usize, 0usize); 10], vec![(0usize, 0usize); 7]);
+            // (each value: its piece's index, and its piece's length added once per write)
+            let put = |i: usize, p: &mut [(usize, usize)]| {
+                let n = p.len();
+                p.iter_mut().for_each(|v| *v = (i, v.1 + n))
+            };
+            super::for_each_chunk_then(&mut a, 3, put, &mut b, 2, put);
+            (a, b)
+        };
+        let want = |n: usize, c: usize| (0..n).map(|j| (j / c, c.min(n - j / c * c))).collect::<Vec<_>>();
+        #[cfg(feature = "parallel")]
+        let pooled = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| super::in_pool(run));
+        #[cfg(not(feature = "parallel"))]
+        let pooled = run();
+        for (a, b) in [pooled, run()] {
+            assert_eq!((a, b), (want(10, 3), want(7, 2)));
+        }
     }
 }

@@ -410,7 +410,7 @@ mod timed {
         // the leader's serial code: the 40 ms between the loops, not its wait in the second
         assert!((40.0..=pass_ms - 40.0 + 1.0).contains(&w.serial_ms), "{w:?} in a pass of {pass_ms} ms");
         assert!((40.0..=w.serial_ms).contains(&so_far), "{so_far} ms of serial code by the second loop, {w:?}");
-        assert!(waited <= w.leader_ms && waited < 10.0, "the leader waited {waited} ms by the second loop, {w:?}");
+        assert!(waited <= w.leader_ms, "the leader waited {waited} ms by the second loop, {w:?}");
         assert_eq!(leader_so_far(), (0.0, 0.0), "outside a pass");
         if two_threads {
             // (else the helper took no item within 5 s: nothing to check)

@@ -284,8 +284,7 @@ thread_local! {
 /// y `[N, O, H, W]` = conv(x, w) + bias for a conv that `applies`, image by image in parallel
 /// (`w` the kernels, `Kernels`).
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: Kernels, bias: Option<&[f32]>, y: &mut [f32]) {
-    let image = images(*g, x, w, bias);
-    for_each_chunk(y, g.out_len(), |n, yn| image(n, yn));
+    for_each_chunk(y, g.out_len(), images(*g, x, w, bias));
 }
 
 /// `conv2d_forward` one image at a time (`conv::Images`): the kernels transformed here, once.
@@ -332,8 +331,16 @@ pub fn check_against_reference() -> Result<(), String> {
     for (n, c, h, w, o) in shapes {
         let g = ConvGeom::new(n, c, h, w, o, 3, 1, 1).ok_or("a shape that does not fit")?;
         super::conv::check_forward_on(&g, |g, x, w, b, y| conv2d_forward(g, x, Kernels::Given(w), b, y))?;
-        // w̃ = rot180_swapped(w) is `[C, O, 3, 3]`, and ROT180(w̃[c, o]) = w[o, c]
-        super::conv::check_forward_on(&g, |g, x, w, b, y| conv2d_forward(g, x, Kernels::Rot180Swapped(&super::conv::rot180_swapped(g, w)), b, y))?;
+        // and read rotated: w̃ = rot180_swapped(w) is `[C, O, 3, 3]` with ROT180(w̃[c, o]) =
+        // w[o, c], so the same kernels, the same floats
+        let x: Vec<f32> = (0..g.n * g.in_len()).map(|i| (i as f32 * 0.71).sin()).collect();
+        let w: Vec<f32> = (0..g.c_out * g.ckk()).map(|i| (i as f32 * 0.37).cos()).collect();
+        let (mut given, mut rotated) = (vec![7.0f32; g.n * g.out_len()], vec![-7.0f32; g.n * g.out_len()]);
+        conv2d_forward(&g, &x, Kernels::Given(&w), None, &mut given);
+        conv2d_forward(&g, &x, Kernels::Rot180Swapped(&super::conv::rot180_swapped(&g, &w)), None, &mut rotated);
+        if let Some(i) = (0..given.len()).find(|&i| given[i].to_bits() != rotated[i].to_bits()) {
+            return Err(format!("{g:?}: y[{i}] = {} with the kernels read rotated, {} given", rotated[i], given[i]));
+        }
     }
     Ok(())
 }
