@@ -191,7 +191,8 @@ impl<T: Scalar> ResNet<T> {
 
     /// (name, shape, values, trainable) of every parameter and buffer; a read-only view of `params_mut`.
     pub fn params(&self) -> Vec<(String, Vec<usize>, Vec<T>, bool)> {
-        // Cloning a few hundred KB is fine for the callers (export, optimizer set-up).
+        // Cloning a few hundred KB is fine for the callers (export, casting, loading checks;
+        // the optimizer reads the parameters in place: `params_mut_and_tape`).
         let mut me = self.clone_weights();
         me.params_mut().into_iter().map(|p| (p.name, p.shape, p.data.clone(), p.trainable)).collect()
     }
