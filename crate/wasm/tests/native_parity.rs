@@ -143,6 +143,15 @@ async fn winograd_conv_in_wasm_matches_reference() {
     resnet_engine::layers::winograd::check_against_reference().unwrap();
 }
 
+/// A conv's backward as it runs in wasm (dx through Winograd with the kernels read rotated, or
+/// col2im; the weight gradient's groups and dx's images in one parallel loop) against the
+/// reference conv's, its outputs starting as NaN (`conv::check_backward_against_reference`).
+#[wasm_bindgen_test]
+async fn conv_backward_in_wasm_matches_reference() {
+    start_threads().await; // (the merged loop runs in parallel)
+    resnet_engine::layers::in_pool(resnet_engine::layers::conv::check_backward_against_reference).unwrap();
+}
+
 /// The packed GEMM as it runs in wasm (the simd128 4×8 kernel: whole tiles stored straight into
 /// c, edge tiles, accumulate, B in place, packed or at row offsets) against a naive product.
 #[wasm_bindgen_test]

@@ -429,6 +429,60 @@ pub(crate) fn check_forward_on(g: &ConvGeom, forward: impl Fn(&ConvGeom, &[f32],
     Ok(())
 }
 
+/// `conv2d_backward` against the reference conv's backward (f64) on shapes that take each of
+/// its paths: the input gradient as a forward with the kernels rotated (in the browser
+/// Winograd's, reading them in place: the ResNet's three stages), col2im (stride 2, the 1×1
+/// projection, `conv1`'s one input channel), no dx (`conv1` in the model), odd sizes, and
+/// batches that leave a weight-gradient group short or empty (3 and 5 images in 4 groups).
+/// dx, dw and db start as NaN, so a value left unwritten, or added to rather than written,
+/// fails; each value's error against max(1, Σ|terms|) must stay under 1e-5. Run natively by the
+/// engine's tests and in Chromium by the wasm tests (there in parallel: the weight-gradient
+/// groups and dx's images in one loop).
+pub fn check_backward_against_reference() -> Result<(), String> {
+    // (n, c, h, w, o, k, stride, pad, dx)
+    let shapes = [
+        (2, 16, 28, 28, 16, 3, 1, 1, true),
+        (3, 32, 14, 14, 32, 3, 1, 1, true),
+        (5, 64, 7, 7, 64, 3, 1, 1, true),
+        (2, 16, 28, 28, 32, 3, 2, 1, true),
+        (3, 16, 28, 28, 32, 1, 2, 0, true),
+        (2, 1, 28, 28, 16, 3, 1, 1, false),
+        (2, 1, 9, 8, 5, 3, 1, 1, true),
+        (1, 9, 5, 7, 10, 3, 1, 1, true),
+        (3, 8, 6, 5, 11, 2, 1, 0, true),
+    ];
+    for (n, c, h, w, o, k, s, p, with_dx) in shapes {
+        let g = ConvGeom::new(n, c, h, w, o, k, s, p).ok_or("a shape that does not fit")?;
+        let x: Vec<f32> = (0..g.n * g.in_len()).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+        let wt: Vec<f32> = (0..g.c_out * g.ckk()).map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0).collect();
+        let dy: Vec<f32> = (0..g.n * g.out_len()).map(|i| ((i * 29 % 89) as f32 - 44.0) / 40.0).collect();
+        let (mut dx, mut dw, mut db) = (vec![f32::NAN; x.len()], vec![f32::NAN; wt.len()], vec![f32::NAN; g.c_out]);
+        conv2d_backward(&g, &x, &wt, &dy, with_dx.then_some(&mut dx[..]), &mut dw, Some(&mut db));
+        let f = |v: &[f32], abs: bool| v.iter().map(|&t| if abs { (t as f64).abs() } else { t as f64 }).collect::<Vec<f64>>();
+        let reference = |abs: bool| {
+            let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; wt.len()], vec![0.0; g.c_out]);
+            super::conv_reference::conv2d_backward(&g, &f(&x, abs), &f(&wt, abs), &f(&dy, abs), Some(&mut dx), &mut dw, Some(&mut db));
+            [dx, dw, db]
+        };
+        let ([want_dx, want_dw, want_db], [size_dx, size_dw, size_db]) = (reference(false), reference(true));
+        let mut outputs = vec![("dw", &dw, want_dw, size_dw), ("db", &db, want_db, size_db)];
+        if with_dx {
+            outputs.push(("dx", &dx, want_dx, size_dx));
+        } else if dx.iter().any(|v| !v.is_nan()) {
+            return Err(format!("{g:?}: dx written though not asked for"));
+        }
+        for (name, got, want, size) in outputs {
+            for (j, ((&got, &want), &size)) in got.iter().zip(&want).zip(&size).enumerate() {
+                // (NaN fails the comparison: an unwritten value does not pass)
+                if !((got as f64 - want).abs() <= 1e-5 * size.max(1.0)) {
+                    return Err(format!("{g:?}: {name}[{j}] = {got}, want {want}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn add_bias(g: &ConvGeom, bias: Option<&[f32]>, yn: &mut [f32]) {
     if let Some(b) = bias {
         for (o, row) in yn.chunks_mut(g.p()).enumerate() {
@@ -630,6 +684,15 @@ mod tests {
     #[test]
     fn implicit_im2col_matches_the_reference() {
         check_implicit_against_reference().unwrap();
+    }
+
+    /// (Each loop a pass of its own on the global pool, then the whole check as one pass of a
+    /// pool of two.)
+    #[test]
+    fn backward_matches_the_reference() {
+        check_backward_against_reference().unwrap();
+        #[cfg(feature = "parallel")]
+        rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| super::super::in_pool(check_backward_against_reference)).unwrap();
     }
 
     /// im2col and col2im against their definitions, on shapes that take the space-to-depth path
