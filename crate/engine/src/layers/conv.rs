@@ -473,8 +473,7 @@ pub fn check_backward_against_reference() -> Result<(), String> {
         }
         for (name, got, want, size) in outputs {
             for (j, ((&got, &want), &size)) in got.iter().zip(&want).zip(&size).enumerate() {
-                // (NaN fails the comparison: an unwritten value does not pass)
-                if !((got as f64 - want).abs() <= 1e-5 * size.max(1.0)) {
+                if got.is_nan() || (got as f64 - want).abs() > 1e-5 * size.max(1.0) {
                     return Err(format!("{g:?}: {name}[{j}] = {got}, want {want}"));
                 }
             }

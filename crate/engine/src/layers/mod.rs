@@ -13,6 +13,40 @@ pub mod winograd;
 #[cfg(feature = "parallel")]
 mod team;
 
+/// A slice whose disjoint pieces the items of one parallel loop write, each item its own: the
+/// one raw-pointer wrapper the engine's loops share (`for_each_chunk`, `for_each_chunk_then`,
+/// `for_each_chunk2_large`, Winograd's weight panels). It holds the slice's `&mut` borrow for
+/// its lifetime, and `piece` checks its bounds; what it cannot check, the caller promises: no
+/// two pieces in use at once overlap (each loop says why its pieces do not).
+pub(crate) struct Pieces<'a, T> {
+    base: *mut T,
+    len: usize,
+    _slice: std::marker::PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: items on other threads only reach the slice through `piece`, whose callers promise
+// disjoint pieces; so sharing the wrapper is sharing `&mut`s to disjoint parts of a `T: Send`
+// slice, which is sound.
+unsafe impl<T: Send> Sync for Pieces<'_, T> {}
+
+impl<'a, T> Pieces<'a, T> {
+    pub(crate) fn new(slice: &'a mut [T]) -> Self {
+        Pieces { base: slice.as_mut_ptr(), len: slice.len(), _slice: std::marker::PhantomData }
+    }
+
+    /// The `len` values from `start`.
+    ///
+    /// # Safety
+    /// No other piece of this slice that overlaps it is in use while it is.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn piece(&self, start: usize, len: usize) -> &'a mut [T] {
+        assert!(start <= self.len && len <= self.len - start, "piece {start}+{len} outside a slice of {}", self.len);
+        // SAFETY: inside the slice (asserted), which outlives 'a; disjoint from the other
+        // pieces in use (the caller's promise)
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(start), len) }
+    }
+}
+
 /// Runs `f(index, chunk)` over the `chunk`-sized pieces of `out`: shared among the threads of
 /// the pass's team with the `parallel` feature (see [`in_pool`]), in order otherwise. Which
 /// index a piece gets never depends on the thread count, so results do not either.
@@ -23,15 +57,11 @@ pub(crate) fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(us
         if len <= chunk {
             return out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
         }
-        // The pieces are disjoint, so each item may hold a `&mut` to its own piece.
-        struct Base<T>(*mut T);
-        unsafe impl<T: Send> Sync for Base<T> {}
-        let base = Base(out.as_mut_ptr());
-        let base = &base;
+        let out = Pieces::new(out);
         team::run(len.div_ceil(chunk), &|i| {
             let start = i * chunk;
-            let piece = unsafe { std::slice::from_raw_parts_mut(base.0.add(start), chunk.min(len - start)) };
-            f(i, piece)
+            // SAFETY: item i's piece, which no other item takes (the loop runs each i once)
+            f(i, unsafe { out.piece(start, chunk.min(len - start)) })
         });
     }
     #[cfg(not(feature = "parallel"))]
@@ -47,18 +77,16 @@ pub(crate) fn for_each_chunk_then<A: Send, B: Send>(a: &mut [A], ca: usize, fa: 
     {
         let (la, lb) = (a.len(), b.len());
         let na = la.div_ceil(ca);
-        // The pieces are disjoint, so each item may hold a `&mut` to its own piece.
-        struct Base<A, B>(*mut A, *mut B);
-        unsafe impl<A: Send, B: Send> Sync for Base<A, B> {}
-        let base = Base(a.as_mut_ptr(), b.as_mut_ptr());
-        let base = &base;
+        let (a, b) = (Pieces::new(a), Pieces::new(b));
+        // SAFETY (both pieces): item i's, of a or of b, which no other item takes (the loop
+        // runs each i once)
         team::run(na + lb.div_ceil(cb), &|i| {
             if i < na {
                 let start = i * ca;
-                fa(i, unsafe { std::slice::from_raw_parts_mut(base.0.add(start), ca.min(la - start)) })
+                fa(i, unsafe { a.piece(start, ca.min(la - start)) })
             } else {
                 let start = (i - na) * cb;
-                fb(i - na, unsafe { std::slice::from_raw_parts_mut(base.1.add(start), cb.min(lb - start)) })
+                fb(i - na, unsafe { b.piece(start, cb.min(lb - start)) })
             }
         });
     }
@@ -258,13 +286,10 @@ pub(crate) fn for_each_chunk_large<T: Send>(out: &mut [T], chunk: usize, f: impl
 pub(crate) fn for_each_chunk2_large<A: Send, B: Send>(a: &mut [A], ca: usize, b: &mut [B], cb: usize, f: impl Fn(usize, &mut [A], &mut [B]) + Sync + Send) {
     let need = a.len().div_ceil(ca).checked_mul(cb);
     assert!(need.is_some_and(|n| b.len() >= n), "for_each_chunk2: too few pieces of b");
+    let b = Pieces::new(b);
     // SAFETY: `for_each_chunk_large` calls `f` once for each index i of a's pieces, so the
-    // pieces of b taken below are disjoint (b's i-th of cb) and, by the assert, inside b.
-    struct Base<B>(*mut B);
-    unsafe impl<B: Send> Sync for Base<B> {}
-    let base = Base(b.as_mut_ptr());
-    let base = &base;
-    for_each_chunk_large(a, ca, |i, pa| f(i, pa, unsafe { std::slice::from_raw_parts_mut(base.0.add(i * cb), cb) }));
+    // pieces of b taken are disjoint (b's i-th of cb; inside b by the assert)
+    for_each_chunk_large(a, ca, |i, pa| f(i, pa, unsafe { b.piece(i * cb, cb) }));
 }
 
 /// `(0..n).map(f)`, in parallel with the `parallel` feature when `work ≥ PAR_MIN_LEN`.
@@ -284,6 +309,21 @@ mod tests {
     #[test]
     fn copy_matches_its_definition() {
         super::check_copy().unwrap();
+    }
+
+    /// `Pieces::piece` gives the values asked for and refuses a piece that ends past the slice
+    /// (or starts past it), rather than reach outside it.
+    #[test]
+    fn a_piece_stays_inside_its_slice() {
+        let mut v: Vec<u32> = (0..10).collect();
+        let pieces = super::Pieces::new(&mut v);
+        // SAFETY (each piece): the only piece in use
+        assert_eq!(unsafe { pieces.piece(7, 3) }, &[7, 8, 9]);
+        assert_eq!(unsafe { pieces.piece(10, 0) }, &[] as &[u32]);
+        for (start, len) in [(8, 3), (11, 0), (1, usize::MAX)] {
+            let past = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { pieces.piece(start, len).len() }));
+            assert!(past.is_err(), "piece {start}+{len} of 10 was given");
+        }
     }
 
     /// `for_each_chunk_then` gives every piece of both slices once, with its index, the last

@@ -84,18 +84,15 @@ fn transform_weights(g: &ConvGeom, w: Kernels) -> (Vec<f32>, usize) {
     let (o_n, c_n) = (g.c_out, g.c_in);
     let plane = o_n.div_ceil(MR) * c_n * MR;
     let mut u = vec![0.0f32; 16 * plane];
-    // Panel i's values of plane ξ: `[ξ·plane + i·C·MR, … + C·MR)`, written by item i only.
-    struct Planes(*mut f32);
-    unsafe impl Sync for Planes {}
-    let planes = Planes(u.as_mut_ptr());
-    let planes = &planes;
+    let planes = super::Pieces::new(&mut u);
     super::par_map(o_n.div_ceil(MR), |i| {
+        // SAFETY: panel i's values of each plane ξ, `[ξ·plane + i·C·MR, … + C·MR)`, which no
+        // other item takes
+        let panel: [&mut [f32]; 16] = std::array::from_fn(|xi| unsafe { planes.piece(xi * plane + i * c_n * MR, c_n * MR) });
         for r in 0..MR.min(o_n - i * MR) {
             for c in 0..c_n {
                 for (xi, &v) in transform_kernel(&w.at(i * MR + r, c, o_n, c_n)).iter().enumerate() {
-                    // SAFETY: inside u (ξ < 16, (i·C + c)·MR + r < plane), in panel i's part
-                    // of plane ξ, which no other item writes; u outlives the loop.
-                    unsafe { *planes.0.add(xi * plane + (i * c_n + c) * MR + r) = v };
+                    panel[xi][c * MR + r] = v;
                 }
             }
         }
