@@ -152,6 +152,14 @@ async fn conv_backward_in_wasm_matches_reference() {
     resnet_engine::layers::in_pool(resnet_engine::layers::conv::check_backward_against_reference).unwrap();
 }
 
+/// The larger stages' 3×3 stride-1 forward as it runs in wasm (Winograd's F(4×4, 3×3) with its
+/// simd128 transforms, `layers::winograd4`) against the reference conv.
+#[wasm_bindgen_test]
+async fn winograd4_conv_in_wasm_matches_reference() {
+    start_threads().await; // (its images run in parallel)
+    resnet_engine::layers::winograd4::check_against_reference().unwrap();
+}
+
 /// The packed GEMM as it runs in wasm (the simd128 4×8 kernel: whole tiles stored straight into
 /// c, edge tiles, accumulate, B in place, packed or at row offsets) against a naive product.
 #[wasm_bindgen_test]

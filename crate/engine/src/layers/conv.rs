@@ -510,7 +510,7 @@ fn runs_winograd(g: &ConvGeom) -> bool {
 /// `conv2d_forward`'s images: Winograd's, the implicit im2col's or im2col and the GEMM's.
 fn forward_images<'a>(g: ConvGeom, x: &'a [f32], w: &'a [f32], bias: Option<&'a [f32]>) -> Images<'a> {
     if runs_winograd(&g) {
-        return super::winograd::images(g, x, super::winograd::Kernels::Given(w), bias);
+        return super::winograd::images_for(g, x, super::winograd::Kernels::Given(w), bias);
     }
     // (in the browser; natively the gemm crate's packing does what the implicit im2col saves)
     #[cfg(target_arch = "wasm32")]
@@ -559,7 +559,7 @@ pub fn conv2d_backward(
     // dx one image at a time
     let dx_image: Option<Images> = match (&dx, gt) {
         (None, _) => None,
-        (Some(_), Some(gt)) if winograd => Some(super::winograd::images(gt, dy, super::winograd::Kernels::Rot180Swapped(w), None)),
+        (Some(_), Some(gt)) if winograd => Some(super::winograd::images_for(gt, dy, super::winograd::Kernels::Rot180Swapped(w), None)),
         (Some(_), Some(gt)) => {
             debug_assert_eq!((gt.h_out, gt.w_out), (g.h, g.w));
             Some(forward_images(gt, dy, &w_rot, None))

@@ -10,6 +10,7 @@ pub mod loss;
 pub mod pool;
 pub mod shortcut;
 pub mod winograd;
+pub mod winograd4;
 #[cfg(feature = "parallel")]
 mod team;
 

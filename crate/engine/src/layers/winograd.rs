@@ -77,21 +77,22 @@ fn transform_kernel(k: &[f32; 9]) -> [f32; 16] {
     u
 }
 
-/// U: the kernels transformed, 16 planes (ξ) of `plane` values one after the other, each U_ξ
-/// `[O, C]` in the GEMM's row panels (`pack_a`'s layout, written in place, zero-padded);
-/// returns U and `plane`. The panels (MR output channels each) in parallel: every kernel once.
-fn transform_weights(g: &ConvGeom, w: Kernels) -> (Vec<f32>, usize) {
+/// U: the kernels transformed by `kernel` (F(2×2, 3×3)'s `transform_kernel`, or
+/// `winograd4`'s), P planes (ξ) of `plane` values one after the other, each U_ξ `[O, C]` in
+/// the GEMM's row panels (`pack_a`'s layout, written in place, zero-padded); returns U and
+/// `plane`. The panels (MR output channels each) in parallel: every kernel once.
+pub(super) fn transform_weights<const P: usize>(g: &ConvGeom, w: Kernels, kernel: fn(&[f32; 9]) -> [f32; P]) -> (Vec<f32>, usize) {
     let (o_n, c_n) = (g.c_out, g.c_in);
     let plane = o_n.div_ceil(MR) * c_n * MR;
-    let mut u = vec![0.0f32; 16 * plane];
+    let mut u = vec![0.0f32; P * plane];
     let planes = super::Pieces::new(&mut u);
     super::par_map(o_n.div_ceil(MR), |i| {
         // SAFETY: panel i's values of each plane ξ, `[ξ·plane + i·C·MR, … + C·MR)`, which no
         // other item takes
-        let panel: [&mut [f32]; 16] = std::array::from_fn(|xi| unsafe { planes.piece(xi * plane + i * c_n * MR, c_n * MR) });
+        let panel: [&mut [f32]; P] = std::array::from_fn(|xi| unsafe { planes.piece(xi * plane + i * c_n * MR, c_n * MR) });
         for r in 0..MR.min(o_n - i * MR) {
             for c in 0..c_n {
-                for (xi, &v) in transform_kernel(&w.at(i * MR + r, c, o_n, c_n)).iter().enumerate() {
+                for (xi, &v) in kernel(&w.at(i * MR + r, c, o_n, c_n)).iter().enumerate() {
                     panel[xi][c * MR + r] = v;
                 }
             }
@@ -270,7 +271,7 @@ fn out4(m: &[&[f32]; 16], y00: &mut [f32], y01: &mut [f32], y10: &mut [f32], y11
 /// The row stride of V's and M's planes: T rounded up to the GEMM's panel width, so that every
 /// panel is whole (a last partial panel is packed apart and cost a third of the products'
 /// time at T = 196).
-fn row_stride(t_n: usize) -> usize {
+pub(super) fn row_stride(t_n: usize) -> usize {
     t_n.next_multiple_of(NR)
 }
 
@@ -284,11 +285,21 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: Kernels, bias: Option<&[f32]>,
     for_each_chunk(y, g.out_len(), images(*g, x, w, bias));
 }
 
+/// A conv that `applies`, one image at a time (`conv::Images`), in F(4×4, 3×3) where
+/// `winograd4::takes` it (the ResNet's 28×28 stage), else in F(2×2, 3×3).
+pub(crate) fn images_for<'a>(g: ConvGeom, x: &'a [f32], w: Kernels, bias: Option<&'a [f32]>) -> super::conv::Images<'a> {
+    if super::winograd4::takes(&g) {
+        super::winograd4::images(g, x, w, bias)
+    } else {
+        images(g, x, w, bias)
+    }
+}
+
 /// `conv2d_forward` one image at a time (`conv::Images`): the kernels transformed here, once.
 pub(crate) fn images<'a>(g: ConvGeom, x: &'a [f32], w: Kernels, bias: Option<&'a [f32]>) -> super::conv::Images<'a> {
     assert!(applies(&g), "F(2×2, 3×3) needs a 3×3, stride-1, padding-1 conv");
     let tiles = (g.h_out.div_ceil(2), g.w_out.div_ceil(2));
-    let (u, plane) = transform_weights(&g, w);
+    let (u, plane) = transform_weights(&g, w, transform_kernel);
     let ld = row_stride(tiles.0 * tiles.1);
     let lp = g.c_in * (2 * tiles.0 + 2) * padded_len(tiles.1);
     let (lh, lv, lm) = (8 * g.c_in * h_stride(tiles), 16 * g.c_in * ld, 16 * g.c_out * ld);
