@@ -31,7 +31,7 @@ const once = async (dir) => {
     // backward), of which the leader's waits at loop ends (forward, backward)]
     const modules = (x.step_profile?.modules ?? []).map((m) => [m.module, ...['forward_ms', 'backward_ms', 'forward_serial_ms', 'backward_serial_ms', 'forward_wait_ms', 'backward_wait_ms'].map((k) => +(m[k] ?? 0).toFixed(3))]);
     const p = x.step_profile ?? {};
-    return { train: x.train_images_per_s, infer: x.infer_images_per_s, of_peak: x.train_fraction_of_peak, peak: r.peak, step_ms: p.step_ms, empty_pass_ms: p.empty_pass_ms, serial_ms: p.serial_ms, leader_wait_ms: p.leader_wait_ms, helper_idle_ms: p.helper_idle_ms, kinds, modules, convs: x.conv_layers.map((c) => [c.layer, +c.forward_ms.toFixed(2), +c.backward_ms.toFixed(2)]) };
+    return { train: x.train_images_per_s, infer: x.infer_images_per_s, predict: x.predict_images_per_s, of_peak: x.train_fraction_of_peak, peak: r.peak, step_ms: p.step_ms, empty_pass_ms: p.empty_pass_ms, serial_ms: p.serial_ms, leader_wait_ms: p.leader_wait_ms, helper_idle_ms: p.helper_idle_ms, kinds, modules, convs: x.conv_layers.map((c) => [c.layer, +c.forward_ms.toFixed(2), +c.backward_ms.toFixed(2)]) };
   } finally {
     await srv.close();
   }
@@ -39,15 +39,15 @@ const once = async (dir) => {
 for (let r = 0; r < rounds; r++) {
   for (const k of r % 2 ? ['b', 'a'] : ['a', 'b']) {
     runs[k].push(await once(dirs[k]));
-    console.error(`round ${r} ${k}: ${runs[k].at(-1).train.toFixed(0)} img/s train, ${runs[k].at(-1).infer.toFixed(0)} infer, ${(100 * runs[k].at(-1).of_peak).toFixed(1)} % of peak`);
+    console.error(`round ${r} ${k}: ${runs[k].at(-1).train.toFixed(0)} img/s train, ${runs[k].at(-1).infer.toFixed(0)} infer, ${runs[k].at(-1).predict?.toFixed(0)} predict, ${(100 * runs[k].at(-1).of_peak).toFixed(1)} % of peak`);
   }
 }
 await browser.close();
 const ratio = (f) => median(runs.a.map((x, i) => f(runs.b[i]) / f(x)));
 console.log(JSON.stringify({
   date: new Date().toISOString(), build, query, dirs,
-  median: Object.fromEntries(['a', 'b'].map((k) => [k, { train: median(runs[k].map((x) => x.train)), infer: median(runs[k].map((x) => x.infer)), of_peak: median(runs[k].map((x) => x.of_peak)) }])),
-  paired_ratio_b_over_a: { train: ratio((x) => x.train), infer: ratio((x) => x.infer) },
+  median: Object.fromEntries(['a', 'b'].map((k) => [k, { train: median(runs[k].map((x) => x.train)), infer: median(runs[k].map((x) => x.infer)), predict: median(runs[k].map((x) => x.predict)), of_peak: median(runs[k].map((x) => x.of_peak)) }])),
+  paired_ratio_b_over_a: { train: ratio((x) => x.train), infer: ratio((x) => x.infer), predict: ratio((x) => x.predict) },
   // each module's forward and backward ms, their serial code's and the leader's waits (the
   // columns of `modules`), medians over the rounds (a change to one kind of work shows here
   // when whole steps are too noisy to tell)

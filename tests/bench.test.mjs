@@ -38,9 +38,11 @@ for (const [build, arch, mflop] of [['simd', 'resnet8', 56.08], ['threads', 'res
         // rounded to 0.1 ms)
         assert.equal(x.train_ms.length, 2);
         assert.equal(x.infer_ms.length, 2);
-        assert.ok([...x.train_ms, ...x.infer_ms].every((t) => t > 0), `${x.train_ms} / ${x.infer_ms} ms`);
+        assert.equal(x.predict_ms.length, 2);
+        assert.ok([...x.train_ms, ...x.infer_ms, ...x.predict_ms].every((t) => t > 0), `${x.train_ms} / ${x.infer_ms} / ${x.predict_ms} ms`);
         assert.ok(Math.abs(Math.max(...x.train_ms) - x.train_step_ms) <= 0.05 + 1e-9, `${x.train_ms} ms against a median of ${x.train_step_ms}`);
         assert.ok(Math.abs(Math.max(...x.infer_ms) - x.batch / x.infer_images_per_s * 1000) <= 0.05 + 1e-9, `${x.infer_ms} ms against ${x.infer_images_per_s} images/s`);
+        assert.ok(Math.abs(Math.max(...x.predict_ms) - x.batch / x.predict_images_per_s * 1000) <= 0.05 + 1e-9, `${x.predict_ms} ms against ${x.predict_images_per_s} images/s`);
         assert.equal(x.train_fraction_of_peak.toFixed(6), (x.train_gflops / r.peak.gflops).toFixed(6));
         assert.ok(x.train_fraction_of_peak > 0 && x.train_fraction_of_peak < 1, `${x.train_fraction_of_peak} of the peak`);
         assert.ok(x.conv_layers.length > 0);

@@ -22,8 +22,10 @@ export async function trainStep(images, labels) {
   return engine.call('trainBatch', images.slice(), Uint32Array.from(labels));
 }
 
+// Inference as an application runs it: the logits alone (`predict`: BatchNorm folded into the
+// convs, no tensors kept for the page to show).
 export async function forward(images) {
-  return engine.call('forward', images.slice(), batch, 'eval');
+  return engine.predict(images.slice(), batch);
 }
 
 export async function dispose() {

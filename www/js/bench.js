@@ -1,6 +1,7 @@
 // The in-browser benchmark (bench.html): the engine in its worker, as the playground runs it.
 // Times whole training steps (forward + backward + SGD update, including the worker round
-// trip) and eval-mode inference on real digits, then each conv layer on its own; and this
+// trip), eval-mode inference on real digits (the page's forward, every tensor kept, and the
+// logits alone, `predictDigits`), then each conv layer on its own; and this
 // machine's wasm peak in the same run (a register-resident multiply-add loop on every pool
 // thread: `benchPeak`), so each training step is also a fraction of what the machine can do
 // (its FLOP from the module graph: 56 MFLOP an image for ResNet-8); and where a step's time goes,
@@ -48,6 +49,9 @@ async function run() {
     const idx = Uint32Array.from({ length: b }, (_, i) => i);
     await timeCalls(warmup, () => engine.forwardDigits(idx.slice(), 'eval'));
     const infer = await timeCalls(steps, () => engine.forwardDigits(idx.slice(), 'eval'));
+    // the logits alone (`predict`: BatchNorm folded into the convs, nothing kept to inspect)
+    await timeCalls(warmup, () => engine.predictDigits(idx.slice()));
+    const predict = await timeCalls(steps, () => engine.predictDigits(idx.slice()));
     const convs = await engine.profileConvs(b, Math.max(3, Math.floor(steps / 2)));
     const profile = await engine.profileStep(b, Math.max(3, Math.floor(steps / 2)), 'step');
     const inferProfile = await engine.profileStep(b, Math.max(3, Math.floor(steps / 2)), 'inference');
@@ -55,8 +59,10 @@ async function run() {
       batch: b,
       train_images_per_s: b / median(train) * 1000,
       infer_images_per_s: b / median(infer) * 1000,
+      predict_images_per_s: b / median(predict) * 1000,
       train_ms: train.map((t) => Math.round(t * 10) / 10), // every step, in order (a median hides a slow stretch)
       infer_ms: infer.map((t) => Math.round(t * 10) / 10),
+      predict_ms: predict.map((t) => Math.round(t * 10) / 10),
       train_step_ms: median(train),
       train_gflops: flops * b / median(train) / 1e6,
       train_fraction_of_peak: flops * b / median(train) / 1e6 / peak.gflops,

@@ -171,6 +171,10 @@ export class EngineClient {
   trainSteps(steps) { return this.call('train', steps); }
   /** The held-out digits `indices` forward in `mode` ('eval' | 'train'). */
   forwardDigits(indices, mode) { return this.call('forwardDigits', indices, mode); }
+  // Their logits alone (BatchNorm folded into the convs; the tape is left as it was)
+  predictDigits(indices) { return this.call('predictDigits', indices); }
+  // ...and of n normalised images (Float32Array n·C·S·S)
+  predict(images, n) { return this.call('predict', images, n); }
   /** Each conv timed on its own at batch `n`, `reps` times. */
   profileConvs(n, reps) { return this.call('profileConvs', n, reps); }
   /** A training step (`pass` 'step') or an eval-mode inference pass ('inference') at batch

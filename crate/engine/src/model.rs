@@ -134,6 +134,8 @@ pub struct ResNet<T> {
     pub nudge: Option<(String, usize, T)>,
     /// While `bench::module_profile` runs: the clock and each module's times.
     pub laps: Option<crate::bench::Laps>,
+    /// `predict`'s tensors (kept for their memory), apart from `tape`, which it leaves alone.
+    predicted: Tape<T>,
 }
 
 impl<T: Scalar> ResNet<T> {
@@ -161,7 +163,7 @@ impl<T: Scalar> ResNet<T> {
                 _ => Layer::Plain,
             })
             .collect();
-        Ok(ResNet { config: config.clone(), graph, layers, tape: Tape::new(), mode: Mode::Eval, labels: vec![], nudge: None, laps: None })
+        Ok(ResNet { config: config.clone(), graph, layers, tape: Tape::new(), mode: Mode::Eval, labels: vec![], nudge: None, laps: None, predicted: Tape::new() })
     }
 
     /// Every parameter and buffer, in module order, with PyTorch `state_dict` names
@@ -227,7 +229,7 @@ impl<T: Scalar> ResNet<T> {
 
     /// A copy without the tape.
     pub fn clone_weights(&self) -> Self {
-        ResNet { config: self.config.clone(), graph: self.graph.clone(), layers: self.layers.clone(), tape: Tape::new(), mode: self.mode, labels: vec![], nudge: None, laps: None }
+        ResNet { config: self.config.clone(), graph: self.graph.clone(), layers: self.layers.clone(), tape: Tape::new(), mode: self.mode, labels: vec![], nudge: None, laps: None, predicted: Tape::new() }
     }
 
     pub fn batchnorms(&self) -> Vec<&BatchNorm<T>> {
@@ -297,25 +299,50 @@ impl<T: Scalar> ResNet<T> {
     /// Forward pass over a batch `x [N, C, S, S]`, writing `act.*` (and in training mode
     /// `stat.*`, updating the running statistics) onto a fresh tape. Returns the logits.
     pub fn forward(&mut self, x: &Tensor<T>, mode: Mode) -> Result<&Tensor<T>> {
-        crate::layers::in_pool(|| self.forward_here(x, mode))?;
+        crate::layers::in_pool(|| self.forward_here(x, mode, false))?;
         self.tape.get(&act(&self.graph.fc().name))
     }
 
-    fn forward_here(&mut self, x: &Tensor<T>, mode: Mode) -> Result<()> {
+    /// The logits (and the class probabilities) of `x` in eval mode, for when only they are
+    /// wanted (an evaluation, an inference benchmark): each BN that reads a conv's output
+    /// alone runs in that conv, folded into its weights and bias (w·s and b·s + β − μ·s per
+    /// output channel, s = γ/√(running_var + ε)), the ReLU after it on the conv's output, and
+    /// the tensors go on a tape of their own, so the last pass's tape — what the page shows —
+    /// stays as it was. The same values as `forward(x, Mode::Eval)` up to rounding
+    /// (`predict_equals_eval_forward`).
+    pub fn predict(&mut self, x: &Tensor<T>) -> Result<(&Tensor<T>, &Tensor<T>)> {
+        crate::layers::in_pool(|| self.forward_here(x, Mode::Eval, true))?;
+        let loss = &self.graph.modules.last().expect("a graph ends in its loss").name;
+        Ok((self.predicted.get(&act(&self.graph.fc().name))?, self.predicted.get(&act(loss))?))
+    }
+
+    /// The forward pass onto `tape`, or with `fold` onto `predicted` with each BN that only a
+    /// conv feeds folded into it (`predict`).
+    fn forward_here(&mut self, x: &Tensor<T>, mode: Mode, fold: bool) -> Result<()> {
         self.check_input(x)?;
-        self.mode = mode;
-        let tape = &mut self.tape;
+        let tape = if fold { &mut self.predicted } else { self.mode = mode; &mut self.tape };
         tape.clear();
         let nudged = self.nudge.as_ref().map(|n| n.0.as_str());
         let mut with_bn = None; // a ReLU that ran in its BN's pass
-        for (at, (m, layer)) in self.graph.modules.iter().zip(self.layers.iter_mut()).enumerate() {
+        let mut in_conv = None; // a BN that ran in its conv's pass
+        for at in 0..self.graph.modules.len() {
+            let (m, layer) = (&self.graph.modules[at], &self.layers[at]);
             let lap = crate::bench::lap_start(&self.laps);
             let inp = m.inputs.first().map(|i| act(i)).unwrap_or_default();
             let out = act(&m.name);
+            let folded = if fold && nudged.is_none() { folded_bn(&self.graph, &self.layers, at) } else { None };
             match (&m.kind, layer) {
                 (Kind::Input, _) => tape.set(out, x.clone()),
+                (Kind::Conv { .. }, Layer::Conv(c)) if folded.is_some() => {
+                    let (bn, relu) = folded.expect("just matched");
+                    conv_bn_forward(tape, c, bn, &inp, relu.map(|r| act(&r.name)).as_deref())?;
+                    in_conv = Some(at + 1);
+                    with_bn = relu.map(|_| at + 2);
+                }
                 (Kind::Conv { .. }, Layer::Conv(c)) => conv_forward(tape, c, &inp)?,
-                (Kind::BatchNorm { .. }, Layer::Bn(b)) => {
+                (Kind::BatchNorm { .. }, _) if in_conv == Some(at) => {}
+                (Kind::BatchNorm { .. }, Layer::Bn(_)) => {
+                    let Layer::Bn(b) = &mut self.layers[at] else { unreachable!("matched a BN") };
                     let relu = fused_relu(&self.graph, at, nudged);
                     bn_forward(tape, b, &inp, mode, relu.map(|r| act(&r.name)).as_deref())?;
                     with_bn = relu.map(|_| at + 1);
@@ -360,6 +387,9 @@ impl<T: Scalar> ResNet<T> {
                 }
             }
             crate::bench::lap_end(&mut self.laps, at, false, lap);
+        }
+        if fold {
+            return Ok(());
         }
         let running: Vec<_> = self.batchnorms().into_iter().map(|b| (b.name.clone(), b.running_mean.clone(), b.running_var.clone())).collect();
         for (name, mean, var) in running {
@@ -561,6 +591,36 @@ pub fn fused_relu<'g>(graph: &'g Graph, at: usize, nudged: Option<&str>) -> Opti
     let (bn, next) = (&graph.modules[at], graph.modules.get(at + 1)?);
     let only_reader = graph.consumers(&bn.name).len() == 1;
     (matches!(bn.kind, Kind::BatchNorm { .. }) && matches!(next.kind, Kind::Relu) && next.inputs == [bn.name.clone()] && only_reader && nudged != Some(bn.name.as_str())).then_some(next)
+}
+
+/// For `predict`: the BN that conv module `at` feeds, when it is the conv's only reader and
+/// reads nothing else (so it can run in the conv's pass, folded into its weights), and the
+/// ReLU that runs in that BN's pass (`fused_relu`).
+fn folded_bn<'a, T>(graph: &'a Graph, layers: &'a [Layer<T>], at: usize) -> Option<(&'a BatchNorm<T>, Option<&'a Module>)> {
+    let (conv, bn) = (&graph.modules[at], graph.modules.get(at + 1)?);
+    let Layer::Bn(b) = layers.get(at + 1)? else { return None };
+    (matches!(conv.kind, Kind::Conv { .. }) && bn.inputs == [conv.name.clone()] && graph.consumers(&conv.name).len() == 1).then(|| (b, fused_relu(graph, at + 1, None)))
+}
+
+/// `act.<bn>` — or, when the ReLU after it runs in its pass, `act.<relu>` — of the eval-mode
+/// BN `bn` applied to conv `conv`'s output, as one conv with the BN folded into it: weights
+/// `w·s`, bias `b·s + β − μ·s` per output channel (s = γ/√(running_var + ε), in f64).
+fn conv_bn_forward<T: Scalar>(tape: &mut Tape<T>, conv: &Conv<T>, bn: &BatchNorm<T>, input: &str, relu: Option<&str>) -> Result<()> {
+    let x = tape.get(input)?;
+    let g = conv.geom(&x.shape)?;
+    let per = conv.weight.len() / g.c_out;
+    let scale: Vec<f64> = (0..g.c_out).map(|o| bn.weight[o].f64() / (bn.running_var[o].f64() + batchnorm::EPS).sqrt()).collect();
+    let weight: Vec<T> = conv.weight.iter().enumerate().map(|(i, &w)| T::of(w.f64() * scale[i / per])).collect();
+    let bias: Vec<T> = (0..g.c_out).map(|o| T::of(conv.bias.as_ref().map_or(0.0, |b| b[o].f64()) * scale[o] + bn.bias[o].f64() - bn.running_mean[o].f64() * scale[o])).collect();
+    let name = relu.map_or_else(|| act(&bn.name), str::to_string);
+    let mut y = tape.buffer(&name, &[g.n, g.c_out, g.h_out, g.w_out]);
+    let x = tape.get(input)?;
+    T::conv_forward(&g, &x.data, &weight, Some(&bias), &mut y.data);
+    if relu.is_some() {
+        activation::relu_in_place(&mut y.data);
+    }
+    tape.set(name, y);
+    Ok(())
 }
 
 /// `act.<bn>` from `input` (and `act.<relu>`, the ReLU that runs in its pass: `fused_relu`);

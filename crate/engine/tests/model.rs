@@ -85,3 +85,54 @@ fn concurrent_passes_from_several_threads_give_the_single_threaded_tensors() {
         assert!(got == want, "a pass run next to others gave different numbers");
     }
 }
+
+/// `predict` — each BN that only a conv feeds folded into that conv, the ReLU after it on the
+/// conv's output, on a tape of its own — gives `forward(x, Eval)`'s logits and probabilities up
+/// to rounding, for every kind of shortcut, BatchNorm on and off, n = 1 and 3, on models whose
+/// running statistics are not the initial ones (three training steps on real digits). With
+/// BatchNorm the logits must differ from the forward's somewhere in their last bits (or nothing
+/// was folded); without, they are the forward's bit for bit. The last pass's tape, and the mode
+/// backward follows, stay as they were.
+#[test]
+fn predict_equals_eval_forward() {
+    use resnet_engine::data::Dataset;
+    use resnet_engine::optim::{Optimizer, OptimizerConfig};
+    let data = Dataset::mnist();
+    let bits = |m: &ResNet<f32>| m.tape.iter().map(|(n, t)| (n.to_string(), t.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>())).collect::<Vec<_>>();
+    for n in [1, 3] {
+        for shortcut in resnet_engine::Shortcut::ALL {
+            for bn in [true, false] {
+                let config = Config::family(n, 8, shortcut, bn);
+                let mut m = ResNet::<f32>::new(&config, 3).unwrap();
+                let mut opt = Optimizer::new(OptimizerConfig::sgd(0.05, 0.9, 0.0)).unwrap();
+                for s in 0..3 {
+                    let (x, y) = data.batch(&(s * 8..s * 8 + 8).collect::<Vec<_>>());
+                    m.forward(&x, Mode::Train).unwrap();
+                    m.backward(&y).unwrap();
+                    opt.step(&mut m).unwrap();
+                }
+                // (the tape and mode of a training pass, as the page would hold them)
+                let (xt, yt) = data.batch(&(40..48).collect::<Vec<_>>());
+                m.forward(&xt, Mode::Train).unwrap();
+                m.backward(&yt).unwrap();
+                let before = bits(&m);
+                let (x, _) = data.batch(&(100..116).collect::<Vec<_>>());
+                let (logits, probs) = m.predict(&x).map(|(l, p)| (l.clone(), p.clone())).unwrap();
+                assert_eq!(bits(&m), before, "{config:?}: predict changed the tape");
+                assert_eq!(m.mode, Mode::Train, "{config:?}: predict changed the mode");
+                let want = m.forward(&x, Mode::Eval).unwrap().clone();
+                let loss = format!("act.{}", m.graph.modules.last().unwrap().name);
+                let want_probs = m.tape.get(&loss).unwrap().clone();
+                assert_eq!((&logits.shape, &probs.shape), (&want.shape, &want_probs.shape));
+                let scale = want.data.iter().fold(1.0f32, |s, v| s.max(v.abs()));
+                for (got, want, what, scale) in [(&logits, &want, "logit", scale), (&probs, &want_probs, "probability", 1.0)] {
+                    for (i, (a, b)) in got.data.iter().zip(&want.data).enumerate() {
+                        assert!((a - b).abs() <= 1e-4 * scale, "{config:?}: {what} {i} = {a} predicted, {b} by the forward");
+                    }
+                }
+                let same = logits.data.iter().zip(&want.data).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert_eq!(same, !bn, "{config:?}: predict's logits are {} the forward's", if same { "bit for bit" } else { "not bit for bit" });
+            }
+        }
+    }
+}

@@ -840,16 +840,42 @@ impl Engine {
         Ok(logits.data.clone())
     }
 
-    /// Forward pass of digits of the dataset by index (normalised); returns the logits.
-    #[wasm_bindgen(js_name = forwardDigits)]
-    pub fn forward_digits(&mut self, indices: &[u32], mode: &str) -> Result<Vec<f32>, JsError> {
+    /// The logits of normalised images `n × C × S × S` in eval mode, for when only they are
+    /// wanted (`ResNet::predict`: BatchNorm folded into the convs; the tape the page shows is
+    /// left as it was, so nothing of this pass can be inspected).
+    pub fn predict(&mut self, images: &[f32], n: usize) -> Result<Vec<f32>, JsError> {
+        self.check_batch(n)?;
+        let c = &self.trainer.model.config;
+        let shape = [n, c.in_channels, c.image_size, c.image_size];
+        let x = Tensor::new(&shape, images.to_vec()).map_err(err)?;
+        let (logits, _) = self.trainer.model.predict(&x).map_err(err)?;
+        Ok(logits.data.clone())
+    }
+
+    /// `predict` of digits of the dataset by index (normalised): their logits.
+    #[wasm_bindgen(js_name = predictDigits)]
+    pub fn predict_digits(&mut self, indices: &[u32]) -> Result<Vec<f32>, JsError> {
+        let x = self.digits(indices)?;
+        let (logits, _) = self.trainer.model.predict(&x).map_err(err)?;
+        Ok(logits.data.clone())
+    }
+
+    /// The digits `indices` of the dataset, normalised, as a batch (checked: a dataset, a batch
+    /// the model allows, indices in range).
+    fn digits(&self, indices: &[u32]) -> Result<Tensor<f32>, JsError> {
         let data = self.data.as_ref().ok_or_else(|| err("no dataset: call setDataset first"))?;
         self.check_batch(indices.len())?;
         if let Some(bad) = indices.iter().find(|&&i| i as usize >= data.len()) {
             return Err(err(format!("digit {bad} is out of range: there are {} digits", data.len())));
         }
         let idx: Vec<usize> = indices.iter().map(|&i| i as usize).collect();
-        let (x, _) = data.batch(&idx);
+        Ok(data.batch(&idx).0)
+    }
+
+    /// Forward pass of digits of the dataset by index (normalised); returns the logits.
+    #[wasm_bindgen(js_name = forwardDigits)]
+    pub fn forward_digits(&mut self, indices: &[u32], mode: &str) -> Result<Vec<f32>, JsError> {
+        let x = self.digits(indices)?;
         let logits = self.trainer.model.forward(&x, parse_mode(mode)?).map_err(err)?;
         Ok(logits.data.clone())
     }

@@ -86,6 +86,27 @@ fn compare(weights: &[u8], native: &[u8]) -> usize {
     checked
 }
 
+/// `predict` as it runs in wasm (BatchNorm folded into the convs: Winograd's and the implicit
+/// conv's bias, the ReLU on the conv's output) gives the eval-mode forward's logits up to
+/// rounding, and leaves the last pass's tape as it was. The trained ResNet-8, 8 inputs of
+/// size ≈ 1.
+#[wasm_bindgen_test]
+async fn predict_in_wasm_equals_the_eval_forward() {
+    start_threads().await; // (its passes run on the pool)
+    let mut engine = Engine::from_safetensors(MODEL, JsValue::UNDEFINED, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    let x: Vec<f32> = (0..8 * 784).map(|i| ((i * 37 % 101) as f32 - 30.0) / 25.0).collect();
+    let want = engine.forward(&x, 8, "eval").map_err(JsValue::from).unwrap();
+    let tape = engine.tensor("act.layer1.0.conv1").map_err(JsValue::from).unwrap();
+    let got = engine.predict(&x, 8).map_err(JsValue::from).unwrap();
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert!((a - b).abs() <= 1e-4 * scale, "logit {i}: {a} predicted, {b} by the forward");
+    }
+    assert!(got.iter().zip(&want).any(|(a, b)| a.to_bits() != b.to_bits()), "predict folded nothing");
+    assert_eq!(engine.tensor("act.layer1.0.conv1").map_err(JsValue::from).unwrap(), tape, "predict changed the tape");
+    assert!(engine.predict(&x[..100], 8).is_err() && engine.predict(&[f32::NAN; 784], 1).is_err());
+}
+
 #[wasm_bindgen_test]
 async fn bad_input_is_an_error_not_a_panic() {
     start_threads().await; // (its forward runs on the pool)

@@ -28,6 +28,11 @@ pub fn relu_forward<T: Float + Send + Sync>(x: &[T], y: &mut [T]) {
     });
 }
 
+/// `x = max(x, 0)` in place.
+pub fn relu_in_place<T: Float + Send + Sync>(x: &mut [T]) {
+    for_each_chunk_large(x, CHUNK, |_, c| c.iter_mut().for_each(|v| *v = relu(*v)));
+}
+
 pub fn relu_backward<T: Float + Send + Sync>(y: &[T], dy: &[T], dx: &mut [T]) {
     for_each_chunk_large(dx, CHUNK, |i, dc| {
         for ((d, &g), &yv) in dc.iter_mut().zip(&dy[i * CHUNK..]).zip(&y[i * CHUNK..]) {
