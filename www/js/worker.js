@@ -61,7 +61,7 @@ async function withTrainingDigits(id) {
     clearInterval(beat);
   }
 }
-const needsTraining = (method, args) => ['train', 'compareStart', 'profileConvs', 'profileStep', 'forwardDigits', 'labels'].includes(method)
+const needsTraining = (method, args) => ['train', 'compareStart', 'profileConvs', 'profileStep', 'forwardDigits', 'predictDigits', 'labels'].includes(method)
   || (method === 'evaluate' && args?.[0] === 'train');
 
 async function init({ modelUrl, dataUrl, trainUrl, arch, build = 'auto', optimizer, poolSize } = {}) {

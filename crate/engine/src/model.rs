@@ -134,7 +134,9 @@ pub struct ResNet<T> {
     pub nudge: Option<(String, usize, T)>,
     /// While `bench::module_profile` runs: the clock and each module's times.
     pub laps: Option<crate::bench::Laps>,
-    /// `predict`'s tensors (kept for their memory), apart from `tape`, which it leaves alone.
+    /// `predict`'s tensors, apart from `tape`, which it leaves alone; kept for their memory
+    /// once `predict` has run (a forward pass's worth, which the memory budgets do not count:
+    /// the page and the comparison never call it, only the benchmarks).
     predicted: Tape<T>,
 }
 
@@ -304,12 +306,12 @@ impl<T: Scalar> ResNet<T> {
     }
 
     /// The logits (and the class probabilities) of `x` in eval mode, for when only they are
-    /// wanted (an evaluation, an inference benchmark): each BN that reads a conv's output
+    /// wanted (an inference benchmark, an application): each BN that reads a conv's output
     /// alone runs in that conv, folded into its weights and bias (w·s and b·s + β − μ·s per
     /// output channel, s = γ/√(running_var + ε)), the ReLU after it on the conv's output, and
     /// the tensors go on a tape of their own, so the last pass's tape — what the page shows —
-    /// stays as it was. The same values as `forward(x, Mode::Eval)` up to rounding
-    /// (`predict_equals_eval_forward`).
+    /// stays as it was. That tape keeps its memory between calls (see `predicted`). The same
+    /// values as `forward(x, Mode::Eval)` up to rounding (`predict_equals_eval_forward`).
     pub fn predict(&mut self, x: &Tensor<T>) -> Result<(&Tensor<T>, &Tensor<T>)> {
         crate::layers::in_pool(|| self.forward_here(x, Mode::Eval, true))?;
         let loss = &self.graph.modules.last().expect("a graph ends in its loss").name;

@@ -345,8 +345,7 @@ pub fn evaluate(model: &mut ResNet<f32>, data: &Dataset, split: Split, batch: us
     evaluate_indices(model, data, &idx, batch)
 }
 
-/// Mean loss and accuracy of the model in eval mode over the digits `idx` (`ResNet::predict`:
-/// the last pass's tape stays as it was).
+/// Mean loss and accuracy of the model in eval mode over the digits `idx`.
 pub fn evaluate_indices(model: &mut ResNet<f32>, data: &Dataset, idx: &[usize], batch: usize) -> Result<(f64, f64)> {
     if idx.is_empty() {
         bail!("nothing to evaluate");
@@ -354,9 +353,10 @@ pub fn evaluate_indices(model: &mut ResNet<f32>, data: &Dataset, idx: &[usize], 
     let (mut loss, mut correct) = (0.0, 0.0);
     for chunk in idx.chunks(batch.max(1)) {
         let (x, labels) = data.batch(chunk);
-        let (logits, probs) = model.predict(&x)?;
+        let logits = model.forward(&x, Mode::Eval)?;
         correct += accuracy(&logits.data, &labels) * chunk.len() as f64;
-        let probs = &probs.data;
+        let out = &model.graph.modules.last().expect("a graph ends in its loss").name;
+        let probs = &model.tape.get(&format!("act.{out}"))?.data;
         let k = probs.len() / chunk.len();
         loss -= labels.iter().enumerate().map(|(n, &l)| (probs[n * k + l].max(1e-30) as f64).ln()).sum::<f64>();
     }

@@ -82,9 +82,10 @@ proptest! {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
-    /// The browser's 3×3 stride-1 forward (`winograd`, F(2×2, 3×3), which natively only the
-    /// tests run) against the reference, on random shapes it takes: odd and even sides of 1 to
-    /// 40, 8 to 20 channels in and out, with a bias; with the kernels given and read rotated.
+    /// The browser's 3×3 stride-1 forwards (`winograd`'s F(2×2, 3×3) and `winograd4`'s
+    /// F(4×4, 3×3), which natively only the tests run) against the reference, on random shapes
+    /// they take: odd and even sides of 1 to 40, 8 to 20 channels in and out, with a bias; with
+    /// the kernels given and read rotated.
     #[test]
     fn winograd_conv_equals_reference(n in 1usize..3, c in 8usize..21, o in 8usize..21, h in 1usize..41, w in 1usize..41, seed in any::<u64>()) {
         let g = ConvGeom::new(n, c, h, w, o, 3, 1, 1).unwrap();
@@ -100,6 +101,9 @@ proptest! {
         winograd::conv2d_forward(&g, &f(&x), winograd::Kernels::Given(&f(&wt)), Some(&f(&b)), &mut y);
         let err = |y: &[f32]| y.iter().zip(&want).zip(&size).map(|((&u, &v), &s)| (u as f64 - v).abs() / s.max(1.0)).fold(0.0, f64::max);
         prop_assert!(err(&y) < 1e-5, "winograd forward {:?}: {}", g, err(&y));
+        let mut y4 = vec![7.0f32; y.len()];
+        resnet_engine::layers::winograd4::conv2d_forward(&g, &f(&x), winograd::Kernels::Given(&f(&wt)), Some(&f(&b)), &mut y4);
+        prop_assert!(err(&y4) < 1e-5, "F(4×4) forward {:?}: {}", g, err(&y4));
         // and with the kernels read rotated (an input gradient's) from the kernels `[C, O, 3, 3]`
         // they are the 180° rotation of, rotated[c, o] = ROT180(wt[o, c]): the same floats
         let mut rotated = vec![0.0f32; wt.len()];

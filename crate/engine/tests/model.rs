@@ -111,6 +111,13 @@ fn predict_equals_eval_forward() {
                     m.backward(&y).unwrap();
                     opt.step(&mut m).unwrap();
                 }
+                // running statistics far from the initial ones, the variances small enough
+                // that ε = 1e-5 counts (0.3–1 % of them)
+                for b in m.batchnorms_mut() {
+                    for c in 0..b.running_var.len() {
+                        (b.running_var[c], b.running_mean[c]) = (1e-3 * (1 + c % 3) as f32, 0.05 * (c % 5) as f32 - 0.1);
+                    }
+                }
                 // (the tape and mode of a training pass, as the page would hold them)
                 let (xt, yt) = data.batch(&(40..48).collect::<Vec<_>>());
                 m.forward(&xt, Mode::Train).unwrap();
@@ -132,6 +139,14 @@ fn predict_equals_eval_forward() {
                 }
                 let same = logits.data.iter().zip(&want.data).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert_eq!(same, !bn, "{config:?}: predict's logits are {} the forward's", if same { "bit for bit" } else { "not bit for bit" });
+                // a numerical check's nudge (here by −0, which changes no value) turns the
+                // folding off: then predict is the forward, bit for bit
+                if bn {
+                    m.nudge = Some(("bn1".to_string(), 0, -0.0));
+                    let nudged = m.predict(&x).unwrap().0.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(nudged, want.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{config:?}: predict folded with a nudge set");
+                    m.nudge = None;
+                }
             }
         }
     }

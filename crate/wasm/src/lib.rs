@@ -832,10 +832,7 @@ impl Engine {
     /// pipeline does) in `"train"` or `"eval"` mode; returns the logits `[n, classes]`. The
     /// tape then holds every `act.*`. Training-mode passes update the BN running statistics.
     pub fn forward(&mut self, images: &[f32], n: usize, mode: &str) -> Result<Vec<f32>, JsError> {
-        self.check_batch(n)?;
-        let c = &self.trainer.model.config;
-        let shape = [n, c.in_channels, c.image_size, c.image_size];
-        let x = Tensor::new(&shape, images.to_vec()).map_err(err)?;
+        let x = self.images(images, n)?;
         let logits = self.trainer.model.forward(&x, parse_mode(mode)?).map_err(err)?;
         Ok(logits.data.clone())
     }
@@ -844,10 +841,7 @@ impl Engine {
     /// wanted (`ResNet::predict`: BatchNorm folded into the convs; the tape the page shows is
     /// left as it was, so nothing of this pass can be inspected).
     pub fn predict(&mut self, images: &[f32], n: usize) -> Result<Vec<f32>, JsError> {
-        self.check_batch(n)?;
-        let c = &self.trainer.model.config;
-        let shape = [n, c.in_channels, c.image_size, c.image_size];
-        let x = Tensor::new(&shape, images.to_vec()).map_err(err)?;
+        let x = self.images(images, n)?;
         let (logits, _) = self.trainer.model.predict(&x).map_err(err)?;
         Ok(logits.data.clone())
     }
@@ -858,6 +852,14 @@ impl Engine {
         let x = self.digits(indices)?;
         let (logits, _) = self.trainer.model.predict(&x).map_err(err)?;
         Ok(logits.data.clone())
+    }
+
+    /// `n` normalised images `n × C × S × S` as a batch (checked: a batch the model allows, the
+    /// values for its shape).
+    fn images(&self, images: &[f32], n: usize) -> Result<Tensor<f32>, JsError> {
+        self.check_batch(n)?;
+        let c = &self.trainer.model.config;
+        Tensor::new(&[n, c.in_channels, c.image_size, c.image_size], images.to_vec()).map_err(err)
     }
 
     /// The digits `indices` of the dataset, normalised, as a batch (checked: a dataset, a batch

@@ -156,8 +156,8 @@ async fn implicit_conv_in_wasm_matches_reference() {
     resnet_engine::layers::conv::check_implicit_against_reference().unwrap();
 }
 
-/// The 3×3 stride-1 convs' forward as it runs in wasm (Winograd's F(2×2, 3×3) with its simd128
-/// transforms, `layers::winograd`) against the reference conv.
+/// The 14×14 and 7×7 stages' 3×3 stride-1 forward as it runs in wasm (Winograd's F(2×2, 3×3)
+/// with its simd128 transforms, `layers::winograd`) against the reference conv.
 #[wasm_bindgen_test]
 async fn winograd_conv_in_wasm_matches_reference() {
     start_threads().await; // (its images run in parallel)

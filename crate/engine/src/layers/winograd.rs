@@ -23,7 +23,8 @@
 //! columns split by shuffles), then down the rows over whole planes of tiles (`rows4`) — the
 //! 16 products, and Aᵀ·A over whole planes (`out4`) scattered into y. Only the browser runs it
 //! (`conv::conv2d_forward`, and so a 3×3 stride-1 conv's input gradient, which runs as a
-//! forward conv). Natively its products would run in the packed GEMM's scalar kernel (the
+//! forward conv), for the convs `winograd4` does not take (`images_for`: the 14×14 and 7×7
+//! stages). Natively its products would run in the packed GEMM's scalar kernel (the
 //! reference of the simd128 one), so there the gemm crate's im2col products stay. The
 //! README's Speed section has the measurements.
 
@@ -32,9 +33,10 @@ use super::conv::ConvGeom;
 use crate::gemm::packed::{sgemm_packed_a, MR, NR};
 use crate::gemm::Mat;
 
-/// Whether `conv2d_forward` runs this conv as F(2×2, 3×3): 3×3, stride 1, padding 1, and at
-/// least 8 input and output channels (with fewer, the 16 products are too short for the GEMM:
-/// `conv1` has one input channel).
+/// Whether `conv2d_forward` runs this conv as a Winograd conv (F(2×2, 3×3) here, or
+/// F(4×4, 3×3), `images_for`): 3×3, stride 1, padding 1, and at least 8 input and output
+/// channels (with fewer, the products are too short for the GEMM: `conv1` has one input
+/// channel).
 pub fn applies(g: &ConvGeom) -> bool {
     g.k == 3 && g.stride == 1 && g.pad == 1 && g.c_in >= 8 && g.c_out >= 8
 }
@@ -336,16 +338,25 @@ pub(crate) fn images<'a>(g: ConvGeom, x: &'a [f32], w: Kernels, bias: Option<&'a
 /// tests (the simd128 ones).
 pub fn check_against_reference() -> Result<(), String> {
     let shapes = [(2, 16, 28, 28, 16), (1, 32, 14, 14, 32), (2, 64, 7, 7, 64), (1, 8, 5, 9, 12), (1, 9, 2, 1, 8), (1, 8, 40, 37, 8), (1, 11, 3, 3, 13), (1, 8, 3, 61, 9), (1, 10, 6, 5, 8)];
-    for (n, c, h, w, o) in shapes {
+    check_on(&shapes, conv2d_forward)
+}
+
+/// A Winograd conv's forward: `conv2d_forward` here or in `winograd4`.
+pub(super) type Forward = fn(&ConvGeom, &[f32], Kernels, Option<&[f32]>, &mut [f32]);
+
+/// A Winograd forward (`forward`: this F(2×2, 3×3) or `winograd4`'s) against the reference
+/// conv on `shapes` (n, c, h, w, o) (`conv::check_forward_on`), and read rotated against given:
+/// w̃ = rot180_swapped(w) is `[C, O, 3, 3]` with ROT180(w̃[c, o]) = w[o, c], so the same
+/// kernels, the same floats, bit for bit.
+pub(super) fn check_on(shapes: &[(usize, usize, usize, usize, usize)], forward: Forward) -> Result<(), String> {
+    for &(n, c, h, w, o) in shapes {
         let g = ConvGeom::new(n, c, h, w, o, 3, 1, 1).ok_or("a shape that does not fit")?;
-        super::conv::check_forward_on(&g, |g, x, w, b, y| conv2d_forward(g, x, Kernels::Given(w), b, y))?;
-        // and read rotated: w̃ = rot180_swapped(w) is `[C, O, 3, 3]` with ROT180(w̃[c, o]) =
-        // w[o, c], so the same kernels, the same floats
+        super::conv::check_forward_on(&g, |g, x, w, b, y| forward(g, x, Kernels::Given(w), b, y))?;
         let x: Vec<f32> = (0..g.n * g.in_len()).map(|i| (i as f32 * 0.71).sin()).collect();
         let w: Vec<f32> = (0..g.c_out * g.ckk()).map(|i| (i as f32 * 0.37).cos()).collect();
         let (mut given, mut rotated) = (vec![7.0f32; g.n * g.out_len()], vec![-7.0f32; g.n * g.out_len()]);
-        conv2d_forward(&g, &x, Kernels::Given(&w), None, &mut given);
-        conv2d_forward(&g, &x, Kernels::Rot180Swapped(&super::conv::rot180_swapped(&g, &w)), None, &mut rotated);
+        forward(&g, &x, Kernels::Given(&w), None, &mut given);
+        forward(&g, &x, Kernels::Rot180Swapped(&super::conv::rot180_swapped(&g, &w)), None, &mut rotated);
         if let Some(i) = (0..given.len()).find(|&i| given[i].to_bits() != rotated[i].to_bits()) {
             return Err(format!("{g:?}: y[{i}] = {} with the kernels read rotated, {} given", rotated[i], given[i]));
         }
@@ -357,8 +368,9 @@ pub fn check_against_reference() -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// Which convs take it in the browser: the ResNet's 3×3 stride-1 convs of every stage (and
-    /// so their input gradients); not `conv1` (one channel), the stride-2 convs or the 1×1
+    /// Which convs run as a Winograd conv in the browser: the ResNet's 3×3 stride-1 convs of
+    /// every stage (and so their input gradients; the 28×28 stage's in F(4×4, 3×3),
+    /// `winograd4::takes`); not `conv1` (one channel), the stride-2 convs or the 1×1
     /// projections.
     #[test]
     fn the_three_by_three_convs_take_it() {

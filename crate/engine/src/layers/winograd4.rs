@@ -30,7 +30,7 @@
 
 use super::conv::ConvGeom;
 use super::winograd::Kernels;
-use crate::gemm::packed::{sgemm_packed_a, NR};
+use crate::gemm::packed::sgemm_packed_a;
 use crate::gemm::Mat;
 
 /// (G g Gᵀ)_ξ, ξ = 6i + j, of one 3×3 kernel g (row-major), computed in f64 and rounded once.
@@ -55,18 +55,19 @@ fn tiles(g: &ConvGeom) -> (usize, usize) {
     (g.h_out.div_ceil(4), g.w_out.div_ceil(4).next_multiple_of(4))
 }
 
-/// The columns of V's and M's planes, T = TH·TW4, rounded up to the GEMM's panel width.
+/// The columns of V's and M's planes: T = TH·TW4 rounded up to the GEMM's panel width
+/// (`winograd::row_stride`).
 fn row_stride(g: &ConvGeom) -> usize {
     let (th, tw4) = tiles(g);
-    (th * tw4).next_multiple_of(NR)
+    super::winograd::row_stride(th * tw4)
 }
 
 /// Whether `winograd::images_for` runs conv `g` (one that `winograd::applies`) as F(4×4, 3×3):
-/// when its products have at least 32 columns (T = TH·TW4, four of the GEMM's panels): the
-/// ResNet's 28×28 stage (T = 56), not the 14×14 (16) or 7×7 (4) ones. Measured in the SIMD-only
+/// when its products have at least 32 columns (T = TH·TW4, four of the GEMM's panels of 8): the
+/// ResNet's 28×28 stage (T = 56), not the 14×14 (16) or 7×7 (8) ones. Measured in the SIMD-only
 /// build (`bench/pair.mjs`, README): on the 28×28 stage it beats F(2×2, 3×3), but on the 14×14
-/// one, where its 36 products are each of a single panel (against F(2×2)'s 16 of seven), it
-/// is slower, though it computes fewer values (36·16 against 16·56 a channel pair).
+/// one, where its 36 products are each two panels wide (against F(2×2)'s 16 of seven), it is
+/// slower, though it computes fewer values (36·16 against 16·56 a channel pair).
 pub(crate) fn takes(g: &ConvGeom) -> bool {
     let (th, tw4) = tiles(g);
     th * tw4 >= 32
@@ -133,7 +134,7 @@ fn bt6<L: Lanes>([d0, d1, d2, d3, d4, d5]: [L; 6]) -> [L; 6] {
 /// (`wp` values each, a multiple of 4: simd128 lanes of 4 columns in wasm).
 #[inline(never)]
 fn down6(xp: [&[f32]; 6], rows: &mut [f32], wp: usize) {
-    debug_assert!(wp % 4 == 0 && rows.len() >= 6 * wp);
+    assert!(wp.is_multiple_of(4) && rows.len() >= 6 * wp && xp.iter().all(|r| r.len() >= wp), "down6: rows of {wp} values, a multiple of 4");
     let x: [&[f32]; 6] = std::array::from_fn(|k| &xp[k][..wp]);
     let rows = &mut rows[..6 * wp];
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -165,7 +166,7 @@ fn down6(xp: [&[f32]; 6], rows: &mut [f32], wp: usize) {
 /// next 4 values.
 #[inline(never)]
 fn across6(row: &[f32], n: usize, v: &mut [f32], stride: usize) {
-    debug_assert!(n % 4 == 0 && row.len() >= 4 * n + 4 && v.len() >= 5 * stride + n);
+    assert!(n.is_multiple_of(4) && row.len() >= 4 * n + 4 && v.len() >= 5 * stride + n, "across6: {n} tiles (a multiple of 4) of a row of {}", row.len());
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         use core::arch::wasm32::*;
@@ -218,6 +219,7 @@ fn at6<L: Lanes>([m0, m1, m2, m3, m4, m5]: [L; 6]) -> [L; 4] {
 /// values transposed from lanes of tiles into the tiles' runs of 4.
 #[inline(never)]
 fn out_tiles(m: &[&[f32]; 36], (th, tw4): (usize, usize), (h, w): (usize, usize), yo: &mut [f32]) {
+    assert!(tw4.is_multiple_of(4) && tw4 >= w.div_ceil(4) && th >= h.div_ceil(4), "out_tiles: {th}×{tw4} tiles for {h}×{w}");
     let m: [&[f32]; 36] = std::array::from_fn(|i| &m[i][..th * tw4]);
     let yo = &mut yo[..h * w];
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -340,19 +342,7 @@ pub(crate) fn images<'a>(g: ConvGeom, x: &'a [f32], w: Kernels, bias: Option<&'a
 /// wasm tests (the simd128 ones).
 pub fn check_against_reference() -> Result<(), String> {
     let shapes = [(2, 16, 28, 28, 16), (1, 32, 14, 14, 32), (2, 64, 7, 7, 64), (1, 8, 5, 9, 12), (1, 9, 2, 1, 8), (1, 8, 40, 37, 8), (1, 11, 3, 3, 13), (1, 8, 3, 61, 9), (1, 10, 6, 5, 8), (1, 8, 17, 34, 8)];
-    for (n, c, h, w, o) in shapes {
-        let g = ConvGeom::new(n, c, h, w, o, 3, 1, 1).ok_or("a shape that does not fit")?;
-        super::conv::check_forward_on(&g, |g, x, w, b, y| conv2d_forward(g, x, Kernels::Given(w), b, y))?;
-        let x: Vec<f32> = (0..g.n * g.in_len()).map(|i| (i as f32 * 0.71).sin()).collect();
-        let w: Vec<f32> = (0..g.c_out * g.ckk()).map(|i| (i as f32 * 0.37).cos()).collect();
-        let (mut given, mut rotated) = (vec![7.0f32; g.n * g.out_len()], vec![-7.0f32; g.n * g.out_len()]);
-        conv2d_forward(&g, &x, Kernels::Given(&w), None, &mut given);
-        conv2d_forward(&g, &x, Kernels::Rot180Swapped(&super::conv::rot180_swapped(&g, &w)), None, &mut rotated);
-        if let Some(i) = (0..given.len()).find(|&i| given[i].to_bits() != rotated[i].to_bits()) {
-            return Err(format!("{g:?}: y[{i}] = {} with the kernels read rotated, {} given", rotated[i], given[i]));
-        }
-    }
-    Ok(())
+    super::winograd::check_on(&shapes, conv2d_forward)
 }
 
 #[cfg(test)]
