@@ -106,7 +106,12 @@ pub(super) fn transform_weights<const P: usize>(g: &ConvGeom, w: Kernels, kernel
 /// The image padded: `xp[c, r, q] = x[c, r − 1, q − 1]`, 0 outside, for rows `0 … 2·TH + 2`
 /// and `padded_len(TW)` columns (what `cols4` reads).
 fn pad(g: &ConvGeom, xn: &[f32], (th, tw): (usize, usize), xp: &mut [f32]) {
-    let (rows, wp) = (2 * th + 2, padded_len(tw));
+    pad_into(g, xn, 2 * th + 2, padded_len(tw), xp);
+}
+
+/// Image `xn` padded into `rows` rows of `wp` columns a channel: `xp[c, r, q] = x[c, r − 1,
+/// q − 1]`, 0 elsewhere (this `pad`'s, and `winograd4`'s with its own rows and columns).
+pub(super) fn pad_into(g: &ConvGeom, xn: &[f32], rows: usize, wp: usize, xp: &mut [f32]) {
     xp.fill(0.0);
     for c in 0..g.c_in {
         for r in 0..g.h {

@@ -263,16 +263,6 @@ fn out_tiles(m: &[&[f32]; 36], (th, tw4): (usize, usize), (h, w): (usize, usize)
     }
 }
 
-#[inline(never)]
-fn pad4(g: &ConvGeom, xn: &[f32], xp: &mut [f32], rows: usize, wp: usize) {
-    xp.fill(0.0);
-    for c in 0..g.c_in {
-        for r in 0..g.h {
-            super::copy(&xn[(c * g.h + r) * g.w..][..g.w], &mut xp[(c * rows + r + 1) * wp + 1..][..g.w]);
-        }
-    }
-}
-
 /// U: the kernels transformed, 36 planes (ξ) in the GEMM's row panels (`winograd::transform_weights`).
 fn transform_weights(g: &ConvGeom, w: Kernels) -> (Vec<f32>, usize) {
     super::winograd::transform_weights(g, w, transform_kernel)
@@ -308,7 +298,7 @@ pub(crate) fn images<'a>(g: ConvGeom, x: &'a [f32], w: Kernels, bias: Option<&'a
             let (v, rest) = rest.split_at_mut(lv);
             let m = &mut rest[..lm];
             // the image padded: xp[c, r, q] = x[c, r − 1, q − 1], 0 outside
-            pad4(g, xn, xp, rows, wp);
+            super::winograd::pad_into(g, xn, rows, wp, xp);
             // V_{6i+j}[c, ty·TW4 + u]; the columns past T zeroed (the GEMM's last panel)
             for c in 0..g.c_in {
                 for ty in 0..th {
